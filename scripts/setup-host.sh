@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs and starts everything labwarp's tests use on a fresh Debian 12 machine (root, no
+# systemd). Idempotent: safe to run again. Facts behind each step: ../shared/HOST-SETUP.md.
+set -euo pipefail
+
+log() { printf '[setup-host] %s\n' "$*"; }
+
+export DEBIAN_FRONTEND=noninteractive
+if [ "${LABWARP_SKIP_APT:-0}" != 1 ]; then
+  log "installing Debian packages"
+  apt-get update -qq
+  # Debian 12's qemu-system needs the qemu-utils of the same release; the image may ship a
+  # newer backport, so pin qemu-utils to qemu-system-x86's candidate version.
+  qemu_version=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')
+  apt-get install -y -qq --no-install-recommends --allow-downgrades \
+    libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
+    dnsmasq-base iptables iproute2 openssh-server openssh-client podman runc busybox-static \
+    genisoimage cloud-init ipmitool tmux procps psmisc xorriso \
+    "qemu-utils=${qemu_version}" "qemu-system-x86=${qemu_version}" >/dev/null
+fi
+
+log "libvirt users and directories"
+getent group kvm >/dev/null || groupadd -r kvm
+getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
+getent passwd libvirt-qemu >/dev/null || useradd -r -g libvirt-qemu -G kvm libvirt-qemu
+mkdir -p /var/log/libvirt /var/run/libvirt /var/lib/libvirt /run/sshd
+
+# Guests here run as root without a security driver (HOST-SETUP.md); write the keys once.
+if ! grep -q '^security_driver = "none"' /etc/libvirt/qemu.conf 2>/dev/null; then
+  printf 'user = "root"\ngroup = "root"\ndynamic_ownership = 0\nsecurity_driver = "none"\n' \
+    >> /etc/libvirt/qemu.conf
+fi
+
+# libvirtd runs inside a network namespace so that lab networks (192.168.x) never exist in
+# the root namespace; its unix socket is shared, so qemu:///system works from anywhere.
+NS=${LABWARP_NETNS:-labwarp-ci}
+ip netns list | grep -qw "$NS" || ip netns add "$NS"
+ip netns exec "$NS" ip link set lo up
+
+pgrep -x virtlogd >/dev/null || /usr/sbin/virtlogd -d
+if ! virsh -c qemu:///system uri >/dev/null 2>&1; then
+  log "starting libvirtd in network namespace $NS"
+  ip netns exec "$NS" /usr/sbin/libvirtd -d
+  for _ in $(seq 1 50); do
+    virsh -c qemu:///system uri >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+fi
+virsh -c qemu:///system uri >/dev/null
+log "libvirtd ready (qemu:///system, netns $NS)"
+
+# Python tools the artefact tests run: ansible-inventory (ansible-core) in a venv.
+VENV=${LABWARP_VENV:-/opt/labwarp-venv}
+if [ ! -x "$VENV/bin/ansible-inventory" ]; then
+  log "creating $VENV with ansible-core"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q ansible-core
+fi
+log "done"

@@ -1,0 +1,180 @@
+//! Hosts: where commands run and files live. One interface, local and SSH implementations.
+//!
+//! Everything labwarp does to a hypervisor or a VM goes through [`Host`]. Commands are argv
+//! vectors, never shell strings assembled from values: [`Cmd::to_shell`] quotes every word,
+//! so a value with `;`, `$(...)` or a newline stays one argument.
+
+use async_trait::async_trait;
+use std::path::Path;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// A command to run on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cmd {
+    /// Program and arguments; each element is one word, quoted when sent through a shell.
+    pub argv: Vec<String>,
+    /// Run through `sudo -n` when the host's user is not root.
+    pub sudo: bool,
+    /// Kill the command after this long.
+    pub timeout: Option<Duration>,
+    /// Bytes written to the command's stdin (then closed).
+    pub stdin: Option<Vec<u8>>,
+}
+
+impl Cmd {
+    pub fn new<I, S>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Cmd {
+            argv: argv.into_iter().map(Into::into).collect(),
+            ..Cmd::default()
+        }
+    }
+
+    pub fn sudo(mut self) -> Self {
+        self.sudo = true;
+        self
+    }
+
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+
+    pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(data.into());
+        self
+    }
+
+    /// The command as one POSIX shell string, every word single-quoted as needed.
+    pub fn to_shell(&self) -> String {
+        self.argv
+            .iter()
+            .map(|w| shell_quote(w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Quotes one word for a POSIX shell: safe words stay bare, others are single-quoted.
+pub fn shell_quote(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
+    if safe {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// Which stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// One line of a running command's output (without the trailing newline; invalid UTF-8 is
+/// replaced, never an error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputLine {
+    pub stream: Stream,
+    pub line: String,
+}
+
+/// The result of a finished command.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Output {
+    /// Exit code; `None` when the command was killed by a signal or its timeout.
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("{host}: cannot connect: {reason}")]
+    Connect { host: String, reason: String },
+    #[error(
+        "{host}: host key for {addr} changed: pinned {pinned}, offered {offered}; refusing to connect (remove the line from known_hosts only if you know why it changed)"
+    )]
+    HostKeyMismatch {
+        host: String,
+        addr: String,
+        pinned: String,
+        offered: String,
+    },
+    #[error(
+        "{host}: host key {fingerprint} for {addr} is not pinned; confirm it (or pass --trust-host-key {fingerprint})"
+    )]
+    HostKeyUnknown {
+        host: String,
+        addr: String,
+        fingerprint: String,
+    },
+    #[error("{host}: authentication failed for user {user}")]
+    Auth { host: String, user: String },
+    #[error("{host}: `{cmd}` timed out after {secs} s")]
+    Timeout {
+        host: String,
+        cmd: String,
+        secs: u64,
+    },
+    #[error("{host}: `{cmd}` was cancelled")]
+    Cancelled { host: String, cmd: String },
+    #[error("{host}: {path}: {reason}")]
+    File {
+        host: String,
+        path: String,
+        reason: String,
+    },
+    #[error("{host}: {msg}")]
+    Other { host: String, msg: String },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// A machine labwarp acts on: this one, or one reached over SSH.
+#[async_trait]
+pub trait Host: Send + Sync {
+    /// Short name used in messages and logs (`virthost`, `undercloud`, `local`).
+    fn name(&self) -> &str;
+
+    /// Runs a command to completion and collects its output.
+    async fn exec(&self, cmd: &Cmd) -> Result<Output, HostError>;
+
+    /// Runs a command, sending each output line to `lines` as it arrives; the returned
+    /// `Output` has empty stdout/stderr (they went to the channel). Dropping the future
+    /// cancels the command.
+    async fn exec_streaming(
+        &self,
+        cmd: &Cmd,
+        lines: mpsc::Sender<OutputLine>,
+    ) -> Result<Output, HostError>;
+
+    /// Reads a whole file. A missing file is `HostError::File` with reason "not found".
+    async fn read_file(&self, path: &Path) -> Result<Vec<u8>, HostError>;
+
+    /// Writes a file atomically (temp file in the same directory, fsync, rename) with `mode`.
+    async fn write_file(&self, path: &Path, data: &[u8], mode: u32) -> Result<(), HostError>;
+
+    /// Whether a path exists (file, directory or anything else).
+    async fn exists(&self, path: &Path) -> Result<bool, HostError>;
+}
