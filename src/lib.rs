@@ -9,4 +9,5 @@ pub mod host;
 pub mod lab;
 pub mod podman;
 pub mod render;
+pub mod run;
 pub mod virt;
