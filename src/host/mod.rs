@@ -6,8 +6,13 @@
 
 use async_trait::async_trait;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+
+mod local;
+
+pub use local::LocalHost;
 
 /// A command to run on a host.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -137,6 +142,14 @@ pub enum HostError {
         cmd: String,
         secs: u64,
     },
+    #[error("{host}: `{cmd}` failed (exit {code}): {stderr}")]
+    Failed {
+        host: String,
+        cmd: String,
+        /// Exit code, or "signal" when the command had none.
+        code: String,
+        stderr: String,
+    },
     #[error("{host}: `{cmd}` was cancelled")]
     Cancelled { host: String, cmd: String },
     #[error("{host}: {path}: {reason}")]
@@ -149,6 +162,33 @@ pub enum HostError {
     Other { host: String, msg: String },
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// A cancellation signal shared between whoever starts work and whoever may stop it.
+/// Clones share the same state; cancelling is permanent.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<watch::Sender<bool>>);
+
+impl Cancel {
+    pub fn new() -> Self {
+        Cancel::default()
+    }
+
+    /// Asks every operation watching this token to stop.
+    pub fn cancel(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Completes once [`Cancel::cancel`] was called (at once if it already was).
+    pub async fn cancelled(&self) {
+        let mut rx = self.0.subscribe();
+        // The sender lives in `self`, so `wait_for` cannot fail while we hold it.
+        let _ = rx.wait_for(|c| *c).await;
+    }
 }
 
 /// A machine labwarp acts on: this one, or one reached over SSH.
@@ -177,4 +217,49 @@ pub trait Host: Send + Sync {
 
     /// Whether a path exists (file, directory or anything else).
     async fn exists(&self, path: &Path) -> Result<bool, HostError>;
+
+    /// Like [`Host::exec_streaming`] (or [`Host::exec`] when `lines` is `None`), but stops
+    /// the command and returns `HostError::Cancelled` as soon as `cancel` fires.
+    async fn exec_cancellable(
+        &self,
+        cmd: &Cmd,
+        lines: Option<mpsc::Sender<OutputLine>>,
+        cancel: &Cancel,
+    ) -> Result<Output, HostError> {
+        let cancelled = || HostError::Cancelled {
+            host: self.name().to_string(),
+            cmd: cmd.to_shell(),
+        };
+        if cancel.is_cancelled() {
+            return Err(cancelled());
+        }
+        // Dropping the losing exec future kills the command (an implementation duty).
+        tokio::select! {
+            r = async {
+                match lines {
+                    Some(tx) => self.exec_streaming(cmd, tx).await,
+                    None => self.exec(cmd).await,
+                }
+            } => r,
+            _ = cancel.cancelled() => Err(cancelled()),
+        }
+    }
+
+    /// Runs a command and returns its stdout; a non-zero exit is `HostError::Failed` with
+    /// the command's stderr.
+    async fn exec_ok(&self, cmd: &Cmd) -> Result<String, HostError> {
+        let out = self.exec(cmd).await?;
+        if out.success() {
+            Ok(out.stdout_str())
+        } else {
+            Err(HostError::Failed {
+                host: self.name().to_string(),
+                cmd: cmd.to_shell(),
+                code: out
+                    .code
+                    .map_or_else(|| "signal".to_string(), |c| c.to_string()),
+                stderr: out.stderr_str().trim_end().to_string(),
+            })
+        }
+    }
 }
