@@ -7,6 +7,7 @@ pub mod checks;
 pub mod cli;
 pub mod host;
 pub mod lab;
+pub mod plan;
 pub mod podman;
 pub mod render;
 pub mod run;

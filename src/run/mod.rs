@@ -1,3 +1,11 @@
 //! The runner: executes a plan's steps, persists state, emits [`event::Event`]s.
 
+pub mod cleanup;
 pub mod event;
+pub mod fault;
+pub mod logs;
+pub mod print;
+pub mod runner;
+pub mod state;
+
+pub use runner::{RunSummary, run};

@@ -1,0 +1,103 @@
+//! Fault injection for tests: make a step fail, pause or abort at a named point.
+//!
+//! `LABWARP_FAULT="STAGE/STEP@POINT=ACTION[,...]"`, where POINT is `before-apply`,
+//! `after-apply` (both reached by every step the runner applies) or a point a step names
+//! itself, and ACTION is:
+//! - `fail`: the step fails with "injected failure";
+//! - `pause`: writes `<workspace>/fault-paused` (holding the point and the pid) and waits
+//!   forever, so a test can `kill -9` the runner at a known place without timing guesses;
+//! - `abort`: the process aborts on the spot (no cleanup, like `kill -9`).
+//!
+//! Unset in normal use; the variable is read once per process.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+pub const ENV: &str = "LABWARP_FAULT";
+pub const PAUSED_FILE: &str = "fault-paused";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Fail,
+    Pause,
+    Abort,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub key: String,
+    pub point: String,
+    pub action: Action,
+}
+
+/// Parses the variable's value; malformed entries are reported, not ignored silently.
+pub fn parse(spec: &str) -> Result<Vec<Fault>, String> {
+    spec.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            let (lhs, action) = item
+                .rsplit_once('=')
+                .ok_or_else(|| format!("{ENV}: `{item}` lacks `=ACTION`"))?;
+            let (key, point) = lhs
+                .split_once('@')
+                .ok_or_else(|| format!("{ENV}: `{item}` lacks `@POINT`"))?;
+            let action = match action {
+                "fail" => Action::Fail,
+                "pause" => Action::Pause,
+                "abort" => Action::Abort,
+                a => return Err(format!("{ENV}: unknown action `{a}` (fail, pause, abort)")),
+            };
+            Ok(Fault {
+                key: key.to_string(),
+                point: point.to_string(),
+                action,
+            })
+        })
+        .collect()
+}
+
+fn faults() -> &'static [Fault] {
+    static F: OnceLock<Vec<Fault>> = OnceLock::new();
+    F.get_or_init(|| match std::env::var(ENV) {
+        Ok(v) => parse(&v).unwrap_or_else(|e| {
+            eprintln!("labwarp: ignoring fault injection: {e}");
+            Vec::new()
+        }),
+        Err(_) => Vec::new(),
+    })
+}
+
+/// Called by the runner (and by steps at their own points). Returns an error for `fail`;
+/// never returns for `pause` and `abort`.
+pub async fn point(workspace: &Path, key: &str, point: &str) -> anyhow::Result<()> {
+    let Some(f) = faults().iter().find(|f| f.key == key && f.point == point) else {
+        return Ok(());
+    };
+    match f.action {
+        Action::Fail => anyhow::bail!("injected failure at {key}@{point}"),
+        Action::Abort => std::process::abort(),
+        Action::Pause => {
+            let note = format!("{key}@{point} {}\n", std::process::id());
+            let _ = crate::run::state::write_atomic(&workspace.join(PAUSED_FILE), note.as_bytes());
+            std::future::pending::<()>().await;
+            unreachable!("pending never resolves")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_entries_and_rejects_bad_ones() {
+        let f = parse("a/b@before-apply=fail, c/d@mid=pause").unwrap();
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[1].key, "c/d");
+        assert_eq!(f[1].point, "mid");
+        assert_eq!(f[1].action, Action::Pause);
+        assert!(parse("a/b=fail").unwrap_err().contains("@POINT"));
+        assert!(parse("a/b@x=explode").unwrap_err().contains("explode"));
+    }
+}

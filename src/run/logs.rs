@@ -1,0 +1,63 @@
+//! Per-stage log files in `workspace/logs/<stage>.log`: every event about a stage is
+//! appended there (as text) on its way to the front end.
+
+use super::event::Event;
+use super::print::text;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+fn stage_of(e: &Event) -> Option<&str> {
+    match e {
+        Event::StageStarted { stage }
+        | Event::StepStarted { stage, .. }
+        | Event::StepSkipped { stage, .. }
+        | Event::StepFinished { stage, .. }
+        | Event::StepFailed { stage, .. }
+        | Event::Log { stage, .. }
+        | Event::StageFinished { stage, .. } => Some(stage),
+        _ => None,
+    }
+}
+
+/// Returns a sender whose events are written to the stage logs and then forwarded to `out`.
+/// The task ends when every sender is dropped (after writing what was queued).
+pub fn tee(dir: PathBuf, out: mpsc::UnboundedSender<Event>) -> (mpsc::UnboundedSender<Event>, JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    let task = tokio::task::spawn_blocking(move || {
+        let mut files: HashMap<String, File> = HashMap::new();
+        let mut warned = false;
+        while let Some(e) = rx.blocking_recv() {
+            if let Some(stage) = stage_of(&e) {
+                let f = match files.get_mut(stage) {
+                    Some(f) => Some(f),
+                    None => {
+                        let opened = std::fs::create_dir_all(&dir).and_then(|_| {
+                            OpenOptions::new()
+                                .create(true)
+                                .append(true)
+                                .open(dir.join(format!("{stage}.log")))
+                        });
+                        match opened {
+                            Ok(f) => Some(files.entry(stage.to_string()).or_insert(f)),
+                            Err(err) if !warned => {
+                                warned = true;
+                                eprintln!("labwarp: cannot write logs in {}: {err}", dir.display());
+                                None
+                            }
+                            Err(_) => None,
+                        }
+                    }
+                };
+                if let Some(f) = f {
+                    let _ = writeln!(f, "{} {}", super::state::now(), text(&e));
+                }
+            }
+            let _ = out.send(e);
+        }
+    });
+    (tx, task)
+}
