@@ -134,7 +134,9 @@ pub enum PlanError {
     DuplicateStage(String),
     #[error("step `{0}` appears twice in the plan")]
     DuplicateStep(StepKey),
-    #[error("stage `{stage}` waits for stage `{missing}`, which is not in the plan (or comes later)")]
+    #[error(
+        "stage `{stage}` waits for stage `{missing}`, which is not in the plan (or comes later)"
+    )]
     UnknownStage { stage: String, missing: String },
     #[error("step `{step}` waits for `{missing}`, which is not an earlier step of its stage")]
     UnknownStep { step: StepKey, missing: String },
@@ -290,6 +292,9 @@ mod tests {
             vec![false, true, false]
         );
         let err = Selection::Only("zz".into()).mask(&plan).unwrap_err();
-        assert_eq!(err.to_string(), "no stage named `zz` in the plan (known: a, b, c)");
+        assert_eq!(
+            err.to_string(),
+            "no stage named `zz` in the plan (known: a, b, c)"
+        );
     }
 }

@@ -165,7 +165,12 @@ mod tests {
     fn levels_nest_and_parse() {
         assert!(Level::Nodes < Level::Virthost && Level::Virthost < Level::All);
         assert_eq!("virthost".parse::<Level>(), Ok(Level::Virthost));
-        assert!("everything".parse::<Level>().unwrap_err().contains("nodes, virthost or all"));
+        assert!(
+            "everything"
+                .parse::<Level>()
+                .unwrap_err()
+                .contains("nodes, virthost or all")
+        );
     }
 
     #[test]

@@ -232,7 +232,9 @@ pub async fn remove(
             if exists(ctx, r).await? {
                 // Processes first (quickstart: pkill, then pkill -9), then the user and home.
                 let h = ctx.host(*host);
-                let _ = h.exec(&Cmd::new(["pkill", "-KILL", "-u", name]).sudo()).await;
+                let _ = h
+                    .exec(&Cmd::new(["pkill", "-KILL", "-u", name]).sudo())
+                    .await;
                 run_ok(ctx, *host, Cmd::new(["userdel", "-r", "-f", name]).sudo()).await?;
                 log(format!("removed user {name}"));
             }
@@ -245,10 +247,17 @@ pub async fn remove(
                     if h.exists(path).await? {
                         run_ok(ctx, *host, Cmd::new(["rm", "-f", "--"]).arg_path(path)).await?;
                     }
-                    log(format!("removed {} (it did not exist before labwarp)", path.display()));
+                    log(format!(
+                        "removed {} (it did not exist before labwarp)",
+                        path.display()
+                    ));
                 } else {
                     h.write_file(path, &saved, 0o644).await?;
-                    log(format!("restored {} from {}", path.display(), backup.display()));
+                    log(format!(
+                        "restored {} from {}",
+                        path.display(),
+                        backup.display()
+                    ));
                 }
                 run_ok(ctx, *host, Cmd::new(["rm", "-f", "--"]).arg_path(backup)).await?;
             }

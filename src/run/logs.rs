@@ -25,7 +25,10 @@ fn stage_of(e: &Event) -> Option<&str> {
 
 /// Returns a sender whose events are written to the stage logs and then forwarded to `out`.
 /// The task ends when every sender is dropped (after writing what was queued).
-pub fn tee(dir: PathBuf, out: mpsc::UnboundedSender<Event>) -> (mpsc::UnboundedSender<Event>, JoinHandle<()>) {
+pub fn tee(
+    dir: PathBuf,
+    out: mpsc::UnboundedSender<Event>,
+) -> (mpsc::UnboundedSender<Event>, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let task = tokio::task::spawn_blocking(move || {
         let mut files: HashMap<String, File> = HashMap::new();

@@ -7,18 +7,29 @@ pub fn text(e: &Event) -> String {
         Event::RunStarted { stages } => format!(
             "run: {} stage(s): {}",
             stages.len(),
-            stages.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
+            stages
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Event::StageStarted { stage } => format!("[{stage}] started"),
         Event::StepStarted { stage, step } => format!("[{stage}] {step}: started"),
-        Event::StepSkipped { stage, step, reason } => {
+        Event::StepSkipped {
+            stage,
+            step,
+            reason,
+        } => {
             format!("[{stage}] {step}: skipped ({reason})")
         }
         Event::StepFinished {
             stage,
             step,
             elapsed_ms,
-        } => format!("[{stage}] {step}: done in {:.1} s", *elapsed_ms as f64 / 1000.0),
+        } => format!(
+            "[{stage}] {step}: done in {:.1} s",
+            *elapsed_ms as f64 / 1000.0
+        ),
         Event::StepFailed { stage, step, error } => format!("[{stage}] {step}: FAILED: {error}"),
         Event::Log {
             stage,
@@ -42,7 +53,9 @@ pub fn text(e: &Event) -> String {
             eta_secs,
         } => {
             let total = total.map(|t| format!("/{t}")).unwrap_or_default();
-            let eta = eta_secs.map(|s| format!(", ~{s} s left")).unwrap_or_default();
+            let eta = eta_secs
+                .map(|s| format!(", ~{s} s left"))
+                .unwrap_or_default();
             format!("[{stage}] {step}: {done}{total}{eta}")
         }
         Event::StageFinished {
@@ -86,5 +99,6 @@ pub fn text(e: &Event) -> String {
 
 /// One JSON line (serde_json of the event).
 pub fn json(e: &Event) -> String {
-    serde_json::to_string(e).unwrap_or_else(|err| format!("{{\"event\":\"error\",\"error\":\"{err}\"}}"))
+    serde_json::to_string(e)
+        .unwrap_or_else(|err| format!("{{\"event\":\"error\",\"error\":\"{err}\"}}"))
 }

@@ -9,11 +9,11 @@
 use super::event::{Event, StageOutcome};
 use super::fault;
 use super::state::{ResourceStatus, RunRecord, StateStore, StepStatus, now};
+use crate::host::Cancel;
 use crate::plan::{Ctx, Plan, PlanError, Selection, StepKey, validate};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,13 +64,13 @@ enum StepResult {
 }
 
 /// Runs the selected stages of `plan`. Events go to `ctx.events`; the state store records
-/// every resource and step outcome as it happens. Setting `cancel` to true stops the run.
+/// every resource and step outcome as it happens. Cancelling `cancel` stops the run.
 pub async fn run(
     plan: &Plan,
     ctx: Arc<Ctx>,
     store: Arc<StateStore>,
     selection: &Selection,
-    mut cancel: watch::Receiver<bool>,
+    cancel: &Cancel,
 ) -> anyhow::Result<RunSummary> {
     validate(plan)?;
     let mask = selection.mask(plan)?;
@@ -107,7 +107,7 @@ pub async fn run(
     let mut outcomes: Vec<Option<StageOutcome>> = vec![None; plan.len()];
     let mut set: JoinSet<(usize, StepResult)> = JoinSet::new();
     let mut running: BTreeSet<usize> = BTreeSet::new();
-    let mut cancelled = *cancel.borrow();
+    let mut cancelled = cancel.is_cancelled();
 
     loop {
         // Schedule (or block) every pending step whose dependencies are resolved.
@@ -198,8 +198,8 @@ pub async fn run(
                     StepResult::Failed(err) => fail(&ctx, &store, n, err),
                 }
             }
-            _ = cancel.changed() => {
-                if *cancel.borrow() {
+            _ = cancel.cancelled(), if !cancelled => {
+                {
                     cancelled = true;
                     // Dropping the step futures kills their commands (Host contract).
                     set.abort_all();
@@ -424,3 +424,7 @@ async fn run_step(
         Err(e) => StepResult::Failed(format!("{e:#}")),
     }
 }
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;

@@ -204,7 +204,10 @@ mod tests {
         store
             .update(|s| s.record_resource(&r, ResourceStatus::Creating, "a/b"))
             .unwrap();
-        assert_eq!(load(&path).unwrap().resources[0].status, ResourceStatus::Creating);
+        assert_eq!(
+            load(&path).unwrap().resources[0].status,
+            ResourceStatus::Creating
+        );
         store
             .update(|s| {
                 s.record_resource(&r, ResourceStatus::Created, "a/b");
@@ -230,7 +233,13 @@ mod tests {
         let path = dir.path().join("state.yaml");
         std::fs::write(&path, "resources: [[[").unwrap();
         let e = load(&path).unwrap_err().to_string();
-        assert!(e.contains("state.yaml") && e.contains("move it aside"), "{e}");
-        assert_eq!(load(&dir.path().join("none.yaml")).unwrap(), State::default());
+        assert!(
+            e.contains("state.yaml") && e.contains("move it aside"),
+            "{e}"
+        );
+        assert_eq!(
+            load(&dir.path().join("none.yaml")).unwrap(),
+            State::default()
+        );
     }
 }
