@@ -11,4 +11,5 @@ pub mod plan;
 pub mod podman;
 pub mod render;
 pub mod run;
+pub mod theme;
 pub mod virt;

@@ -1,6 +1,9 @@
 //! Command-line interface: argument types and one handler per subcommand. No logic lives
 //! here beyond parsing and printing; handlers call into the library modules.
 
+mod presets;
+mod validate;
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,24 +25,23 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate a lab file (or a preset) and print every problem with its fix.
+    /// Exit code 0 when valid (warnings allowed), 1 when invalid.
     Validate {
-        /// Path to lab.yaml.
+        /// Path to the lab file [default: lab.yaml].
+        #[arg(conflicts_with = "preset")]
         file: Option<PathBuf>,
+        /// Validate a shipped preset instead of a file (see `labwarp presets`).
+        #[arg(long, value_name = "NAME")]
+        preset: Option<String>,
     },
+    /// List the shipped presets with a one-line description each.
+    Presets,
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Some(Command::Validate { file }) => {
-            let path = file.unwrap_or_else(|| PathBuf::from("lab.yaml"));
-            match crate::lab::load_file(&path) {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("{}: {e}", path.display());
-                    ExitCode::from(EXIT_INVALID)
-                }
-            }
-        }
+        Some(Command::Validate { file, preset }) => validate::run(file, preset),
+        Some(Command::Presets) => presets::run(),
         None => {
             eprintln!("labwarp: no subcommand given (see labwarp --help)");
             ExitCode::from(2)

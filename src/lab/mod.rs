@@ -1,13 +1,27 @@
-//! The lab model: types, YAML loading with precise errors, validation, presets.
+//! The lab model: types, YAML loading with precise errors, preset merge, validation.
+//!
+//! Loading: `load_path` / `load_str` / `load_preset` give a validated `Lab` or a `LabError`
+//! listing every problem. Editors use `parse_str` (no validation) and `validate`.
 
+pub(crate) mod diagnose;
+mod error;
+mod load;
+mod merge;
 mod model;
+mod presets;
+mod validate;
 
+pub use diagnose::suggest;
+pub use error::{LabError, Location, Problem, Severity};
+pub use load::{load_path, load_preset, load_str, parse_str, to_yaml};
+pub use merge::deep_merge;
 pub use model::*;
+pub use presets::{PresetInfo, preset_names, preset_text, presets};
+pub use validate::validate;
 
 use std::path::Path;
 
-/// Parses a lab file on its own (no preset merge yet).
+/// Former name of [`load_path`], kept for callers written against the skeleton.
 pub fn load_file(path: &Path) -> anyhow::Result<Lab> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(serde_yaml::from_str(&text)?)
+    Ok(load_path(path)?)
 }

@@ -13,6 +13,10 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Lab {
+    /// The preset this lab starts from (`labwarp presets`); the rest of the file overrides it
+    /// (mappings merge key by key, lists replace). `None` for a lab written out in full.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
     /// Short name; prefixes every resource labwarp creates (`<name>-undercloud`), so cleanup
     /// can find them even without the state file.
     pub name: String,
@@ -32,6 +36,7 @@ pub struct Lab {
 impl Default for Lab {
     fn default() -> Self {
         Lab {
+            preset: None,
             name: "lab".into(),
             description: String::new(),
             workspace: PathBuf::from("workspace"),

@@ -1,0 +1,214 @@
+//! Turns serde_yaml's errors (syntax, wrong type, unknown key, unknown enum value) into a
+//! `Problem` with the field path, a plain-words message, a fix, and the line and column.
+
+use super::error::{Location, Problem};
+
+/// Converts a parse or deserialize error. `syntax` is true when the text is not YAML at all
+/// (the error then has no field path).
+pub fn from_yaml_error(err: &serde_yaml::Error, syntax: bool) -> (Problem, Option<Location>) {
+    let location = err.location().map(|l| Location {
+        line: l.line(),
+        column: l.column(),
+    });
+    let full = err.to_string();
+    let text = strip_location_suffix(&full);
+    if syntax {
+        let fix = match location {
+            Some(l) => format!(
+                "correct the YAML near line {} column {} (check indentation, colons and quotes)",
+                l.line, l.column
+            ),
+            None => "correct the YAML syntax (check indentation, colons and quotes)".to_string(),
+        };
+        return (
+            Problem::error("", "", format!("invalid YAML: {text}"), fix),
+            location,
+        );
+    }
+    let (path, message) = split_path(text);
+    (describe(path, message), location)
+}
+
+/// serde_yaml appends ` at line L column C` (and for libyaml errors a `, while parsing ...`
+/// context); the location is reported separately, so drop the first form from the message.
+fn strip_location_suffix(text: &str) -> &str {
+    match text.rfind(" at line ") {
+        Some(i) if text[i + 9..].contains(" column ") && !text[i..].contains(", while") => {
+            &text[..i]
+        }
+        _ => text,
+    }
+}
+
+/// `overcloud.nodes[0].count: invalid type: ...` → (`overcloud.nodes[0].count`, `invalid type: ...`).
+fn split_path(text: &str) -> (&str, &str) {
+    if let Some((head, rest)) = text.split_once(": ") {
+        let is_path = !head.is_empty()
+            && head
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.[]?".contains(c));
+        let is_message = ["invalid", "unknown", "missing", "duplicate"]
+            .iter()
+            .any(|w| head.starts_with(w));
+        if is_path && !is_message {
+            return (head, rest);
+        }
+    }
+    ("", text)
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() || path == "." {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// Everything between backticks after `expected`: the allowed keys or values.
+fn expected_list(message: &str) -> Vec<String> {
+    let Some((_, tail)) = message.split_once("expected") else {
+        return Vec::new();
+    };
+    tail.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The first backticked word: the unknown key or variant the user wrote.
+fn first_quoted(message: &str) -> String {
+    message.split('`').nth(1).unwrap_or_default().to_string()
+}
+
+/// "did you mean `x`?" when a candidate is close enough to be a typo.
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let word_lower = word.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| {
+            (
+                strsim::jaro_winkler(&word_lower, &c.to_ascii_lowercase()),
+                c,
+            )
+        })
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+fn list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn describe(path: &str, message: &str) -> Problem {
+    if message.starts_with("unknown field") {
+        let key = first_quoted(message);
+        let known = expected_list(message);
+        let fix = match suggest(&key, known.iter().map(String::as_str)) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None if known.is_empty() => "remove this key".to_string(),
+            None => format!("remove it or use one of {}", list(&known)),
+        };
+        return Problem::error(join(path, &key), key, "unknown key", fix);
+    }
+    if message.starts_with("unknown variant") {
+        let value = first_quoted(message);
+        let known = expected_list(message);
+        let fix = match suggest(&value, known.iter().map(String::as_str)) {
+            Some(s) => format!("did you mean `{s}`? (allowed: {})", list(&known)),
+            None => format!("use one of {}", list(&known)),
+        };
+        return Problem::error(path, value, "unknown value", fix);
+    }
+    if let Some(rest) = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+    {
+        let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let value = found
+            .split_once(' ')
+            .map(|(_, v)| v.trim_matches('`').to_string())
+            .unwrap_or_default();
+        let wanted = plain_type(expected);
+        return Problem::error(
+            path,
+            value,
+            format!("expected {wanted}, found {}", plain_found(found)),
+            format!("write {wanted} here"),
+        );
+    }
+    Problem::error(
+        path,
+        "",
+        message.to_string(),
+        "check this key against the lab.yaml reference (labwarp validate --preset demo shows a valid file)",
+    )
+}
+
+/// serde's Rust-flavoured type names in words a lab.yaml author knows.
+fn plain_type(expected: &str) -> String {
+    match expected {
+        "u8" => "a whole number from 0 to 255".into(),
+        "u16" => "a whole number from 0 to 65535".into(),
+        "u32" => "a whole number from 0 to 4294967295".into(),
+        "u64" => "a whole number (0 or more)".into(),
+        "a boolean" => "true or false".into(),
+        "a string" => "a text value".into(),
+        "a sequence" => "a list (`- item` lines)".into(),
+        e if e.starts_with("struct ") => "a mapping (`key: value` lines)".into(),
+        e if e.starts_with("enum ") => "one of the allowed words".into(),
+        "" => "a different kind of value".into(),
+        e => e.to_string(),
+    }
+}
+
+fn plain_found(found: &str) -> String {
+    if found.starts_with("integer") || found.starts_with("floating point") {
+        "a number".into()
+    } else if found.starts_with("string") {
+        "a text value".into()
+    } else if found.starts_with("boolean") {
+        "true/false".into()
+    } else if found.starts_with("sequence") {
+        "a list".into()
+    } else if found.starts_with("map") {
+        "a mapping".into()
+    } else if found.starts_with("unit") {
+        "nothing (null)".into()
+    } else {
+        found.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_location_and_splits_path() {
+        let t = "overcloud.nodes[0].count: invalid type: string \"lots\", expected u32 at line 3 column 13";
+        let (path, msg) = split_path(strip_location_suffix(t));
+        assert_eq!(path, "overcloud.nodes[0].count");
+        assert_eq!(msg, "invalid type: string \"lots\", expected u32");
+    }
+
+    #[test]
+    fn message_without_path_is_kept_whole() {
+        let (path, msg) = split_path("unknown field `x`, expected `a` or `b`");
+        assert_eq!(path, "");
+        assert_eq!(expected_list(msg), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn suggestion_needs_similarity() {
+        let c = ["memory_mib", "vcpus", "disks"];
+        assert_eq!(suggest("memry_mib", c), Some("memory_mib"));
+        assert_eq!(suggest("zzz", c), None);
+    }
+}

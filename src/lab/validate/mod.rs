@@ -1,0 +1,84 @@
+//! Validation of a typed lab: every field on its own, then the rules across fields.
+//! Paths in problems are exactly the YAML keys (`overcloud.nodes[1].memory_mib`) so an editor
+//! can set a field on a copy of the lab, validate, and keep the problems under that path.
+
+pub mod fields;
+mod hosts;
+mod networks;
+mod overcloud;
+mod undercloud;
+mod vms;
+
+use super::error::Problem;
+use super::model::Lab;
+use fields::{Check, show};
+
+/// Every problem in the lab, errors and warnings, in file order.
+pub fn validate(lab: &Lab) -> Vec<Problem> {
+    let mut r = Report::default();
+    hosts::lab(lab, &mut r);
+    hosts::hypervisors(lab, &mut r);
+    networks::networks(lab, &mut r);
+    hosts::images(lab, &mut r);
+    undercloud::undercloud(lab, &mut r);
+    overcloud::overcloud(lab, &mut r);
+    vms::cross(lab, &mut r);
+    r.problems
+}
+
+/// Collects problems; `check` records a failed field check with its path and value.
+#[derive(Default)]
+pub(crate) struct Report {
+    pub problems: Vec<Problem>,
+}
+
+impl Report {
+    pub fn check<T>(
+        &mut self,
+        path: impl Into<String>,
+        value: &str,
+        result: Check<T>,
+    ) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(b) => {
+                self.problems
+                    .push(Problem::error(path, show(value), b.message, b.fix));
+                None
+            }
+        }
+    }
+
+    pub fn error(
+        &mut self,
+        path: impl Into<String>,
+        value: impl ToString,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
+        self.problems
+            .push(Problem::error(path, show(&value.to_string()), message, fix));
+    }
+
+    pub fn warning(
+        &mut self,
+        path: impl Into<String>,
+        value: impl ToString,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
+        self.problems.push(Problem::warning(
+            path,
+            show(&value.to_string()),
+            message,
+            fix,
+        ));
+    }
+}
+
+/// True when sizes matter: some hypervisor really runs VMs (not libvirt's test driver).
+pub(crate) fn realistic(lab: &Lab) -> bool {
+    lab.hypervisors
+        .iter()
+        .any(|h| !h.libvirt_uri.starts_with("test:"))
+}

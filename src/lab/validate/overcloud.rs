@@ -1,0 +1,223 @@
+//! Overcloud node groups, VirtualBMC, deploy options, live migration and the plan's totals.
+
+use super::fields;
+use super::{Report, realistic, vms};
+use crate::lab::model::{Lab, Role};
+
+pub const GROUP_COUNT_MAX: u32 = 100;
+/// IPMI 2.0 limits passwords to 20 bytes (pyghmi, and so vbmc, rejects longer ones).
+pub const IPMI_PASSWORD_MAX: usize = 20;
+/// Plans above these totals get a warning: more than a usual single lab machine offers.
+pub const TOTAL_MEMORY_WARN_MIB: u64 = 48 * 1024;
+pub const TOTAL_VCPUS_WARN: u64 = 48;
+pub const TOTAL_DISK_WARN_GIB: u64 = 1024;
+
+pub fn overcloud(lab: &Lab, r: &mut Report) {
+    groups(lab, r);
+    vbmc(lab, r);
+    deploy(lab, r);
+    live_migration(lab, r);
+    totals(lab, r);
+}
+
+fn groups(lab: &Lab, r: &mut Report) {
+    let real = realistic(lab);
+    for (j, g) in lab.overcloud.nodes.iter().enumerate() {
+        let p = format!("overcloud.nodes[{j}]");
+        if g.count > GROUP_COUNT_MAX {
+            r.error(
+                format!("{p}.count"),
+                g.count,
+                format!("at most {GROUP_COUNT_MAX} nodes per group"),
+                "lower the count",
+            );
+        }
+        vms::sizes(&p, g.vcpus, g.memory_mib, &g.disks, r);
+        // Known failure sizes (quickstart issue #28: a 4 GB controller does not deploy).
+        let min = match g.role {
+            Role::Controller => 6144,
+            _ => 2048,
+        };
+        if real && g.count > 0 && g.memory_mib >= vms::MEMORY_MIN_MIB && g.memory_mib < min {
+            r.warning(
+                format!("{p}.memory_mib"),
+                g.memory_mib,
+                format!("a {} with less than {min} MiB will not deploy", g.role),
+                format!("use at least {min} MiB (quickstart uses 8192)"),
+            );
+        }
+    }
+    if lab.nodes().is_empty() {
+        r.warning(
+            "overcloud.nodes",
+            "[]",
+            "the lab has no overcloud nodes",
+            "add a group, e.g. `- {role: controller, count: 1}`",
+        );
+    }
+}
+
+fn vbmc(lab: &Lab, r: &mut Report) {
+    let v = &lab.overcloud.vbmc;
+    let p = "overcloud.vbmc";
+    let nodes = lab.nodes().len() as u32;
+    if v.base_port == 0 {
+        r.error(
+            format!("{p}.base_port"),
+            0,
+            "port 0 is not a valid UDP port",
+            "use 6230 (the usual VirtualBMC base port)",
+        );
+    } else if u32::from(v.base_port) + nodes.saturating_sub(1) > u32::from(u16::MAX) {
+        r.error(
+            format!("{p}.base_port"),
+            v.base_port,
+            format!(
+                "{nodes} nodes need ports {} to {}, past 65535",
+                v.base_port,
+                u32::from(v.base_port) + nodes - 1
+            ),
+            format!(
+                "use a base port of at most {}, e.g. 6230",
+                u32::from(u16::MAX) + 1 - nodes
+            ),
+        );
+    } else if v.base_port < 1024 {
+        r.warning(
+            format!("{p}.base_port"),
+            v.base_port,
+            "ports below 1024 need root and clash with system services (IPMI itself is 623)",
+            "use 6230",
+        );
+    }
+    r.check(format!("{p}.address"), &v.address, fields::ip(&v.address));
+    if v.username.is_empty()
+        || v.username
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        || v.username.len() > 16
+    {
+        r.error(
+            format!("{p}.username"),
+            &v.username,
+            "an IPMI user name is 1 to 16 characters without spaces",
+            "use admin",
+        );
+    }
+    if let Some(pw) = &v.password {
+        let pw = pw.expose();
+        if pw.is_empty() || pw.len() > IPMI_PASSWORD_MAX || pw.chars().any(|c| c.is_control()) {
+            // Never echo the secret itself.
+            r.error(
+                format!("{p}.password"),
+                "***",
+                format!("an IPMI password is 1 to {IPMI_PASSWORD_MAX} characters on one line"),
+                "choose a shorter password, or remove the key to have one generated",
+            );
+        }
+    }
+}
+
+fn deploy(lab: &Lab, r: &mut Report) {
+    let d = &lab.overcloud.deploy;
+    r.check(
+        "overcloud.deploy.templates",
+        &d.templates,
+        fields::abs_path(&d.templates),
+    );
+    for (k, f) in d.environment_files.iter().enumerate() {
+        r.check(
+            format!("overcloud.deploy.environment_files[{k}]"),
+            f,
+            fields::path(f),
+        );
+    }
+}
+
+fn live_migration(lab: &Lab, r: &mut Report) {
+    let m = &lab.overcloud.live_migration;
+    if !m.enabled {
+        return;
+    }
+    let p = "overcloud.live_migration";
+    let computes: u32 = lab
+        .overcloud
+        .nodes
+        .iter()
+        .filter(|g| g.role == Role::Compute)
+        .map(|g| g.count)
+        .sum();
+    if computes < 2 {
+        r.error(
+            format!("{p}.enabled"),
+            "true",
+            format!("live migration needs at least 2 computes; the lab has {computes}"),
+            "set count: 2 on a compute group, or set enabled: false",
+        );
+    }
+    let node_names: Vec<String> = lab.nodes().iter().map(|n| n.name.clone()).collect();
+    if m.nfs_server != "undercloud" && !node_names.contains(&m.nfs_server) {
+        r.check(
+            format!("{p}.nfs_server"),
+            &m.nfs_server,
+            fields::host(&m.nfs_server).map_err(|b| fields::Bad {
+                fix: format!(
+                    "write `undercloud`, a node name ({}) or an address",
+                    node_names.join(", ")
+                ),
+                ..b
+            }),
+        );
+    }
+    r.check(
+        format!("{p}.export_path"),
+        &m.export_path,
+        fields::abs_path(&m.export_path),
+    );
+    if !["3", "4", "4.0", "4.1", "4.2"].contains(&m.nfs_version.as_str()) {
+        r.error(
+            format!("{p}.nfs_version"),
+            &m.nfs_version,
+            "not an NFS version",
+            "use 4 (or 3, 4.1, 4.2)",
+        );
+    }
+    if m.mount_options
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        r.error(
+            format!("{p}.mount_options"),
+            &m.mount_options,
+            "mount options are one comma-separated word",
+            "separate options with commas, no spaces",
+        );
+    }
+}
+
+/// What the whole plan asks of the hypervisor. Preflight compares it with the real host;
+/// here only sizes most single machines cannot give are flagged.
+fn totals(lab: &Lab, r: &mut Report) {
+    let uc = &lab.undercloud.vm;
+    let mut memory = uc.memory_mib;
+    let mut vcpus = u64::from(uc.vcpus);
+    let mut disk: u64 = uc.disks.iter().map(|d| u64::from(d.size_gib)).sum();
+    for g in &lab.overcloud.nodes {
+        let n = u64::from(g.count);
+        memory = memory.saturating_add(n.saturating_mul(g.memory_mib));
+        vcpus = vcpus.saturating_add(n.saturating_mul(u64::from(g.vcpus)));
+        disk = disk.saturating_add(
+            n.saturating_mul(g.disks.iter().map(|d| u64::from(d.size_gib)).sum::<u64>()),
+        );
+    }
+    if memory > TOTAL_MEMORY_WARN_MIB || vcpus > TOTAL_VCPUS_WARN || disk > TOTAL_DISK_WARN_GIB {
+        r.warning(
+            "overcloud.nodes",
+            format!("{memory} MiB RAM, {vcpus} vCPUs, {disk} GiB disk"),
+            format!(
+                "the plan is large (warning above {TOTAL_MEMORY_WARN_MIB} MiB, {TOTAL_VCPUS_WARN} vCPUs or {TOTAL_DISK_WARN_GIB} GiB)"
+            ),
+            "make sure the hypervisor has this much free (labwarp's preflight checks), or use fewer or smaller nodes",
+        );
+    }
+}
