@@ -1,1 +1,148 @@
-//! See ARCHITECTURE.md.
+//! libvirt access: domains, networks, storage pools and volumes, leases, lifecycle events.
+//!
+//! Every libvirt call blocks (it may do RPC to a daemon, even over SSH), so [`Libvirt`] runs
+//! each call on tokio's blocking pool (`spawn_blocking`) and async callers never stall the
+//! runtime. One [`Libvirt`] wraps one connection; it is cheap to clone and `Send + Sync`.
+//! libvirt connections are thread-safe, so concurrent calls on clones are fine.
+//!
+//! Operations are idempotent where that makes sense and say what they did with [`Outcome`]:
+//! destroying a shut-off domain is `AlreadyInState`, undefining a missing one `AlreadyAbsent`.
+//!
+//! URIs: any libvirt URI works (`test:///default`, `qemu:///system`, `qemu:///session`,
+//! remote ones). Remote SSH URIs are checked so that host key checking is never disabled; see
+//! [`uri`] for how the workspace `known_hosts` and key are used.
+
+pub mod domain;
+pub mod error;
+mod events;
+mod ffi;
+pub mod network;
+pub mod storage;
+pub mod uri;
+pub mod xml;
+
+pub use domain::{
+    DomainInfo, DomainIp, DomainState, IpSource, ShutdownOutcome, UndefineOptions, Undefined,
+};
+pub use error::{Kind, Outcome, VirtError};
+pub use events::{Watch, WatchEvent, WatchMode};
+pub use network::{Lease, NetworkInfo};
+pub use storage::{PoolInfo, PoolState, VolumeInfo, VolumeSpec};
+
+use std::sync::Arc;
+use virt::connect::Connect;
+use virt::error::Error as LvError;
+
+/// A libvirt connection usable from async code. Clones share the connection.
+#[derive(Clone)]
+pub struct Libvirt {
+    ctx: Arc<Ctx>,
+}
+
+impl std::fmt::Debug for Libvirt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Libvirt")
+            .field("uri", &self.ctx.uri)
+            .finish()
+    }
+}
+
+/// What a blocking call sees: the connection and the URI (for error messages).
+pub(crate) struct Ctx {
+    pub(crate) conn: Connect,
+    pub(crate) uri: String,
+}
+
+impl Ctx {
+    /// Wraps a libvirt error with what labwarp was doing.
+    pub(crate) fn lv(&self, op: impl Into<String>, e: LvError) -> VirtError {
+        VirtError::Libvirt {
+            uri: self.uri.clone(),
+            op: op.into(),
+            code: error::code_of(&e),
+            message: e.message().to_string(),
+        }
+    }
+
+    pub(crate) fn not_found(&self, kind: Kind, name: &str) -> VirtError {
+        VirtError::NotFound {
+            uri: self.uri.clone(),
+            kind,
+            name: name.to_string(),
+        }
+    }
+
+    pub(crate) fn xml_err(&self, what: &str, message: impl Into<String>) -> VirtError {
+        VirtError::Xml {
+            uri: self.uri.clone(),
+            what: what.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Libvirt {
+    /// Opens a connection to `uri`. SSH URIs that disable host key checking are refused
+    /// ([`uri::check`]). The process-wide libvirt event loop is started first (once), so
+    /// that lifecycle events and keepalives work on this connection.
+    pub async fn connect(uri: &str) -> Result<Libvirt, VirtError> {
+        uri::check(uri)?;
+        events::ensure_event_loop();
+        let owned = uri.to_string();
+        let conn = tokio::task::spawn_blocking(move || Connect::open(Some(&owned)))
+            .await
+            .map_err(|e| VirtError::Join(e.to_string(), uri.to_string()))?
+            .map_err(|e| VirtError::Connect {
+                uri: uri.to_string(),
+                message: e.message().to_string(),
+            })?;
+        Ok(Libvirt {
+            ctx: Arc::new(Ctx {
+                conn,
+                uri: uri.to_string(),
+            }),
+        })
+    }
+
+    /// The URI this connection was opened with.
+    pub fn uri(&self) -> &str {
+        &self.ctx.uri
+    }
+
+    /// Runs one blocking closure against the connection on the blocking pool.
+    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, VirtError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Ctx) -> Result<T, VirtError> + Send + 'static,
+    {
+        let ctx = self.ctx.clone();
+        tokio::task::spawn_blocking(move || f(&ctx))
+            .await
+            .map_err(|e| VirtError::Join(e.to_string(), self.ctx.uri.clone()))?
+    }
+
+    /// The hypervisor's host name (as libvirt reports it).
+    pub async fn hostname(&self) -> Result<String, VirtError> {
+        self.call(|c| c.conn.hostname().map_err(|e| c.lv("get host name", e)))
+            .await
+    }
+
+    /// The daemon's libvirt version as (major, minor, micro).
+    pub async fn lib_version(&self) -> Result<(u32, u32, u32), VirtError> {
+        self.call(|c| {
+            let v = c.conn.lib_version().map_err(|e| c.lv("get version", e))?;
+            Ok((v / 1_000_000, (v / 1000) % 1000, v % 1000))
+        })
+        .await
+    }
+
+    /// The capabilities XML (domain types, arches, ...).
+    pub async fn capabilities(&self) -> Result<String, VirtError> {
+        self.call(|c| {
+            c.conn
+                .capabilities()
+                .map_err(|e| c.lv("get capabilities", e))
+        })
+        .await
+    }
+}

@@ -1,0 +1,277 @@
+//! A small element tree over quick-xml, enough to read what libvirt's XML says (disks,
+//! agent channel, pool target path, volume format, labwarp's ownership metadata).
+//!
+//! libvirt documents are a few kilobytes, so a tree is simpler and safer than ad-hoc
+//! streaming matches, and namespaces are resolved by quick-xml's `NsReader`.
+
+use quick_xml::NsReader;
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+
+/// One element: its namespace URI (if bound), local name, attributes and text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Element {
+    pub namespace: Option<String>,
+    pub name: String,
+    /// Attributes by qualified name as written (`name`, `xmlns:lw`, ...), values unescaped.
+    pub attrs: Vec<(String, String)>,
+    /// Concatenated text content directly inside this element (entities resolved).
+    pub text: String,
+    pub children: Vec<Element>,
+}
+
+impl Element {
+    pub fn attr(&self, key: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first child with this local name.
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    /// All children with this local name.
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// Follows a path of local names from this element (`["devices", "disk"]`).
+    pub fn path(&self, names: &[&str]) -> Option<&Element> {
+        names.iter().try_fold(self, |el, n| el.child(n))
+    }
+}
+
+/// Parses a whole document and returns its root element.
+pub fn parse(xml: &str) -> Result<Element, String> {
+    let mut reader = NsReader::from_str(xml);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    loop {
+        let pos = reader.buffer_position();
+        let (ns, ev) = reader
+            .read_resolved_event()
+            .map_err(|e| format!("after byte {pos}: {e}"))?;
+        let namespace = match ns {
+            ResolveResult::Bound(n) => Some(n.as_ref().to_string()),
+            _ => None,
+        };
+        match ev {
+            Event::Start(ref s) | Event::Empty(ref s) => {
+                let mut el = Element {
+                    namespace,
+                    name: s.local_name().as_ref().to_string(),
+                    ..Element::default()
+                };
+                for a in s.attributes() {
+                    let a = a.map_err(|e| e.to_string())?;
+                    let key = a.key.as_ref().to_string();
+                    let value = a
+                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                        .map_err(|e| e.to_string())?
+                        .into_owned();
+                    el.attrs.push((key, value));
+                }
+                if matches!(ev, Event::Empty(_)) {
+                    close(el, &mut stack, &mut root);
+                } else {
+                    stack.push(el);
+                }
+            }
+            Event::End(_) => {
+                let el = stack.pop().ok_or("unbalanced end tag")?;
+                close(el, &mut stack, &mut root);
+            }
+            Event::Text(t) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&t.xml10_content());
+                }
+            }
+            Event::CData(c) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&c.into_inner());
+                }
+            }
+            Event::GeneralRef(r) => {
+                if let Some(top) = stack.last_mut() {
+                    if let Ok(Some(ch)) = r.resolve_char_ref() {
+                        top.text.push(ch);
+                    } else {
+                        let name = r.xml10_content();
+                        let s = quick_xml::escape::resolve_predefined_entity(&name)
+                            .ok_or_else(|| format!("unknown entity &{name};"))?;
+                        top.text.push_str(s);
+                    }
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !stack.is_empty() {
+        return Err("document ends inside an element".into());
+    }
+    root.ok_or_else(|| "no root element".into())
+}
+
+fn close(el: Element, stack: &mut [Element], root: &mut Option<Element>) {
+    match stack.last_mut() {
+        Some(parent) => parent.children.push(el),
+        None => *root = Some(el),
+    }
+}
+
+/// The lab a domain belongs to, from labwarp's ownership element inside `<metadata>`: the
+/// first child of `<metadata>` whose namespace URI contains "labwarp", with the lab name in
+/// its `name` attribute, or else its text, or else a `<lab>`/`<name>` child's text. The
+/// render module defines the exact element; this reads it generically so both stay
+/// compatible as long as the namespace says "labwarp".
+pub fn labwarp_lab(domain: &Element) -> Option<String> {
+    let meta = domain.child("metadata")?;
+    let owned = meta.children.iter().find(|c| {
+        c.namespace
+            .as_deref()
+            .is_some_and(|ns| ns.to_ascii_lowercase().contains("labwarp"))
+    })?;
+    let candidates = [
+        owned.attr("name").map(str::to_string),
+        owned.attr("lab").map(str::to_string),
+        Some(owned.text.trim().to_string()),
+        owned.child("lab").map(|c| c.text.trim().to_string()),
+        owned.child("name").map(|c| c.text.trim().to_string()),
+    ];
+    candidates.into_iter().flatten().find(|s| !s.is_empty())
+}
+
+/// One `<disk>` of a domain: its device kind and where its data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskSource {
+    /// `disk`, `cdrom`, `floppy`, `lun`.
+    pub device: String,
+    /// `<target dev=...>` (vda, sda, ...).
+    pub target: Option<String>,
+    /// `<source file=...>` or `<source dev=...>`.
+    pub path: Option<String>,
+    /// `<source pool=... volume=...>`.
+    pub pool_volume: Option<(String, String)>,
+}
+
+pub fn domain_disks(domain: &Element) -> Vec<DiskSource> {
+    let Some(devices) = domain.child("devices") else {
+        return Vec::new();
+    };
+    devices
+        .children_named("disk")
+        .map(|d| {
+            let src = d.child("source");
+            DiskSource {
+                device: d.attr("device").unwrap_or("disk").to_string(),
+                target: d
+                    .child("target")
+                    .and_then(|t| t.attr("dev"))
+                    .map(Into::into),
+                path: src
+                    .and_then(|s| s.attr("file").or_else(|| s.attr("dev")))
+                    .map(Into::into),
+                pool_volume: src
+                    .and_then(|s| Some((s.attr("pool")?.into(), s.attr("volume")?.into()))),
+            }
+        })
+        .collect()
+}
+
+/// Whether the domain has a QEMU guest agent channel (only then is asking the agent for
+/// addresses worth its timeout).
+pub fn has_guest_agent(domain: &Element) -> bool {
+    domain.child("devices").is_some_and(|d| {
+        d.children_named("channel").any(|c| {
+            c.child("target")
+                .and_then(|t| t.attr("name"))
+                .is_some_and(|n| n == "org.qemu.guest_agent.0")
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOMAIN: &str = r#"<domain type='qemu'>
+  <name>lw-ctl0</name>
+  <metadata>
+    <other:thing xmlns:other="http://example.org/other" name="not-me"/>
+    <lw:owner xmlns:lw="https://labwarp.dev/xmlns/libvirt/1" name="lab&amp;one"/>
+  </metadata>
+  <devices>
+    <disk type='file' device='disk'>
+      <source file='/var/lib/libvirt/images/lw-ctl0.qcow2'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <disk type='volume' device='cdrom'>
+      <source pool='lw' volume='seed.iso'/>
+      <target dev='sda' bus='scsi'/>
+    </disk>
+    <interface type='network'/>
+    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>
+  </devices>
+</domain>"#;
+
+    #[test]
+    fn reads_lab_from_attribute_in_any_labwarp_namespace() {
+        let d = parse(DOMAIN).unwrap();
+        assert_eq!(labwarp_lab(&d).as_deref(), Some("lab&one"));
+    }
+
+    #[test]
+    fn reads_lab_from_text_or_child() {
+        let text = r#"<domain><metadata><x:lab xmlns:x="urn:labwarp:lab">  minimal &#x41; </x:lab></metadata></domain>"#;
+        assert_eq!(
+            labwarp_lab(&parse(text).unwrap()).as_deref(),
+            Some("minimal A")
+        );
+        let child = r#"<domain><metadata><lab xmlns="https://LabWarp.example/ns"><name>edge</name></lab></metadata></domain>"#;
+        assert_eq!(labwarp_lab(&parse(child).unwrap()).as_deref(), Some("edge"));
+    }
+
+    #[test]
+    fn no_labwarp_metadata_is_none() {
+        let other = r#"<domain><metadata><o:lab xmlns:o="http://example.org/other" name="x"/></metadata></domain>"#;
+        assert_eq!(labwarp_lab(&parse(other).unwrap()), None);
+        // A prefix that merely looks like labwarp but is bound elsewhere does not count.
+        let fake = r#"<domain><metadata><labwarp:lab xmlns:labwarp="http://example.org/x" name="x"/></metadata></domain>"#;
+        assert_eq!(labwarp_lab(&parse(fake).unwrap()), None);
+        assert_eq!(labwarp_lab(&parse("<domain/>").unwrap()), None);
+    }
+
+    #[test]
+    fn disks_and_agent() {
+        let d = parse(DOMAIN).unwrap();
+        let disks = domain_disks(&d);
+        assert_eq!(disks.len(), 2);
+        assert_eq!(disks[0].device, "disk");
+        assert_eq!(
+            disks[0].path.as_deref(),
+            Some("/var/lib/libvirt/images/lw-ctl0.qcow2")
+        );
+        assert_eq!(disks[1].device, "cdrom");
+        assert_eq!(
+            disks[1].pool_volume,
+            Some(("lw".to_string(), "seed.iso".to_string()))
+        );
+        assert!(has_guest_agent(&d));
+        assert!(!has_guest_agent(
+            &parse("<domain><devices/></domain>").unwrap()
+        ));
+    }
+
+    #[test]
+    fn malformed_xml_is_an_error() {
+        assert!(parse("<domain><name>x</domain>").is_err());
+        assert!(parse("<domain>").is_err());
+        assert!(parse("").is_err());
+    }
+}

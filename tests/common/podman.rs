@@ -1,0 +1,1 @@
+//! podman fixtures (filled in with the podman module).
