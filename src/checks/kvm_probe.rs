@@ -1,0 +1,551 @@
+//! The deep KVM probe: a definite answer to "can guests run under KVM here?".
+//!
+//! Every shallow sign (`/dev/kvm`, the `KVM_CREATE_VM` ioctl, libvirt's `domain type='kvm'`)
+//! can say yes while standard guests still die under KVM (a software nested layer such as
+//! `kvm_pvm`: "KVM internal error", then the domain sits `paused`). So this boots the tiny
+//! probe guest (`scripts/build-tiny-guest.sh`) as a transient domain of the given type, with
+//! `labwarp.probe=1` on its command line: its init prints [`PROBE_MARKER`] on the serial
+//! console and powers off. Marker seen: usable. Paused, crashed, gone without the marker,
+//! "KVM internal error" in libvirt's qemu log, or no marker within the bound: unusable,
+//! with the evidence. The domain is destroyed in every case.
+//!
+//! libvirt is driven through `virsh` (one short command per poll). The serial log and the
+//! qemu log are read from the local filesystem, so the URI must be a local one
+//! (`qemu:///system` or `qemu:///session`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::Command;
+
+/// The line the probe guest's init prints once user space runs.
+pub const PROBE_MARKER: &str = "LABWARP-PROBE-OK";
+
+/// How often the domain, its console and its log are looked at.
+const POLL: Duration = Duration::from_millis(250);
+
+/// The libvirt domain type a probe boots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DomainType {
+    /// Hardware-assisted (`<domain type='kvm'>`).
+    Kvm,
+    /// Emulation with TCG (`<domain type='qemu'>`).
+    Qemu,
+}
+
+impl DomainType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DomainType::Kvm => "kvm",
+            DomainType::Qemu => "qemu",
+        }
+    }
+}
+
+impl fmt::Display for DomainType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the probe concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeVerdict {
+    /// The guest reached user space and printed the marker.
+    Usable,
+    /// The guest did not get there: paused, crashed, internal error or timeout.
+    Unusable,
+    /// The probe itself could not run (missing kernel, libvirt refused the domain, …):
+    /// no statement about the domain type either way.
+    ProbeFailed,
+}
+
+/// The result of one probe boot, with the evidence behind it.
+#[derive(Debug, Clone)]
+pub struct ProbeOutcome {
+    pub domain_type: DomainType,
+    pub verdict: ProbeVerdict,
+    /// One line: why this verdict.
+    pub summary: String,
+    /// The raw facts: domain state and reason, matching qemu log lines, console tail.
+    pub evidence: Vec<String>,
+    /// From `virsh create` to the verdict.
+    pub elapsed: Duration,
+    /// The transient domain's name (its qemu log is /var/log/libvirt/qemu/NAME.log).
+    pub domain_name: String,
+}
+
+impl ProbeOutcome {
+    pub fn usable(&self) -> bool {
+        self.verdict == ProbeVerdict::Usable
+    }
+}
+
+/// Boots the probe guest with `type='kvm'` for at most `timeout`. On a host where KVM only
+/// looks present (see the module docs) this returns [`ProbeVerdict::Unusable`] with the
+/// evidence; plan TCG (`type='qemu'`) then, after checking it with [`tcg_probe`].
+pub async fn deep_kvm_probe(
+    uri: &str,
+    kernel: &Path,
+    initrd: &Path,
+    timeout: Duration,
+) -> ProbeOutcome {
+    probe_domain_type(uri, DomainType::Kvm, kernel, initrd, timeout).await
+}
+
+/// The same probe with `type='qemu'` (TCG): proves the fallback works.
+pub async fn tcg_probe(uri: &str, kernel: &Path, initrd: &Path, timeout: Duration) -> ProbeOutcome {
+    probe_domain_type(uri, DomainType::Qemu, kernel, initrd, timeout).await
+}
+
+/// Boots the probe guest as a transient domain of `domain_type` and decides within `timeout`.
+pub async fn probe_domain_type(
+    uri: &str,
+    domain_type: DomainType,
+    kernel: &Path,
+    initrd: &Path,
+    timeout: Duration,
+) -> ProbeOutcome {
+    let name = format!(
+        "labwarp-probe-{}-{}-{:08x}",
+        domain_type,
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let started = Instant::now();
+    let failed = |summary: String, evidence: Vec<String>| ProbeOutcome {
+        domain_type,
+        verdict: ProbeVerdict::ProbeFailed,
+        summary,
+        evidence,
+        elapsed: started.elapsed(),
+        domain_name: name.clone(),
+    };
+
+    for (what, path) in [("kernel", kernel), ("initrd", initrd)] {
+        if !path.is_file() {
+            return failed(
+                format!(
+                    "probe {what} {} not found: build it with scripts/build-tiny-guest.sh DIR",
+                    path.display()
+                ),
+                vec![],
+            );
+        }
+    }
+    let (kernel, initrd) = match (std::path::absolute(kernel), std::path::absolute(initrd)) {
+        (Ok(k), Ok(i)) => (k, i),
+        _ => {
+            return failed(
+                "cannot make the kernel/initrd paths absolute".into(),
+                vec![],
+            );
+        }
+    };
+
+    // Serial console to a file in a directory qemu can traverse even when it does not run
+    // as root (0755); removed when `dir` drops.
+    let dir = match tempfile::Builder::new().prefix("labwarp-probe-").tempdir() {
+        Ok(d) => d,
+        Err(e) => return failed(format!("cannot create a temp dir: {e}"), vec![]),
+    };
+    if let Err(e) = set_mode_755(dir.path()) {
+        return failed(
+            format!("cannot chmod {}: {e}", dir.path().display()),
+            vec![],
+        );
+    }
+    let console = dir.path().join("console.log");
+    let xml_path = dir.path().join("domain.xml");
+    let xml = probe_domain_xml(&name, domain_type, &kernel, &initrd, &console);
+    if let Err(e) = std::fs::write(&xml_path, xml) {
+        return failed(format!("cannot write {}: {e}", xml_path.display()), vec![]);
+    }
+
+    let qemu_log = qemu_log_path(uri, &name);
+    let log_offset = qemu_log
+        .as_ref()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map_or(0, |m| m.len());
+
+    let started = Instant::now();
+    let create = virsh(uri, &["create", &xml_path.to_string_lossy()]).await;
+    if let Err(err) = create {
+        return ProbeOutcome {
+            elapsed: started.elapsed(),
+            ..failed(
+                format!("libvirt did not start a type='{domain_type}' probe domain"),
+                vec![format!("virsh -c {uri} create: {err}")],
+            )
+        };
+    }
+    let mut guard = DestroyGuard {
+        uri: uri.to_string(),
+        name: name.clone(),
+        armed: true,
+    };
+
+    let decided = watch(
+        uri,
+        &name,
+        &console,
+        qemu_log.as_deref(),
+        log_offset,
+        timeout,
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let (verdict, summary, mut evidence) = decided;
+    // Evidence is read before the destroy, which adds its own lines to the qemu log.
+    let mut failure_evidence = Vec::new();
+    if verdict != ProbeVerdict::Usable {
+        if let Some(log) = &qemu_log {
+            for line in qemu_messages(log, log_offset, 3) {
+                failure_evidence.push(format!("qemu log: {line}"));
+            }
+        }
+        let tail = console_tail(&console, 5);
+        if tail.is_empty() {
+            failure_evidence.push("serial console: no output".into());
+        }
+        for line in tail {
+            failure_evidence.push(format!("serial console: {line}"));
+        }
+    }
+    guard.destroy().await;
+
+    evidence.push(format!("domain type='{domain_type}', name {name}"));
+    evidence.push(format!(
+        "elapsed {:.1} s (bound {} s)",
+        elapsed.as_secs_f64(),
+        timeout.as_secs()
+    ));
+    evidence.extend(failure_evidence);
+    ProbeOutcome {
+        domain_type,
+        verdict,
+        summary,
+        evidence,
+        elapsed,
+        domain_name: name,
+    }
+}
+
+/// Polls the console, the domain state and the qemu log until a verdict or the bound.
+async fn watch(
+    uri: &str,
+    name: &str,
+    console: &Path,
+    qemu_log: Option<&Path>,
+    log_offset: u64,
+    timeout: Duration,
+) -> (ProbeVerdict, String, Vec<String>) {
+    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    loop {
+        if marker_seen(console) {
+            return (
+                ProbeVerdict::Usable,
+                format!(
+                    "probe guest reached user space ({PROBE_MARKER} on the serial console after {:.1} s)",
+                    started.elapsed().as_secs_f64()
+                ),
+                vec![format!("serial console: {PROBE_MARKER}")],
+            );
+        }
+        let errors = qemu_log
+            .map(|p| internal_errors(p, log_offset))
+            .unwrap_or_default();
+        let state = virsh(uri, &["domstate", "--reason", name]).await;
+        match state {
+            Ok(state) => {
+                let state = state.trim().to_string();
+                if !errors.is_empty() {
+                    let mut ev = vec![format!("domain state: {state}")];
+                    ev.extend(errors.into_iter().map(|l| format!("qemu log: {l}")));
+                    return (
+                        ProbeVerdict::Unusable,
+                        "KVM internal error: the guest cannot run under this domain type".into(),
+                        ev,
+                    );
+                }
+                if state.starts_with("paused") || state.starts_with("crashed") {
+                    return (
+                        ProbeVerdict::Unusable,
+                        format!("probe domain is {state} before reaching user space"),
+                        vec![format!("domain state: {state}")],
+                    );
+                }
+            }
+            Err(err) => {
+                // A transient domain disappears when it powers off: look at the console once
+                // more, since the marker may have landed just before.
+                if marker_seen(console) {
+                    continue;
+                }
+                let mut ev = vec![format!("virsh domstate: {err}")];
+                ev.extend(errors.into_iter().map(|l| format!("qemu log: {l}")));
+                return (
+                    ProbeVerdict::Unusable,
+                    "probe domain ended without reaching user space".into(),
+                    ev,
+                );
+            }
+        }
+        if Instant::now() >= deadline {
+            let state = virsh(uri, &["domstate", "--reason", name])
+                .await
+                .unwrap_or_else(|e| e);
+            return (
+                ProbeVerdict::Unusable,
+                format!(
+                    "no {PROBE_MARKER} within {} s: the guest did not reach user space",
+                    timeout.as_secs()
+                ),
+                vec![format!("domain state: {}", state.trim())],
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The transient probe domain: no disks, no NICs; serial console to `console`; every way
+/// out (power off, reboot, crash) ends the domain.
+pub fn probe_domain_xml(
+    name: &str,
+    domain_type: DomainType,
+    kernel: &Path,
+    initrd: &Path,
+    console: &Path,
+) -> String {
+    use quick_xml::escape::escape;
+    let esc = |p: &Path| escape(p.to_string_lossy().as_ref()).into_owned();
+    format!(
+        "<domain type='{ty}'>
+  <name>{name}</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64'>hvm</type>
+    <kernel>{kernel}</kernel>
+    <initrd>{initrd}</initrd>
+    <cmdline>console=ttyS0 earlyprintk=ttyS0 labwarp.probe=1 panic=-1</cmdline>
+  </os>
+  <features><acpi/></features>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <serial type='file'><source path='{console}'/><target port='0'/></serial>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+",
+        ty = domain_type.as_str(),
+        name = escape(name),
+        kernel = esc(kernel),
+        initrd = esc(initrd),
+        console = esc(console),
+    )
+}
+
+/// libvirt's per-domain qemu log for local URIs.
+fn qemu_log_path(uri: &str, name: &str) -> Option<PathBuf> {
+    if uri.starts_with("qemu:///system") {
+        Some(PathBuf::from(format!("/var/log/libvirt/qemu/{name}.log")))
+    } else if uri.starts_with("qemu:///session") {
+        std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(format!(".cache/libvirt/qemu/log/{name}.log")))
+    } else {
+        None
+    }
+}
+
+fn marker_seen(console: &Path) -> bool {
+    std::fs::read(console)
+        .map(|b| String::from_utf8_lossy(&b).contains(PROBE_MARKER))
+        .unwrap_or(false)
+}
+
+/// "KVM internal error" lines (and the few after them: suberror, emulation failure) written
+/// to the qemu log since `offset`.
+fn internal_errors(log: &Path, offset: u64) -> Vec<String> {
+    let Ok(bytes) = std::fs::read(log) else {
+        return vec![];
+    };
+    let start = usize::try_from(offset).unwrap_or(0).min(bytes.len());
+    let text = String::from_utf8_lossy(&bytes[start..]);
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(first) = lines.iter().position(|l| l.contains("KVM internal error")) else {
+        return vec![];
+    };
+    lines[first..]
+        .iter()
+        .take(4)
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// The last `n` messages qemu itself wrote to its log since `offset` (timestamped lines such
+/// as "qemu-system-x86_64: warning: host doesn't support requested feature"), not the
+/// command line libvirt writes first.
+fn qemu_messages(log: &Path, offset: u64, n: usize) -> Vec<String> {
+    let Ok(bytes) = std::fs::read(log) else {
+        return vec![];
+    };
+    let start = usize::try_from(offset).unwrap_or(0).min(bytes.len());
+    let text = String::from_utf8_lossy(&bytes[start..]);
+    let msgs: Vec<String> = text
+        .lines()
+        .filter(|l| l.as_bytes().get(10) == Some(&b'T') && l.contains("qemu-system"))
+        .map(|l| l.trim().to_string())
+        .collect();
+    msgs[msgs.len().saturating_sub(n)..].to_vec()
+}
+
+fn console_tail(console: &Path, n: usize) -> Vec<String> {
+    let Ok(bytes) = std::fs::read(console) else {
+        return vec![];
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
+}
+
+fn set_mode_755(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+}
+
+/// Runs `virsh -c URI ARGS…`; stdout on success, the trimmed stderr otherwise.
+async fn virsh(uri: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new("virsh")
+        .arg("-c")
+        .arg(uri)
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("cannot run virsh: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+/// Destroys the probe domain: awaited on the normal path, synchronously from `Drop` if the
+/// probe future is cancelled midway.
+struct DestroyGuard {
+    uri: String,
+    name: String,
+    armed: bool,
+}
+
+impl DestroyGuard {
+    async fn destroy(&mut self) {
+        // Fails harmlessly when the domain already powered off (transient: it is gone).
+        let _ = virsh(&self.uri, &["destroy", &self.name]).await;
+        self.armed = false;
+    }
+}
+
+impl Drop for DestroyGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::process::Command::new("virsh")
+                .args(["-c", &self.uri, "destroy", &self.name])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_xml_is_escaped_and_carries_the_probe_cmdline() {
+        let xml = probe_domain_xml(
+            "p<1>",
+            DomainType::Kvm,
+            Path::new("/a&b/vmlinuz"),
+            Path::new("/c/initrd.img"),
+            Path::new("/d/console.log"),
+        );
+        assert!(xml.starts_with("<domain type='kvm'>"));
+        assert!(xml.contains("<name>p&lt;1&gt;</name>"));
+        assert!(xml.contains("<kernel>/a&amp;b/vmlinuz</kernel>"));
+        assert!(xml.contains("labwarp.probe=1"));
+        assert!(xml.contains("<source path='/d/console.log'/>"));
+        let tcg = probe_domain_xml(
+            "p",
+            DomainType::Qemu,
+            Path::new("/k"),
+            Path::new("/i"),
+            Path::new("/c"),
+        );
+        assert!(tcg.starts_with("<domain type='qemu'>"));
+    }
+
+    #[test]
+    fn internal_errors_are_read_after_the_offset_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("q.log");
+        let old = "old run\nKVM internal error. Suberror: 1\n";
+        let new = "2026-11-26 starting up\nKVM internal error. Suberror: 1\nextra data[0]: 0x1\n\
+                   emulation failure\nRAX=0\nRBX=0\n";
+        std::fs::write(&log, format!("{old}{new}")).unwrap();
+        let lines = internal_errors(&log, old.len() as u64);
+        assert_eq!(
+            lines,
+            vec![
+                "KVM internal error. Suberror: 1",
+                "extra data[0]: 0x1",
+                "emulation failure",
+                "RAX=0"
+            ]
+        );
+        std::fs::write(&log, "clean boot\n").unwrap();
+        assert!(internal_errors(&log, 0).is_empty());
+    }
+
+    #[test]
+    fn qemu_messages_skip_the_command_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("q.log");
+        std::fs::write(
+            &log,
+            "LC_ALL=C /usr/bin/qemu-system-x86_64 \\\n-name guest=x \\\n\
+             2026-11-26 10:09:03.101+0000: Domain id=4 is tainted: high-privileges\n\
+             2026-11-26T10:09:03.281231Z qemu-system-x86_64: warning: host doesn't support \
+             requested feature: CPUID.01H:ECX.pni [bit 0]\n",
+        )
+        .unwrap();
+        let msgs = qemu_messages(&log, 0, 3);
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        assert!(msgs[0].contains("CPUID.01H:ECX.pni"));
+    }
+
+    #[test]
+    fn marker_is_looked_for_in_the_console_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = dir.path().join("console.log");
+        std::fs::write(&c, "[ 1.0] Command line: console=ttyS0 labwarp.probe=1\n").unwrap();
+        assert!(!marker_seen(&c));
+        std::fs::write(&c, "boot\r\nLABWARP-PROBE-OK\r\n").unwrap();
+        assert!(marker_seen(&c));
+        assert!(!marker_seen(&dir.path().join("missing")));
+    }
+}
