@@ -1,6 +1,7 @@
 //! Command-line interface: argument types and one handler per subcommand. No logic lives
 //! here beyond parsing and printing; handlers call into the library modules.
 
+pub mod export;
 mod presets;
 mod validate;
 
@@ -36,12 +37,27 @@ pub enum Command {
     },
     /// List the shipped presets with a one-line description each.
     Presets,
+    /// Render every artefact of a lab (libvirt XML, cloud-init, undercloud.conf,
+    /// instackenv.json, ssh.config, Ansible inventory) into a directory.
+    /// Exit code 0 when written, 1 when the lab is invalid or a file cannot be written.
+    Export {
+        /// Directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Path to the lab file [default: lab.yaml].
+        #[arg(conflicts_with = "preset")]
+        file: Option<PathBuf>,
+        /// Export a shipped preset instead of a file (see `labwarp presets`).
+        #[arg(long, value_name = "NAME")]
+        preset: Option<String>,
+    },
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Some(Command::Validate { file, preset }) => validate::run(file, preset),
         Some(Command::Presets) => presets::run(),
+        Some(Command::Export { out, file, preset }) => export::run(&out, file, preset),
         None => {
             eprintln!("labwarp: no subcommand given (see labwarp --help)");
             ExitCode::from(2)

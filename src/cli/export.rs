@@ -1,0 +1,128 @@
+//! `labwarp export`: render every artefact of a lab into a directory.
+//!
+//! Files are written atomically (temp file in the same directory, fsync, rename); files with a
+//! secret (instackenv.json's IPMI password, a user-data holding a host key) get mode 0600 and
+//! their contents are never printed. When the lab sets no VirtualBMC password, one is
+//! generated once into the workspace (`passwords/vbmc`, 0600) and reused on every export.
+
+use crate::lab::{Lab, Secret};
+use crate::render::{self, RenderContext};
+use anyhow::{Context, Result};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Where the generated VirtualBMC password of a lab is kept inside its workspace.
+pub fn vbmc_password_path(workspace: &Path) -> PathBuf {
+    workspace.join("passwords").join("vbmc")
+}
+
+/// Writes `data` to `path` atomically with `mode`.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".labwarp-")
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    tmp.write_all(data)
+        .and_then(|_| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    // The umask may have narrowed the mode given at creation; set it exactly.
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot rename into {}", path.display()))?;
+    Ok(())
+}
+
+/// The lab's VirtualBMC password: the lab's own, else the workspace's, else a new one that is
+/// stored in the workspace first.
+fn vbmc_password(lab: &Lab, workspace: &Path) -> Result<(Secret, Option<PathBuf>)> {
+    if let Some(p) = &lab.overcloud.vbmc.password {
+        return Ok((p.clone(), None));
+    }
+    let path = vbmc_password_path(workspace);
+    if path.exists() {
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let pw = text.trim();
+        if pw.is_empty() {
+            anyhow::bail!(
+                "{} is empty: write the VirtualBMC password into it, or delete it to generate one",
+                path.display()
+            );
+        }
+        return Ok((Secret(pw.to_string()), None));
+    }
+    use rand::Rng;
+    let pw: String = rand::rng()
+        .sample_iter(&rand::distr::Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect();
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    write_atomic(&path, pw.as_bytes(), 0o600)?;
+    Ok((Secret(pw), Some(path)))
+}
+
+/// Renders `lab` into `out`; returns the files written (relative to `out`).
+pub fn export(lab: &Lab, out: &Path) -> Result<Vec<PathBuf>> {
+    let workspace = std::path::absolute(&lab.workspace)
+        .with_context(|| format!("workspace {}", lab.workspace.display()))?;
+    fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let out_abs = std::path::absolute(out)?;
+    let mut ctx = RenderContext::for_lab(lab, &workspace);
+    ctx.ssh_config = out_abs.join("ssh.config");
+    let pubkey = ctx.ssh_private_key.with_extension("pub");
+    ctx.ssh_public_key = fs::read_to_string(&pubkey).ok();
+    let (password, generated) = vbmc_password(lab, &workspace)?;
+    if let Some(path) = generated {
+        eprintln!(
+            "labwarp: generated a VirtualBMC password into {}",
+            path.display()
+        );
+    }
+    ctx.vbmc_password = Some(password);
+    let artefacts = render::render_all(lab, &ctx)?;
+    let mut written = Vec::new();
+    for a in artefacts {
+        let mode = if a.secret { 0o600 } else { 0o644 };
+        write_atomic(&out_abs.join(&a.path), a.contents.as_bytes(), mode)?;
+        written.push(a.path);
+    }
+    Ok(written)
+}
+
+/// `labwarp export --out DIR [FILE | --preset NAME]`.
+pub fn run(out: &Path, file: Option<PathBuf>, preset: Option<String>) -> std::process::ExitCode {
+    let loaded = match preset {
+        Some(name) => crate::lab::load_preset(&name),
+        None => crate::lab::load_path(&file.unwrap_or_else(|| PathBuf::from("lab.yaml"))),
+    };
+    let lab = match loaded {
+        Ok(lab) => lab,
+        Err(e) => {
+            // The lab's problems, each with its field path and fix (as `labwarp validate`).
+            eprintln!("{e}");
+            eprintln!("labwarp export: nothing written (fix the lab, then export again)");
+            return std::process::ExitCode::from(super::EXIT_INVALID);
+        }
+    };
+    match export(&lab, out) {
+        Ok(files) => {
+            for f in files {
+                println!("{}", out.join(f).display());
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("labwarp export: {e:#}");
+            std::process::ExitCode::from(super::EXIT_INVALID)
+        }
+    }
+}
