@@ -3,7 +3,8 @@
 //! - Disks are qcow2 on virtio; the undercloud boots its root disk (or a kernel directly),
 //!   nodes boot from their first NIC (PXE from the undercloud's ironic) and then disk.
 //! - The undercloud's NoCloud seed is a cdrom on virtio-scsi: cloud kernels carry no AHCI.
-//! - The serial console is logged to a file, so boot problems are readable without a TTY.
+//! - The serial console is a pty (`virsh console` works) logged to a file, so boot problems
+//!   are readable without a TTY.
 //! - `<metadata>` records the lab in labwarp's own namespace: cleanup discovers labwarp's
 //!   domains from libvirt itself, even without the state file.
 //! - With `kvm` the guest gets `host-passthrough` (nested virtualisation for computes); TCG
@@ -137,11 +138,13 @@ pub fn render(lab: &Lab, ctx: &RenderContext, vm: &Vm) -> Result<String> {
                     let boot = if i == 0 { nic_boot } else { None };
                     write_nic(w, &lab.domain_name(&nic.network), &nic.mac, boot)?;
                 }
+                // A pty keeps `virsh console` working; virtlogd copies everything to the log.
                 w.create_element("serial")
-                    .with_attribute(("type", "file"))
+                    .with_attribute(("type", "pty"))
                     .write_inner_content(|w| {
-                        w.create_element("source")
-                            .with_attribute(("path", console.as_str()))
+                        w.create_element("log")
+                            .with_attribute(("file", console.as_str()))
+                            .with_attribute(("append", "on"))
                             .write_empty()?;
                         w.create_element("target")
                             .with_attribute(("port", "0"))
