@@ -10,9 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
+pub mod keys;
+pub mod known_hosts;
 mod local;
+pub mod ssh;
 
 pub use local::LocalHost;
+pub use ssh::{SshHost, SshOptions, SshTarget, TrustPolicy};
 
 /// A command to run on a host.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
