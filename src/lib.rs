@@ -12,4 +12,5 @@ pub mod podman;
 pub mod render;
 pub mod run;
 pub mod theme;
+pub mod tui;
 pub mod virt;

@@ -3,6 +3,7 @@
 
 pub mod export;
 mod presets;
+mod tui;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,12 @@ pub const EXIT_INVALID: u8 = 1;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// With no subcommand: walk the whole journey with the demo preset (no hypervisor needed).
+    #[arg(long)]
+    pub demo: bool,
+    /// With no subcommand: colour theme of the TUI (themes/NAME.yaml). NO_COLOR is respected.
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,9 +65,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Validate { file, preset }) => validate::run(file, preset),
         Some(Command::Presets) => presets::run(),
         Some(Command::Export { out, file, preset }) => export::run(&out, file, preset),
-        None => {
-            eprintln!("labwarp: no subcommand given (see labwarp --help)");
-            ExitCode::from(2)
-        }
+        None => tui::run(cli.demo, cli.theme),
     }
 }

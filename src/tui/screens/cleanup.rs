@@ -1,0 +1,225 @@
+//! Guided cleanup: choose a level, see exactly what will be removed (the engine's dry run),
+//! confirm by typing the lab's name, watch it happen.
+
+use crate::tui::action::Action;
+use crate::tui::app::{App, CleanLevel, Effect, Screen};
+use crate::tui::logview::LogView;
+use crate::tui::runview::RunView;
+use crate::tui::view;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui_textarea::TextArea;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Phase {
+    #[default]
+    Choose,
+    Loading,
+    Preview,
+    Running,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub level: usize,
+    pub phase: Phase,
+    /// What the dry run says will be removed.
+    pub items: Vec<String>,
+    pub error: Option<String>,
+    /// The lab's name, typed to confirm.
+    pub typed: Option<TextArea<'static>>,
+    pub view: RunView,
+}
+
+impl State {
+    pub fn is_running(&self) -> bool {
+        self.phase == Phase::Running
+    }
+
+    pub fn level(&self) -> CleanLevel {
+        CleanLevel::ALL[self.level.min(CleanLevel::ALL.len() - 1)]
+    }
+}
+
+pub fn on_preview(app: &mut App, r: Result<Vec<String>, String>) {
+    match r {
+        Ok(items) => {
+            app.cleanup.items = items;
+            app.cleanup.phase = Phase::Preview;
+            let mut ta = TextArea::default();
+            ta.set_placeholder_text(format!("type {} to confirm", app.lab.name));
+            ta.set_style(app.styles.input_focus);
+            ta.set_cursor_line_style(app.styles.input_focus);
+            ta.set_placeholder_style(app.styles.muted);
+            app.cleanup.typed = Some(ta);
+        }
+        Err(e) => {
+            app.cleanup.phase = Phase::Choose;
+            app.cleanup.error = Some(e);
+        }
+    }
+}
+
+pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
+    let c = &mut app.cleanup;
+    match (c.phase, action) {
+        (Phase::Choose, Action::Up) => c.level = c.level.saturating_sub(1),
+        (Phase::Choose, Action::Down) => c.level = (c.level + 1).min(CleanLevel::ALL.len() - 1),
+        (Phase::Choose, Action::Confirm) => {
+            c.phase = Phase::Loading;
+            c.error = None;
+            return vec![Effect::CleanupDryRun {
+                lab: Box::new(app.lab.clone()),
+                level: c.level(),
+            }];
+        }
+        (Phase::Preview, Action::Confirm) => {
+            let typed = c
+                .typed
+                .as_ref()
+                .map(|t| t.lines().join(""))
+                .unwrap_or_default();
+            if typed.trim() != app.lab.name {
+                app.warn(format!(
+                    "Type the lab's name `{}` exactly to confirm",
+                    app.lab.name
+                ));
+                return vec![];
+            }
+            c.typed = None;
+            c.phase = Phase::Running;
+            c.view = RunView::default();
+            return vec![Effect::StartCleanup {
+                lab: Box::new(app.lab.clone()),
+                level: c.level(),
+            }];
+        }
+        (Phase::Preview, Action::Back) => {
+            c.phase = Phase::Choose;
+            c.typed = None;
+        }
+        (Phase::Running, Action::Back) if c.view.finished.is_none() => {
+            app.warn("Cleanup is running; it converges when run again if interrupted");
+        }
+        (_, Action::Back) => return app.go(Screen::Dashboard),
+        _ => {}
+    }
+    vec![]
+}
+
+pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
+    let s = &app.styles;
+    let c = &app.cleanup;
+    let [levels, detail] =
+        Layout::vertical([Constraint::Length(5), Constraint::Min(4)]).areas(area);
+    let lines: Vec<Line> = CleanLevel::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let sel = i == c.level;
+            Line::from(vec![
+                Span::styled(
+                    format!("{} {:<9}", if sel { "▸" } else { " " }, l.name()),
+                    if sel { s.selected } else { s.base },
+                ),
+                Span::styled(format!(" {}", l.describe()), s.muted),
+            ])
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(view::pane(app, " Cleanup level ", c.phase == Phase::Choose)),
+        levels,
+    );
+
+    let block = view::pane(app, detail_title(app), c.phase != Phase::Choose);
+    let inner = block.inner(detail);
+    frame.render_widget(block, detail);
+    match c.phase {
+        Phase::Choose => {
+            let mut lines = vec![Line::from(Span::styled(
+                "Enter shows exactly what this level removes; nothing is removed yet.",
+                s.muted,
+            ))];
+            if let Some(e) = &c.error {
+                lines.push(Line::from(Span::styled(
+                    format!("dry run failed: {e}"),
+                    s.error,
+                )));
+            }
+            frame.render_widget(Paragraph::new(lines), inner);
+        }
+        Phase::Loading => frame.render_widget(
+            Paragraph::new(Span::styled("asking the engine for a dry run…", s.muted)),
+            inner,
+        ),
+        Phase::Preview => {
+            let [list, prompt] =
+                Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(inner);
+            let h = list.height as usize;
+            let mut lines: Vec<Line> = c
+                .items
+                .iter()
+                .take(h.saturating_sub(1).max(1))
+                .map(|i| Line::from(Span::styled(format!("  - {i}"), s.warn)))
+                .collect();
+            if c.items.len() > h.saturating_sub(1) {
+                lines.push(Line::from(Span::styled(
+                    format!("  … and {} more", c.items.len() - h.saturating_sub(1)),
+                    s.muted,
+                )));
+            }
+            if c.items.is_empty() {
+                lines.push(Line::from(Span::styled("  nothing to remove", s.ok)));
+            }
+            frame.render_widget(Paragraph::new(lines), list);
+            let [label, input] =
+                Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(prompt);
+            frame.render_widget(
+                Span::styled(
+                    format!(
+                        "Type the lab's name ({}) and press Enter to remove it all:",
+                        app.lab.name
+                    ),
+                    s.key,
+                ),
+                label,
+            );
+            if let Some(t) = &c.typed {
+                frame.render_widget(t, input);
+            }
+        }
+        Phase::Running => {
+            let mut all = crate::tui::logview::LogRing::with_capacity(10_000);
+            // The cleanup has one stream per stage; show them merged in stage order.
+            for st in &c.view.stages {
+                if let Some(r) = c.view.log(&st.id) {
+                    for l in r.tail(inner.height as usize) {
+                        all.push(l.stream, format!("{}: {}", st.id, l.text));
+                    }
+                }
+            }
+            let lines =
+                LogView::default().visible(&all, inner.width as usize, inner.height as usize, s);
+            frame.render_widget(Paragraph::new(lines), inner);
+        }
+    }
+}
+
+fn detail_title(app: &App) -> String {
+    let c = &app.cleanup;
+    match c.phase {
+        Phase::Choose | Phase::Loading => " What will be removed ".into(),
+        Phase::Preview => format!(
+            " {} will be removed ({} items) ",
+            c.level().name(),
+            c.items.len()
+        ),
+        Phase::Running => match c.view.finished {
+            Some((true, _)) => " Cleanup finished ".into(),
+            Some((false, _)) => " Cleanup failed: run it again, it converges ".into(),
+            None => " Cleaning up… ".into(),
+        },
+    }
+}

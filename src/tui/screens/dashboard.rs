@@ -1,0 +1,568 @@
+//! The run dashboard: stage list, VM pane, log pane and podman pane, fed only by events.
+//! Panes can be focused (Tab or a click), zoomed and resized.
+
+use crate::tui::action::Action;
+use crate::tui::app::{App, Effect, Screen};
+use crate::tui::logview::{LogRing, LogView};
+use crate::tui::runview::{Status, fmt_duration};
+use crate::tui::view;
+use ratatui::Frame;
+use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use ratatui_textarea::TextArea;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pane {
+    Stages,
+    Vms,
+    #[default]
+    Logs,
+    Podman,
+}
+
+impl Pane {
+    fn next(self) -> Pane {
+        match self {
+            Pane::Stages => Pane::Vms,
+            Pane::Vms => Pane::Logs,
+            Pane::Logs => Pane::Podman,
+            Pane::Podman => Pane::Stages,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct State {
+    pub focus: Pane,
+    pub zoom: bool,
+    /// Width of the left column, percent.
+    pub left_pct: u16,
+    /// Height of the podman pane, rows.
+    pub podman_rows: u16,
+    /// The stage whose log shows; `None` follows the running stage.
+    pub stage: Option<usize>,
+    pub vm: usize,
+    pub container: usize,
+    /// A container's log stream shown instead of a stage's.
+    pub container_log: Option<String>,
+    pub log: LogView,
+    pub search_prompt: Option<TextArea<'static>>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            focus: Pane::Logs,
+            zoom: false,
+            left_pct: 40,
+            podman_rows: 6,
+            stage: None,
+            vm: 0,
+            container: 0,
+            container_log: None,
+            log: LogView::default(),
+            search_prompt: None,
+        }
+    }
+}
+
+pub struct Areas {
+    pub stages: Rect,
+    pub vms: Rect,
+    pub logs: Rect,
+    pub podman: Rect,
+}
+
+/// Pane rectangles for a body area; zoom gives the focused pane everything.
+pub fn areas(app: &App, area: Rect) -> Areas {
+    let d = &app.dash;
+    if d.zoom {
+        let none = Rect::new(area.x, area.y, 0, 0);
+        let mut a = Areas {
+            stages: none,
+            vms: none,
+            logs: none,
+            podman: none,
+        };
+        match d.focus {
+            Pane::Stages => a.stages = area,
+            Pane::Vms => a.vms = area,
+            Pane::Logs => a.logs = area,
+            Pane::Podman => a.podman = area,
+        }
+        return a;
+    }
+    let [top, podman] =
+        Layout::vertical([Constraint::Min(6), Constraint::Length(d.podman_rows)]).areas(area);
+    let [left, logs] = Layout::horizontal([
+        Constraint::Percentage(d.left_pct),
+        Constraint::Percentage(100 - d.left_pct),
+    ])
+    .areas(top);
+    let stage_rows = (app.run.stages.len() as u16 + 2).clamp(4, left.height * 2 / 3);
+    let [stages, vms] =
+        Layout::vertical([Constraint::Length(stage_rows), Constraint::Min(3)]).areas(left);
+    Areas {
+        stages,
+        vms,
+        logs,
+        podman,
+    }
+}
+
+fn my_areas(app: &App) -> Areas {
+    areas(app, view::body(Rect::new(0, 0, app.size.0, app.size.1)))
+}
+
+/// The stream the log pane shows: a container's, the chosen stage's, or the running one's.
+pub fn log_stream(app: &App) -> Option<String> {
+    if let Some(c) = &app.dash.container_log {
+        return Some(c.clone());
+    }
+    let idx = app
+        .dash
+        .stage
+        .or_else(|| app.run.running_stage())
+        .or_else(|| {
+            app.run
+                .stages
+                .iter()
+                .rposition(|s| s.status != Status::Pending)
+        })?;
+    app.run.stages.get(idx).map(|s| s.id.clone())
+}
+
+fn ring(app: &App) -> Option<&LogRing> {
+    log_stream(app).and_then(|s| app.run.log(&s))
+}
+
+fn log_height(app: &App) -> usize {
+    my_areas(app).logs.height.saturating_sub(2) as usize
+}
+
+pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
+    if app.dash.search_prompt.is_some() {
+        let text = app
+            .dash
+            .search_prompt
+            .take()
+            .map(|t| t.lines().join(""))
+            .unwrap_or_default();
+        if action == Action::Confirm && !text.is_empty() {
+            app.dash.log.search = Some(text.clone());
+            return find(app, true);
+        }
+        return vec![];
+    }
+    let h = log_height(app);
+    let empty = LogRing::with_capacity(1);
+    match (action, app.dash.focus) {
+        (Action::NextPane, _) => app.dash.focus = app.dash.focus.next(),
+        (Action::ZoomPane, _) => app.dash.zoom = !app.dash.zoom,
+        (Action::GrowPane | Action::ShrinkPane, pane) => {
+            let grow = action == Action::GrowPane;
+            let d = &mut app.dash;
+            match pane {
+                Pane::Podman => {
+                    d.podman_rows = if grow {
+                        d.podman_rows + 1
+                    } else {
+                        d.podman_rows - 1
+                    }
+                    .clamp(3, 20)
+                }
+                Pane::Logs => {
+                    d.left_pct = if grow { d.left_pct - 4 } else { d.left_pct + 4 }.clamp(20, 70)
+                }
+                _ => d.left_pct = if grow { d.left_pct + 4 } else { d.left_pct - 4 }.clamp(20, 70),
+            }
+        }
+        (Action::Up | Action::Down, Pane::Stages) => {
+            let n = app.run.stages.len();
+            if n > 0 {
+                let cur = app.dash.stage.or(app.run.running_stage()).unwrap_or(0);
+                app.dash.stage = Some(if action == Action::Up {
+                    cur.saturating_sub(1)
+                } else {
+                    (cur + 1).min(n - 1)
+                });
+                app.dash.container_log = None;
+                app.dash.log = LogView::default();
+            }
+        }
+        (Action::Up | Action::Down, Pane::Vms) => {
+            let n = app.run.vms.len();
+            app.dash.vm = step(app.dash.vm, n, action == Action::Down);
+        }
+        (Action::Up | Action::Down, Pane::Podman) => {
+            let n = app.run.containers.len();
+            app.dash.container = step(app.dash.container, n, action == Action::Down);
+        }
+        (Action::Up | Action::Down | Action::PageUp | Action::PageDown, Pane::Logs) => {
+            let delta = match action {
+                Action::Up => -1,
+                Action::Down => 1,
+                Action::PageUp => -(h as i64),
+                _ => h as i64,
+            };
+            let stream = log_stream(app);
+            let r = stream
+                .as_ref()
+                .and_then(|s| app.run.logs.get(s))
+                .unwrap_or(&empty);
+            app.dash.log.scroll(r, h, delta);
+        }
+        (Action::Top, _) => {
+            let stream = log_stream(app);
+            let r = stream
+                .as_ref()
+                .and_then(|s| app.run.logs.get(s))
+                .unwrap_or(&empty);
+            app.dash.log.to_top(r);
+        }
+        (Action::Bottom, _) => app.dash.log.to_bottom(),
+        (Action::ToggleFollow, _) => {
+            app.dash.log.follow = !app.dash.log.follow;
+            if !app.dash.log.follow {
+                let stream = log_stream(app);
+                let r = stream
+                    .as_ref()
+                    .and_then(|s| app.run.logs.get(s))
+                    .unwrap_or(&empty);
+                app.dash.log.top = app.dash.log.first_visible(r, h);
+                app.dash.log.follow = false;
+            }
+        }
+        (Action::ToggleWrap, _) => app.dash.log.wrap = !app.dash.log.wrap,
+        (Action::Search, _) => {
+            let mut ta = TextArea::default();
+            ta.set_placeholder_text("search the log");
+            ta.set_style(app.styles.input_focus);
+            ta.set_cursor_line_style(app.styles.input_focus);
+            app.dash.search_prompt = Some(ta);
+        }
+        (Action::SearchNext, _) => return find(app, true),
+        (Action::SearchPrev, _) => return find(app, false),
+        (Action::SaveLog, _) => {
+            let Some(stream) = log_stream(app) else {
+                app.warn("No log to save yet");
+                return vec![];
+            };
+            let lines = app.run.log(&stream).map(LogRing::texts).unwrap_or_default();
+            let file = format!("{}.log", stream.replace([':', '/'], "-"));
+            let path = PathBuf::from(&app.lab.workspace).join("logs").join(file);
+            return vec![Effect::SaveLog { path, lines }];
+        }
+        (Action::ContainerLogs | Action::ContainerRestart | Action::ContainerShell, _) => {
+            let Some(c) = app.run.containers.get(app.dash.container) else {
+                app.warn("No container selected");
+                return vec![];
+            };
+            let name = c.name.clone();
+            return match action {
+                Action::ContainerLogs => {
+                    app.dash.container_log = Some(format!("podman:{name}"));
+                    app.dash.log = LogView::default();
+                    vec![Effect::ContainerLogs { name }]
+                }
+                Action::ContainerRestart => vec![Effect::ContainerRestart { name }],
+                _ => vec![Effect::ContainerShell { name }],
+            };
+        }
+        (Action::Troubleshoot, _) => {
+            if app.run.failure.is_some() {
+                return app.go(Screen::Troubleshoot);
+            }
+            app.say("Nothing has failed");
+        }
+        (Action::Cleanup, _) => {
+            if app.run.started && app.run.finished.is_none() {
+                app.warn("The run is still going: wait for it (or quit to cancel) before cleanup");
+                return vec![];
+            }
+            app.cleanup = Default::default();
+            return app.go(Screen::Cleanup);
+        }
+        _ => {}
+    }
+    vec![]
+}
+
+fn step(cur: usize, n: usize, down: bool) -> usize {
+    if n == 0 {
+        0
+    } else if down {
+        (cur + 1).min(n - 1)
+    } else {
+        cur.saturating_sub(1)
+    }
+}
+
+fn find(app: &mut App, forward: bool) -> Vec<Effect> {
+    let h = log_height(app);
+    let Some(stream) = log_stream(app) else {
+        return vec![];
+    };
+    let Some(r) = app.run.logs.get(&stream) else {
+        return vec![];
+    };
+    if !app.dash.log.find(r, h, forward) {
+        let needle = app.dash.log.search.clone().unwrap_or_default();
+        app.warn(format!("`{needle}` not found"));
+    }
+    vec![]
+}
+
+pub fn on_mouse(app: &mut App, ev: MouseEvent) -> Vec<Effect> {
+    let a = my_areas(app);
+    let at = |r: Rect| view::contains(r, ev.column, ev.row);
+    let pane = if at(a.stages) {
+        Pane::Stages
+    } else if at(a.vms) {
+        Pane::Vms
+    } else if at(a.logs) {
+        Pane::Logs
+    } else if at(a.podman) {
+        Pane::Podman
+    } else {
+        return vec![];
+    };
+    match ev.kind {
+        MouseEventKind::Down(MouseButton::Left) => {
+            app.dash.focus = pane;
+            let row = ev.row.saturating_sub(a.stages.y + 1) as usize;
+            if pane == Pane::Stages && row < app.run.stages.len() {
+                app.dash.stage = Some(row);
+                app.dash.container_log = None;
+                app.dash.log = LogView::default();
+            }
+            vec![]
+        }
+        MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
+            let before = app.dash.focus;
+            app.dash.focus = pane;
+            let dir = if ev.kind == MouseEventKind::ScrollUp {
+                Action::Up
+            } else {
+                Action::Down
+            };
+            let mut fx = Vec::new();
+            for _ in 0..if pane == Pane::Logs { 3 } else { 1 } {
+                fx.extend(on_action(app, dir));
+            }
+            app.dash.focus = before;
+            fx
+        }
+        _ => vec![],
+    }
+}
+
+pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
+    let a = areas(app, area);
+    if a.stages.area() > 0 {
+        draw_stages(app, frame, a.stages);
+    }
+    if a.vms.area() > 0 {
+        draw_vms(app, frame, a.vms);
+    }
+    if a.logs.area() > 0 {
+        draw_logs(app, frame, a.logs);
+    }
+    if a.podman.area() > 0 {
+        draw_podman(app, frame, a.podman);
+    }
+}
+
+fn status_mark(app: &App, st: Status) -> (&'static str, ratatui::style::Style) {
+    let s = &app.styles;
+    match st {
+        Status::Pending => ("·", s.muted),
+        Status::Running => ("▶", s.running),
+        Status::Done => ("✓", s.ok),
+        Status::Skipped => ("=", s.muted),
+        Status::Failed => ("✗", s.error),
+    }
+}
+
+fn draw_stages(app: &App, frame: &mut Frame, area: Rect) {
+    let s = &app.styles;
+    let title = match app.run.finished {
+        Some((true, _)) => " Stages: done ".to_string(),
+        Some((false, true)) => " Stages: cancelled ".to_string(),
+        Some((false, false)) => " Stages: failed ".to_string(),
+        None if app.run.started => " Stages: running ".to_string(),
+        None => " Stages: starting… ".to_string(),
+    };
+    let block = view::pane(app, title, app.dash.focus == Pane::Stages);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let shown = app.dash.stage.or(app.run.running_stage());
+    let lines: Vec<Line> = app
+        .run
+        .stages
+        .iter()
+        .enumerate()
+        .take(inner.height as usize)
+        .map(|(i, st)| {
+            let (mark, style) = status_mark(app, st.status);
+            let time = match (app.run.elapsed(st, app.now_ms), st.eta_secs) {
+                (Some(e), Some(eta)) => {
+                    format!("{} ~{}", fmt_duration(e), fmt_duration(eta * 1000))
+                }
+                (Some(e), None) => fmt_duration(e),
+                _ => String::new(),
+            };
+            let count = format!("{}/{}", st.steps_done(), st.steps.len());
+            let w = inner.width as usize;
+            let right = format!("{count} {time}");
+            let title_w = w.saturating_sub(right.chars().count() + 3);
+            let title: String = st.title.chars().take(title_w).collect();
+            let line = Line::from(vec![
+                Span::styled(format!("{mark} "), style),
+                Span::styled(format!("{title:<title_w$}"), s.base),
+                Span::styled(format!(" {right}"), s.muted),
+            ]);
+            if Some(i) == shown {
+                line.style(s.selected)
+            } else {
+                line
+            }
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_vms(app: &App, frame: &mut Frame, area: Rect) {
+    let s = &app.styles;
+    let focused = app.dash.focus == Pane::Vms;
+    let rows = app.run.vms.iter().enumerate().map(|(i, vm)| {
+        let state_style = if vm.state == "running" { s.ok } else { s.muted };
+        Row::new(vec![
+            Cell::from(vm.name.clone()),
+            Cell::from(Span::styled(vm.state.clone(), state_style)),
+            Cell::from(vm.vcpus.to_string()),
+            Cell::from(format!("{}M", vm.memory_mib)),
+            Cell::from(vm.ips.join(",")),
+        ])
+        .style(if focused && i == app.dash.vm {
+            s.selected
+        } else {
+            s.base
+        })
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Min(10),
+            Constraint::Length(8),
+            Constraint::Length(3),
+            Constraint::Length(6),
+            Constraint::Min(0),
+        ],
+    )
+    .header(Row::new(["VM", "state", "cpu", "mem", "IPs"]).style(s.title))
+    .block(view::pane(
+        app,
+        format!(" VMs ({}) ", app.run.vms.len()),
+        focused,
+    ));
+    frame.render_widget(table, area);
+}
+
+fn draw_logs(app: &App, frame: &mut Frame, area: Rect) {
+    let s = &app.styles;
+    let d = &app.dash;
+    let stream = log_stream(app).unwrap_or_default();
+    let r = ring(app);
+    let mut flags = Vec::new();
+    if d.log.follow {
+        flags.push("follow");
+    }
+    if d.log.wrap {
+        flags.push("wrap");
+    }
+    let dropped = r.map(LogRing::dropped).unwrap_or(0);
+    let total = r.map(LogRing::end).unwrap_or(0);
+    let mut title = format!(" Log: {stream} · {total} lines");
+    if dropped > 0 {
+        title.push_str(&format!(" ({dropped} oldest dropped)"));
+    }
+    if !flags.is_empty() {
+        title.push_str(&format!(" · {}", flags.join(" ")));
+    }
+    if let Some(q) = &d.log.search {
+        title.push_str(&format!(" · /{q}"));
+    }
+    title.push(' ');
+    let block = view::pane(app, title, d.focus == Pane::Logs);
+    let mut inner = block.inner(area);
+    frame.render_widget(block, area);
+    if let Some(prompt) = &d.search_prompt {
+        let [text, p] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner);
+        let [label, input] =
+            Layout::horizontal([Constraint::Length(1), Constraint::Min(1)]).areas(p);
+        frame.render_widget(Span::styled("/", s.key), label);
+        frame.render_widget(prompt, input);
+        inner = text;
+    }
+    let Some(r) = r else {
+        frame.render_widget(
+            Paragraph::new(Span::styled("waiting for output…", s.muted)),
+            inner,
+        );
+        return;
+    };
+    let lines = d
+        .log
+        .visible(r, inner.width as usize, inner.height as usize, s);
+    let mut p = Paragraph::new(lines);
+    if d.log.wrap {
+        p = p.wrap(Wrap { trim: false });
+    }
+    frame.render_widget(p, inner);
+}
+
+fn draw_podman(app: &App, frame: &mut Frame, area: Rect) {
+    let s = &app.styles;
+    let focused = app.dash.focus == Pane::Podman;
+    let rows = app.run.containers.iter().enumerate().map(|(i, c)| {
+        let health = match c.health.as_str() {
+            "healthy" => s.ok,
+            "unhealthy" => s.error,
+            _ => s.muted,
+        };
+        Row::new(vec![
+            Cell::from(c.name.clone()),
+            Cell::from(c.image.clone()),
+            Cell::from(c.state.clone()),
+            Cell::from(Span::styled(c.health.clone(), health)),
+            Cell::from(c.uptime.clone()),
+        ])
+        .style(if focused && i == app.dash.container {
+            s.selected
+        } else {
+            s.base
+        })
+    });
+    let title = if app.run.containers.is_empty() {
+        " Undercloud containers (none yet) ".to_string()
+    } else {
+        format!(" Undercloud containers ({}) ", app.run.containers.len())
+    };
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Percentage(25),
+            Constraint::Percentage(40),
+            Constraint::Length(9),
+            Constraint::Length(10),
+            Constraint::Min(6),
+        ],
+    )
+    .header(Row::new(["name", "image", "state", "health", "uptime"]).style(s.title))
+    .block(view::pane(app, title, focused));
+    frame.render_widget(table, area);
+}

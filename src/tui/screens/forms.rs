@@ -1,0 +1,406 @@
+//! The three lab forms (hypervisor, undercloud, overcloud with its node-group table).
+//! Each keystroke writes the field into the lab and re-validates it, so problems show
+//! beside the field as the user types; Next is refused while a field is invalid.
+
+use crate::lab::Lab;
+use crate::tui::action::Action;
+use crate::tui::app::{App, Effect, Screen};
+use crate::tui::fields;
+use crate::tui::form::{Field, Form};
+use crate::tui::style::Styles;
+use crate::tui::validate;
+use crate::tui::view;
+use ratatui::Frame;
+use ratatui::crossterm::event::{KeyEvent, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+
+#[derive(Debug, Clone)]
+pub struct State {
+    pub hypervisor: Form,
+    pub undercloud: Form,
+    pub overcloud: Form,
+    /// The node group whose fields the overcloud form shows.
+    pub group: usize,
+}
+
+impl State {
+    pub fn new(lab: &Lab, styles: &Styles) -> State {
+        State {
+            hypervisor: Form::new(fields::hypervisor_screen(), lab, styles),
+            undercloud: Form::new(fields::undercloud_screen(), lab, styles),
+            overcloud: Form::new(
+                fields::overcloud_screen(0, lab.overcloud.nodes.len()),
+                lab,
+                styles,
+            ),
+            group: 0,
+        }
+    }
+}
+
+pub fn current(app: &App) -> Option<&Form> {
+    match app.screen {
+        Screen::Hypervisor => Some(&app.forms.hypervisor),
+        Screen::Undercloud => Some(&app.forms.undercloud),
+        Screen::Overcloud => Some(&app.forms.overcloud),
+        _ => None,
+    }
+}
+
+fn current_mut(app: &mut App) -> Option<&mut Form> {
+    match app.screen {
+        Screen::Hypervisor => Some(&mut app.forms.hypervisor),
+        Screen::Undercloud => Some(&mut app.forms.undercloud),
+        Screen::Overcloud => Some(&mut app.forms.overcloud),
+        _ => None,
+    }
+}
+
+/// Writes every form into the lab, validates it, and hangs each problem on its field.
+pub fn revalidate(app: &mut App) {
+    let f = &mut app.forms;
+    let mut parse = Vec::new();
+    for form in [&mut f.hypervisor, &mut f.undercloud, &mut f.overcloud] {
+        parse.push(form.apply(&mut app.lab));
+    }
+    let issues = validate::issues(&app.lab);
+    let mut parse = parse.into_iter();
+    for form in [&mut f.hypervisor, &mut f.undercloud, &mut f.overcloud] {
+        form.attach(&issues, parse.next().unwrap_or_default());
+    }
+}
+
+/// Rebuilds the overcloud form for the selected group (after adding, removing, switching).
+fn rebuild_overcloud(app: &mut App) {
+    let groups = app.lab.overcloud.nodes.len();
+    app.forms.group = app.forms.group.min(groups.saturating_sub(1));
+    let focus = app.forms.overcloud.focus;
+    app.forms.overcloud = Form::new(
+        fields::overcloud_screen(app.forms.group, groups),
+        &app.lab,
+        &app.styles,
+    );
+    let max = app.forms.overcloud.fields.len().saturating_sub(1);
+    app.forms.overcloud.focus_on(focus.min(max), &app.styles);
+    revalidate(app);
+}
+
+pub fn on_input(app: &mut App, ev: KeyEvent) -> Vec<Effect> {
+    let changed = current_mut(app)
+        .and_then(Form::focused_mut)
+        .is_some_and(|f| f.input(ev.into()));
+    if changed {
+        app.status = None;
+        revalidate(app);
+    }
+    vec![]
+}
+
+pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
+    let styles = app.styles.clone();
+    match action {
+        Action::NextField => {
+            if let Some(f) = current_mut(app) {
+                f.move_focus(1, &styles)
+            }
+        }
+        Action::PrevField => {
+            if let Some(f) = current_mut(app) {
+                f.move_focus(-1, &styles)
+            }
+        }
+        Action::Increment | Action::Decrement => {
+            let changed = current_mut(app)
+                .and_then(Form::focused_mut)
+                .is_some_and(|f| f.step(action == Action::Increment));
+            if changed {
+                revalidate(app);
+            }
+        }
+        Action::NextScreen => return next_screen(app),
+        Action::Back => {
+            let to = app.screen.prev();
+            return app.go(to);
+        }
+        Action::AddGroup => {
+            let group = fields::new_group(&app.lab);
+            app.lab.overcloud.nodes.push(group);
+            app.forms.group = app.lab.overcloud.nodes.len() - 1;
+            rebuild_overcloud(app);
+            app.say("Node group added");
+        }
+        Action::RemoveGroup => {
+            if app.lab.overcloud.nodes.len() > 1 {
+                app.lab.overcloud.nodes.remove(app.forms.group);
+                rebuild_overcloud(app);
+                app.say("Node group removed");
+            } else {
+                app.warn("The overcloud needs at least one node group");
+            }
+        }
+        Action::NextGroup | Action::PrevGroup => {
+            let n = app.lab.overcloud.nodes.len();
+            if n > 0 {
+                app.forms.group = if action == Action::NextGroup {
+                    (app.forms.group + 1) % n
+                } else {
+                    (app.forms.group + n - 1) % n
+                };
+                rebuild_overcloud(app);
+            }
+        }
+        _ => {}
+    }
+    vec![]
+}
+
+fn next_screen(app: &mut App) -> Vec<Effect> {
+    revalidate(app);
+    let styles = app.styles.clone();
+    let Some(form) = current_mut(app) else {
+        return vec![];
+    };
+    if let Some(i) = form.first_invalid() {
+        form.focus_on(i, &styles);
+        let f = &form.fields[i];
+        let msg = f
+            .issues
+            .iter()
+            .find(|x| x.error)
+            .map(|x| x.message.clone())
+            .unwrap_or_default();
+        let text = format!("Fix {} first: {msg}", f.key.label());
+        app.warn(text);
+        return vec![];
+    }
+    let to = app.screen.next();
+    let mut fx = app.go(to);
+    if to == Screen::Preflight {
+        fx.extend(super::preflight::start_checks(app));
+    }
+    fx
+}
+
+/// Width of the label column.
+const LABEL: u16 = 18;
+
+/// Where each visible field is drawn: (field index, row rectangle).
+pub fn field_rows(form: &Form, area: Rect) -> Vec<(usize, Rect)> {
+    let heights: Vec<u16> = form.fields.iter().map(Field::height).collect();
+    // Scroll just enough to keep the focused field on screen.
+    let mut first = 0;
+    loop {
+        let used: u16 = heights[first..=form.focus.min(heights.len().saturating_sub(1))]
+            .iter()
+            .sum();
+        if used <= area.height || first >= form.focus {
+            break;
+        }
+        first += 1;
+    }
+    let mut out = Vec::new();
+    let mut y = area.y;
+    for (i, h) in heights.iter().enumerate().skip(first) {
+        if y + h > area.bottom() {
+            break;
+        }
+        out.push((i, Rect::new(area.x, y, area.width, *h)));
+        y += h;
+    }
+    out
+}
+
+/// The screen's parts: node-group table (overcloud only), fields, help box.
+fn layout(app: &App, area: Rect) -> (Option<Rect>, Rect, Rect) {
+    let table_h = if app.screen == Screen::Overcloud {
+        (app.lab.overcloud.nodes.len() as u16 + 3).min(7)
+    } else {
+        0
+    };
+    let [table, fields, help] = Layout::vertical([
+        Constraint::Length(table_h),
+        Constraint::Min(3),
+        Constraint::Length(4),
+    ])
+    .areas(area);
+    let table = (table_h > 0).then_some(table);
+    // One row for the screen's title above the fields.
+    let fields = Rect {
+        y: fields.y + 1,
+        height: fields.height.saturating_sub(1),
+        ..fields
+    };
+    (
+        table,
+        fields.inner(ratatui::layout::Margin::new(1, 0)),
+        help,
+    )
+}
+
+pub fn on_mouse(app: &mut App, ev: MouseEvent) -> Vec<Effect> {
+    let area = view::body(Rect::new(0, 0, app.size.0, app.size.1));
+    let (_, rows_area, _) = layout(app, area);
+    let styles = app.styles.clone();
+    match ev.kind {
+        MouseEventKind::Down(MouseButton::Left) => {
+            let Some(form) = current_mut(app) else {
+                return vec![];
+            };
+            let hit = field_rows(form, rows_area)
+                .into_iter()
+                .find(|(_, r)| view::contains(*r, ev.column, ev.row))
+                .map(|(i, _)| i);
+            if let Some(i) = hit {
+                form.focus_on(i, &styles);
+            }
+        }
+        MouseEventKind::ScrollDown => return on_action(app, Action::NextField),
+        MouseEventKind::ScrollUp => return on_action(app, Action::PrevField),
+        _ => {}
+    }
+    vec![]
+}
+
+pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
+    let Some(form) = current(app) else { return };
+    let s = &app.styles;
+    let (table, rows_area, help) = layout(app, area);
+    if let Some(table) = table {
+        draw_groups(app, frame, table);
+    }
+    let title_row = Rect::new(
+        area.x + 1,
+        rows_area.y.saturating_sub(1),
+        area.width.saturating_sub(2),
+        1,
+    );
+    let invalid = form.fields.iter().filter(|f| f.has_error()).count();
+    let mut title = vec![Span::styled(screen_title(app), s.title)];
+    if invalid > 0 {
+        title.push(Span::styled(
+            format!("  {invalid} field(s) to fix"),
+            s.error,
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(title)), title_row);
+    // Input and the problem beside it share what the label leaves.
+    let input_w = (rows_area.width.saturating_sub(LABEL + 2) * 11 / 20).min(48);
+    for (i, row) in field_rows(form, rows_area) {
+        let f = &form.fields[i];
+        let focused = i == form.focus;
+        let [label, input, note] = Layout::horizontal([
+            Constraint::Length(LABEL),
+            Constraint::Length(input_w),
+            Constraint::Min(0),
+        ])
+        .spacing(1)
+        .areas(row);
+        let label_style = if focused { s.title } else { s.base };
+        let marker = if focused { "▸" } else { " " };
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                format!("{marker}{}", f.key.label()),
+                label_style,
+            )),
+            label,
+        );
+        match &f.editor {
+            crate::tui::form::Editor::Text(ta) => frame.render_widget(ta.as_ref(), input),
+            _ => frame.render_widget(
+                Paragraph::new(Span::styled(
+                    f.display(),
+                    if focused { s.input_focus } else { s.input },
+                )),
+                input,
+            ),
+        }
+        let note_line = match f.issues.first() {
+            Some(issue) if issue.error => {
+                Line::from(Span::styled(format!("✗ {}", issue.message), s.error))
+            }
+            Some(issue) => Line::from(Span::styled(format!("! {}", issue.message), s.warn)),
+            None => Line::from(Span::styled("✓", s.ok)),
+        };
+        frame.render_widget(Paragraph::new(note_line), note);
+    }
+    draw_help(app, form, frame, help);
+}
+
+fn draw_help(app: &App, form: &Form, frame: &mut Frame, area: Rect) {
+    let s = &app.styles;
+    let block = view::pane(app, "", false).borders(ratatui::widgets::Borders::TOP);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(f) = form.focused() else { return };
+    let mut lines = vec![Line::from(vec![
+        Span::styled(format!("{}: ", f.key.path()), s.muted),
+        Span::styled(f.key.help(), s.base),
+    ])];
+    for issue in f.issues.iter().take(2) {
+        let style = if issue.error { s.error } else { s.warn };
+        let mut spans = vec![Span::styled(issue.message.clone(), style)];
+        if let Some(fix) = &issue.fix {
+            spans.push(Span::styled(format!(" → {fix}"), s.base));
+        }
+        lines.push(Line::from(spans));
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+}
+
+fn draw_groups(app: &App, frame: &mut Frame, area: Rect) {
+    let s = &app.styles;
+    let header = Row::new([
+        "", "role", "name", "count", "vCPUs", "memory", "disk", "networks",
+    ])
+    .style(s.title);
+    let rows = app.lab.overcloud.nodes.iter().enumerate().map(|(i, g)| {
+        let selected = i == app.forms.group;
+        let disk = g.disks.first().map(|d| d.size_gib).unwrap_or(0);
+        Row::new(vec![
+            Cell::from(if selected { "▸" } else { " " }),
+            Cell::from(g.role.as_str()),
+            Cell::from(g.prefix().to_string()),
+            Cell::from(g.count.to_string()),
+            Cell::from(g.vcpus.to_string()),
+            Cell::from(format!("{} MiB", g.memory_mib)),
+            Cell::from(format!("{disk} GiB")),
+            Cell::from(g.networks.join(",")),
+        ])
+        .style(if selected { s.selected } else { s.base })
+    });
+    let (cpus, mem, disk) = fields::totals(&app.lab);
+    let title = format!(
+        " Node groups (PgUp/PgDn) · lab total {cpus} vCPUs, {:.1} GiB RAM, {disk} GiB disk ",
+        mem as f64 / 1024.0
+    );
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(1),
+            Constraint::Length(10),
+            Constraint::Length(12),
+            Constraint::Length(5),
+            Constraint::Length(5),
+            Constraint::Length(10),
+            Constraint::Length(8),
+            Constraint::Min(8),
+        ],
+    )
+    .header(header)
+    .block(view::pane(app, title, false));
+    frame.render_widget(table, area);
+}
+
+fn screen_title(app: &App) -> String {
+    match app.screen {
+        Screen::Hypervisor => "Hypervisor: the machine the lab runs on".into(),
+        Screen::Undercloud => "Undercloud: the director VM and its undercloud.conf".into(),
+        _ => format!(
+            "Overcloud: node group {} of {}, VirtualBMC, deploy, live migration",
+            app.forms.group + 1,
+            app.lab.overcloud.nodes.len()
+        ),
+    }
+}

@@ -1,0 +1,266 @@
+//! Preflight: findings grouped by area with status, evidence and fix; one key applies a fix
+//! after a confirmation that shows exactly what will run; checks can be re-run.
+
+use crate::run::event::FindingRow;
+use crate::tui::action::Action;
+use crate::tui::app::{App, Confirm, Effect, Screen};
+use crate::tui::view;
+use ratatui::Frame;
+use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub selected: usize,
+    pub running: bool,
+    /// Next was pressed once with failing checks: a second press goes on anyway.
+    pub armed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+pub fn level(f: &FindingRow) -> Level {
+    match f.severity.to_ascii_lowercase().as_str() {
+        "ok" | "pass" | "passed" | "info" => Level::Ok,
+        "warn" | "warning" => Level::Warn,
+        _ => Level::Fail,
+    }
+}
+
+pub fn start_checks(app: &mut App) -> Vec<Effect> {
+    app.findings.clear();
+    app.preflight = State {
+        running: true,
+        ..State::default()
+    };
+    vec![Effect::RunChecks(Box::new(app.lab.clone()))]
+}
+
+/// A finding arrived: replace the one with the same id, else add it.
+pub fn add_finding(app: &mut App, f: FindingRow) {
+    match app.findings.iter_mut().find(|x| x.id == f.id) {
+        Some(old) => *old = f,
+        None => app.findings.push(f),
+    }
+}
+
+/// Findings in display order: grouped by area (areas in first-seen order).
+pub fn ordered(app: &App) -> Vec<&FindingRow> {
+    let mut areas: Vec<&str> = Vec::new();
+    for f in &app.findings {
+        if !areas.contains(&f.area.as_str()) {
+            areas.push(&f.area);
+        }
+    }
+    areas
+        .iter()
+        .flat_map(|a| app.findings.iter().filter(move |f| f.area == *a))
+        .collect()
+}
+
+pub fn on_fix(app: &mut App, id: String, result: Result<String, String>) -> Vec<Effect> {
+    match result {
+        Ok(done) => {
+            let fx = start_checks(app);
+            app.say(format!("Fix {id} applied: {done}. Checking again…"));
+            fx
+        }
+        Err(e) => {
+            app.warn(format!("Fix {id} failed: {e}"));
+            vec![]
+        }
+    }
+}
+
+pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
+    let n = app.findings.len();
+    match action {
+        Action::Up => app.preflight.selected = app.preflight.selected.saturating_sub(1),
+        Action::Down => {
+            app.preflight.selected = (app.preflight.selected + 1).min(n.saturating_sub(1))
+        }
+        Action::Rerun => return start_checks(app),
+        Action::ApplyFix => {
+            let Some(f) = ordered(app)
+                .get(app.preflight.selected)
+                .map(|f| (*f).clone())
+            else {
+                return vec![];
+            };
+            match &f.fix {
+                Some(fix) if level(&f) != Level::Ok => {
+                    let mut body = vec![format!("{}: {}", f.area, f.title), String::new()];
+                    body.push("This will change the host exactly as follows:".into());
+                    body.extend(fix.lines().map(|l| format!("  {l}")));
+                    app.confirm = Some(Confirm {
+                        title: "Apply fix?".into(),
+                        body,
+                        on_yes: Effect::ApplyFix { id: f.id.clone() },
+                    });
+                }
+                _ => app.say("Nothing to fix for this check"),
+            }
+        }
+        Action::NextScreen => {
+            let failing = app
+                .findings
+                .iter()
+                .filter(|f| level(f) == Level::Fail)
+                .count();
+            if app.preflight.running {
+                app.warn("Checks are still running");
+            } else if failing > 0 && !app.preflight.armed {
+                app.preflight.armed = true;
+                app.warn(format!(
+                    "{failing} check(s) fail: fix them (f), or press n again to review anyway"
+                ));
+            } else {
+                let mut fx = app.go(Screen::Review);
+                fx.extend(super::review::request_plan(app));
+                return fx;
+            }
+        }
+        Action::Back => return app.go(Screen::Overcloud),
+        _ => {}
+    }
+    vec![]
+}
+
+fn split(area: Rect) -> [Rect; 2] {
+    Layout::vertical([Constraint::Min(3), Constraint::Length(7)]).areas(area)
+}
+
+pub fn on_mouse(app: &mut App, ev: MouseEvent) -> Vec<Effect> {
+    let [list, _] = split(view::body(Rect::new(0, 0, app.size.0, app.size.1)));
+    match ev.kind {
+        MouseEventKind::Down(MouseButton::Left) if view::contains(list, ev.column, ev.row) => {
+            // Map the clicked row back to a finding (area headers take a row each).
+            let target = (ev.row.saturating_sub(list.y + 1)) as usize;
+            let mut row = 0;
+            let mut last_area = None;
+            for (i, f) in ordered(app).iter().enumerate() {
+                if last_area != Some(f.area.clone()) {
+                    row += 1;
+                    last_area = Some(f.area.clone());
+                }
+                if row == target {
+                    app.preflight.selected = i;
+                    break;
+                }
+                row += 1;
+            }
+        }
+        MouseEventKind::ScrollDown => return on_action(app, Action::Down),
+        MouseEventKind::ScrollUp => return on_action(app, Action::Up),
+        _ => {}
+    }
+    vec![]
+}
+
+pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
+    let s = &app.styles;
+    let [list, detail] = split(area);
+    let fails = app
+        .findings
+        .iter()
+        .filter(|f| level(f) == Level::Fail)
+        .count();
+    let warns = app
+        .findings
+        .iter()
+        .filter(|f| level(f) == Level::Warn)
+        .count();
+    let title = if app.preflight.running {
+        format!(" Preflight: checking… {} so far ", app.findings.len())
+    } else {
+        format!(
+            " Preflight: {} checks, {fails} failing, {warns} warnings ",
+            app.findings.len()
+        )
+    };
+    let block = view::pane(app, title, true);
+    let inner = block.inner(list);
+    frame.render_widget(block, list);
+    let mut lines = Vec::new();
+    let mut sel_row = 0;
+    let mut last_area: Option<&str> = None;
+    for (i, f) in ordered(app).into_iter().enumerate() {
+        if last_area != Some(f.area.as_str()) {
+            lines.push(Line::from(Span::styled(f.area.clone(), s.title)));
+            last_area = Some(&f.area);
+        }
+        let (mark, style) = mark(app, f);
+        if i == app.preflight.selected {
+            sel_row = lines.len();
+        }
+        let row_style = if i == app.preflight.selected {
+            s.selected
+        } else {
+            Style::new()
+        };
+        lines.push(
+            Line::from(vec![
+                Span::styled(format!("  {mark} "), style),
+                Span::styled(f.title.clone(), s.base),
+                Span::styled(
+                    if f.fix.is_some() && level(f) != Level::Ok {
+                        "  [fix]"
+                    } else {
+                        ""
+                    },
+                    s.key,
+                ),
+            ])
+            .style(row_style),
+        );
+    }
+    if lines.is_empty() {
+        lines.push(Line::from(Span::styled(
+            if app.preflight.running {
+                "  running checks…"
+            } else {
+                "  no findings yet: press r to run the checks"
+            },
+            s.muted,
+        )));
+    }
+    // Only the visible slice, scrolled to keep the selection in view.
+    let h = inner.height as usize;
+    let first = sel_row.saturating_sub(h.saturating_sub(1));
+    let visible: Vec<Line> = lines.into_iter().skip(first).take(h).collect();
+    frame.render_widget(Paragraph::new(visible), inner);
+
+    let block = view::pane(app, " Evidence and fix ", false);
+    let inner = block.inner(detail);
+    frame.render_widget(block, detail);
+    if let Some(f) = ordered(app).get(app.preflight.selected) {
+        let mut text = vec![Line::from(vec![
+            Span::styled("evidence: ", s.muted),
+            Span::styled(f.evidence.clone(), s.base),
+        ])];
+        if let Some(fix) = &f.fix {
+            text.push(Line::from(vec![
+                Span::styled("fix: ", s.muted),
+                Span::styled(fix.clone(), s.ok),
+            ]));
+        }
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), inner);
+    }
+}
+
+fn mark(app: &App, f: &FindingRow) -> (&'static str, Style) {
+    let s = &app.styles;
+    match level(f) {
+        Level::Ok => ("✓", s.ok),
+        Level::Warn => ("!", s.warn),
+        Level::Fail => ("✗", s.error),
+    }
+}

@@ -1,0 +1,143 @@
+//! Review: the engine's plan as stages and steps with what each changes on the live host,
+//! totals of what the lab asks for against the host's capacity, and the files written.
+
+use crate::tui::action::Action;
+use crate::tui::app::{App, Effect, PlanView, Screen};
+use crate::tui::fields;
+use crate::tui::view;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub plan: Option<PlanView>,
+    pub error: Option<String>,
+    pub loading: bool,
+    pub scroll: usize,
+}
+
+pub fn request_plan(app: &mut App) -> Vec<Effect> {
+    app.review = State {
+        loading: true,
+        ..State::default()
+    };
+    vec![Effect::MakePlan(Box::new(app.lab.clone()))]
+}
+
+pub fn on_plan(app: &mut App, r: Result<PlanView, String>) {
+    app.review.loading = false;
+    match r {
+        Ok(p) => app.review.plan = Some(p),
+        Err(e) => app.review.error = Some(e),
+    }
+}
+
+pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Up => app.review.scroll = app.review.scroll.saturating_sub(1),
+        Action::Down => app.review.scroll += 1,
+        Action::StartRun => {
+            if app.review.plan.is_none() {
+                app.warn("No plan yet: wait for it, or go back and fix what stops it");
+                return vec![];
+            }
+            app.run = Default::default();
+            app.dash = Default::default();
+            let mut fx = app.go(Screen::Dashboard);
+            fx.push(Effect::StartRun {
+                lab: Box::new(app.lab.clone()),
+                resume: false,
+            });
+            return fx;
+        }
+        Action::Back => return app.go(Screen::Preflight),
+        _ => {}
+    }
+    vec![]
+}
+
+pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
+    let s = &app.styles;
+    let [totals, table, files] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Min(4),
+        Constraint::Length(4),
+    ])
+    .areas(area);
+
+    let (cpus, mem, disk) = fields::totals(&app.lab);
+    let mut spans = vec![Span::styled(
+        format!(
+            " asks {cpus} vCPUs · {} GiB RAM · {disk} GiB disk",
+            mem / 1024
+        ),
+        s.base,
+    )];
+    if let Some((hc, hm, hd)) = app.review.plan.as_ref().and_then(|p| p.capacity) {
+        let over = cpus > hc * 4 || mem > hm || disk > hd;
+        spans.push(Span::styled(
+            format!(
+                "   host has {hc} CPUs · {} GiB RAM · {hd} GiB free",
+                hm / 1024
+            ),
+            if over { s.error } else { s.ok },
+        ));
+    }
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).block(view::pane(app, " Totals ", false)),
+        totals,
+    );
+
+    let block = view::pane(app, " Plan: what each step changes on the host ", true);
+    let inner = block.inner(table);
+    frame.render_widget(block, table);
+    let mut lines = Vec::new();
+    match (&app.review.plan, &app.review.error) {
+        (_, Some(e)) => lines.push(Line::from(Span::styled(
+            format!("cannot plan: {e}"),
+            s.error,
+        ))),
+        (None, None) => lines.push(Line::from(Span::styled("planning…", s.muted))),
+        (Some(plan), None) => {
+            for stage in &plan.stages {
+                lines.push(Line::from(Span::styled(stage.title.clone(), s.title)));
+                for step in &stage.steps {
+                    let (mark, style) = if step.done {
+                        ("=", s.muted)
+                    } else {
+                        ("+", s.ok)
+                    };
+                    let change = if step.done {
+                        "already done"
+                    } else {
+                        step.change.as_str()
+                    };
+                    lines.push(Line::from(vec![
+                        Span::styled(format!("  {mark} "), style),
+                        Span::styled(format!("{:<28}", step.title), s.base),
+                        Span::styled(change.to_string(), if step.done { s.muted } else { s.base }),
+                    ]));
+                }
+            }
+        }
+    }
+    let h = inner.height as usize;
+    let first = app.review.scroll.min(lines.len().saturating_sub(h));
+    let visible: Vec<Line> = lines.into_iter().skip(first).take(h).collect();
+    frame.render_widget(Paragraph::new(visible), inner);
+
+    let written = app
+        .review
+        .plan
+        .as_ref()
+        .map(|p| p.files.join("  "))
+        .unwrap_or_default();
+    frame.render_widget(
+        Paragraph::new(Span::styled(written, s.base))
+            .wrap(ratatui::widgets::Wrap { trim: true })
+            .block(view::pane(app, " Files written ", false)),
+        files,
+    );
+}

@@ -1,0 +1,112 @@
+//! Known failure signatures: text seen in a failed step's error or its last log lines,
+//! mapped to what it means and how to fix it. Data, so adding one is one entry.
+
+pub struct Signature {
+    /// Any of these (lowercase) in the error or the log tail matches.
+    pub needles: &'static [&'static str],
+    pub title: &'static str,
+    pub explanation: &'static str,
+    pub fix: &'static str,
+}
+
+pub static SIGNATURES: &[Signature] = &[
+    Signature {
+        needles: &["permission denied"],
+        title: "QEMU cannot open a disk image",
+        explanation: "The qemu process runs as its own user and is confined by AppArmor \
+            (Debian/Ubuntu) or SELinux; a disk outside the storage pool or owned by another \
+            user is refused.",
+        fix: "Keep disks in the pool directory (chown libvirt-qemu or qemu), or add the path to \
+            /etc/apparmor.d/local/abstractions/libvirt-qemu; on RHEL restorecon -Rv the pool.",
+    },
+    Signature {
+        needles: &[
+            "kvm is not available",
+            "/dev/kvm",
+            "kvm: no hardware support",
+        ],
+        title: "KVM is not available (nested virtualisation off?)",
+        explanation: "The hypervisor cannot use hardware acceleration: no /dev/kvm, or \
+            nested KVM is off when the hypervisor is itself a VM.",
+        fix: "Enable nested virt (kvm_intel nested=1 / kvm_amd nested=1) or set \
+            hypervisors[0].domain_type: qemu (slow but works).",
+    },
+    Signature {
+        needles: &[
+            "ipmi",
+            "vbmc",
+            "virtualbmc",
+            "unable to establish ipmi",
+            "power status",
+        ],
+        title: "VirtualBMC is not answering",
+        explanation: "Ironic talks IPMI to one vbmc port per node; the vbmcd daemon is down, \
+            the node's BMC is stopped, or a firewall drops UDP to the port.",
+        fix: "vbmc list / vbmc start <node>; open the UDP ports from overcloud.vbmc.base_port \
+            in the firewall; check vbmc.address is reachable from the undercloud.",
+    },
+    Signature {
+        needles: &["qemu:///session", "failed to connect socket to"],
+        title: "Session vs system libvirt",
+        explanation: "Networks and bridges need the system instance; a session URI (or a \
+            user without access to the system socket) sees a different, empty libvirt.",
+        fix: "Use qemu:///system and add the stack user to the libvirt group, or run \
+            libvirtd and point hypervisors[0].libvirt_uri at it.",
+    },
+    Signature {
+        needles: &[
+            "cannot allocate memory",
+            "out of memory",
+            "oom",
+            "no space left",
+        ],
+        title: "Undersized VM or host",
+        explanation: "The VM or the host ran out of memory or disk while the step ran.",
+        fix: "Raise memory_mib / disk size of the VM in the forms, or lower node counts; \
+            review's totals show what the lab asks for against the host's capacity.",
+    },
+    Signature {
+        needles: &["md5", "checksum mismatch", "checksum"],
+        title: "Image checksum mismatch",
+        explanation: "The downloaded image does not match its md5: a partial download, a \
+            changed upstream image, or a stale md5.",
+        fix: "Delete the cached image in images.cache_dir and retry; update images.*.md5 if \
+            upstream changed the image.",
+    },
+];
+
+/// Signatures matching a failure, best first (in table order).
+pub fn diagnose<'a>(error: &str, tail: impl Iterator<Item = &'a str>) -> Vec<&'static Signature> {
+    let mut text = error.to_lowercase();
+    for line in tail {
+        text.push('\n');
+        text.push_str(&line.to_lowercase());
+    }
+    SIGNATURES
+        .iter()
+        .filter(|s| s.needles.iter().any(|n| text.contains(n)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apparmor_denial_is_recognised_from_the_log_tail() {
+        let hits = diagnose(
+            "virsh start failed",
+            [
+                "error: internal error: process exited while connecting to monitor:",
+                "Could not open '/home/stack/undercloud.qcow2': Permission denied",
+            ]
+            .into_iter(),
+        );
+        assert_eq!(hits[0].title, "QEMU cannot open a disk image");
+    }
+
+    #[test]
+    fn unknown_failure_matches_nothing() {
+        assert!(diagnose("exit status 3", std::iter::empty()).is_empty());
+    }
+}

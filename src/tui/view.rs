@@ -1,0 +1,200 @@
+//! Drawing: `draw(&App, frame)` is pure. The chrome (wizard path, status bar, help overlay,
+//! confirmation popup) lives here; each screen draws its body in its own module.
+
+use super::app::{App, Screen};
+use super::keymap;
+use super::screens::{cleanup, dashboard, forms, preflight, review, troubleshoot, welcome};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+/// Where a screen's body goes: everything but the header row and the status bar.
+pub fn body(area: Rect) -> Rect {
+    Rect {
+        x: area.x,
+        y: area.y.saturating_add(1),
+        width: area.width,
+        height: area.height.saturating_sub(2),
+    }
+}
+
+pub fn draw(app: &App, frame: &mut Frame) {
+    let area = frame.area();
+    frame.render_widget(Block::new().style(app.styles.base), area);
+    draw_header(app, frame, Rect { height: 1, ..area });
+    let body = body(area);
+    match app.screen {
+        Screen::Welcome => welcome::draw(app, frame, body),
+        Screen::Hypervisor | Screen::Undercloud | Screen::Overcloud => {
+            forms::draw(app, frame, body)
+        }
+        Screen::Preflight => preflight::draw(app, frame, body),
+        Screen::Review => review::draw(app, frame, body),
+        Screen::Dashboard => dashboard::draw(app, frame, body),
+        Screen::Troubleshoot => troubleshoot::draw(app, frame, body),
+        Screen::Cleanup => cleanup::draw(app, frame, body),
+    }
+    let bar = Rect {
+        y: area.bottom().saturating_sub(1),
+        height: 1.min(area.height),
+        ..area
+    };
+    draw_status(app, frame, bar);
+    if app.help {
+        draw_help(app, frame, area);
+    }
+    if let Some(c) = &app.confirm {
+        draw_confirm(app, frame, area, &c.title, &c.body);
+    }
+}
+
+fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
+    let s = &app.styles;
+    let mut spans = vec![
+        Span::styled(" labwarp ", s.title),
+        Span::styled(format!("{} ", app.lab.name), s.muted),
+    ];
+    let current = match app.screen {
+        Screen::Troubleshoot | Screen::Cleanup => Screen::Dashboard,
+        other => other,
+    };
+    // The full path when it fits; otherwise numbers, with only the current step named.
+    let full: usize = Screen::STEPS.iter().map(|st| st.title().len() + 3).sum();
+    let room = (area.width as usize).saturating_sub(12 + app.lab.name.len());
+    let extra = if matches!(app.screen, Screen::Troubleshoot | Screen::Cleanup) {
+        app.screen.title().len() + 5
+    } else {
+        0
+    };
+    let compact = full + extra > room;
+    for (i, step) in Screen::STEPS.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled("›", s.muted));
+        }
+        let here = *step == current;
+        let label = if compact && !here {
+            format!(" {} ", i + 1)
+        } else if compact {
+            format!(" {} {} ", i + 1, step.title())
+        } else {
+            format!(" {} ", step.title())
+        };
+        spans.push(Span::styled(label, if here { s.selected } else { s.muted }));
+    }
+    if matches!(app.screen, Screen::Troubleshoot | Screen::Cleanup) {
+        spans.push(Span::styled(
+            format!("› {} ", app.screen.title()),
+            s.selected,
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The status bar: a message when there is one, else the keys that apply now.
+fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
+    let s = &app.styles;
+    let line = match &app.status {
+        Some(st) => Line::from(Span::styled(
+            format!(" {}", st.text),
+            if st.error { s.error } else { s.ok },
+        )),
+        None => {
+            let mut spans = Vec::new();
+            for bd in keymap::bindings(&app.scopes()).filter(|b| b.bar) {
+                spans.push(Span::styled(format!(" {}", keymap::keys_label(bd)), s.key));
+                spans.push(Span::styled(format!(" {} ", bd.desc), s.muted));
+            }
+            Line::from(spans)
+        }
+    };
+    frame.render_widget(Paragraph::new(line).style(s.bar), area);
+}
+
+/// A rectangle of at most `w`×`h`, centred in `area`.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let [v] = Layout::vertical([Constraint::Length(h.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [r] = Layout::horizontal([Constraint::Length(w.min(area.width))])
+        .flex(Flex::Center)
+        .areas(v);
+    r
+}
+
+fn draw_help(app: &App, frame: &mut Frame, area: Rect) {
+    let s = &app.styles;
+    let mut lines = Vec::new();
+    let mut last_scope = None;
+    for bd in keymap::bindings(&app.scopes()) {
+        let title = bd.scope.title();
+        if last_scope != Some(title) {
+            lines.push(Line::from(Span::styled(title, s.title)));
+            last_scope = Some(title);
+        }
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {:<16}", keymap::keys_label(bd)), s.key),
+            Span::styled(bd.desc, s.base),
+        ]));
+    }
+    lines.push(Line::from(Span::styled(
+        "any key closes this help",
+        s.muted,
+    )));
+    let rect = centered(area, 60, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::new()
+                .borders(Borders::ALL)
+                .border_style(s.border_focus)
+                .title(" Keys ")
+                .style(s.base),
+        ),
+        rect,
+    );
+}
+
+fn draw_confirm(app: &App, frame: &mut Frame, area: Rect, title: &str, body: &[String]) {
+    let s = &app.styles;
+    let mut lines: Vec<Line> = body
+        .iter()
+        .map(|l| Line::from(Span::styled(l.as_str(), s.base)))
+        .collect();
+    lines.push(Line::default());
+    lines.push(Line::from(vec![
+        Span::styled(" y/Enter ", s.key),
+        Span::styled("confirm  ", s.muted),
+        Span::styled(" n/Esc ", s.key),
+        Span::styled("cancel", s.muted),
+    ]));
+    let width = 70.min(area.width);
+    let height = (lines.len() as u16 + 4).min(area.height);
+    let rect = centered(area, width, height);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::new()
+                .borders(Borders::ALL)
+                .border_style(s.warn)
+                .title(Span::styled(format!(" {title} "), s.warn))
+                .style(s.base),
+        ),
+        rect,
+    );
+}
+
+/// A bordered pane, highlighted when focused.
+pub fn pane<'a>(app: &App, title: impl Into<Line<'a>>, focused: bool) -> Block<'a> {
+    let s = &app.styles;
+    Block::new()
+        .borders(Borders::ALL)
+        .border_style(if focused { s.border_focus } else { s.border })
+        .title(title)
+        .title_style(if focused { s.title } else { Style::new() })
+}
+
+pub fn contains(r: Rect, col: u16, row: u16) -> bool {
+    col >= r.x && col < r.right() && row >= r.y && row < r.bottom()
+}

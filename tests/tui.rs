@@ -1,0 +1,902 @@
+//! TUI tests: every screen rendered with ratatui's TestBackend at 80×24 and 120×40 and
+//! compared with insta snapshots, colour checks for the theme, and update() driven by real
+//! keystroke sequences.
+
+use labwarp::run::event::{
+    ContainerRow, Event, FindingRow, LogStream, StageInfo, StageOutcome, StepInfo, VmRow,
+};
+use labwarp::tui::app::{CleanLevel, Effect, Msg, PlanStage, PlanStep, PlanView, Screen};
+use labwarp::tui::style::Styles;
+use labwarp::tui::{App, view};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::style::{Color, Modifier};
+use std::path::PathBuf;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+fn render(app: &mut App, w: u16, h: u16) -> Buffer {
+    app.update(Msg::Resize(w, h));
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| view::draw(app, f)).unwrap();
+    t.backend().buffer().clone()
+}
+
+fn text(buf: &Buffer) -> String {
+    let w = buf.area.width as usize;
+    buf.content
+        .chunks(w)
+        .map(|row| {
+            let mut line = String::new();
+            let mut skip = 0;
+            for c in row {
+                if skip > 0 {
+                    skip -= 1;
+                    continue;
+                }
+                line.push_str(c.symbol());
+                skip = unicode_width(c.symbol()).saturating_sub(1);
+            }
+            line.trim_end().to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn unicode_width(s: &str) -> usize {
+    // Wide symbols only appear as CJK/emoji; everything labwarp draws is one column.
+    if s.chars()
+        .any(|c| c as u32 >= 0x1100 && (c as u32) < 0x1F000 && is_wide(c))
+    {
+        2
+    } else {
+        1
+    }
+}
+
+fn is_wide(c: char) -> bool {
+    matches!(c as u32, 0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF)
+}
+
+/// Snapshots the screen at both sizes.
+macro_rules! snap {
+    ($app:expr, $name:expr) => {
+        for (w, h) in SIZES {
+            let buf = render($app, w, h);
+            insta::assert_snapshot!(format!("{}_{}x{}", $name, w, h), text(&buf));
+        }
+    };
+}
+
+fn presets() -> Vec<(String, String)> {
+    labwarp::lab::presets()
+        .into_iter()
+        .map(|p| (p.name, p.description))
+        .collect()
+}
+
+fn app() -> App {
+    let mut app = App::new(Styles::default(), (80, 24));
+    app.update(Msg::Presets(presets()));
+    app
+}
+
+fn with_preset(name: &str) -> App {
+    let mut app = app();
+    let lab = labwarp::lab::load_preset(name).unwrap();
+    app.update(Msg::LabLoaded {
+        path: lab.workspace.join("lab.yaml"),
+        lab: Box::new(lab),
+        warnings: vec![],
+    });
+    app
+}
+
+fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
+    app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn ctrl(app: &mut App, c: char) -> Vec<Effect> {
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::CONTROL,
+    )))
+}
+
+fn typed(app: &mut App, s: &str) {
+    for c in s.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+fn clear_field(app: &mut App) {
+    key(app, KeyCode::End);
+    for _ in 0..80 {
+        key(app, KeyCode::Backspace);
+    }
+}
+
+/// Focuses the field with this label on the current form.
+fn focus(app: &mut App, label: &str) {
+    for _ in 0..40 {
+        let form = labwarp::tui::screens::forms::current(app).unwrap();
+        if form.focused().unwrap().key.label() == label {
+            return;
+        }
+        key(app, KeyCode::Tab);
+    }
+    panic!("no field {label}");
+}
+
+fn ev(app: &mut App, e: Event) {
+    app.update(Msg::Engine(e));
+}
+
+fn stages() -> Vec<StageInfo> {
+    let st = |id: &str, title: &str, steps: &[&str]| StageInfo {
+        id: id.into(),
+        title: title.into(),
+        steps: steps
+            .iter()
+            .map(|s| StepInfo {
+                id: s.to_string(),
+                title: s.to_string(),
+            })
+            .collect(),
+    };
+    vec![
+        st(
+            "hypervisor",
+            "Hypervisor setup",
+            &["packages", "stack-user"],
+        ),
+        st(
+            "networks",
+            "Lab networks",
+            &["network-external", "network-overcloud"],
+        ),
+        st("images", "Images", &["undercloud-image"]),
+        st(
+            "undercloud-vm",
+            "Undercloud VM",
+            &["domain-undercloud", "boot"],
+        ),
+        st(
+            "overcloud-vms",
+            "Overcloud VMs",
+            &["domain-controller-0", "domain-compute-0"],
+        ),
+    ]
+}
+
+/// A run in progress: two stages done, images downloading, VMs and containers reported.
+fn running_app() -> App {
+    let mut app = with_preset("demo");
+    app.screen = Screen::Dashboard;
+    app.update(Msg::Tick(1_000));
+    ev(&mut app, Event::RunStarted { stages: stages() });
+    for (stage, steps) in [
+        ("hypervisor", ["packages", "stack-user"]),
+        ("networks", ["network-external", "network-overcloud"]),
+    ] {
+        ev(
+            &mut app,
+            Event::StageStarted {
+                stage: stage.into(),
+            },
+        );
+        for step in steps {
+            ev(
+                &mut app,
+                Event::StepStarted {
+                    stage: stage.into(),
+                    step: step.into(),
+                },
+            );
+            ev(
+                &mut app,
+                Event::Log {
+                    stage: stage.into(),
+                    step: Some(step.into()),
+                    stream: LogStream::Info,
+                    line: format!("{step}: applying"),
+                },
+            );
+            ev(
+                &mut app,
+                Event::StepFinished {
+                    stage: stage.into(),
+                    step: step.into(),
+                    elapsed_ms: 1200,
+                },
+            );
+        }
+        ev(
+            &mut app,
+            Event::StageFinished {
+                stage: stage.into(),
+                outcome: StageOutcome::Done,
+                elapsed_ms: 2400,
+            },
+        );
+    }
+    app.update(Msg::Tick(5_000));
+    ev(
+        &mut app,
+        Event::StageStarted {
+            stage: "images".into(),
+        },
+    );
+    ev(
+        &mut app,
+        Event::StepStarted {
+            stage: "images".into(),
+            step: "undercloud-image".into(),
+        },
+    );
+    for i in 0..40 {
+        ev(
+            &mut app,
+            Event::Log {
+                stage: "images".into(),
+                step: Some("undercloud-image".into()),
+                stream: if i == 33 {
+                    LogStream::Stderr
+                } else {
+                    LogStream::Stdout
+                },
+                line: format!(
+                    "downloading CentOS-Stream-GenericCloud-9: {} MiB of 1100",
+                    i * 25
+                ),
+            },
+        );
+    }
+    ev(
+        &mut app,
+        Event::Progress {
+            stage: "images".into(),
+            step: "undercloud-image".into(),
+            done: 1000,
+            total: Some(1100),
+            eta_secs: Some(12),
+        },
+    );
+    ev(
+        &mut app,
+        Event::Vms {
+            vms: vec![
+                VmRow {
+                    name: "demo-undercloud".into(),
+                    state: "running".into(),
+                    vcpus: 2,
+                    memory_mib: 2048,
+                    ips: vec!["192.168.23.10".into()],
+                },
+                VmRow {
+                    name: "demo-controller-0".into(),
+                    state: "shut off".into(),
+                    vcpus: 1,
+                    memory_mib: 1024,
+                    ips: vec![],
+                },
+            ],
+        },
+    );
+    ev(
+        &mut app,
+        Event::Containers {
+            containers: vec![
+                ContainerRow {
+                    name: "keystone".into(),
+                    image: "quay.io/tripleomaster/openstack-keystone:current".into(),
+                    state: "running".into(),
+                    health: "healthy".into(),
+                    uptime: "3m".into(),
+                },
+                ContainerRow {
+                    name: "ironic_api".into(),
+                    image: "quay.io/tripleomaster/openstack-ironic-api:current".into(),
+                    state: "running".into(),
+                    health: "unhealthy".into(),
+                    uptime: "2m".into(),
+                },
+            ],
+        },
+    );
+    app.update(Msg::Tick(9_000));
+    app
+}
+
+fn failed_app() -> App {
+    let mut app = running_app();
+    ev(
+        &mut app,
+        Event::Log {
+            stage: "images".into(),
+            step: Some("undercloud-image".into()),
+            stream: LogStream::Stderr,
+            line: "qemu-img: Could not open '/var/lib/libvirt/images/demo-undercloud.qcow2': Permission denied".into(),
+        },
+    );
+    ev(
+        &mut app,
+        Event::StepFailed {
+            stage: "images".into(),
+            step: "undercloud-image".into(),
+            error: "qemu-img convert exited with status 1".into(),
+        },
+    );
+    ev(
+        &mut app,
+        Event::StageFinished {
+            stage: "images".into(),
+            outcome: StageOutcome::Failed,
+            elapsed_ms: 4000,
+        },
+    );
+    ev(
+        &mut app,
+        Event::RunFinished {
+            ok: false,
+            cancelled: false,
+        },
+    );
+    app
+}
+
+fn finding(id: &str, area: &str, severity: &str, title: &str, fix: Option<&str>) -> FindingRow {
+    FindingRow {
+        id: id.into(),
+        area: area.into(),
+        severity: severity.into(),
+        title: title.into(),
+        evidence: format!("probe for {id}"),
+        fix: fix.map(str::to_string),
+    }
+}
+
+fn preflight_app() -> App {
+    let mut app = with_preset("demo");
+    ctrl(&mut app, 'n');
+    ctrl(&mut app, 'n');
+    let fx = ctrl(&mut app, 'n');
+    assert_eq!(app.screen, Screen::Preflight);
+    assert!(fx.iter().any(|e| matches!(e, Effect::RunChecks(_))));
+    for f in [
+        finding(
+            "libvirt.socket",
+            "libvirt",
+            "ok",
+            "libvirtd answers on test:///default",
+            None,
+        ),
+        finding(
+            "kvm.dev",
+            "virtualisation",
+            "warn",
+            "/dev/kvm missing: VMs use TCG (slow)",
+            None,
+        ),
+        finding(
+            "net.ip_forward",
+            "network",
+            "fail",
+            "IPv4 forwarding is off",
+            Some("sysctl -w net.ipv4.ip_forward=1"),
+        ),
+        finding(
+            "libvirt.pool",
+            "libvirt",
+            "ok",
+            "storage pool directory exists",
+            None,
+        ),
+    ] {
+        ev(&mut app, Event::Finding { finding: f });
+    }
+    app.update(Msg::ChecksDone);
+    app
+}
+
+fn plan() -> PlanView {
+    PlanView {
+        stages: vec![
+            PlanStage {
+                title: "Lab networks".into(),
+                steps: vec![
+                    PlanStep {
+                        title: "network external".into(),
+                        change: "define + start libvirt network demo-external (NAT)".into(),
+                        done: false,
+                    },
+                    PlanStep {
+                        title: "network overcloud".into(),
+                        change: String::new(),
+                        done: true,
+                    },
+                ],
+            },
+            PlanStage {
+                title: "Undercloud VM".into(),
+                steps: vec![PlanStep {
+                    title: "domain undercloud".into(),
+                    change: "define domain demo-undercloud (2 vCPUs, 2048 MiB)".into(),
+                    done: false,
+                }],
+            },
+        ],
+        files: vec![
+            "workspace/ssh.config".into(),
+            "workspace/inventory.yaml".into(),
+        ],
+        capacity: Some((8, 32768, 200)),
+    }
+}
+
+// ---------------------------------------------------------------- snapshots
+
+#[test]
+fn welcome_loading_and_with_presets() {
+    let mut empty = App::new(Styles::default(), (80, 24));
+    snap!(&mut empty, "welcome_loading");
+    let mut a = app();
+    snap!(&mut a, "welcome_presets");
+}
+
+#[test]
+fn welcome_with_a_found_lab_offers_resume() {
+    let mut a = app();
+    a.update(Msg::Found(labwarp::tui::app::Found {
+        lab_path: PathBuf::from("workspace/lab.yaml"),
+        name: "mylab".into(),
+        has_state: true,
+    }));
+    snap!(&mut a, "welcome_found");
+}
+
+#[test]
+fn forms_filled_from_the_demo_preset() {
+    let mut a = with_preset("demo");
+    snap!(&mut a, "hypervisor_filled");
+    ctrl(&mut a, 'n');
+    snap!(&mut a, "undercloud_filled");
+    ctrl(&mut a, 'n');
+    snap!(&mut a, "overcloud_filled");
+}
+
+#[test]
+fn invalid_field_shows_its_problem_beside_it() {
+    let mut a = with_preset("minimal");
+    focus(&mut a, "Address");
+    clear_field(&mut a);
+    typed(&mut a, "bad host!");
+    snap!(&mut a, "hypervisor_invalid");
+}
+
+#[test]
+fn help_overlay_lists_the_keys_of_the_screen() {
+    let mut a = with_preset("demo");
+    key(&mut a, KeyCode::F(1));
+    assert!(a.help);
+    snap!(&mut a, "help_forms");
+}
+
+#[test]
+fn preflight_findings_and_fix_confirmation() {
+    let mut a = preflight_app();
+    snap!(&mut a, "preflight");
+    // Select the failing finding and ask for its fix.
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Down);
+    }
+    let fx = key(&mut a, KeyCode::Char('f'));
+    assert!(fx.is_empty(), "a fix is only applied after confirmation");
+    assert!(a.confirm.is_some());
+    snap!(&mut a, "preflight_confirm_fix");
+    let fx = key(&mut a, KeyCode::Char('y'));
+    assert_eq!(
+        fx,
+        vec![Effect::ApplyFix {
+            id: "net.ip_forward".into()
+        }]
+    );
+}
+
+#[test]
+fn review_shows_plan_totals_and_files() {
+    let mut a = preflight_app();
+    key(&mut a, KeyCode::Char('n'));
+    assert_eq!(
+        a.screen,
+        Screen::Preflight,
+        "failing checks: the first n only warns"
+    );
+    let fx = key(&mut a, KeyCode::Char('n'));
+    assert_eq!(a.screen, Screen::Review);
+    assert!(fx.iter().any(|e| matches!(e, Effect::MakePlan(_))));
+    snap!(&mut a, "review_planning");
+    a.update(Msg::Plan(Ok(plan())));
+    snap!(&mut a, "review");
+    let fx = key(&mut a, KeyCode::Char('s'));
+    assert_eq!(a.screen, Screen::Dashboard);
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::StartRun { resume: false, .. }))
+    );
+}
+
+#[test]
+fn dashboard_running_and_failed() {
+    let mut a = running_app();
+    snap!(&mut a, "dashboard_running");
+    let mut f = failed_app();
+    snap!(&mut f, "dashboard_failed");
+}
+
+#[test]
+fn dashboard_zoomed_log_with_search() {
+    let mut a = running_app();
+    key(&mut a, KeyCode::Char('z'));
+    key(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "275 MiB");
+    key(&mut a, KeyCode::Enter);
+    assert!(!a.dash.log.follow, "a search hit stops following");
+    snap!(&mut a, "dashboard_log_search");
+}
+
+#[test]
+fn troubleshoot_explains_the_failure() {
+    let mut a = failed_app();
+    key(&mut a, KeyCode::Char('t'));
+    assert_eq!(a.screen, Screen::Troubleshoot);
+    snap!(&mut a, "troubleshoot");
+    let fx = key(&mut a, KeyCode::Char('r'));
+    assert_eq!(
+        fx.last(),
+        Some(&Effect::RetryStep {
+            stage: "images".into(),
+            step: "undercloud-image".into()
+        })
+    );
+    assert_eq!(a.screen, Screen::Dashboard);
+}
+
+#[test]
+fn cleanup_preview_needs_the_typed_name() {
+    let mut a = failed_app();
+    key(&mut a, KeyCode::Char('c'));
+    assert_eq!(a.screen, Screen::Cleanup);
+    snap!(&mut a, "cleanup_choose");
+    key(&mut a, KeyCode::Down);
+    let fx = key(&mut a, KeyCode::Enter);
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::CleanupDryRun {
+            level: CleanLevel::Virthost,
+            ..
+        }]
+    ));
+    a.update(Msg::CleanupPreview(Ok(vec![
+        "domain demo-undercloud (and its disks)".into(),
+        "domain demo-controller-0".into(),
+        "network demo-external".into(),
+    ])));
+    typed(&mut a, "dem");
+    let fx = key(&mut a, KeyCode::Enter);
+    assert!(fx.is_empty(), "a wrong name removes nothing");
+    typed(&mut a, "o");
+    snap!(&mut a, "cleanup_confirm");
+    let fx = key(&mut a, KeyCode::Enter);
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::StartCleanup {
+            level: CleanLevel::Virthost,
+            ..
+        }]
+    ));
+    ev(
+        &mut a,
+        Event::RunStarted {
+            stages: vec![StageInfo {
+                id: "clean".into(),
+                title: "Clean".into(),
+                steps: vec![],
+            }],
+        },
+    );
+    ev(
+        &mut a,
+        Event::Log {
+            stage: "clean".into(),
+            step: None,
+            stream: LogStream::Info,
+            line: "removed domain demo-undercloud".into(),
+        },
+    );
+    ev(
+        &mut a,
+        Event::RunFinished {
+            ok: true,
+            cancelled: false,
+        },
+    );
+    snap!(&mut a, "cleanup_done");
+}
+
+// ---------------------------------------------------------------- colours
+
+fn find_cell(buf: &Buffer, needle: &str) -> (u16, u16) {
+    let t = text(buf);
+    for (y, line) in t.lines().enumerate() {
+        if let Some(x) = line.find(needle) {
+            let x = line[..x].chars().count();
+            return (x as u16, y as u16);
+        }
+    }
+    panic!("`{needle}` not on screen:\n{t}");
+}
+
+#[test]
+fn theme_colours_errors_and_selection() {
+    let mut a = with_preset("minimal");
+    focus(&mut a, "Address");
+    clear_field(&mut a);
+    typed(&mut a, "bad host!");
+    let buf = render(&mut a, 80, 24);
+    let (x, y) = find_cell(&buf, "✗ not a host name");
+    let cell = &buf[(x + 2, y)];
+    assert_eq!(
+        cell.fg,
+        Color::LightRed,
+        "errors use the theme's error colour"
+    );
+    assert!(cell.modifier.contains(Modifier::BOLD));
+
+    let mut w = app();
+    let buf = render(&mut w, 80, 24);
+    let (x, y) = find_cell(&buf, "▸ New lab: demo");
+    assert_eq!(
+        buf[(x, y)].bg,
+        Color::Cyan,
+        "the selected choice uses the selection style"
+    );
+}
+
+#[test]
+fn no_color_draws_without_any_colour() {
+    let (styles, _) = Styles::load(None, true);
+    let mut a = App::new(styles, (80, 24));
+    a.update(Msg::Presets(presets()));
+    let lab = labwarp::lab::load_preset("minimal").unwrap();
+    a.update(Msg::LabLoaded {
+        path: "x".into(),
+        lab: Box::new(lab),
+        warnings: vec![],
+    });
+    focus(&mut a, "Address");
+    clear_field(&mut a);
+    typed(&mut a, "bad host!");
+    for buf in [
+        render(&mut a, 80, 24),
+        render(&mut running_app_mono(), 120, 40),
+    ] {
+        for cell in &buf.content {
+            assert!(
+                matches!(cell.fg, Color::Reset) && matches!(cell.bg, Color::Reset),
+                "NO_COLOR: found a colour on {:?}",
+                cell.symbol()
+            );
+        }
+    }
+}
+
+fn running_app_mono() -> App {
+    let mut a = running_app();
+    let (styles, _) = Styles::load(None, true);
+    a.styles = styles;
+    a
+}
+
+#[test]
+fn every_shipped_theme_loads_without_warnings() {
+    for name in labwarp::theme::names() {
+        let (_, warnings) = Styles::load(Some(name), false);
+        assert!(warnings.is_empty(), "{name}: {warnings:?}");
+    }
+    let (_, warnings) = Styles::load(Some("no-such-theme"), false);
+    assert!(
+        !warnings.is_empty(),
+        "an unknown theme is a warning, not a crash"
+    );
+}
+
+// ---------------------------------------------------------------- update()
+
+#[test]
+fn next_is_refused_while_a_field_is_invalid_and_focus_jumps_to_it() {
+    let mut a = with_preset("minimal");
+    focus(&mut a, "Address");
+    clear_field(&mut a);
+    typed(&mut a, "bad host!");
+    focus(&mut a, "Stack user");
+    let fx = ctrl(&mut a, 'n');
+    assert_eq!(a.screen, Screen::Hypervisor);
+    assert!(fx.is_empty());
+    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    assert_eq!(form.focused().unwrap().key.label(), "Address");
+    assert!(
+        a.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("Fix Address first")
+    );
+}
+
+#[test]
+fn back_keeps_input_and_leaving_a_screen_saves_the_lab() {
+    let mut a = with_preset("minimal");
+    focus(&mut a, "SSH user");
+    clear_field(&mut a);
+    typed(&mut a, "admin");
+    let fx = ctrl(&mut a, 'n');
+    assert_eq!(a.screen, Screen::Undercloud);
+    match fx.as_slice() {
+        [Effect::SaveLab { lab, path }] => {
+            assert_eq!(lab.hypervisors[0].ssh_user, "admin");
+            assert!(path.ends_with("lab.yaml"));
+        }
+        other => panic!("expected a save, got {other:?}"),
+    }
+    focus(&mut a, "vCPUs");
+    key(&mut a, KeyCode::Right);
+    let vcpus = a.lab.undercloud.vm.vcpus;
+    let fx = key(&mut a, KeyCode::Esc);
+    assert_eq!(a.screen, Screen::Hypervisor);
+    assert!(matches!(fx.as_slice(), [Effect::SaveLab { .. }]));
+    ctrl(&mut a, 'n');
+    assert_eq!(a.lab.undercloud.vm.vcpus, vcpus);
+    assert_eq!(
+        a.lab.hypervisors[0].ssh_user, "admin",
+        "Back lost the input"
+    );
+}
+
+#[test]
+fn steppers_take_keys_and_digits_and_selects_cycle() {
+    let mut a = with_preset("minimal");
+    focus(&mut a, "SSH port");
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Backspace);
+    }
+    typed(&mut a, "2222");
+    assert_eq!(a.lab.hypervisors[0].ssh_port, 2222);
+    key(&mut a, KeyCode::Char('+'));
+    assert_eq!(a.lab.hypervisors[0].ssh_port, 2223);
+    focus(&mut a, "Distro family");
+    let before = a.lab.hypervisors[0].distro;
+    key(&mut a, KeyCode::Char('l'));
+    assert_ne!(a.lab.hypervisors[0].distro, before);
+    key(&mut a, KeyCode::Char('h'));
+    assert_eq!(a.lab.hypervisors[0].distro, before);
+}
+
+#[test]
+fn node_groups_can_be_added_edited_and_removed() {
+    let mut a = with_preset("minimal");
+    ctrl(&mut a, 'n');
+    ctrl(&mut a, 'n');
+    assert_eq!(a.screen, Screen::Overcloud);
+    let n = a.lab.overcloud.nodes.len();
+    ctrl(&mut a, 'a');
+    assert_eq!(a.lab.overcloud.nodes.len(), n + 1);
+    assert_eq!(a.forms.group, n);
+    focus(&mut a, "Count");
+    key(&mut a, KeyCode::Right);
+    assert_eq!(a.lab.overcloud.nodes[n].count, 2);
+    focus(&mut a, "Name prefix");
+    typed(&mut a, "extra");
+    assert_eq!(a.lab.overcloud.nodes[n].name, "extra");
+    key(&mut a, KeyCode::PageUp);
+    assert_eq!(a.forms.group, n - 1);
+    key(&mut a, KeyCode::PageDown);
+    ctrl(&mut a, 'x');
+    assert_eq!(a.lab.overcloud.nodes.len(), n);
+}
+
+#[test]
+fn typing_q_in_a_text_field_types_it() {
+    let mut a = with_preset("minimal");
+    focus(&mut a, "Lab name");
+    key(&mut a, KeyCode::End);
+    typed(&mut a, "q?");
+    assert!(!a.quit);
+    assert!(!a.help);
+    assert!(a.lab.name.ends_with("q?"));
+}
+
+#[test]
+fn ctrl_c_during_a_run_cancels_it_then_quits() {
+    let mut a = running_app();
+    let fx = ctrl(&mut a, 'c');
+    assert_eq!(fx, vec![Effect::CancelRun, Effect::Quit]);
+    assert!(a.quit);
+}
+
+#[test]
+fn log_pane_follows_scrolls_and_saves() {
+    let mut a = running_app();
+    assert!(a.dash.log.follow);
+    key(&mut a, KeyCode::Up);
+    assert!(!a.dash.log.follow, "scrolling up stops following");
+    key(&mut a, KeyCode::Char('G'));
+    assert!(a.dash.log.follow);
+    key(&mut a, KeyCode::Char('w'));
+    assert!(a.dash.log.wrap);
+    let fx = key(&mut a, KeyCode::Char('S'));
+    match fx.as_slice() {
+        [Effect::SaveLog { path, lines }] => {
+            assert!(path.ends_with("logs/images.log"));
+            assert_eq!(lines.len(), 40);
+        }
+        other => panic!("expected a log save, got {other:?}"),
+    }
+}
+
+#[test]
+fn podman_pane_keys_request_logs_restart_and_shell() {
+    let mut a = running_app();
+    key(&mut a, KeyCode::Tab);
+    assert_eq!(a.dash.focus, labwarp::tui::screens::dashboard::Pane::Podman);
+    key(&mut a, KeyCode::Down);
+    assert_eq!(
+        key(&mut a, KeyCode::Char('R')),
+        vec![Effect::ContainerRestart {
+            name: "ironic_api".into()
+        }]
+    );
+    assert_eq!(
+        key(&mut a, KeyCode::Char('s')),
+        vec![Effect::ContainerShell {
+            name: "ironic_api".into()
+        }]
+    );
+    assert_eq!(
+        key(&mut a, KeyCode::Char('l')),
+        vec![Effect::ContainerLogs {
+            name: "ironic_api".into()
+        }]
+    );
+    assert_eq!(
+        labwarp::tui::screens::dashboard::log_stream(&a).as_deref(),
+        Some("podman:ironic_api")
+    );
+}
+
+#[test]
+fn mouse_click_focuses_a_field_and_a_pane() {
+    use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let click = |col, row| {
+        Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: col,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    let mut a = with_preset("minimal");
+    let buf = render(&mut a, 80, 24);
+    let (x, y) = find_cell(&buf, "SSH user");
+    a.update(click(x, y));
+    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    assert_eq!(form.focused().unwrap().key.label(), "SSH user");
+
+    let mut d = running_app();
+    let buf = render(&mut d, 80, 24);
+    let (x, y) = find_cell(&buf, "VMs (2)");
+    d.update(click(x, y + 2));
+    assert_eq!(d.dash.focus, labwarp::tui::screens::dashboard::Pane::Vms);
+}
