@@ -1,6 +1,7 @@
 //! Command-line interface: argument types and one handler per subcommand. No logic lives
 //! here beyond parsing and printing; handlers call into the library modules.
 
+pub mod check;
 pub mod export;
 mod presets;
 mod tui;
@@ -58,6 +59,8 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         preset: Option<String>,
     },
+    /// Check the hypervisor's prerequisites; print findings with evidence and fixes.
+    Check(check::CheckArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -65,6 +68,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Validate { file, preset }) => validate::run(file, preset),
         Some(Command::Presets) => presets::run(),
         Some(Command::Export { out, file, preset }) => export::run(&out, file, preset),
+        Some(Command::Check(args)) => check::run(args),
         None => tui::run(cli.demo, cli.theme),
     }
 }

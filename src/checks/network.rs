@@ -1,0 +1,404 @@
+//! Network: the lab's CIDRs against the host's routes and addresses, bridge names already
+//! taken, VirtualBMC UDP ports in use, and the forwarding / bridge-netfilter sysctls.
+
+use super::{Area, CheckContext, CmdRun, FileEdit, FileRead, Finding, Fix, HostView, Severity};
+use ipnet::IpNet;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+const AREA: Area = Area::Network;
+const BRIDGE_NF: [&str; 3] = [
+    "bridge-nf-call-iptables",
+    "bridge-nf-call-ip6tables",
+    "bridge-nf-call-arptables",
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct NetworkFacts {
+    pub routes: CmdRun,
+    pub addrs: CmdRun,
+    pub links: CmdRun,
+    pub udp: CmdRun,
+    pub ip_forward: FileRead,
+    /// (sysctl name, value) for the bridge-nf sysctls; Missing when br_netfilter is not loaded.
+    pub bridge_nf: Vec<(String, FileRead)>,
+}
+
+pub async fn gather(view: &HostView<'_>, ctx: &CheckContext) -> NetworkFacts {
+    let lab = ctx.lab.is_some();
+    let skip = || CmdRun::NotProbed("no lab file (--local)".into());
+    let mut bridge_nf = Vec::new();
+    for n in BRIDGE_NF {
+        bridge_nf.push((
+            format!("net.bridge.{n}"),
+            view.read(format!("/proc/sys/net/bridge/{n}")).await,
+        ));
+    }
+    NetworkFacts {
+        routes: if lab {
+            view.sys_cmd(&["ip", "-j", "route", "show", "table", "all"])
+                .await
+        } else {
+            skip()
+        },
+        addrs: if lab {
+            view.sys_cmd(&["ip", "-j", "addr"]).await
+        } else {
+            skip()
+        },
+        links: if lab {
+            view.sys_cmd(&["ip", "-j", "link"]).await
+        } else {
+            skip()
+        },
+        udp: if lab {
+            view.sys_cmd(&["ss", "-H", "-uln"]).await
+        } else {
+            skip()
+        },
+        ip_forward: view.read("/proc/sys/net/ipv4/ip_forward").await,
+        bridge_nf,
+    }
+}
+
+/// A host network: a route destination or an interface address, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostNet {
+    pub net: IpNet,
+    pub dev: String,
+    pub what: String,
+}
+
+/// Route destinations from `ip -j route` (the default route is skipped).
+pub fn parse_routes(json: &str) -> Vec<HostNet> {
+    let v: Vec<serde_json::Value> = serde_json::from_str(json).unwrap_or_default();
+    v.iter()
+        .filter_map(|r| {
+            let dst = r.get("dst")?.as_str()?;
+            if dst == "default" {
+                return None;
+            }
+            let net = dst
+                .parse::<IpNet>()
+                .ok()
+                .or_else(|| dst.parse::<IpAddr>().ok().map(IpNet::from))?;
+            // Local/broadcast table entries describe the host's own addresses, not networks.
+            if matches!(
+                r.get("type").and_then(|t| t.as_str()),
+                Some("local" | "broadcast")
+            ) {
+                return None;
+            }
+            let dev = r
+                .get("dev")
+                .and_then(|d| d.as_str())
+                .unwrap_or("")
+                .to_string();
+            Some(HostNet {
+                net,
+                what: format!("route {dst} dev {dev}"),
+                dev,
+            })
+        })
+        .collect()
+}
+
+/// Interface networks from `ip -j addr` (`local/prefixlen`, host bits cleared).
+pub fn parse_addrs(json: &str) -> Vec<HostNet> {
+    let v: Vec<serde_json::Value> = serde_json::from_str(json).unwrap_or_default();
+    let mut out = Vec::new();
+    for link in &v {
+        let dev = link.get("ifname").and_then(|d| d.as_str()).unwrap_or("");
+        for a in link
+            .get("addr_info")
+            .and_then(|a| a.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let (Some(local), Some(plen)) = (
+                a.get("local").and_then(|l| l.as_str()),
+                a.get("prefixlen").and_then(|p| p.as_u64()),
+            ) else {
+                continue;
+            };
+            if let Ok(net) = format!("{local}/{plen}").parse::<IpNet>() {
+                out.push(HostNet {
+                    net: net.trunc(),
+                    dev: dev.to_string(),
+                    what: format!("address {local}/{plen} on {dev}"),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Interface names from `ip -j link`.
+pub fn parse_links(json: &str) -> Vec<String> {
+    let v: Vec<serde_json::Value> = serde_json::from_str(json).unwrap_or_default();
+    v.iter()
+        .filter_map(|l| l.get("ifname")?.as_str().map(str::to_string))
+        .collect()
+}
+
+/// Local UDP ports from `ss -H -uln` (4th column, `addr:port`).
+pub fn parse_udp_ports(out: &str) -> Vec<(u16, String)> {
+    out.lines()
+        .filter_map(|l| {
+            let local = l.split_whitespace().nth(3)?;
+            let port = local.rsplit(':').next()?.parse().ok()?;
+            Some((port, l.trim().to_string()))
+        })
+        .collect()
+}
+
+pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// Sets sysctls now and persists exactly those in their own file under /etc/sysctl.d (one
+/// file per fix, so declining one fix never persists another's settings).
+fn sysctl_fix(description: &str, file: &str, settings: &[(String, &str)]) -> Fix {
+    let mut content = String::from("# Written by labwarp check --fix\n");
+    for (k, v) in settings {
+        content.push_str(&format!("{k} = {v}\n"));
+    }
+    Fix {
+        description: format!("{description} now and persist it in {file}"),
+        edits: vec![FileEdit {
+            path: PathBuf::from(file),
+            content,
+            backup: None,
+            mode: 0o644,
+        }],
+        commands: settings
+            .iter()
+            .map(|(k, v)| vec!["sysctl".into(), "-w".into(), format!("{k}={v}")])
+            .collect(),
+        restart: None,
+    }
+}
+
+pub fn evaluate(facts: &NetworkFacts, ctx: &CheckContext) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if let Some(lab) = &ctx.lab {
+        let lab_bridges: Vec<&str> = lab.networks.iter().map(|n| n.bridge.as_str()).collect();
+        // CIDR overlap.
+        let mut host_nets = Vec::new();
+        if let Some(j) = facts.routes.ok_stdout() {
+            host_nets.extend(parse_routes(j));
+        }
+        if let Some(j) = facts.addrs.ok_stdout() {
+            host_nets.extend(parse_addrs(j));
+        }
+        let probed = facts.routes.ok_stdout().is_some() || facts.addrs.ok_stdout().is_some();
+        for n in lab.networks.iter().filter(|n| !n.cidr.is_empty()) {
+            let id = format!("net.overlap.{}", n.name);
+            let Ok(cidr) = n.cidr.parse::<IpNet>() else {
+                out.push(Finding::new(
+                    id,
+                    AREA,
+                    Severity::Fail,
+                    format!("networks[{}].cidr {:?} is not a CIDR", n.name, n.cidr),
+                    format!("networks: name {}, cidr {:?}", n.name, n.cidr),
+                ));
+                continue;
+            };
+            if !probed {
+                out.push(Finding::new(
+                    id,
+                    AREA,
+                    Severity::Info,
+                    format!("{} ({cidr}) not compared with host routes", n.name),
+                    format!("{}\n{}", facts.routes.evidence(), facts.addrs.evidence()),
+                ));
+                continue;
+            }
+            let clashes: Vec<&HostNet> = host_nets
+                .iter()
+                .filter(|h| overlaps(&cidr, &h.net) && !lab_bridges.contains(&h.dev.as_str()))
+                .collect();
+            out.push(if clashes.is_empty() {
+                Finding::new(
+                    id,
+                    AREA,
+                    Severity::Ok,
+                    format!("{} ({cidr}) overlaps no host route or address", n.name),
+                    format!(
+                        "host networks: {}",
+                        host_nets.iter().map(|h| h.what.as_str()).collect::<Vec<_>>().join("; ")
+                    ),
+                )
+            } else {
+                Finding::new(
+                    id,
+                    AREA,
+                    Severity::Fail,
+                    format!("{} ({cidr}) overlaps a host network", n.name),
+                    clashes.iter().map(|h| h.what.as_str()).collect::<Vec<_>>().join("\n"),
+                )
+                .with_fix(Fix::manual(format!(
+                    "Pick a free range for networks[{}].cidr in lab.yaml (and its gateway and DHCP range)",
+                    n.name
+                )))
+            });
+        }
+        // Bridge names.
+        if let Some(j) = facts.links.ok_stdout() {
+            let links = parse_links(j);
+            for n in &lab.networks {
+                let id = format!("net.bridge.{}", n.name);
+                if n.bridge.len() > 15 {
+                    out.push(Finding::new(
+                        id,
+                        AREA,
+                        Severity::Fail,
+                        format!("Bridge name {:?} is longer than 15 characters", n.bridge),
+                        format!(
+                            "networks[{}].bridge = {:?} ({} characters)",
+                            n.name,
+                            n.bridge,
+                            n.bridge.len()
+                        ),
+                    ));
+                } else if links.contains(&n.bridge) {
+                    out.push(Finding::new(
+                        id,
+                        AREA,
+                        Severity::Warn,
+                        format!(
+                            "Interface {} already exists: from an earlier run of this lab, or taken by something else",
+                            n.bridge
+                        ),
+                        format!("$ ip -j link: interfaces {}", links.join(", ")),
+                    ));
+                } else {
+                    out.push(Finding::new(
+                        id,
+                        AREA,
+                        Severity::Ok,
+                        format!("Bridge name {} is free", n.bridge),
+                        format!("$ ip -j link: interfaces {}", links.join(", ")),
+                    ));
+                }
+            }
+        }
+        // VirtualBMC ports.
+        if let Some(ss) = facts.udp.ok_stdout() {
+            let used = parse_udp_ports(ss);
+            let nodes = lab.nodes();
+            let taken: Vec<String> = nodes
+                .iter()
+                .flat_map(|node| {
+                    used.iter()
+                        .filter(move |(p, _)| *p == node.vbmc_port)
+                        .map(move |(p, line)| format!("{} (port {p}): {line}", node.name))
+                })
+                .collect();
+            let ports = nodes
+                .iter()
+                .map(|n| n.vbmc_port.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            out.push(if taken.is_empty() {
+                Finding::new(
+                    "net.vbmc-ports",
+                    AREA,
+                    Severity::Ok,
+                    format!("VirtualBMC UDP ports free: {ports}"),
+                    format!("$ ss -H -uln\n{}", ss.trim_end()),
+                )
+            } else {
+                Finding::new(
+                    "net.vbmc-ports",
+                    AREA,
+                    Severity::Warn,
+                    "VirtualBMC UDP ports already in use (a vbmcd from an earlier run, or another service)",
+                    taken.join("\n"),
+                )
+                .with_fix(Fix::manual(
+                    "Stop what listens there, or move overcloud.vbmc.base_port in lab.yaml",
+                ))
+            });
+        } else {
+            out.push(Finding::new(
+                "net.vbmc-ports",
+                AREA,
+                Severity::Info,
+                "VirtualBMC UDP ports not probed",
+                facts.udp.evidence(),
+            ));
+        }
+    }
+    // Sysctls.
+    out.push(match &facts.ip_forward {
+        FileRead::Content(v) if v.trim() == "1" => Finding::new(
+            "net.ip-forward",
+            AREA,
+            Severity::Ok,
+            "IPv4 forwarding is on",
+            format!("/proc/sys/net/ipv4/ip_forward: {}", v.trim()),
+        ),
+        FileRead::Content(v) => Finding::new(
+            "net.ip-forward",
+            AREA,
+            Severity::Info,
+            "IPv4 forwarding is off (libvirt turns it on when it starts a NAT network)",
+            format!("/proc/sys/net/ipv4/ip_forward: {}", v.trim()),
+        )
+        .with_fix(sysctl_fix(
+            "Turn IPv4 forwarding on",
+            "/etc/sysctl.d/90-labwarp-ip-forward.conf",
+            &[("net.ipv4.ip_forward".into(), "1")],
+        )),
+        other => Finding::new(
+            "net.ip-forward",
+            AREA,
+            Severity::Warn,
+            "Cannot read /proc/sys/net/ipv4/ip_forward",
+            format!("{other:?}"),
+        ),
+    });
+    let on: Vec<&String> = facts
+        .bridge_nf
+        .iter()
+        .filter(|(_, r)| r.content().is_some_and(|v| v.trim() == "1"))
+        .map(|(n, _)| n)
+        .collect();
+    let ev = facts
+        .bridge_nf
+        .iter()
+        .map(|(n, r)| match r {
+            FileRead::Content(v) => format!("{n} = {}", v.trim()),
+            FileRead::Missing => format!("{n}: not present (br_netfilter not loaded)"),
+            FileRead::Error(e) => format!("{n}: {e}"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    out.push(if on.is_empty() {
+        Finding::new(
+            "net.bridge-nf",
+            AREA,
+            Severity::Ok,
+            "Bridged traffic does not go through iptables (bridge-nf-call-* off or br_netfilter absent)",
+            ev,
+        )
+    } else {
+        Finding::new(
+            "net.bridge-nf",
+            AREA,
+            Severity::Warn,
+            format!(
+                "{} on: firewall rules filter the lab's bridged traffic (PXE and DHCP may be dropped)",
+                on.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            ev,
+        )
+        .with_fix(sysctl_fix(
+            "Set the bridge-nf-call sysctls to 0",
+            "/etc/sysctl.d/90-labwarp-bridge-nf.conf",
+            &on.iter().map(|n| ((*n).clone(), "0")).collect::<Vec<_>>(),
+        ))
+    });
+    out
+}

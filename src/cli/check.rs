@@ -1,0 +1,306 @@
+//! `labwarp check`: run the preflight checks against the lab's hypervisor (or this machine with
+//! `--local`), print the findings grouped by area with their evidence and fixes, and apply the
+//! fixes when asked. Exit 0 when nothing fails, 1 otherwise.
+
+use crate::checks::{self, CheckContext, CheckOptions, Fix, HostView, QemuMode, Report, Severity};
+use crate::host::{Host, LocalHost, shell_quote};
+use crate::lab::Lab;
+use clap::Args;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Check against a built-in preset (e.g. minimal).
+    #[arg(long, conflicts_with_all = ["config", "local"])]
+    pub preset: Option<String>,
+    /// Check against a lab file (default: ./lab.yaml).
+    #[arg(long, conflicts_with = "local")]
+    pub config: Option<PathBuf>,
+    /// This machine as the hypervisor, no lab file: host-level checks only.
+    #[arg(long)]
+    pub local: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Apply the available fixes (each confirmed unless --yes).
+    #[arg(long)]
+    pub fix: bool,
+    /// Apply fixes without asking.
+    #[arg(long, requires = "fix")]
+    pub yes: bool,
+    /// Boot a probe guest with type='kvm' for a definite KVM answer (up to 90 s).
+    #[arg(long)]
+    pub deep: bool,
+    /// Directory with the probe guest's vmlinuz and initrd.img (scripts/build-tiny-guest.sh DIR)
+    /// [default: $LABWARP_TINY_GUEST_CACHE or /var/cache/labwarp-test/tiny-guest].
+    #[arg(long, value_name = "DIR")]
+    pub probe_guest: Option<PathBuf>,
+    /// Allowed memory overcommit: the lab may use MemAvailable × RATIO.
+    #[arg(long, value_name = "RATIO", default_value_t = 1.0)]
+    pub overcommit: f64,
+    /// What qemu.conf should say: root (qemu as root, no security driver) or distro defaults.
+    #[arg(long, value_enum, default_value_t = QemuMode::Root)]
+    pub qemu_mode: QemuMode,
+    /// The lab wants nested KVM off instead of on.
+    #[arg(long)]
+    pub no_nested: bool,
+    /// Read files from DIR instead of / (fixture trees in tests; system commands are skipped).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub root: Option<PathBuf>,
+}
+
+fn load_lab(args: &CheckArgs) -> Result<Option<Lab>, String> {
+    if args.local {
+        return Ok(None);
+    }
+    match (&args.preset, &args.config) {
+        (Some(name), _) => crate::lab::load_preset(name)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        (None, path) => {
+            let path = path.clone().unwrap_or_else(|| PathBuf::from("lab.yaml"));
+            if !path.exists() {
+                return Err(format!(
+                    "{}: not found (give --config FILE, --preset NAME, or --local to check this machine without a lab)",
+                    path.display()
+                ));
+            }
+            crate::lab::load_path(&path)
+                .map(Some)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Addresses that mean "this machine" (quickstart needs 127.0.0.2 for a local virthost).
+fn is_this_machine(address: &str) -> bool {
+    address == "local"
+        || address == "localhost"
+        || address
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+pub fn run(args: CheckArgs) -> ExitCode {
+    if !(args.overcommit.is_finite() && args.overcommit > 0.0) {
+        eprintln!(
+            "--overcommit {}: must be a positive number such as 1.2",
+            args.overcommit
+        );
+        return ExitCode::from(super::EXIT_INVALID);
+    }
+    let lab = match load_lab(&args) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("labwarp check: {e}");
+            return ExitCode::from(super::EXIT_INVALID);
+        }
+    };
+    let options = CheckOptions {
+        overcommit: args.overcommit,
+        qemu_mode: args.qemu_mode,
+        want_nested: !args.no_nested,
+        deep: args.deep,
+        probe_guest: args
+            .probe_guest
+            .clone()
+            .unwrap_or_else(checks::default_probe_guest_dir),
+        ..CheckOptions::default()
+    };
+    let ctx = match lab {
+        Some(lab) => CheckContext::for_lab(lab, options),
+        None => CheckContext::local(options),
+    };
+    if !is_this_machine(&ctx.hypervisor.address) {
+        eprintln!(
+            "labwarp check: hypervisor {} is at {}: checking a remote hypervisor needs the SSH transport, which this build does not have yet; run labwarp on the hypervisor itself (--local or address: local)",
+            ctx.hypervisor.name, ctx.hypervisor.address
+        );
+        return ExitCode::from(super::EXIT_INVALID);
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("labwarp check: cannot start the async runtime: {e}");
+            return ExitCode::from(super::EXIT_INVALID);
+        }
+    };
+    let host = LocalHost::named(ctx.hypervisor.name.clone());
+    rt.block_on(check_and_fix(&args, &host, &ctx))
+}
+
+async fn check_and_fix(args: &CheckArgs, host: &dyn Host, ctx: &CheckContext) -> ExitCode {
+    let view = match &args.root {
+        Some(r) => HostView::rooted(host, r.clone(), true),
+        None => HostView::system(host, true),
+    };
+    let mut report = checks::run(&view, ctx).await;
+    let mut applied_log = Vec::new();
+    if args.fix {
+        if !args.json {
+            print_report(&report, ctx);
+        }
+        let fixes = unique_fixes(&report);
+        if fixes.is_empty() && !args.json {
+            println!("\nNothing to fix automatically.");
+        }
+        let stdin_tty = std::io::stdin().is_terminal();
+        for (ids, fix) in fixes {
+            if !args.json {
+                println!("\nFix for {}:", ids.join(", "));
+                print_fix(fix, "  ");
+            }
+            if !args.yes {
+                if !stdin_tty {
+                    eprintln!(
+                        "  skipped: stdin is not a terminal; pass --yes to apply without asking"
+                    );
+                    continue;
+                }
+                print!("  Apply? [y/N] ");
+                let _ = std::io::stdout().flush();
+                let mut answer = String::new();
+                let _ = std::io::stdin().lock().read_line(&mut answer);
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    println!("  skipped");
+                    continue;
+                }
+            }
+            match checks::apply_fix(&view, fix).await {
+                Ok(a) => {
+                    for s in &a.steps {
+                        if !args.json {
+                            println!("  {s}");
+                        }
+                    }
+                    applied_log.push(serde_json::json!({"findings": ids, "steps": a.steps, "changed": a.changed}));
+                }
+                Err(e) => {
+                    eprintln!("  fix failed: {e}");
+                    applied_log.push(serde_json::json!({"findings": ids, "error": e.to_string()}));
+                }
+            }
+        }
+        // What the host looks like now.
+        report = checks::run(&view, ctx).await;
+        if !args.json {
+            println!("\nAfter fixing:");
+        }
+    }
+    if args.json {
+        let v = serde_json::json!({
+            "host": report.host,
+            "libvirt_uri": ctx.hypervisor.libvirt_uri,
+            "failed": report.failed(),
+            "findings": report.findings,
+            "applied": applied_log,
+        });
+        match serde_json::to_string_pretty(&v) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("labwarp check: cannot encode JSON: {e}"),
+        }
+    } else {
+        print_report(&report, ctx);
+        let n = unique_fixes(&report).len();
+        if n > 0 && !args.fix {
+            println!("\n{n} fix(es) can be applied: labwarp check --fix");
+        }
+    }
+    if report.failed() {
+        ExitCode::from(super::EXIT_INVALID)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Automatic fixes, each once, with the findings that carry it.
+fn unique_fixes(report: &Report) -> Vec<(Vec<String>, &Fix)> {
+    let mut out: Vec<(Vec<String>, &Fix)> = Vec::new();
+    for f in &report.findings {
+        let Some(fix) = f.fix.as_ref().filter(|x| !x.is_manual()) else {
+            continue;
+        };
+        match out.iter_mut().find(|(_, x)| *x == fix) {
+            Some((ids, _)) => ids.push(f.id.clone()),
+            None => out.push((vec![f.id.clone()], fix)),
+        }
+    }
+    out
+}
+
+fn print_fix(fix: &Fix, indent: &str) {
+    println!("{indent}{}", fix.description);
+    for e in &fix.edits {
+        match &e.backup {
+            Some(b) => println!(
+                "{indent}  rewrite {} (backup {})",
+                e.path.display(),
+                b.display()
+            ),
+            None => println!("{indent}  write {}", e.path.display()),
+        }
+    }
+    for c in &fix.commands {
+        println!(
+            "{indent}  $ {}",
+            c.iter()
+                .map(|w| shell_quote(w))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    if let Some(d) = &fix.restart {
+        println!("{indent}  then restart {d}");
+    }
+}
+
+fn print_report(report: &Report, ctx: &CheckContext) {
+    println!(
+        "labwarp check — hypervisor {} ({}), libvirt {}{}",
+        ctx.hypervisor.name,
+        if is_this_machine(&ctx.hypervisor.address) {
+            "this machine".to_string()
+        } else {
+            ctx.hypervisor.address.clone()
+        },
+        ctx.hypervisor.libvirt_uri,
+        match &ctx.lab {
+            Some(l) => format!(", lab {}", l.name),
+            None => ", no lab (host checks only)".into(),
+        }
+    );
+    for (area, findings) in report.by_area() {
+        println!("\n{}", area.title());
+        for f in findings {
+            let tag = match f.severity {
+                Severity::Ok => "[ ok ]",
+                Severity::Info => "[info]",
+                Severity::Warn => "[warn]",
+                Severity::Fail => "[FAIL]",
+            };
+            println!("  {tag} {}  ({})", f.title, f.id);
+            if f.severity != Severity::Ok {
+                for line in f.evidence.lines() {
+                    println!("           | {}", checks::finding::clip(line, 160));
+                }
+                if let Some(fix) = &f.fix {
+                    println!("           fix:");
+                    print_fix(fix, "             ");
+                }
+            }
+        }
+    }
+    let count = |s: Severity| report.findings.iter().filter(|f| f.severity == s).count();
+    println!(
+        "\n{} ok, {} info, {} warn, {} failed",
+        count(Severity::Ok),
+        count(Severity::Info),
+        count(Severity::Warn),
+        count(Severity::Fail)
+    );
+}
