@@ -900,3 +900,80 @@ fn mouse_click_focuses_a_field_and_a_pane() {
     d.update(click(x, y + 2));
     assert_eq!(d.dash.focus, labwarp::tui::screens::dashboard::Pane::Vms);
 }
+
+// ---------------------------------------------------------------- screenshots
+
+fn invalid_app() -> App {
+    let mut a = with_preset("minimal");
+    focus(&mut a, "Address");
+    clear_field(&mut a);
+    typed(&mut a, "bad host!");
+    a
+}
+
+fn overcloud_app() -> App {
+    let mut a = with_preset("ha");
+    ctrl(&mut a, 'n');
+    ctrl(&mut a, 'n');
+    a
+}
+
+fn review_app() -> App {
+    let mut a = preflight_app();
+    key(&mut a, KeyCode::Char('n'));
+    key(&mut a, KeyCode::Char('n'));
+    a.update(Msg::Plan(Ok(plan())));
+    a
+}
+
+fn cleanup_preview_app() -> App {
+    let mut a = failed_app();
+    key(&mut a, KeyCode::Char('c'));
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Enter);
+    a.update(Msg::CleanupPreview(Ok(vec![
+        "domain demo-undercloud (and its disks)".into(),
+        "domain demo-controller-0".into(),
+        "network demo-external".into(),
+    ])));
+    typed(&mut a, "demo");
+    a
+}
+
+/// `screenshots/*.svg` are renders of these states. Regenerate them with
+/// `LABWARP_UPDATE_SCREENSHOTS=1 cargo test --test tui screenshots`; this test fails while
+/// any of them is stale, so the README never shows screens that no longer exist.
+#[test]
+fn screenshots_are_fresh() {
+    let mut shots: Vec<(&str, App)> = vec![
+        ("welcome", app()),
+        ("hypervisor-invalid", invalid_app()),
+        ("overcloud", overcloud_app()),
+        ("preflight", preflight_app()),
+        ("review", review_app()),
+        ("dashboard", running_app()),
+        ("troubleshoot", {
+            let mut a = failed_app();
+            key(&mut a, KeyCode::Char('t'));
+            a
+        }),
+        ("cleanup", cleanup_preview_app()),
+    ];
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+    let update = std::env::var_os("LABWARP_UPDATE_SCREENSHOTS").is_some();
+    let mut stale = Vec::new();
+    for (name, app) in &mut shots {
+        let svg = labwarp::tui::svg::render(&render(app, 100, 30));
+        let path = dir.join(format!("{name}.svg"));
+        if update {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &svg).unwrap();
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(svg.as_str()) {
+            stale.push(path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale screenshots {stale:?}: run LABWARP_UPDATE_SCREENSHOTS=1 cargo test --test tui screenshots"
+    );
+}

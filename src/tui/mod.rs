@@ -13,6 +13,7 @@ pub mod runview;
 pub mod screens;
 pub mod signatures;
 pub mod style;
+pub mod svg;
 pub mod terminal;
 pub mod validate;
 pub mod view;

