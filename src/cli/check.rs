@@ -3,7 +3,7 @@
 //! fixes when asked. Exit 0 when nothing fails, 1 otherwise.
 
 use crate::checks::{self, CheckContext, CheckOptions, Fix, HostView, QemuMode, Report, Severity};
-use crate::host::{Host, LocalHost, shell_quote};
+use crate::host::{Host, LocalHost, SshHost, SshOptions, SshTarget, TrustPolicy, shell_quote};
 use crate::lab::Lab;
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
@@ -46,6 +46,15 @@ pub struct CheckArgs {
     /// The lab wants nested KVM off instead of on.
     #[arg(long)]
     pub no_nested: bool,
+    /// Reach the hypervisor over SSH even when its address is this machine (127.0.0.x).
+    #[arg(long)]
+    pub ssh: bool,
+    /// Accept and pin the hypervisor's SSH host key if its fingerprint is FINGERPRINT.
+    #[arg(long, value_name = "FINGERPRINT", conflicts_with = "trust_first_use")]
+    pub trust_host_key: Option<String>,
+    /// Accept and pin whatever SSH host key the hypervisor offers on first contact.
+    #[arg(long)]
+    pub trust_first_use: bool,
     /// Read files from DIR instead of / (fixture trees in tests; system commands are skipped).
     #[arg(long, value_name = "DIR", hide = true)]
     pub root: Option<PathBuf>,
@@ -113,11 +122,9 @@ pub fn run(args: CheckArgs) -> ExitCode {
         Some(lab) => CheckContext::for_lab(lab, options),
         None => CheckContext::local(options),
     };
-    if !is_this_machine(&ctx.hypervisor.address) {
-        eprintln!(
-            "labwarp check: hypervisor {} is at {}: checking a remote hypervisor needs the SSH transport, which this build does not have yet; run labwarp on the hypervisor itself (--local or address: local)",
-            ctx.hypervisor.name, ctx.hypervisor.address
-        );
+    let remote = args.ssh || !is_this_machine(&ctx.hypervisor.address);
+    if remote && args.root.is_some() {
+        eprintln!("labwarp check: --root reads a local tree; it cannot be combined with SSH");
         return ExitCode::from(super::EXIT_INVALID);
     }
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -130,20 +137,63 @@ pub fn run(args: CheckArgs) -> ExitCode {
             return ExitCode::from(super::EXIT_INVALID);
         }
     };
-    let host = LocalHost::named(ctx.hypervisor.name.clone());
-    rt.block_on(check_and_fix(&args, &host, &ctx))
+    if !remote {
+        let host = LocalHost::named(ctx.hypervisor.name.clone());
+        return rt.block_on(check_and_fix(&args, &host, &ctx, true));
+    }
+    let trust = match (&args.trust_host_key, args.trust_first_use) {
+        (Some(fp), _) => TrustPolicy::Fingerprint(fp.clone()),
+        (None, true) => TrustPolicy::FirstUse,
+        (None, false) => TrustPolicy::PinnedOnly,
+    };
+    let workspace = ctx
+        .lab
+        .as_ref()
+        .map(|l| l.workspace.clone())
+        .unwrap_or_else(|| PathBuf::from("workspace"));
+    let opts = match SshOptions::for_workspace(&workspace, trust) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("labwarp check: workspace {}: {e}", workspace.display());
+            return ExitCode::from(super::EXIT_INVALID);
+        }
+    };
+    let host = SshHost::new(
+        SshTarget {
+            name: ctx.hypervisor.name.clone(),
+            host: ctx.hypervisor.address.clone(),
+            port: ctx.hypervisor.ssh_port,
+            user: ctx.hypervisor.ssh_user.clone(),
+        },
+        opts,
+    );
+    rt.block_on(async {
+        // Host key and authentication problems first, with their own message.
+        if let Err(e) = host.connect().await {
+            eprintln!("labwarp check: {e}");
+            return ExitCode::from(super::EXIT_INVALID);
+        }
+        let code = check_and_fix(&args, &host, &ctx, false).await;
+        host.disconnect().await;
+        code
+    })
 }
 
-async fn check_and_fix(args: &CheckArgs, host: &dyn Host, ctx: &CheckContext) -> ExitCode {
+async fn check_and_fix(
+    args: &CheckArgs,
+    host: &dyn Host,
+    ctx: &CheckContext,
+    local: bool,
+) -> ExitCode {
     let view = match &args.root {
-        Some(r) => HostView::rooted(host, r.clone(), true),
-        None => HostView::system(host, true),
+        Some(r) => HostView::rooted(host, r.clone(), local),
+        None => HostView::system(host, local),
     };
     let mut report = checks::run(&view, ctx).await;
     let mut applied_log = Vec::new();
     if args.fix {
         if !args.json {
-            print_report(&report, ctx);
+            print_report(&report, ctx, !local);
         }
         let fixes = unique_fixes(&report);
         if fixes.is_empty() && !args.json {
@@ -205,7 +255,7 @@ async fn check_and_fix(args: &CheckArgs, host: &dyn Host, ctx: &CheckContext) ->
             Err(e) => eprintln!("labwarp check: cannot encode JSON: {e}"),
         }
     } else {
-        print_report(&report, ctx);
+        print_report(&report, ctx, !local);
         let n = unique_fixes(&report).len();
         if n > 0 && !args.fix {
             println!("\n{n} fix(es) can be applied: labwarp check --fix");
@@ -259,14 +309,17 @@ fn print_fix(fix: &Fix, indent: &str) {
     }
 }
 
-fn print_report(report: &Report, ctx: &CheckContext) {
+fn print_report(report: &Report, ctx: &CheckContext, remote: bool) {
     println!(
         "labwarp check — hypervisor {} ({}), libvirt {}{}",
         ctx.hypervisor.name,
-        if is_this_machine(&ctx.hypervisor.address) {
-            "this machine".to_string()
+        if remote {
+            format!(
+                "{}@{}:{} over SSH",
+                ctx.hypervisor.ssh_user, ctx.hypervisor.address, ctx.hypervisor.ssh_port
+            )
         } else {
-            ctx.hypervisor.address.clone()
+            "this machine".to_string()
         },
         ctx.hypervisor.libvirt_uri,
         match &ctx.lab {
