@@ -4,6 +4,7 @@
 pub mod check;
 pub mod export;
 mod presets;
+pub mod ssh;
 mod tui;
 mod validate;
 
@@ -61,6 +62,34 @@ pub enum Command {
     },
     /// Check the hypervisor's prerequisites; print findings with evidence and fixes.
     Check(check::CheckArgs),
+    /// Run a command on a lab hypervisor, or open a shell there, over labwarp's own SSH
+    /// connection (workspace key, host key pinned in workspace/known_hosts).
+    /// Exit code: the command's; 1 bad lab file or host name; 255 connection failure.
+    Ssh {
+        /// Hypervisor name from the lab file.
+        host: String,
+        /// Command to run: the words are joined with spaces and run by the remote shell, as
+        /// with ssh. None: an interactive shell on a PTY.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        cmd: Vec<String>,
+        /// Path to the lab file [default: lab.yaml].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Pin the host key on first contact if its SHA256 fingerprint is this one.
+        #[arg(
+            long,
+            value_name = "FINGERPRINT",
+            conflicts_with = "trust_on_first_use"
+        )]
+        trust_host_key: Option<String>,
+        /// Pin whatever host key is offered on first contact (a changed key is still refused).
+        #[arg(long)]
+        trust_on_first_use: bool,
+        /// Ask for the user's password once (no echo) and use it only to install labwarp's
+        /// public key into ~/.ssh/authorized_keys; the password is never stored.
+        #[arg(long)]
+        bootstrap: bool,
+    },
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -69,6 +98,21 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Presets) => presets::run(),
         Some(Command::Export { out, file, preset }) => export::run(&out, file, preset),
         Some(Command::Check(args)) => check::run(args),
+        Some(Command::Ssh {
+            host,
+            cmd,
+            config,
+            trust_host_key,
+            trust_on_first_use,
+            bootstrap,
+        }) => ssh::run(ssh::SshArgs {
+            host,
+            cmd,
+            config,
+            trust_host_key,
+            trust_on_first_use,
+            bootstrap,
+        }),
         None => tui::run(cli.demo, cli.theme),
     }
 }

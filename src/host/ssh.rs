@@ -540,6 +540,76 @@ impl SshHost {
         Ok(PtySession { inner: s })
     }
 
+    /// Runs a shell command line with raw byte streams (no line splitting, binary safe):
+    /// stdout and stderr are copied to `out` and `err` as they arrive and `stdin`, when
+    /// given, to the command. Returns the exit code (`None`: killed by a signal). This is
+    /// `labwarp ssh HOST CMD`; library code uses [`Host::exec`] with argv instead.
+    pub async fn exec_raw<I, O, E>(
+        &self,
+        line: &str,
+        stdin: Option<I>,
+        out: &mut O,
+        err: &mut E,
+    ) -> Result<Option<i32>, HostError>
+    where
+        I: tokio::io::AsyncRead + Unpin + Send,
+        O: tokio::io::AsyncWrite + Unpin + Send,
+        E: tokio::io::AsyncWrite + Unpin + Send,
+    {
+        let mut session = self.open_session().await?;
+        let lost = |e: &dyn std::fmt::Display| self.connect_err(format!("connection lost: {e}"));
+        let ch = session.channel();
+        ch.exec(true, line).await.map_err(|e| lost(&e))?;
+        let writer = match stdin {
+            Some(_) => Some(ch.make_writer()),
+            None => {
+                ch.eof().await.map_err(|e| lost(&e))?;
+                None
+            }
+        };
+        let feed = async move {
+            if let (Some(mut w), Some(mut input)) = (writer, stdin) {
+                let _ = tokio::io::copy(&mut input, &mut w).await;
+                let _ = w.shutdown().await;
+            }
+            // Input may never end (a terminal); the command's end decides.
+            std::future::pending::<()>().await
+        };
+        let read = async {
+            let mut code = None;
+            let mut finished = false;
+            while let Some(msg) = ch.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } => {
+                        out.write_all(&data).await?;
+                        out.flush().await?;
+                    }
+                    ChannelMsg::ExtendedData { data, .. } => {
+                        err.write_all(&data).await?;
+                        err.flush().await?;
+                    }
+                    ChannelMsg::ExitStatus { exit_status } => {
+                        code = i32::try_from(exit_status).ok();
+                        finished = true;
+                    }
+                    ChannelMsg::ExitSignal { .. } => finished = true,
+                    ChannelMsg::Close => break,
+                    _ => {}
+                }
+            }
+            Ok::<_, std::io::Error>((code, finished))
+        };
+        let (code, finished) = tokio::select! {
+            () = feed => return Err(self.other("stdin forwarding ended unexpectedly")),
+            r = read => r?,
+        };
+        if !finished {
+            return Err(lost(&"the channel ended without an exit status"));
+        }
+        session.armed = false;
+        Ok(code)
+    }
+
     /// Password bootstrap: logs in once with `password` and appends labwarp's public key to
     /// the user's `~/.ssh/authorized_keys` unless it is already there. The password is only
     /// handed to the SSH authentication; it is never logged, stored or put on a command

@@ -1,0 +1,342 @@
+//! `labwarp ssh HOST [CMD...]`: a command or an interactive shell on a lab hypervisor, over
+//! labwarp's own pinned, key-authenticated connection.
+//!
+//! Like OpenSSH, the words of CMD are joined with spaces and run by the remote shell (so
+//! `labwarp ssh virthost 'virsh list | wc -l'` works); the exit status is the command's.
+//! Without CMD a login shell opens on a PTY, the local terminal in raw mode until it ends.
+//! Exit codes: the command's own; 1 for a bad lab file or host name; 255 when the connection
+//! itself fails (as ssh does).
+
+use crate::host::ssh::{Backoff, SshHost, SshOptions, SshTarget, TrustPolicy};
+use crate::host::{HostError, known_hosts::host_pattern};
+use ratatui::crossterm::terminal;
+use russh::ChannelMsg;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use zeroize::Zeroizing;
+
+/// Exit code when the connection (not the remote command) fails, as with ssh.
+pub const EXIT_SSH: u8 = 255;
+
+/// Parsed `labwarp ssh` arguments.
+#[derive(Debug, Clone, Default)]
+pub struct SshArgs {
+    pub host: String,
+    pub cmd: Vec<String>,
+    pub config: Option<PathBuf>,
+    pub trust_host_key: Option<String>,
+    pub trust_on_first_use: bool,
+    pub bootstrap: bool,
+}
+
+pub fn run(args: SshArgs) -> ExitCode {
+    let config = args
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("lab.yaml"));
+    let lab = match crate::lab::load_path(&config) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(super::EXIT_INVALID);
+        }
+    };
+    let Some(hv) = lab.hypervisors.iter().find(|h| h.name == args.host) else {
+        let names: Vec<&str> = lab.hypervisors.iter().map(|h| h.name.as_str()).collect();
+        eprintln!(
+            "labwarp ssh: no hypervisor named `{}` in {}; use one of: {}",
+            args.host,
+            config.display(),
+            names.join(", ")
+        );
+        return ExitCode::from(super::EXIT_INVALID);
+    };
+    if hv.address == "local" {
+        return run_local(&args.cmd);
+    }
+    let workspace = std::path::absolute(&lab.workspace).unwrap_or(lab.workspace.clone());
+    let target = SshTarget {
+        name: hv.name.clone(),
+        host: hv.address.clone(),
+        port: hv.ssh_port,
+        user: hv.ssh_user.clone(),
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("labwarp ssh: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_SSH);
+        }
+    };
+    let code = rt.block_on(session(&args, &workspace, target));
+    // The stdin reader thread may be blocked in read(2): don't wait for it.
+    rt.shutdown_background();
+    match code {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("labwarp ssh: {e}");
+            ExitCode::from(EXIT_SSH)
+        }
+    }
+}
+
+fn trust_policy(args: &SshArgs) -> TrustPolicy {
+    match (&args.trust_host_key, args.trust_on_first_use) {
+        (Some(fp), _) => TrustPolicy::Fingerprint(fp.clone()),
+        (None, true) => TrustPolicy::FirstUse,
+        (None, false) => TrustPolicy::PinnedOnly,
+    }
+}
+
+async fn session(
+    args: &SshArgs,
+    workspace: &Path,
+    target: SshTarget,
+) -> Result<ExitCode, HostError> {
+    let mut opts = SshOptions::for_workspace(workspace, trust_policy(args))?;
+    // A person is waiting: fail fast rather than retrying for long.
+    opts.backoff = Backoff {
+        attempts: 2,
+        first: Duration::from_millis(300),
+        max: Duration::from_secs(1),
+    };
+    let mut host = SshHost::new(target.clone(), opts.clone());
+    match host.connect().await {
+        Ok(()) => {}
+        Err(HostError::HostKeyUnknown {
+            fingerprint, addr, ..
+        }) if std::io::stdin().is_terminal() => {
+            if !confirm_host_key(&addr, &fingerprint)? {
+                return Err(HostError::Other {
+                    host: target.name.clone(),
+                    msg: "host key not confirmed; nothing was pinned".into(),
+                });
+            }
+            // Pins exactly the key that was shown; a different one is refused.
+            opts.trust = TrustPolicy::Fingerprint(fingerprint);
+            host = SshHost::new(target.clone(), opts.clone());
+            match host.connect().await {
+                Ok(()) | Err(HostError::Auth { .. }) if args.bootstrap => {}
+                r => r.map_err(with_bootstrap_hint)?,
+            }
+        }
+        Err(HostError::Auth { .. }) if args.bootstrap => {}
+        Err(e) => return Err(with_bootstrap_hint(e)),
+    }
+    if args.bootstrap {
+        let prompt = format!(
+            "{}@{}'s password (used once to install labwarp's key, not stored): ",
+            target.user,
+            host_pattern(&target.host, target.port)
+        );
+        let password = read_password(&prompt)?;
+        host.install_key_with_password(password).await?;
+        eprintln!(
+            "labwarp: key {} installed for {}@{}",
+            opts.identity.fingerprint(),
+            target.user,
+            target.host
+        );
+        host.connect().await?;
+    }
+    if args.cmd.is_empty() {
+        interactive(&host).await
+    } else {
+        let line = args.cmd.join(" ");
+        let stdin = (!std::io::stdin().is_terminal()).then(tokio::io::stdin);
+        let code = host
+            .exec_raw(
+                &line,
+                stdin,
+                &mut tokio::io::stdout(),
+                &mut tokio::io::stderr(),
+            )
+            .await?;
+        host.disconnect().await;
+        Ok(exit_code(code))
+    }
+}
+
+fn with_bootstrap_hint(e: HostError) -> HostError {
+    match e {
+        HostError::Auth { host, user } => HostError::Other {
+            host,
+            msg: format!(
+                "authentication failed for user {user}: labwarp's key is not authorized there; \
+                 run again with --bootstrap to install it using the password once"
+            ),
+        },
+        other => other,
+    }
+}
+
+fn exit_code(code: Option<i32>) -> ExitCode {
+    match code {
+        Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
+        // Killed by a signal: what ssh reports too.
+        None => ExitCode::from(EXIT_SSH),
+    }
+}
+
+/// Shows the fingerprint on the terminal and asks for a yes.
+fn confirm_host_key(addr: &str, fingerprint: &str) -> Result<bool, HostError> {
+    eprint!(
+        "The host key of {addr} is not pinned yet.\nED25519 key fingerprint is {fingerprint}.\n\
+         Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on that host.\n\
+         Trust and pin it? [y/N] "
+    );
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+/// Reads a password from the controlling terminal without echo. The buffer is wiped when
+/// the returned value drops.
+pub fn read_password(prompt: &str) -> Result<Zeroizing<String>, HostError> {
+    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|e| HostError::Other {
+            host: "local".into(),
+            msg: format!("--bootstrap needs a terminal to ask for the password: {e}"),
+        })?;
+    let saved = tcgetattr(&tty).map_err(std::io::Error::from)?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    quiet.local_flags.insert(LocalFlags::ECHONL);
+    (&tty).write_all(prompt.as_bytes())?;
+    tcsetattr(&tty, SetArg::TCSAFLUSH, &quiet).map_err(std::io::Error::from)?;
+    // Reserved up front so the line is never reallocated (no stray copies to wipe).
+    let mut line = Zeroizing::new(String::with_capacity(1024));
+    let read = std::io::BufReader::new(&tty).read_line(&mut line);
+    let restored = tcsetattr(&tty, SetArg::TCSAFLUSH, &saved);
+    read?;
+    restored.map_err(std::io::Error::from)?;
+    while line.ends_with('\n') || line.ends_with('\r') {
+        line.pop();
+    }
+    if line.is_empty() {
+        return Err(HostError::Other {
+            host: "local".into(),
+            msg: "empty password; nothing was sent".into(),
+        });
+    }
+    Ok(line)
+}
+
+/// Puts the local terminal in raw mode and restores it when dropped (also on panic).
+struct RawMode;
+
+impl RawMode {
+    fn enable() -> std::io::Result<RawMode> {
+        terminal::enable_raw_mode()?;
+        Ok(RawMode)
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = terminal::disable_raw_mode();
+    }
+}
+
+enum Event {
+    Remote(Option<ChannelMsg>),
+    Input(Option<Vec<u8>>),
+    Resize,
+}
+
+async fn interactive(host: &SshHost) -> Result<ExitCode, HostError> {
+    let (cols, rows) = terminal::size().unwrap_or((80, 24));
+    let term = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".into());
+    let mut pty = host
+        .open_pty(&term, u32::from(cols), u32::from(rows), None)
+        .await?;
+    let raw = if std::io::stdin().is_terminal() {
+        Some(RawMode::enable()?)
+    } else {
+        None
+    };
+    // stdin on its own task: a blocking read must not hold up the channel loop.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut stdin = tokio::io::stdin();
+        let mut buf = vec![0u8; 4096];
+        loop {
+            match stdin.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let mut winch = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())?;
+    let mut stdout = tokio::io::stdout();
+    let mut code = None;
+    let mut input_open = true;
+    let ch = pty.channel();
+    loop {
+        let ev = tokio::select! {
+            m = ch.wait() => Event::Remote(m),
+            i = rx.recv(), if input_open => Event::Input(i),
+            _ = winch.recv() => Event::Resize,
+        };
+        match ev {
+            Event::Remote(Some(ChannelMsg::Data { data }))
+            | Event::Remote(Some(ChannelMsg::ExtendedData { data, .. })) => {
+                stdout.write_all(&data).await?;
+                stdout.flush().await?;
+            }
+            Event::Remote(Some(ChannelMsg::ExitStatus { exit_status })) => {
+                code = i32::try_from(exit_status).ok();
+            }
+            Event::Remote(Some(ChannelMsg::Close)) | Event::Remote(None) => break,
+            Event::Remote(Some(_)) => {}
+            Event::Input(Some(bytes)) => {
+                let _ = ch.data(&bytes[..]).await;
+            }
+            Event::Input(None) => {
+                input_open = false;
+                let _ = ch.eof().await;
+            }
+            Event::Resize => {
+                if let Ok((c, r)) = terminal::size() {
+                    let _ = ch.window_change(u32::from(c), u32::from(r), 0, 0).await;
+                }
+            }
+        }
+    }
+    pty.finished();
+    drop(raw);
+    Ok(exit_code(code))
+}
+
+/// `address: local`: the hypervisor is this machine; no SSH involved.
+fn run_local(cmd: &[String]) -> ExitCode {
+    let status = if cmd.is_empty() {
+        let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into());
+        std::process::Command::new(shell).status()
+    } else {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd.join(" "))
+            .status()
+    };
+    match status {
+        Ok(s) => exit_code(s.code()),
+        Err(e) => {
+            eprintln!("labwarp ssh: cannot start a local shell: {e}");
+            ExitCode::from(EXIT_SSH)
+        }
+    }
+}

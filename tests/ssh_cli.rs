@@ -1,0 +1,235 @@
+//! `labwarp ssh` end to end: the real binary against a real sshd started by the test.
+
+mod sshd;
+
+use labwarp::host::keys::ensure_identity;
+use sshd::Sshd;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+struct Lab {
+    tmp: tempfile::TempDir,
+    sshd: Sshd,
+    lab_file: PathBuf,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = tmp.path().join("ws");
+        // The CLI uses the workspace's key: create it now to authorize it on the server.
+        let id = ensure_identity(&ws).unwrap();
+        let mut sshd = Sshd::new(
+            &tmp.path().join("sshd"),
+            "127.0.0.1",
+            sshd::free_port(),
+            None,
+            "",
+        );
+        sshd.authorize(&id.public_line());
+        sshd.start();
+        let lab_file = tmp.path().join("lab.yaml");
+        std::fs::write(
+            &lab_file,
+            format!(
+                "name: clitest\nworkspace: {}\nhypervisors:\n  - name: virthost\n    address: 127.0.0.1\n    ssh_port: {}\n    ssh_user: root\n",
+                ws.display(),
+                sshd.port
+            ),
+        )
+        .unwrap();
+        Lab {
+            tmp,
+            sshd,
+            lab_file,
+        }
+    }
+
+    fn labwarp(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_labwarp"))
+            .arg("ssh")
+            .arg("--config")
+            .arg(&self.lab_file)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn runs_commands_with_pinning_status_and_stdin() {
+    require_sshd!();
+    let lab = Lab::new();
+    let fp = lab.sshd.host_fingerprint();
+
+    // First contact, no terminal, no trust flag: refused with the fingerprint to confirm.
+    let out = lab.labwarp(&["virthost", "echo", "hi"], b"");
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&fp) && err.contains("--trust-host-key"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+
+    // The confirmed fingerprint pins the key; later runs need no flag.
+    let out = lab.labwarp(&["--trust-host-key", &fp, "virthost", "echo", "hi"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hi\n");
+
+    // The words run through the remote shell as with ssh; the exit status is the command's.
+    let out = lab.labwarp(&["virthost", "echo out; echo err >&2; exit 3"], b"");
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(text(&out.stdout), "out\n");
+    assert_eq!(text(&out.stderr), "err\n");
+
+    // Piped stdin reaches the command, binary-safe.
+    let dest = lab.tmp.path().join("copied");
+    let data: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    let out = lab.labwarp(&["virthost", &format!("cat > '{}'", dest.display())], &data);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&dest).unwrap(), data);
+
+    // An unknown host name names the valid ones.
+    let out = lab.labwarp(&["nope", "true"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("use one of: virthost"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A changed host key is refused with both fingerprints.
+    let mut lab = lab;
+    lab.sshd.stop();
+    lab.sshd.new_host_key();
+    lab.sshd.start();
+    let new_fp = lab.sshd.host_fingerprint();
+    let out = lab.labwarp(&["--trust-on-first-use", "virthost", "true"], b"");
+    assert_eq!(out.status.code(), Some(255));
+    let err = text(&out.stderr);
+    assert!(err.contains(&fp) && err.contains(&new_fp), "{err}");
+}
+
+/// A tmux session, killed on drop.
+struct Tmux(String);
+
+impl Tmux {
+    fn capture(&self) -> String {
+        text(
+            &Command::new("tmux")
+                .args(["capture-pane", "-p", "-t", &self.0])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+    }
+
+    fn send(&self, keys: &str) {
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.0, "-l", keys])
+            .status()
+            .unwrap();
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.0, "Enter"])
+            .status()
+            .unwrap();
+    }
+
+    /// Polls (bounded, generous) until the pane shows a line satisfying `want`.
+    fn wait_for(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        for _ in 0..1000 {
+            let screen = self.capture();
+            if screen.lines().any(&want) {
+                return screen;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("{what} never appeared; screen:\n{}", self.capture());
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .output();
+    }
+}
+
+#[test]
+fn interactive_shell_on_a_pty_restores_the_terminal() {
+    require_sshd!();
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!(
+            "\n*** SKIPPED interactive_shell_on_a_pty_restores_the_terminal: tmux missing ***\n"
+        );
+        return;
+    }
+    let lab = Lab::new();
+    let fp = lab.sshd.host_fingerprint();
+    let script = lab.tmp.path().join("run.sh");
+    // After labwarp exits: its status, then whether the terminal is back in canonical mode.
+    std::fs::write(
+        &script,
+        format!(
+            "{} ssh --config {} --trust-host-key {fp} virthost\necho EXITED=$?\nstty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' ' | sed 's/^/TTY=/'\necho\nsleep 600\n",
+            env!("CARGO_BIN_EXE_labwarp"),
+            lab.lab_file.display()
+        ),
+    )
+    .unwrap();
+    let name = format!("lwssh{}", std::process::id());
+    let _ = Command::new("tmux")
+        .args(["kill-session", "-t", &name])
+        .output();
+    let started = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "sh",
+        ])
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(started.success());
+    let t = Tmux(name);
+    // The remote shell answers on the PTY (the remote side says it has a terminal).
+    t.send("echo TTY:$(tty | cut -c1-8) $((6*7))");
+    t.wait_for("remote answer", |l| l.trim() == "TTY:/dev/pts 42");
+    t.send("exit 5");
+    let screen = t.wait_for("exit status", |l| l.trim() == "EXITED=5");
+    let screen = if screen.contains("TTY=") {
+        screen
+    } else {
+        t.wait_for("stty report", |l| l.starts_with("TTY="))
+    };
+    let tty_line = screen.lines().find(|l| l.starts_with("TTY=")).unwrap();
+    assert!(
+        tty_line.contains("icanon") && !tty_line.contains("-icanon"),
+        "terminal left in raw mode: {tty_line}"
+    );
+    assert!(
+        tty_line
+            .split_whitespace()
+            .any(|w| w == "echo" || w == "TTY=echo"),
+        "echo not restored: {tty_line}"
+    );
+}
