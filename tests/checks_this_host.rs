@@ -128,3 +128,33 @@ async fn unreachable_uri_fails_with_evidence() {
     );
     assert!(r.failed());
 }
+
+#[tokio::test]
+async fn a_udp_port_in_use_is_seen_by_ss() {
+    use labwarp::checks::network;
+    // A real UDP listener on loopback, on a port the kernel picks; the lab's first node gets it.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let mut lab = labwarp::lab::Lab::default();
+    lab.overcloud.vbmc.base_port = port;
+    let ctx = CheckContext::for_lab(lab, CheckOptions::default());
+    let host = LocalHost::new();
+    let view = HostView::system(&host, true);
+    let facts = network::gather(&view, &ctx).await;
+    let found = network::evaluate(&facts, &ctx);
+    let vbmc = found.iter().find(|f| f.id == "net.vbmc-ports").unwrap();
+    assert_eq!(vbmc.severity, Severity::Warn, "{vbmc:#?}");
+    assert!(
+        vbmc.evidence
+            .starts_with(&format!("controller-0 (port {port}): ")),
+        "{}",
+        vbmc.evidence
+    );
+    // Routes and addresses were really read (not "not probed").
+    let ov = found
+        .iter()
+        .find(|f| f.id == "net.overlap.external")
+        .unwrap();
+    assert_ne!(ov.severity, Severity::Info, "{ov:#?}");
+    drop(sock);
+}

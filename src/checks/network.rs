@@ -85,7 +85,7 @@ pub fn parse_routes(json: &str) -> Vec<HostNet> {
             // Local/broadcast table entries describe the host's own addresses, not networks.
             if matches!(
                 r.get("type").and_then(|t| t.as_str()),
-                Some("local" | "broadcast")
+                Some("local" | "broadcast" | "multicast" | "anycast")
             ) {
                 return None;
             }
