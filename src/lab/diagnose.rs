@@ -25,18 +25,25 @@ pub fn from_yaml_error(err: &serde_yaml::Error, syntax: bool) -> (Problem, Optio
             location,
         );
     }
-    let (path, message) = split_path(text);
+    let (path, message) = split_path(&text);
     (describe(path, message), location)
 }
 
-/// serde_yaml appends ` at line L column C` (and for libyaml errors a `, while parsing ...`
-/// context); the location is reported separately, so drop the first form from the message.
-fn strip_location_suffix(text: &str) -> &str {
-    match text.rfind(" at line ") {
-        Some(i) if text[i + 9..].contains(" column ") && !text[i..].contains(", while") => {
-            &text[..i]
+/// serde_yaml puts ` at line L column C` after the message (libyaml errors may go on with
+/// `, while parsing ...`); the location is reported separately, so drop its first mention.
+fn strip_location_suffix(text: &str) -> String {
+    let Some(i) = text.find(" at line ") else {
+        return text.to_string();
+    };
+    let rest = &text[i + 9..];
+    let digits = |s: &str| s.chars().take_while(char::is_ascii_digit).count();
+    let n = digits(rest);
+    let tail = &rest[n..];
+    match tail.strip_prefix(" column ") {
+        Some(after) if n > 0 && digits(after) > 0 => {
+            format!("{}{}", &text[..i], &after[digits(after)..])
         }
-        _ => text,
+        _ => text.to_string(),
     }
 }
 
@@ -193,7 +200,8 @@ mod tests {
     #[test]
     fn strips_location_and_splits_path() {
         let t = "overcloud.nodes[0].count: invalid type: string \"lots\", expected u32 at line 3 column 13";
-        let (path, msg) = split_path(strip_location_suffix(t));
+        let stripped = strip_location_suffix(t);
+        let (path, msg) = split_path(&stripped);
         assert_eq!(path, "overcloud.nodes[0].count");
         assert_eq!(msg, "invalid type: string \"lots\", expected u32");
     }

@@ -77,7 +77,13 @@ pub fn to_yaml(lab: &Lab) -> String {
 /// One file's YAML value with its preset chain merged underneath it.
 fn resolve(text: &str, origin: &str, chain: &mut Vec<String>) -> Result<Value, LabError> {
     let value: Value = serde_yaml::from_str(text).map_err(|e| {
-        let (problem, location) = from_yaml_error(&e, true);
+        let (mut problem, location) = from_yaml_error(&e, true);
+        if let Some(l) = location.filter(|l| is_tab_at(text, l)) {
+            problem.fix = format!(
+                "YAML indents with spaces, not tabs: replace the tab at line {} column {}",
+                l.line, l.column
+            );
+        }
         LabError::single(origin, location, problem)
     })?;
     let value = match value {
@@ -115,6 +121,13 @@ fn resolve(text: &str, origin: &str, chain: &mut Vec<String>) -> Result<Value, L
     let mut base = resolve(base_text, &format!("preset {name}"), chain)?;
     deep_merge(&mut base, value);
     Ok(base)
+}
+
+fn is_tab_at(text: &str, l: &Location) -> bool {
+    text.lines()
+        .nth(l.line.saturating_sub(1))
+        .and_then(|line| line.chars().nth(l.column.saturating_sub(1)))
+        == Some('\t')
 }
 
 /// Line and column of a top-level `key:` (serde reports none for a value we reject later).

@@ -82,3 +82,21 @@ pub(crate) fn realistic(lab: &Lab) -> bool {
         .iter()
         .any(|h| !h.libvirt_uri.starts_with("test:"))
 }
+
+/// Number of overcloud nodes, without expanding the groups (a count typed as 4000000000
+/// must not allocate four billion names).
+pub(crate) fn node_count(lab: &Lab) -> u64 {
+    lab.overcloud.nodes.iter().map(|g| u64::from(g.count)).sum()
+}
+
+/// Node names, at most `overcloud::GROUP_COUNT_MAX + 1` per group (more is an error anyway).
+pub(crate) fn node_names(lab: &Lab) -> Vec<String> {
+    lab.overcloud
+        .nodes
+        .iter()
+        .flat_map(|g| {
+            (0..g.count.min(overcloud::GROUP_COUNT_MAX + 1))
+                .map(move |i| format!("{}-{i}", g.prefix()))
+        })
+        .collect()
+}

@@ -1,7 +1,7 @@
 //! Overcloud node groups, VirtualBMC, deploy options, live migration and the plan's totals.
 
 use super::fields;
-use super::{Report, realistic, vms};
+use super::{Report, node_count, node_names, realistic, vms};
 use crate::lab::model::{Lab, Role};
 
 pub const GROUP_COUNT_MAX: u32 = 100;
@@ -47,7 +47,7 @@ fn groups(lab: &Lab, r: &mut Report) {
             );
         }
     }
-    if lab.nodes().is_empty() {
+    if node_count(lab) == 0 {
         r.warning(
             "overcloud.nodes",
             "[]",
@@ -60,7 +60,7 @@ fn groups(lab: &Lab, r: &mut Report) {
 fn vbmc(lab: &Lab, r: &mut Report) {
     let v = &lab.overcloud.vbmc;
     let p = "overcloud.vbmc";
-    let nodes = lab.nodes().len() as u32;
+    let nodes = node_count(lab);
     if v.base_port == 0 {
         r.error(
             format!("{p}.base_port"),
@@ -68,19 +68,20 @@ fn vbmc(lab: &Lab, r: &mut Report) {
             "port 0 is not a valid UDP port",
             "use 6230 (the usual VirtualBMC base port)",
         );
-    } else if u32::from(v.base_port) + nodes.saturating_sub(1) > u32::from(u16::MAX) {
+    } else if u64::from(v.base_port) + nodes.saturating_sub(1) > u64::from(u16::MAX) {
+        let last = u64::from(v.base_port) + nodes - 1;
+        let fix = match (u64::from(u16::MAX) + 1).checked_sub(nodes) {
+            Some(max) if max >= 1 => format!("use a base port of at most {max}, e.g. 6230"),
+            _ => "use fewer nodes: each needs its own UDP port".to_string(),
+        };
         r.error(
             format!("{p}.base_port"),
             v.base_port,
             format!(
-                "{nodes} nodes need ports {} to {}, past 65535",
-                v.base_port,
-                u32::from(v.base_port) + nodes - 1
+                "{nodes} nodes need ports {} to {last}, past 65535",
+                v.base_port
             ),
-            format!(
-                "use a base port of at most {}, e.g. 6230",
-                u32::from(u16::MAX) + 1 - nodes
-            ),
+            fix,
         );
     } else if v.base_port < 1024 {
         r.warning(
@@ -155,7 +156,7 @@ fn live_migration(lab: &Lab, r: &mut Report) {
             "set count: 2 on a compute group, or set enabled: false",
         );
     }
-    let node_names: Vec<String> = lab.nodes().iter().map(|n| n.name.clone()).collect();
+    let node_names = node_names(lab);
     if m.nfs_server != "undercloud" && !node_names.contains(&m.nfs_server) {
         r.check(
             format!("{p}.nfs_server"),

@@ -293,7 +293,7 @@ fn conf(lab: &Lab, r: &mut Report) {
             "keep them apart (quickstart: DHCP .5-.30, inspection .100-.120)",
         );
     }
-    let nodes = lab.nodes().len() as u128;
+    let nodes = u128::from(super::node_count(lab));
     for (range, key, what) in [
         (&dhcp, "dhcp_end", "DHCP"),
         (&inspection, "inspection_end", "inspection"),

@@ -145,7 +145,8 @@ fn vm_names(lab: &Lab, r: &mut Report) {
         {
             continue;
         }
-        for i in 0..g.count {
+        // Capped: a count above the maximum is reported by the group checks.
+        for i in 0..g.count.min(super::overcloud::GROUP_COUNT_MAX + 1) {
             let node = format!("{}-{i}", g.prefix());
             if let Some(owner) = seen.get(&node) {
                 r.error(
