@@ -61,6 +61,15 @@ pub fn render(lab: &Lab, ctx: &RenderContext, vm: &Vm) -> Result<String> {
         .collect();
     let seed = undercloud.then(|| ctx.seed_iso_path(&vm.domain).display().to_string());
     let console = ctx.console_log_path(&vm.domain).display().to_string();
+    // XML 1.0 cannot carry most control characters, and libvirt would refuse them.
+    super::single_line("name", &lab.name)?;
+    super::single_line("VM name", &vm.name)?;
+    super::single_line("image directory", &console)?;
+    if let Some(k) = kernel {
+        super::single_line("kernel path", &k.kernel.display().to_string())?;
+        super::single_line("initrd path", &k.initrd.display().to_string())?;
+        super::single_line("images.kernel_cmdline", &k.cmdline)?;
+    }
 
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
     w.create_element("domain")

@@ -8,7 +8,7 @@
 //! `StrictHostKeyChecking=yes`; every word is shell-quoted because Ansible splits the string
 //! with shlex.
 
-use super::{RenderContext, RenderError, Result, hypervisor_is_local, ssh_config};
+use super::{RenderContext, RenderError, Result, host_address, hypervisor_is_local, ssh_config};
 use crate::host::shell_quote;
 use crate::lab::{Lab, Role};
 use serde_yaml::{Mapping, Value};
@@ -78,10 +78,11 @@ fn group(hosts: Mapping, vars: Option<Value>) -> Value {
 
 pub fn render(lab: &Lab, ctx: &RenderContext) -> Result<String> {
     let mut hypervisors = Mapping::new();
-    for hv in &lab.hypervisors {
+    for (i, hv) in lab.hypervisors.iter().enumerate() {
         let host = if hypervisor_is_local(&hv.address) {
             map(vec![("ansible_connection", s("local"))])
         } else {
+            host_address(&format!("hypervisors[{i}].address"), &hv.address)?;
             ssh_host(ctx, Some(&hv.address), &hv.ssh_user, hv.ssh_port, None)
         };
         hypervisors.insert(s(hv.name.as_str()), host);
@@ -119,6 +120,9 @@ pub fn render(lab: &Lab, ctx: &RenderContext) -> Result<String> {
             .position(|r| *r == node.group.role)
             .unwrap_or(roles.len() - 1);
         let address = ctx.node_addresses.get(&node.name).map(String::as_str);
+        if let Some(a) = address {
+            host_address(&format!("address of {}", node.name), a)?;
+        }
         by_role[idx].insert(
             s(node.name.as_str()),
             ssh_host(ctx, address, &ctx.overcloud_user, 22, Some(&uc_alias)),

@@ -471,6 +471,20 @@ pub fn hypervisor_is_local(address: &str) -> bool {
     address == "local"
 }
 
+/// A host address handed to ssh (ssh.config `HostName`, Ansible's `ansible_host`): one word
+/// that ssh cannot take for an option.
+fn host_address(field: &str, value: &str) -> Result<()> {
+    single_line(field, value)?;
+    if value.is_empty() || value.starts_with('-') || value.chars().any(char::is_whitespace) {
+        return Err(bad(
+            field,
+            value,
+            "is not a host name or IP address; give one such as 192.168.1.10 or virthost.example.org",
+        ));
+    }
+    Ok(())
+}
+
 /// Rejects text that could leave its line in a line-based format (ssh_config, INI).
 fn single_line(field: &str, value: &str) -> Result<()> {
     if value.chars().any(|c| c.is_control()) {

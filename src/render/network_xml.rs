@@ -75,6 +75,10 @@ pub fn render(lab: &Lab, ctx: &RenderContext, net: &Network) -> Result<String> {
         .iter()
         .position(|n| n.name == net.name)
         .unwrap_or(0);
+    // XML 1.0 cannot carry most control characters, and libvirt would refuse them.
+    super::single_line("name", &lab.name)?;
+    super::single_line(&format!("networks[{idx}].name"), &net.name)?;
+    super::single_line(&format!("networks[{idx}].bridge"), &net.bridge)?;
     let managed = net.mode != NetworkMode::Bridged;
     let addr = if managed && !net.cidr.is_empty() {
         Some(addressing(lab, ctx, net, idx)?)

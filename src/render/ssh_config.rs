@@ -13,7 +13,9 @@
 //! `StrictHostKeyChecking yes`: labwarp pins host keys itself and never lets ssh accept one
 //! blindly. Values are checked to stay on their line; paths with spaces are double-quoted.
 
-use super::{RenderContext, RenderError, Result, bad, hypervisor_is_local, single_line};
+use super::{
+    RenderContext, RenderError, Result, bad, host_address, hypervisor_is_local, single_line,
+};
 use crate::lab::Lab;
 use std::fmt::Write as _;
 
@@ -82,6 +84,7 @@ pub fn render(lab: &Lab, ctx: &RenderContext) -> Result<String> {
             continue;
         }
         let name = alias(&format!("hypervisors[{i}].name"), &hv.name)?;
+        host_address(&format!("hypervisors[{i}].address"), &hv.address)?;
         blocks.push(HostBlock {
             alias: name.clone(),
             hostname: word(&format!("hypervisors[{i}].address"), &hv.address)?,
@@ -126,7 +129,10 @@ pub fn render(lab: &Lab, ctx: &RenderContext) -> Result<String> {
         match ctx.node_addresses.get(&node.name) {
             Some(addr) => blocks.push(HostBlock {
                 alias: alias("overcloud.nodes[].name", &node.name)?,
-                hostname: word(&format!("address of {}", node.name), addr)?,
+                hostname: {
+                    host_address(&format!("address of {}", node.name), addr)?;
+                    word(&format!("address of {}", node.name), addr)?
+                },
                 port: 22,
                 user: &ctx.overcloud_user,
                 proxy_jump: Some(uc_alias.clone()),

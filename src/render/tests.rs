@@ -244,3 +244,154 @@ fn no_undercloud_address_is_a_clear_error() {
     let e = ssh_config::render(&lab, &c).unwrap_err().to_string();
     assert!(e.contains("NAT network with a DHCP range"), "{e}");
 }
+
+#[test]
+fn an_address_ssh_could_read_as_an_option_is_refused() {
+    let mut lab = Lab::default();
+    lab.hypervisors[0].address = "-oProxyCommand=touch /tmp/x".into();
+    let c = ctx(&lab);
+    for e in [
+        ssh_config::render(&lab, &c).unwrap_err().to_string(),
+        inventory::render(&lab, &c).unwrap_err().to_string(),
+    ] {
+        assert!(e.contains("hypervisors[0].address"), "{e}");
+    }
+}
+
+mod properties {
+    //! Random values in the fields that reach each format: rendering never panics, and what
+    //! it writes keeps the format's structure (no value escapes its line, attribute or text).
+    use super::*;
+    use proptest::prelude::*;
+    use quick_xml::Reader;
+    use quick_xml::events::Event;
+
+    const SSH_KEYWORDS: &[&str] = &[
+        "HostName",
+        "Port",
+        "User",
+        "ProxyJump",
+        "IdentityFile",
+        "IdentitiesOnly",
+        "UserKnownHostsFile",
+        "StrictHostKeyChecking",
+        "ServerAliveInterval",
+    ];
+
+    /// The text of the first `<name>` element, unescaped.
+    fn xml_name(xml: &str) -> String {
+        let mut r = Reader::from_str(xml);
+        let mut in_name = false;
+        let mut raw = String::new();
+        loop {
+            match r.read_event().expect("well-formed XML") {
+                Event::Start(e) if e.name().0 == "name" => in_name = true,
+                Event::Text(t) if in_name => raw.push_str(&t),
+                Event::GeneralRef(g) if in_name => {
+                    raw.push('&');
+                    raw.push_str(&g);
+                    raw.push(';');
+                }
+                Event::End(e) if e.name().0 == "name" => {
+                    return quick_xml::escape::unescape(&raw)
+                        .expect("valid entities")
+                        .into_owned();
+                }
+                Event::Eof => panic!("no <name> in {xml}"),
+                _ => {}
+            }
+        }
+    }
+
+    fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,24}",
+            "[a-z\\x00-\\x1f]{0,8}",
+            "[a-z0-9.-]{1,16}",
+            Just("a\nb".to_string()),
+            Just("\"<&'>".to_string()),
+            Just("-oProxyCommand=x".to_string()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        #[test]
+        fn rendering_random_values_never_breaks_a_format(
+            name in any_text(),
+            address in any_text(),
+            user in any_text(),
+            iface in any_text(),
+            key in any_text(),
+            timezone in any_text(),
+        ) {
+            let mut lab = Lab { name: name.clone(), ..Lab::default() };
+            lab.hypervisors[0].address = address;
+            lab.hypervisors[0].ssh_user = user;
+            lab.undercloud.conf.local_interface = iface;
+            lab.undercloud.cloud_init.ssh_authorized_keys = vec![key];
+            lab.undercloud.cloud_init.timezone = timezone.clone();
+            let c = ctx(&lab);
+            let reference = undercloud_conf::render(&Lab::default()).unwrap();
+            let key_lines = |t: &str| t.lines().filter(|l| l.contains(" = ")).count();
+
+            // XML: quick-xml escapes, so the name survives the round trip; control
+            // characters (not allowed in XML 1.0) are refused naming the field.
+            let vms = lab_vms(&lab).unwrap();
+            match (
+                network_xml::render(&lab, &c, &lab.networks[0]),
+                domain_xml::render(&lab, &c, &vms[0]),
+            ) {
+                (Ok(net), Ok(dom)) => {
+                    prop_assert_eq!(xml_name(&net), format!("{name}-external"));
+                    prop_assert_eq!(xml_name(&dom), format!("{name}-undercloud"));
+                }
+                (Err(e1), Err(e2)) => {
+                    prop_assert!(name.chars().any(char::is_control));
+                    prop_assert!(e1.to_string().starts_with("name:"), "{}", e1);
+                    prop_assert!(e2.to_string().starts_with("name:"), "{}", e2);
+                }
+                (a, b) => prop_assert!(false, "network {:?} vs domain {:?}", a.is_ok(), b.is_ok()),
+            }
+
+            // user-data: valid YAML after the header, the timezone intact.
+            if let Ok(ud) = cloud_init::user_data(&lab, &c) {
+                prop_assert!(ud.starts_with("#cloud-config\n"));
+                let v: serde_yaml::Value = serde_yaml::from_str(&ud).unwrap();
+                prop_assert_eq!(v["timezone"].as_str(), Some(timezone.as_str()));
+            }
+            // undercloud.conf: the same keys, one per line, whatever the values.
+            match undercloud_conf::render(&lab) {
+                Ok(conf) => prop_assert_eq!(key_lines(&conf), key_lines(&reference)),
+                Err(e) => prop_assert!(e.to_string().contains("undercloud.conf.local_interface")),
+            }
+            // ssh.config: only Host lines and known keywords, one StrictHostKeyChecking each.
+            match ssh_config::render(&lab, &c) {
+                Ok(cfg) => {
+                    let mut hosts = 0;
+                    for line in cfg.lines() {
+                        if line.is_empty() || line.starts_with('#') {
+                            continue;
+                        }
+                        if let Some(h) = line.strip_prefix("Host ") {
+                            prop_assert!(!h.contains(' '));
+                            hosts += 1;
+                            continue;
+                        }
+                        let kw = line.trim_start().split(' ').next().unwrap_or("");
+                        prop_assert!(line.starts_with("  ") && SSH_KEYWORDS.contains(&kw), "{}", line);
+                    }
+                    prop_assert_eq!(cfg.matches("StrictHostKeyChecking yes").count(), hosts);
+                }
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+            // inventory: valid YAML whose hypervisor host has the address as given.
+            if let Ok(inv) = inventory::render(&lab, &c) {
+                let v: serde_yaml::Value = serde_yaml::from_str(&inv).unwrap();
+                let hv = &v["all"]["children"]["hypervisor"]["hosts"]["virthost"];
+                prop_assert_eq!(hv["ansible_host"].as_str(), Some(lab.hypervisors[0].address.as_str()));
+            }
+        }
+    }
+}
