@@ -90,8 +90,10 @@ fn other_uri_swaps_system_and_session() {
 }
 
 fn lab_ctx() -> CheckContext {
-    let mut lab = Lab::default();
-    lab.name = "oooq".into();
+    let lab = Lab {
+        name: "oooq".into(),
+        ..Lab::default()
+    };
     CheckContext::for_lab(lab, CheckOptions::default())
 }
 
