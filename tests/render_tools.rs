@@ -150,6 +150,19 @@ fn libvirt_test_driver_defines_every_domain_and_network() {
         for f in r.xml("domains") {
             let name = f.file_stem().unwrap().to_str().unwrap().to_string();
             virsh_define_undefine("test:///default", "define", "undefine", &f, &name);
+            // Cleanup discovers labwarp's domains from the ownership metadata.
+            let script = format!(
+                "define {}; metadata {name} --uri {}; undefine {name}",
+                labwarp::host::shell_quote(f.to_str().unwrap()),
+                labwarp::render::LABWARP_XMLNS
+            );
+            let o = run("virsh", &["-c", "test:///default", &script]);
+            let want = format!("lab=\"{}\"", lab.name);
+            assert!(
+                o.status.success() && String::from_utf8_lossy(&o.stdout).contains(&want),
+                "{name}: ownership metadata not found:\n{}",
+                text(&o)
+            );
         }
         for f in r.xml("networks") {
             let name = f.file_stem().unwrap().to_str().unwrap().to_string();
