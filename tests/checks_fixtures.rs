@@ -647,3 +647,84 @@ async fn deep_probe_result_overrides_the_shallow_verdict() {
         deep.evidence
     );
 }
+
+#[tokio::test]
+async fn images_present_md5_and_direct_boot() {
+    use labwarp::lab::ImageSource;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("var/cache/labwarp/images")).unwrap();
+    std::fs::write(
+        root.join("var/cache/labwarp/images/uc.qcow2"),
+        b"labwarp image bytes\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("srv")).unwrap();
+    std::fs::write(root.join("srv/vmlinuz"), b"kernel").unwrap();
+    // md5 of "labwarp image bytes\n" (computed with md5sum).
+    let good = String::from_utf8(
+        std::process::Command::new("md5sum")
+            .arg(root.join("var/cache/labwarp/images/uc.qcow2"))
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .split_whitespace()
+    .next()
+    .unwrap()
+    .to_string();
+    let mut lab = Lab::default();
+    lab.images.undercloud = ImageSource {
+        source: "https://images.example.org/path/uc.qcow2".into(),
+        md5: Some(good.to_uppercase()),
+        md5_url: None,
+    };
+    lab.images.overcloud_kernel = Some(ImageSource {
+        source: "/srv/vmlinuz".into(),
+        md5: None,
+        md5_url: None,
+    });
+    let host = LocalHost::new();
+    // Both ways of computing md5: in-process (local) and `md5sum` through the Host (remote).
+    for local in [true, false] {
+        let view = HostView::rooted(&host, root, local);
+        let ctx = CheckContext::for_lab(lab.clone(), CheckOptions::default());
+        let r = checks::run(&view, &ctx).await;
+        assert_eq!(sev(&r, "images.undercloud"), Severity::Ok, "local={local}");
+        assert_eq!(
+            title(&r, "images.undercloud"),
+            "undercloud present, md5 matches"
+        );
+        assert!(
+            r.get("images.undercloud")
+                .unwrap()
+                .evidence
+                .contains(&format!("actual md5:   {good}"))
+        );
+        assert_eq!(sev(&r, "images.overcloud_kernel"), Severity::Info);
+        assert_eq!(sev(&r, "images.direct-boot"), Severity::Fail);
+        assert_eq!(
+            title(&r, "images.direct-boot"),
+            "Direct kernel boot needs both kernel and initrd: overcloud_initrd is not set"
+        );
+    }
+    lab.images.undercloud.md5 = Some("0123456789abcdef0123456789abcdef".into());
+    lab.images.overcloud_initrd = Some(ImageSource {
+        source: "/srv/initrd.img".into(),
+        md5: None,
+        md5_url: None,
+    });
+    let view = HostView::rooted(&host, root, true);
+    let r = checks::run(&view, &CheckContext::for_lab(lab, CheckOptions::default())).await;
+    assert_eq!(
+        title(&r, "images.undercloud"),
+        "undercloud image checksum does not match"
+    );
+    assert_eq!(sev(&r, "images.overcloud_initrd"), Severity::Fail);
+    assert_eq!(
+        title(&r, "images.overcloud_initrd"),
+        "overcloud_initrd image /srv/initrd.img does not exist"
+    );
+    assert!(r.get("images.direct-boot").is_none());
+}

@@ -434,6 +434,14 @@ impl KvmVerdict {
     }
 }
 
+/// The domain type the plan uses: the lab's explicit choice, or with `auto` the verdict's.
+pub fn chosen_domain_type(facts: &VirtFacts, setting: DomainType) -> DomainType {
+    match setting {
+        DomainType::Auto => verdict(facts).0.domain_type(),
+        explicit => explicit,
+    }
+}
+
 /// Loaded KVM modules other than the generic `kvm` and the vendor modules (e.g. kvm_pvm).
 fn foreign_modules(facts: &VirtFacts) -> Vec<String> {
     facts
