@@ -397,7 +397,7 @@ fn preflight_app() -> App {
     ] {
         ev(&mut app, Event::Finding { finding: f });
     }
-    app.update(Msg::ChecksDone);
+    app.update(Msg::ChecksDone(Ok(4)));
     app
 }
 

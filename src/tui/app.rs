@@ -155,7 +155,8 @@ pub enum Msg {
     },
     LoadFailed(String),
     Saved(Result<PathBuf, String>),
-    ChecksDone,
+    /// Preflight finished: how many findings, or why it could not run.
+    ChecksDone(Result<usize, String>),
     Plan(Result<PlanView, String>),
     FixApplied {
         id: String,
@@ -484,8 +485,9 @@ impl App {
                 }
                 vec![]
             }
-            Msg::ChecksDone => {
+            Msg::ChecksDone(r) => {
                 self.preflight.running = false;
+                self.preflight.error = r.err();
                 vec![]
             }
             Msg::Plan(r) => {

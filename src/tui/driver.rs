@@ -3,8 +3,13 @@
 //! app as a message; nothing here touches the screen.
 
 use super::app::{Effect, Found, Msg};
-use crate::lab;
+use crate::checks::{self, CheckContext, CheckOptions, Finding, Fix, HostView};
+use crate::host::{LocalHost, shell_quote};
+use crate::lab::{self, Lab};
+use crate::run::event::{Event, FindingRow};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// What the event loop itself must do for an effect.
@@ -20,11 +25,17 @@ pub struct Driver {
     tx: UnboundedSender<Msg>,
     /// Directory searched at start for an existing lab.
     workspace: PathBuf,
+    /// The fixes of the last preflight, by finding id, with the lab they were found for.
+    fixes: Arc<Mutex<HashMap<String, (Fix, Lab)>>>,
 }
 
 impl Driver {
     pub fn new(tx: UnboundedSender<Msg>, workspace: PathBuf) -> Driver {
-        Driver { tx, workspace }
+        Driver {
+            tx,
+            workspace,
+            fixes: Arc::default(),
+        }
     }
 
     fn send(&self, msg: Msg) {
@@ -93,6 +104,24 @@ impl Driver {
                     let _ = tx.send(Msg::LogSaved(r));
                 });
             }
+            Effect::RunChecks(lab) => {
+                let (tx, fixes) = (self.tx.clone(), self.fixes.clone());
+                tokio::spawn(async move {
+                    let r = run_checks(*lab, &tx, &fixes).await;
+                    let _ = tx.send(Msg::ChecksDone(r));
+                });
+            }
+            Effect::ApplyFix { id } => {
+                let (tx, fixes) = (self.tx.clone(), self.fixes.clone());
+                tokio::spawn(async move {
+                    let found = fixes.lock().ok().and_then(|f| f.get(&id).cloned());
+                    let result = match found {
+                        Some((fix, lab)) => apply_fix(&lab, &fix).await,
+                        None => Err(format!("no fix recorded for {id}: re-run the checks")),
+                    };
+                    let _ = tx.send(Msg::FixApplied { id, result });
+                });
+            }
             other => {
                 self.send(Msg::Notice(format!(
                     "{} is not available in this build yet",
@@ -102,6 +131,129 @@ impl Driver {
         }
         Control::Continue
     }
+}
+
+/// `address: local`, `localhost` or a loopback address: this machine, no SSH.
+fn is_this_machine(address: &str) -> bool {
+    address == "local"
+        || address == "localhost"
+        || address
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn hypervisor_host(lab: &Lab) -> Result<LocalHost, String> {
+    let hv = lab
+        .hypervisors
+        .first()
+        .ok_or("hypervisors: the lab names no hypervisor")?;
+    if !is_this_machine(&hv.address) {
+        return Err(format!(
+            "hypervisor {} is at {}: checking a remote hypervisor needs the SSH transport, which \
+             labwarp does not drive yet; run labwarp on the hypervisor itself (address: local)",
+            hv.name, hv.address
+        ));
+    }
+    Ok(LocalHost::named(hv.name.clone()))
+}
+
+/// Runs every preflight check for the lab, sending each finding as it is known and keeping
+/// the fixes so a later ApplyFix can run exactly what was shown.
+async fn run_checks(
+    lab: Lab,
+    tx: &UnboundedSender<Msg>,
+    fixes: &Mutex<HashMap<String, (Fix, Lab)>>,
+) -> Result<usize, String> {
+    let host = hypervisor_host(&lab)?;
+    let view = HostView::system(&host, true);
+    let ctx = CheckContext::for_lab(lab.clone(), CheckOptions::default());
+    let report = checks::run(&view, &ctx).await;
+    let mut rows = Vec::new();
+    for f in &report.findings {
+        let fix_text = match &f.fix {
+            Some(fix) => Some(describe_fix(&view, fix).await),
+            None => None,
+        };
+        rows.push(row(f, fix_text));
+    }
+    if let Ok(mut map) = fixes.lock() {
+        map.clear();
+        for f in &report.findings {
+            if let Some(fix) = f.fix.as_ref().filter(|x| !x.is_manual()) {
+                map.insert(f.id.clone(), (fix.clone(), lab.clone()));
+            }
+        }
+    }
+    let n = rows.len();
+    for r in rows {
+        let _ = tx.send(Msg::Engine(Event::Finding { finding: r }));
+    }
+    Ok(n)
+}
+
+fn row(f: &Finding, fix: Option<String>) -> FindingRow {
+    FindingRow {
+        id: f.id.clone(),
+        area: f.area.title().to_string(),
+        severity: f.severity.as_str().to_lowercase(),
+        title: f.title.clone(),
+        evidence: f.evidence.clone(),
+        fix,
+    }
+}
+
+/// Exactly what a fix will do: its commands (quoted as a shell would run them), each file it
+/// rewrites with the lines that change, and the daemon to restart.
+async fn describe_fix(view: &HostView<'_>, fix: &Fix) -> String {
+    let mut out = vec![fix.description.clone()];
+    if fix.is_manual() {
+        out.push("(labwarp cannot apply this one; do it by hand)".into());
+    }
+    for e in &fix.edits {
+        match &e.backup {
+            Some(b) => out.push(format!(
+                "rewrite {} (backup {})",
+                e.path.display(),
+                b.display()
+            )),
+            None => out.push(format!("write {}", e.path.display())),
+        }
+        let old = view.read(&e.path).await.content().unwrap_or("").to_string();
+        for line in old.lines().filter(|l| !e.content.lines().any(|n| n == *l)) {
+            out.push(format!("  - {line}"));
+        }
+        for line in e.content.lines().filter(|l| !old.lines().any(|o| o == *l)) {
+            out.push(format!("  + {line}"));
+        }
+    }
+    for c in &fix.commands {
+        out.push(format!(
+            "$ {}",
+            c.iter()
+                .map(|w| shell_quote(w))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
+    if let Some(d) = &fix.restart {
+        out.push(format!(
+            "then restart {d} yourself (running VMs may depend on it)"
+        ));
+    }
+    out.join("\n")
+}
+
+async fn apply_fix(lab: &Lab, fix: &Fix) -> Result<String, String> {
+    let host = hypervisor_host(lab)?;
+    let view = HostView::system(&host, true);
+    let applied = checks::apply_fix(&view, fix)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(if applied.changed {
+        applied.steps.join("; ")
+    } else {
+        "nothing to change (already applied)".into()
+    })
 }
 
 /// Opens a lab file for editing: a lab that parses but does not validate still opens (the

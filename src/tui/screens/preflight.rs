@@ -18,6 +18,8 @@ pub struct State {
     pub running: bool,
     /// Next was pressed once with failing checks: a second press goes on anyway.
     pub armed: bool,
+    /// Why the checks could not run at all.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,6 +224,12 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             .style(row_style),
         );
     }
+    if let Some(e) = &app.preflight.error {
+        lines.insert(
+            0,
+            Line::from(Span::styled(format!("checks could not run: {e}"), s.error)),
+        );
+    }
     if lines.is_empty() {
         lines.push(Line::from(Span::styled(
             if app.preflight.running {
@@ -242,15 +250,24 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let inner = block.inner(detail);
     frame.render_widget(block, detail);
     if let Some(f) = ordered(app).get(app.preflight.selected) {
-        let mut text = vec![Line::from(vec![
-            Span::styled("evidence: ", s.muted),
-            Span::styled(f.evidence.clone(), s.base),
-        ])];
+        let mut text: Vec<Line> = f
+            .evidence
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                Line::from(vec![
+                    Span::styled(if i == 0 { "evidence: " } else { "          " }, s.muted),
+                    Span::styled(l.to_string(), s.base),
+                ])
+            })
+            .collect();
         if let Some(fix) = &f.fix {
-            text.push(Line::from(vec![
-                Span::styled("fix: ", s.muted),
-                Span::styled(fix.clone(), s.ok),
-            ]));
+            for (i, l) in fix.lines().enumerate() {
+                text.push(Line::from(vec![
+                    Span::styled(if i == 0 { "fix: " } else { "     " }, s.muted),
+                    Span::styled(l.to_string(), s.ok),
+                ]));
+            }
         }
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), inner);
     }
