@@ -170,7 +170,21 @@ impl<'a> HostView<'a> {
             Ok(bytes) => FileRead::Content(String::from_utf8_lossy(&bytes).into_owned()),
             Err(HostError::File { reason, .. }) if reason == "not found" => FileRead::Missing,
             Err(HostError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => FileRead::Missing,
-            Err(e) => FileRead::Error(e.to_string()),
+            Err(e) => {
+                // Root-only files (qemu.conf is 0600): read them through `sudo -n` when the
+                // user is not root; keep the first error when that fails too.
+                let first = e.to_string();
+                if !first.contains("ermission denied") {
+                    return FileRead::Error(first);
+                }
+                let cmd = Cmd::new(["cat", "--", full.to_string_lossy().as_ref()])
+                    .sudo()
+                    .timeout(CMD_TIMEOUT);
+                match self.host.exec(&cmd).await {
+                    Ok(out) if out.success() => FileRead::Content(out.stdout_str()),
+                    _ => FileRead::Error(first),
+                }
+            }
         }
     }
 
