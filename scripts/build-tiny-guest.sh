@@ -71,7 +71,11 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/tiny-guest.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/debs" "$WORK/pkg" "$WORK/root"
 # shellcheck disable=SC2086
-(cd "$WORK/debs" && apt-get download -q $PKGS 2>&1 | grep -v 'unsandboxed as root' >&2 || true)
+# The filter only hides apt's warning about downloading as root.
+if ! (cd "$WORK/debs" && apt-get download -q $PKGS) 2>&1 |
+  { grep -v 'unsandboxed as root' || true; } >&2; then
+  die "apt-get download failed (see above)"
+fi
 for p in $PKGS; do
   ls "$WORK/debs/${p}_"*.deb >/dev/null 2>&1 || die "apt-get download $p failed"
 done
@@ -136,6 +140,7 @@ for m in $MODULES; do want_mod "$m"; done | sort -u | while read -r rel; do
   cp "$MODSRC/$rel" "$MODDST/$rel"
 done
 "$ROOT/bin/busybox" depmod -b "$ROOT" "$KVER"
+# shellcheck disable=SC2086 # one module per line
 printf '%s\n' $MODULES >"$ROOT/etc/labwarp-modules"
 
 # --- accounts and config files --------------------------------------------------------
@@ -212,8 +217,9 @@ hn=labwarp-guest
 if [ -n "$seed" ] && mount -t iso9660 -o ro "$seed" /mnt/cidata; then
   ud=/mnt/cidata/user-data
   md=/mnt/cidata/meta-data
-  # Keys: every `- ssh-…`/`- ecdsa-…` item right under a `ssh_authorized_keys:` line, at any
-  # indentation (the top-level list and those of `users:` entries alike).
+  # Keys: every `- ssh-…`/`- ecdsa-…` item (quoted or not) right under a
+  # `ssh_authorized_keys:` line, at any indentation: the top-level list and those of `users:`
+  # entries alike. Simplification: every key found is installed for root and for every user.
   awk '
     inkeys && /^[[:space:]]*-[[:space:]]/ {
       k = $0; sub(/^[[:space:]]*-[[:space:]]*/, "", k)
@@ -221,7 +227,7 @@ if [ -n "$seed" ] && mount -t iso9660 -o ro "$seed" /mnt/cidata; then
       if (k ~ /^(ssh-|ecdsa-|sk-)/) { if (!seen[k]++) print k; next }
     }
     { inkeys = 0 }
-    /^[[:space:]]*(-[[:space:]]+)?ssh_authorized_keys:[[:space:]]*$/ { inkeys = 1 }
+    /^[[:space:]]*(-[[:space:]]+)?ssh[_-]authorized[_-]keys:[[:space:]]*$/ { inkeys = 1 }
   ' "$ud" >/etc/labwarp-keys 2>/dev/null
   # Users: `name:` entries inside the top-level `users:` list.
   awk '

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use tiny_guest_support::{URI, ensure_built, netns, require_libvirtd, virsh};
+use tiny_guest_support::{ensure_built, netns, require_libvirtd, virsh};
 
 /// Destroys the transient domain and network however the test ends.
 struct Cleanup {
@@ -165,25 +165,44 @@ fn tiny_guest_boots_takes_cidata_keys_and_answers_ssh_inside_the_netns() {
     }
     let p = |name: &str| -> PathBuf { dir.path().join(name) };
 
-    // The test's key and the NoCloud seed, written the way labwarp writes the undercloud's.
-    let key = p("id_ed25519");
-    let out = run(Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C"])
-        .arg(format!("tiny-guest-{tag}"))
-        .arg("-f")
-        .arg(&key));
-    assert!(out.status.success(), "ssh-keygen: {out:?}");
-    let pubkey = std::fs::read_to_string(p("id_ed25519.pub")).unwrap();
+    // Two keys and the NoCloud seed, written the way labwarp writes the undercloud's: key A
+    // only in the `users:` entry (serde_yaml's unindented list style), key B only in the
+    // top-level list (indented, quoted). The init installs every key it finds for root and
+    // for each user, so logging in with each one proves each form was parsed.
+    let keygen = |path: &Path| {
+        let out = run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C"])
+            .arg(format!("tiny-guest-{tag}"))
+            .arg("-f")
+            .arg(path));
+        assert!(out.status.success(), "ssh-keygen: {out:?}");
+        std::fs::read_to_string(path.with_extension("pub"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let key_a = p("key_a");
+    let key_b = p("key_b");
+    let (pub_a, pub_b) = (keygen(&key_a), keygen(&key_b));
     let hostname = format!("tiny-{tag}");
+    let user_data = p("user-data");
     std::fs::write(
-        p("user-data"),
+        &user_data,
         format!(
-            "#cloud-config\nusers:\n  - name: stack\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    \
-             ssh_authorized_keys:\n      - {k}\nssh_authorized_keys:\n  - {k}\n",
-            k = pubkey.trim()
+            "#cloud-config\nusers:\n- name: stack\n  sudo: ALL=(ALL) NOPASSWD:ALL\n  \
+             ssh_authorized_keys:\n  - {pub_a}\nssh_authorized_keys:\n  - \"{pub_b}\"\n\
+             timezone: UTC\n"
         ),
     )
     .unwrap();
+    // The seed is valid cloud-config for the real cloud-init, not just for the tiny init.
+    let out = run(Command::new("cloud-init")
+        .args(["schema", "--config-file"])
+        .arg(&user_data));
+    assert!(
+        out.status.success(),
+        "cloud-init schema rejects the user-data: {out:?}"
+    );
     std::fs::write(
         p("meta-data"),
         format!("instance-id: {hostname}\nlocal-hostname: {hostname}\n"),
@@ -271,7 +290,7 @@ fn tiny_guest_boots_takes_cidata_keys_and_answers_ssh_inside_the_netns() {
     let root = format!("root@{ip}");
     // dropbear starts right after the key is printed: retry while it comes up.
     let out = wait_for("SSH as root", Duration::from_secs(60), || {
-        let out = ssh(&known_hosts, &key, &root, "hostname");
+        let out = ssh(&known_hosts, &key_a, &root, "hostname");
         out.status.success().then_some(out)
     });
     let t_ssh = t0.elapsed();
@@ -279,7 +298,22 @@ fn tiny_guest_boots_takes_cidata_keys_and_answers_ssh_inside_the_netns() {
 
     let out = ssh(
         &known_hosts,
-        &key,
+        &key_b,
+        &root,
+        "cat /root/.ssh/authorized_keys",
+    );
+    assert!(
+        out.status.success(),
+        "ssh as root with the top-level key: {out:?}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{pub_a}\n{pub_b}")
+    );
+
+    let out = ssh(
+        &known_hosts,
+        &key_a,
         &format!("stack@{ip}"),
         "id -un; echo $HOME; test -w $HOME && echo writable",
     );
@@ -296,7 +330,7 @@ fn tiny_guest_boots_takes_cidata_keys_and_answers_ssh_inside_the_netns() {
         format!("{ip} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBj4VXGZn3XmqbnKqyrsd0eTlOKhSkF0wtLDZxqMyY3o\n"),
     )
     .unwrap();
-    let out = ssh(&wrong, &key, &root, "true");
+    let out = ssh(&wrong, &key_a, &root, "true");
     assert!(
         !out.status.success(),
         "a wrong pinned host key must be refused"
@@ -338,5 +372,4 @@ fn tiny_guest_boots_takes_cidata_keys_and_answers_ssh_inside_the_netns() {
         !nets.lines().any(|l| l.trim() == network),
         "network left behind"
     );
-    let _ = URI;
 }

@@ -173,12 +173,23 @@ pub async fn probe_domain_type(
     let started = Instant::now();
     let create = virsh(uri, &["create", &xml_path.to_string_lossy()]).await;
     if let Err(err) = create {
+        let failure = failed(
+            format!("libvirt did not start a type='{domain_type}' probe domain"),
+            vec![format!("virsh -c {uri} create: {err}")],
+        );
+        // A refusal that names KVM ("could not find capabilities for domaintype=kvm",
+        // "failed to initialize kvm") is itself the answer; anything else says nothing
+        // about KVM. The domain name contains "kvm" too, so it is cut out first.
+        let names_kvm = err.replace(&name, "").to_lowercase().contains("kvm");
+        let verdict = if domain_type == DomainType::Kvm && names_kvm {
+            ProbeVerdict::Unusable
+        } else {
+            ProbeVerdict::ProbeFailed
+        };
         return ProbeOutcome {
+            verdict,
             elapsed: started.elapsed(),
-            ..failed(
-                format!("libvirt did not start a type='{domain_type}' probe domain"),
-                vec![format!("virsh -c {uri} create: {err}")],
-            )
+            ..failure
         };
     }
     let mut guard = DestroyGuard {
@@ -389,9 +400,9 @@ fn internal_errors(log: &Path, offset: u64) -> Vec<String> {
         .collect()
 }
 
-/// The last `n` messages qemu itself wrote to its log since `offset` (timestamped lines such
-/// as "qemu-system-x86_64: warning: host doesn't support requested feature"), not the
-/// command line libvirt writes first.
+/// The last `n` messages qemu and libvirt wrote to the qemu log since `offset` (such as
+/// "qemu-system-x86_64: error: failed to set MSR …" or "shutting down, reason=failed"), not
+/// the command line libvirt writes first (its lines end with a backslash).
 fn qemu_messages(log: &Path, offset: u64, n: usize) -> Vec<String> {
     let Ok(bytes) = std::fs::read(log) else {
         return vec![];
@@ -400,7 +411,10 @@ fn qemu_messages(log: &Path, offset: u64, n: usize) -> Vec<String> {
     let text = String::from_utf8_lossy(&bytes[start..]);
     let msgs: Vec<String> = text
         .lines()
-        .filter(|l| l.as_bytes().get(10) == Some(&b'T') && l.contains("qemu-system"))
+        .filter(|l| {
+            !l.trim_end().ends_with('\\')
+                && (l.contains("qemu-system") || l.contains("shutting down, reason="))
+        })
         .map(|l| l.trim().to_string())
         .collect();
     msgs[msgs.len().saturating_sub(n)..].to_vec()
@@ -536,6 +550,22 @@ mod tests {
         let msgs = qemu_messages(&log, 0, 3);
         assert_eq!(msgs.len(), 1, "{msgs:?}");
         assert!(msgs[0].contains("CPUID.01H:ECX.pni"));
+
+        // What host-passthrough gives under kvm_pvm: qemu dies at once.
+        std::fs::write(
+            &log,
+            "/usr/bin/qemu-system-x86_64 \\\n\
+             2026-11-26T10:23:18.452309Z qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\n\
+             qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion \
+             `ret == cpu->kvm_msr_buf->nmsrs' failed.\n\
+             2026-11-26 10:23:18.473+0000: shutting down, reason=failed\n",
+        )
+        .unwrap();
+        let msgs = qemu_messages(&log, 0, 3);
+        assert_eq!(msgs.len(), 3, "{msgs:?}");
+        assert!(msgs[0].contains("failed to set MSR"));
+        assert!(msgs[1].contains("Assertion"));
+        assert!(msgs[2].contains("reason=failed"));
     }
 
     #[test]
