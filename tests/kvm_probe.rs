@@ -57,10 +57,11 @@ async fn deep_probe_tells_usable_kvm_from_kvm_that_only_looks_present() {
             ProbeVerdict::Unusable,
             "kvm_pvm is loaded: standard guests crash under it, the probe must say so: {kvm:#?}"
         );
+        // The why: the state it stopped in, or what qemu/libvirt said.
         assert!(
-            kvm.evidence.iter().any(|e| e.contains("KVM internal error")
-                || e.contains("paused")
-                || e.contains("domain state")),
+            kvm.evidence.iter().any(|e| e.starts_with("domain state:")
+                || e.starts_with("qemu log:")
+                || e.starts_with("virsh -c")),
             "the verdict must come with the state or the qemu log lines: {kvm:#?}"
         );
     } else if hw_kvm && Path::new("/dev/kvm").exists() {

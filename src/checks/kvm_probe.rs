@@ -173,23 +173,34 @@ pub async fn probe_domain_type(
     let started = Instant::now();
     let create = virsh(uri, &["create", &xml_path.to_string_lossy()]).await;
     if let Err(err) = create {
-        let failure = failed(
-            format!("libvirt did not start a type='{domain_type}' probe domain"),
-            vec![format!("virsh -c {uri} create: {err}")],
-        );
-        // A refusal that names KVM ("could not find capabilities for domaintype=kvm",
-        // "failed to initialize kvm") is itself the answer; anything else says nothing
-        // about KVM. The domain name contains "kvm" too, so it is cut out first.
+        let mut evidence: Vec<String> = err
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| format!("virsh -c {uri} create: {}", l.trim()))
+            .collect();
+        let qemu_said = qemu_log
+            .as_ref()
+            .map(|log| qemu_messages(log, log_offset, 4))
+            .unwrap_or_default();
+        // qemu started and died, or libvirt's refusal names KVM ("could not find
+        // capabilities for domaintype=kvm", "failed to initialize kvm"): that is the answer
+        // for a kvm probe. Anything else (a bad path, libvirtd down) says nothing about KVM.
+        // The domain name contains "kvm" too, so it is cut out before looking.
         let names_kvm = err.replace(&name, "").to_lowercase().contains("kvm");
-        let verdict = if domain_type == DomainType::Kvm && names_kvm {
+        let verdict = if domain_type == DomainType::Kvm && (names_kvm || !qemu_said.is_empty()) {
             ProbeVerdict::Unusable
         } else {
             ProbeVerdict::ProbeFailed
         };
+        evidence.extend(qemu_said.into_iter().map(|l| format!("qemu log: {l}")));
+        evidence.push(format!("domain type='{domain_type}', name {name}"));
         return ProbeOutcome {
             verdict,
             elapsed: started.elapsed(),
-            ..failure
+            ..failed(
+                format!("libvirt could not start a type='{domain_type}' probe domain"),
+                evidence,
+            )
         };
     }
     let mut guard = DestroyGuard {
@@ -322,6 +333,12 @@ async fn watch(
     }
 }
 
+/// The CPU element of the lab's own `type='kvm'` domains (src/render/domain_xml.rs): the
+/// probe asks "will the lab's guests run?", so it uses the same. (On kvm_pvm hosts qemu dies
+/// at once with it, "failed to set MSR"; with qemu's default CPU the kernel hangs early in
+/// boot instead. Either way: unusable.)
+const KVM_CPU: &str = "\n  <cpu mode='host-passthrough' check='none'/>";
+
 /// The transient probe domain: no disks, no NICs; serial console to `console`; every way
 /// out (power off, reboot, crash) ends the domain.
 pub fn probe_domain_xml(
@@ -344,7 +361,7 @@ pub fn probe_domain_xml(
     <initrd>{initrd}</initrd>
     <cmdline>console=ttyS0 earlyprintk=ttyS0 labwarp.probe=1 panic=-1</cmdline>
   </os>
-  <features><acpi/></features>
+  <features><acpi/></features>{cpu}
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>destroy</on_reboot>
   <on_crash>destroy</on_crash>
@@ -355,6 +372,10 @@ pub fn probe_domain_xml(
 </domain>
 ",
         ty = domain_type.as_str(),
+        cpu = match domain_type {
+            DomainType::Kvm => KVM_CPU,
+            DomainType::Qemu => "",
+        },
         name = escape(name),
         kernel = esc(kernel),
         initrd = esc(initrd),
@@ -499,6 +520,7 @@ mod tests {
             Path::new("/d/console.log"),
         );
         assert!(xml.starts_with("<domain type='kvm'>"));
+        assert!(xml.contains("<cpu mode='host-passthrough' check='none'/>"));
         assert!(xml.contains("<name>p&lt;1&gt;</name>"));
         assert!(xml.contains("<kernel>/a&amp;b/vmlinuz</kernel>"));
         assert!(xml.contains("labwarp.probe=1"));
@@ -511,6 +533,7 @@ mod tests {
             Path::new("/c"),
         );
         assert!(tcg.starts_with("<domain type='qemu'>"));
+        assert!(!tcg.contains("<cpu"));
     }
 
     #[test]
