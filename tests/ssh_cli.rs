@@ -3,7 +3,7 @@
 mod sshd;
 
 use labwarp::host::keys::ensure_identity;
-use sshd::Sshd;
+use sshd::{Sshd, TestUser};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -232,4 +232,123 @@ fn interactive_shell_on_a_pty_restores_the_terminal() {
             .any(|w| w == "echo" || w == "TTY=echo"),
         "echo not restored: {tty_line}"
     );
+}
+
+#[test]
+fn bootstrap_confirms_the_host_key_and_asks_the_password_without_echo() {
+    require_sshd!();
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!(
+            "\n*** SKIPPED bootstrap_confirms_the_host_key_and_asks_the_password_without_echo: tmux missing ***\n"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // The user's home lives below; it must be traversable by that user.
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let password = format!("Pw{}x{:x}", std::process::id(), rand::random::<u32>());
+    let user = TestUser::new(tmp.path(), &password);
+    let mut sshd = Sshd::new(
+        &tmp.path().join("sshd"),
+        "127.0.0.1",
+        sshd::free_port(),
+        None,
+        "PasswordAuthentication yes\nAuthorizedKeysFile .ssh/authorized_keys",
+    );
+    sshd.fake_home = false;
+    sshd.start();
+    let fp = sshd.host_fingerprint();
+    let ws = tmp.path().join("ws");
+    let lab_file = tmp.path().join("lab.yaml");
+    std::fs::write(
+        &lab_file,
+        format!(
+            "name: boot\nworkspace: {}\nhypervisors:\n  - name: virthost\n    address: 127.0.0.1\n    ssh_port: {}\n    ssh_user: {}\n",
+            ws.display(),
+            sshd.port,
+            user.name
+        ),
+    )
+    .unwrap();
+    let script = tmp.path().join("run.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "{} ssh --config {} --bootstrap virthost 'echo I-AM-$(id -un)'\necho EXITED=$?\nsleep 600\n",
+            env!("CARGO_BIN_EXE_labwarp"),
+            lab_file.display()
+        ),
+    )
+    .unwrap();
+    let name = format!("lwboot{}", std::process::id());
+    let _ = Command::new("tmux")
+        .args(["kill-session", "-t", &name])
+        .output();
+    assert!(
+        Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &name,
+                "-x",
+                "160",
+                "-y",
+                "40",
+                "sh"
+            ])
+            .arg(&script)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let t = Tmux(name);
+    // First contact: the fingerprint is shown and a yes is required.
+    let screen = t.wait_for("host key question", |l| {
+        l.contains("Trust and pin it? [y/N]")
+    });
+    assert!(screen.contains(&fp), "fingerprint not shown:\n{screen}");
+    t.send("y");
+    t.wait_for("password prompt", |l| l.contains("password (used once"));
+    t.send(&password);
+    let screen = t.wait_for("exit status", |l| l.trim() == "EXITED=0");
+    assert!(
+        screen.contains(&format!("I-AM-{}", user.name)),
+        "command did not run as the user:\n{screen}"
+    );
+    assert!(
+        !screen.contains(&password),
+        "the password was echoed:\n{screen}"
+    );
+    // The key is installed once, the host key pinned, the password stored nowhere.
+    let ak = std::fs::read_to_string(user.home.join(".ssh/authorized_keys")).unwrap();
+    assert_eq!(ak.lines().count(), 1);
+    assert!(ak.starts_with("ssh-ed25519 "));
+    let kh = std::fs::read_to_string(ws.join("known_hosts")).unwrap();
+    assert!(kh.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", sshd.port)));
+    for entry in walk(&ws) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&password),
+            "password found in {}",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

@@ -83,7 +83,7 @@ pub enum Command {
         )]
         trust_host_key: Option<String>,
         /// Pin whatever host key is offered on first contact (a changed key is still refused).
-        #[arg(long)]
+        #[arg(long, alias = "trust-first-use")]
         trust_on_first_use: bool,
         /// Ask for the user's password once (no echo) and use it only to install labwarp's
         /// public key into ~/.ssh/authorized_keys; the password is never stored.
