@@ -212,21 +212,38 @@ pub fn read_password(prompt: &str) -> Result<Zeroizing<String>, HostError> {
     quiet.local_flags.insert(LocalFlags::ECHONL);
     (&tty).write_all(prompt.as_bytes())?;
     tcsetattr(&tty, SetArg::TCSAFLUSH, &quiet).map_err(std::io::Error::from)?;
-    // Reserved up front so the line is never reallocated (no stray copies to wipe).
-    let mut line = Zeroizing::new(String::with_capacity(1024));
-    let read = std::io::BufReader::new(&tty).read_line(&mut line);
+    let read = read_secret_line(&tty);
     let restored = tcsetattr(&tty, SetArg::TCSAFLUSH, &saved);
-    read?;
+    let line = read?;
     restored.map_err(std::io::Error::from)?;
-    while line.ends_with('\n') || line.ends_with('\r') {
-        line.pop();
-    }
     if line.is_empty() {
         return Err(HostError::Other {
             host: "local".into(),
             msg: "empty password; nothing was sent".into(),
         });
     }
+    Ok(line)
+}
+
+/// Reads one line byte by byte (no buffered reader whose buffer would keep a copy) into
+/// memory that is wiped on drop; the terminator is not kept.
+fn read_secret_line(mut tty: &std::fs::File) -> std::io::Result<Zeroizing<String>> {
+    use std::io::Read;
+    // Reserved up front so the buffer is never reallocated (no stray copies to wipe).
+    let mut bytes = Zeroizing::new(Vec::with_capacity(1024));
+    let mut b = Zeroizing::new([0u8; 1]);
+    loop {
+        match tty.read(&mut b[..])? {
+            0 => break,
+            _ if b[0] == b'\n' || b[0] == b'\r' => break,
+            _ => bytes.push(b[0]),
+        }
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "the password is not UTF-8")
+    })?;
+    let mut line = Zeroizing::new(String::with_capacity(text.len()));
+    line.push_str(text);
     Ok(line)
 }
 
