@@ -47,6 +47,16 @@ fn export_writes_every_artefact_with_secret_modes() {
         assert!(stdout.contains(f), "{f} not reported:\n{stdout}");
     }
     assert_eq!(mode(&out.join("instackenv.json")), 0o600);
+    // A fresh workspace gets its SSH key, and user-data authorises exactly that key.
+    assert_eq!(mode(&dir.path().join("ws/keys/id_ed25519")), 0o600);
+    assert!(
+        stderr.contains("generated the workspace SSH key"),
+        "{stderr}"
+    );
+    let pubkey = std::fs::read_to_string(dir.path().join("ws/keys/id_ed25519.pub")).unwrap();
+    let material: Vec<&str> = pubkey.split_whitespace().take(2).collect();
+    let ud = std::fs::read_to_string(out.join("cloud-init/user-data")).unwrap();
+    assert!(ud.contains(&material.join(" ")), "{ud}");
     let pw_file = dir.path().join("ws/passwords/vbmc");
     assert_eq!(mode(&pw_file), 0o600);
     assert_eq!(mode(&dir.path().join("ws/passwords")), 0o700);
@@ -87,18 +97,30 @@ fn export_writes_every_artefact_with_secret_modes() {
 fn export_uses_the_workspace_key_when_present() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("ws/keys")).unwrap();
-    let key =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHxJ0cR4Kq9lJtq2b1zN3xZbA0mF8c2m7eQm5lYb1x3Q me@ws";
-    std::fs::write(
-        dir.path().join("ws/keys/id_ed25519.pub"),
-        format!("{key}\n"),
+    std::fs::set_permissions(
+        dir.path().join("ws/keys"),
+        std::fs::Permissions::from_mode(0o700),
     )
     .unwrap();
+    let o = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "me@ws", "-f"])
+        .arg(dir.path().join("ws/keys/id_ed25519"))
+        .output()
+        .expect("ssh-keygen (openssh-client; run scripts/setup-host.sh)");
+    assert!(o.status.success());
+    let pubkey = std::fs::read_to_string(dir.path().join("ws/keys/id_ed25519.pub")).unwrap();
+    let material: Vec<&str> = pubkey.split_whitespace().take(2).collect();
     std::fs::write(dir.path().join("lab.yaml"), "name: exp2\nworkspace: ws\n").unwrap();
     let o = export(dir.path(), "lab.yaml");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("generated the workspace SSH key"));
     let ud = std::fs::read_to_string(dir.path().join("out/cloud-init/user-data")).unwrap();
-    assert!(ud.contains(key), "{ud}");
+    assert!(ud.contains(&material.join(" ")), "{ud}");
+    // The key was used, not replaced.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ws/keys/id_ed25519.pub")).unwrap(),
+        pubkey
+    );
 }
 
 #[test]

@@ -1,5 +1,8 @@
 //! `labwarp export`: render every artefact of a lab into a directory.
 //!
+//! The workspace SSH key (`keys/id_ed25519`) is created if missing, so the exported
+//! user-data authorises the very key that ssh.config and the inventory point at.
+//!
 //! Files are written atomically (temp file in the same directory, fsync, rename); files with a
 //! secret (instackenv.json's IPMI password, a user-data holding a host key) get mode 0600 and
 //! their contents are never printed. When the lab sets no VirtualBMC password, one is
@@ -78,8 +81,18 @@ pub fn export(lab: &Lab, out: &Path) -> Result<Vec<PathBuf>> {
     let out_abs = std::path::absolute(out)?;
     let mut ctx = RenderContext::for_lab(lab, &workspace);
     ctx.ssh_config = out_abs.join("ssh.config");
-    let pubkey = ctx.ssh_private_key.with_extension("pub");
-    ctx.ssh_public_key = fs::read_to_string(&pubkey).ok();
+    // The key ssh.config and the inventory name must exist and be the one the undercloud
+    // trusts: create it now if the workspace has none yet (as `labwarp ssh` would).
+    let had_key = ctx.ssh_private_key.exists();
+    let identity = crate::host::keys::ensure_identity(&workspace)?;
+    if !had_key {
+        eprintln!(
+            "labwarp: generated the workspace SSH key {}",
+            identity.path.display()
+        );
+    }
+    ctx.ssh_private_key = identity.path.clone();
+    ctx.ssh_public_key = Some(identity.public_line());
     let (password, generated) = vbmc_password(lab, &workspace)?;
     if let Some(path) = generated {
         eprintln!(
