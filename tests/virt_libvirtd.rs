@@ -44,9 +44,13 @@ async fn domain_lifecycle_on_real_libvirtd() {
     let lv = conn().await;
     let name = unique("lwt-life");
     let _g = guard(&name);
-    let meta = "<lw:lab xmlns:lw='https://labwarp.dev/xmlns/lab/1' name='ci-lab'/>";
+    // The ownership element as the render module writes it.
+    let meta = format!(
+        "<labwarp:vm xmlns:labwarp='{}' lab='ci-lab' name='controller-0' role='controller'/>",
+        labwarp::render::LABWARP_XMLNS
+    );
     let d = lv
-        .define_domain(&tiny_domain_xml(&name, meta))
+        .define_domain(&tiny_domain_xml(&name, &meta))
         .await
         .unwrap();
     assert_eq!(d.labwarp_lab.as_deref(), Some("ci-lab"));

@@ -124,10 +124,11 @@ fn close(el: Element, stack: &mut [Element], root: &mut Option<Element>) {
 }
 
 /// The lab a domain belongs to, from labwarp's ownership element inside `<metadata>`: the
-/// first child of `<metadata>` whose namespace URI contains "labwarp", with the lab name in
-/// its `name` attribute, or else its text, or else a `<lab>`/`<name>` child's text. The
-/// render module defines the exact element; this reads it generically so both stay
-/// compatible as long as the namespace says "labwarp".
+/// first child of `<metadata>` whose namespace URI contains "labwarp". The render module
+/// writes `<labwarp:vm xmlns:labwarp="https://labwarp.dev/xmlns/libvirt/1.0" lab="LAB"
+/// name="VM" role="..."/>`; this reads it generically, so other shapes keep working: the
+/// `lab` attribute, else (on an element that is not the per-VM `vm` element) the `name`
+/// attribute, else the element's text, else a `<lab>`/`<name>` child's text.
 pub fn labwarp_lab(domain: &Element) -> Option<String> {
     let meta = domain.child("metadata")?;
     let owned = meta.children.iter().find(|c| {
@@ -135,9 +136,13 @@ pub fn labwarp_lab(domain: &Element) -> Option<String> {
             .as_deref()
             .is_some_and(|ns| ns.to_ascii_lowercase().contains("labwarp"))
     })?;
+    let name_is_lab = owned.name != "vm";
     let candidates = [
-        owned.attr("name").map(str::to_string),
         owned.attr("lab").map(str::to_string),
+        owned
+            .attr("name")
+            .filter(|_| name_is_lab)
+            .map(str::to_string),
         Some(owned.text.trim().to_string()),
         owned.child("lab").map(|c| c.text.trim().to_string()),
         owned.child("name").map(|c| c.text.trim().to_string()),
@@ -224,6 +229,31 @@ mod tests {
     fn reads_lab_from_attribute_in_any_labwarp_namespace() {
         let d = parse(DOMAIN).unwrap();
         assert_eq!(labwarp_lab(&d).as_deref(), Some("lab&one"));
+    }
+
+    #[test]
+    fn reads_lab_from_the_render_modules_vm_element() {
+        let lab = crate::lab::load_preset("minimal").unwrap();
+        let mut ctx = crate::render::RenderContext::for_lab(&lab, std::path::Path::new("/ws"));
+        ctx.vbmc_password = Some(crate::lab::Secret("pw".into()));
+        let domains: Vec<_> = crate::render::render_all(&lab, &ctx)
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.contents.starts_with("<domain"))
+            .collect();
+        assert!(!domains.is_empty());
+        for a in domains {
+            let tree = parse(&a.contents).unwrap();
+            assert_eq!(
+                labwarp_lab(&tree).as_deref(),
+                Some(lab.name.as_str()),
+                "{}",
+                a.path.display()
+            );
+        }
+        // The VM's own name in `name` is not mistaken for the lab.
+        let vm = r#"<domain><metadata><labwarp:vm xmlns:labwarp="https://labwarp.dev/xmlns/libvirt/1.0" name="undercloud"/></metadata></domain>"#;
+        assert_eq!(labwarp_lab(&parse(vm).unwrap()), None);
     }
 
     #[test]
