@@ -152,3 +152,13 @@ fn warnings_do_not_block_loading() {
     assert_eq!(problems[0].severity, lab::Severity::Warning);
     assert_eq!(problems[0].path, "hypervisors[0].stack_user");
 }
+
+#[test]
+fn libvirt_default_bridge_is_a_warning() {
+    let text = "preset: minimal\nnetworks:\n  - {name: external, bridge: virbr0, cidr: 192.168.23.0/24}\n  - {name: overcloud, bridge: brovc, mode: isolated}\n";
+    let lab = lab::load_str(text, "lab.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let problems = lab::validate(&lab);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].path, "networks[0].bridge");
+    assert_eq!(problems[0].severity, lab::Severity::Warning);
+}

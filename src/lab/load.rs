@@ -77,8 +77,15 @@ pub fn to_yaml(lab: &Lab) -> String {
 /// One file's YAML value with its preset chain merged underneath it.
 fn resolve(text: &str, origin: &str, chain: &mut Vec<String>) -> Result<Value, LabError> {
     let value: Value = serde_yaml::from_str(text).map_err(|e| {
-        let (mut problem, location) = from_yaml_error(&e, true);
-        if let Some(l) = location.filter(|l| is_tab_at(text, l)) {
+        let (mut problem, mut location) = from_yaml_error(&e, true);
+        if let Some((key, second)) = duplicate_key(&problem.message, text) {
+            // serde_yaml points at the mapping's start; point at the repeated key instead.
+            location = Some(second);
+            problem.fix = format!(
+                "remove one of the two `{key}:` keys (the second is on line {})",
+                second.line
+            );
+        } else if let Some(l) = location.filter(|l| is_tab_at(text, l)) {
             problem.fix = format!(
                 "YAML indents with spaces, not tabs: replace the tab at line {} column {}",
                 l.line, l.column
@@ -121,6 +128,27 @@ fn resolve(text: &str, origin: &str, chain: &mut Vec<String>) -> Result<Value, L
     let mut base = resolve(base_text, &format!("preset {name}"), chain)?;
     deep_merge(&mut base, value);
     Ok(base)
+}
+
+/// For `duplicate entry with key "K"`: the key and where it appears the second time.
+fn duplicate_key(message: &str, text: &str) -> Option<(String, Location)> {
+    let key = message
+        .split_once("duplicate entry with key \"")?
+        .1
+        .split('"')
+        .next()?
+        .to_string();
+    let mut hits = text.lines().enumerate().filter_map(|(i, line)| {
+        let indent = line.len() - line.trim_start_matches([' ', '-']).len();
+        let rest = line[indent..].strip_prefix(key.as_str())?;
+        rest.trim_start().starts_with(':').then_some(Location {
+            line: i + 1,
+            column: indent + 1,
+        })
+    });
+    hits.next()?;
+    let second = hits.next()?;
+    Some((key, second))
 }
 
 fn is_tab_at(text: &str, l: &Location) -> bool {

@@ -48,6 +48,26 @@ pub fn networks(lab: &Lab, r: &mut Report) {
                 bridges.insert(&n.bridge, i);
             }
         }
+        if n.bridge == "virbr0" {
+            r.warning(
+                format!("{p}.bridge"),
+                &n.bridge,
+                "virbr0 belongs to libvirt's `default` network",
+                "use a lab bridge of its own, e.g. brext",
+            );
+        }
+        if let Some(nic) = n
+            .host_nic
+            .as_ref()
+            .filter(|nic| lab.networks.iter().any(|o| &o.bridge == *nic))
+        {
+            r.error(
+                format!("{p}.host_nic"),
+                nic,
+                "host_nic names a bridge of this lab; a bridge cannot enslave a lab bridge",
+                "name the hypervisor's physical NIC (see `ip link`)",
+            );
+        }
         match (&n.mode, &n.host_nic) {
             (NetworkMode::Bridged, None) => r.error(
                 format!("{p}.host_nic"),
