@@ -678,12 +678,14 @@ fi
 chmod 700 "$d"; chmod 600 "$f"
 if command -v restorecon >/dev/null 2>&1; then restorecon -R "$d" || true; fi"#;
 
-/// Writes stdin to a temp file next to the target, sets the mode, renames it into place.
+/// Writes stdin to a temp file next to the target, sets the mode, flushes it to disk
+/// (coreutils `sync FILE`; best effort elsewhere), renames it into place.
 const WRITE_FILE: &str = r#"set -e
 t=$(mktemp "$(dirname -- "$1")/.labwarp-tmp-XXXXXX")
 trap 'rm -f -- "$t"' EXIT
 cat > "$t"
 chmod "$2" "$t"
+sync -- "$t" 2>/dev/null || true
 mv -f -- "$t" "$1"
 trap - EXIT"#;
 
