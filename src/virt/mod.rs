@@ -81,6 +81,18 @@ impl Ctx {
     }
 }
 
+/// libvirt passes on only the first line of ssh's stderr; for a changed host key that is
+/// OpenSSH's row of `@` signs, which tells the user nothing. Say what it means.
+fn explain_connect_error(message: &str) -> String {
+    if message.contains("@@@@@@@@") {
+        format!(
+            "{message} — the host's SSH key differs from the one pinned in the workspace known_hosts; refusing to connect (check why the key changed before removing the old line)"
+        )
+    } else {
+        message.to_string()
+    }
+}
+
 impl Libvirt {
     /// Opens a connection to `uri`. SSH URIs that disable host key checking are refused
     /// ([`uri::check`]). The process-wide libvirt event loop is started first (once), so
@@ -94,7 +106,7 @@ impl Libvirt {
             .map_err(|e| VirtError::Join(e.to_string(), uri.to_string()))?
             .map_err(|e| VirtError::Connect {
                 uri: uri.to_string(),
-                message: e.message().to_string(),
+                message: explain_connect_error(e.message()),
             })?;
         Ok(Libvirt {
             ctx: Arc::new(Ctx {

@@ -12,6 +12,9 @@
 //! - the `libssh` transport (`qemu+libssh://`) reads `known_hosts=` itself;
 //!   [`SshUri::libssh`] sets it with `known_hosts_verify=normal` (unknown keys refused).
 //!
+//! tests/virt_ssh.rs runs both against a real sshd and the real libvirtd: the pinned key
+//! connects; a different pinned key, or none, is refused.
+//!
 //! [`check`] refuses any URI that turns host key checking off (`no_verify=1`,
 //! `known_hosts_verify=ignore|auto`) and `known_hosts=` on the `ssh` transport (where it would
 //! give a false sense of pinning).
