@@ -2,11 +2,18 @@
 //! here beyond parsing and printing; handlers call into the library modules.
 
 pub mod check;
+mod clean;
+mod common;
 pub mod export;
+mod plan;
 mod presets;
+mod run;
 pub mod ssh;
+mod status;
 mod tui;
 mod validate;
+
+pub use common::LabArgs;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -90,6 +97,56 @@ pub enum Command {
         #[arg(long)]
         bootstrap: bool,
     },
+    /// Show every step of the plan with what its check sees on the live hosts.
+    Plan {
+        #[command(flatten)]
+        lab: LabArgs,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build the lab: run the plan's steps, resuming from the first that is not done.
+    /// Exit 0 when every stage finished, 1 otherwise, 130 when cancelled.
+    Run {
+        #[command(flatten)]
+        lab: LabArgs,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Print events as JSON lines.
+        #[arg(long)]
+        json: bool,
+        /// Start at this stage (earlier stages are assumed done).
+        #[arg(long, value_name = "STAGE", conflicts_with = "only")]
+        from: Option<String>,
+        /// Run only this stage.
+        #[arg(long, value_name = "STAGE")]
+        only: Option<String>,
+    },
+    /// Show what exists (state file) and what is left (live checks).
+    Status {
+        #[command(flatten)]
+        lab: LabArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove what labwarp created, at a level: nodes, virthost or all.
+    Clean {
+        #[command(flatten)]
+        lab: LabArgs,
+        /// nodes: VMs, disks, VirtualBMC entries; virthost: also networks, bridges, pool;
+        /// all: also the stack user and config files restored from backups.
+        #[arg(long, value_name = "LEVEL")]
+        level: crate::plan::Level,
+        /// List what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -113,6 +170,29 @@ pub fn run(cli: Cli) -> ExitCode {
             trust_on_first_use,
             bootstrap,
         }),
+        Some(Command::Plan { lab, json }) => plan::run(lab, json),
+        Some(Command::Run {
+            lab,
+            yes,
+            json,
+            from,
+            only,
+        }) => {
+            let sel = match (from, only) {
+                (Some(f), _) => crate::plan::Selection::From(f),
+                (_, Some(o)) => crate::plan::Selection::Only(o),
+                _ => crate::plan::Selection::All,
+            };
+            run::run(lab, yes, json, sel)
+        }
+        Some(Command::Status { lab, json }) => status::run(lab, json),
+        Some(Command::Clean {
+            lab,
+            level,
+            dry_run,
+            yes,
+            json,
+        }) => clean::run(lab, level, dry_run, yes, json),
         None => tui::run(cli.demo, cli.theme),
     }
 }

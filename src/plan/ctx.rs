@@ -18,6 +18,8 @@ pub struct Ctx {
     pub workspace: PathBuf,
     pub virthost: Arc<dyn Host>,
     pub undercloud: Arc<dyn Host>,
+    /// The lab's libvirt connection, shared by every step of the run.
+    pub libvirt: crate::virt::Libvirt,
     pub events: mpsc::UnboundedSender<Event>,
 }
 

@@ -4,31 +4,135 @@
 
 pub mod ctx;
 pub mod resource;
+pub mod stages;
 pub mod step;
+pub mod steps;
 
 pub use ctx::{Ctx, StepCtx};
 pub use resource::{HostRole, Level, Resource};
 pub use step::{Check, Step};
 
+use crate::lab::{DomainType, Lab};
 use crate::run::event::{StageInfo, StepInfo};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// What preflight read from the hosts that changes the plan.
+/// What preflight read from the hosts (and labwarp decided from it) that shapes the plan.
+/// Every such choice is printed by `labwarp plan` and at the start of `labwarp run`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facts {
-    /// Domain type the VMs get: `kvm` or `qemu` (never `auto`: preflight decided).
+    /// Domain type the VMs get: `kvm` or `qemu`.
     pub domain_type: String,
-    /// Why that domain type (the evidence, shown by `labwarp plan`).
+    /// Why that domain type (the evidence).
     pub domain_type_reason: String,
+    /// The undercloud is a sandbox directory on this machine and disks and images live in
+    /// `workspace/sandbox`: always with libvirt's in-memory test driver (nothing boots), and
+    /// with `LABWARP_SANDBOX=1` on a real libvirt.
+    pub sandbox: bool,
+    /// The libvirt URI is the in-memory test driver (`test:///default`).
+    pub test_driver: bool,
+    /// `workspace/sandbox` (removed at `virthost`).
+    pub sandbox_dir: PathBuf,
+    /// Home directory of the undercloud's user, where undercloud.conf and rc files go.
+    pub undercloud_home: PathBuf,
+    /// Directory holding the VM disks (the storage pool's path).
+    pub pool_dir: PathBuf,
+    /// Directory holding downloaded images.
+    pub image_cache: PathBuf,
+    /// Run labwarp's stand-in `openstack` (scripts/standin/openstack) instead of TripleO's.
+    pub standin_openstack: bool,
+    /// Prefix of the undercloud's container names: `<lab>-` in the sandbox (several sandbox
+    /// labs share this machine's podman), empty on a real undercloud (TripleO's exact names).
+    pub container_prefix: String,
+    /// The choices above, in words, for output.
+    pub notes: Vec<String>,
 }
 
-impl Default for Facts {
-    fn default() -> Self {
+impl Facts {
+    /// Decides the facts that need no probing: from the lab and the workspace alone.
+    /// `LABWARP_OPENSTACK_STANDIN=1` forces the stand-in on a real hypervisor (tests).
+    pub fn decide(lab: &Lab, workspace: &Path) -> Facts {
+        let hv = lab.hypervisors.first().cloned().unwrap_or_default();
+        let test_driver = hv.libvirt_uri.starts_with("test:");
+        // LABWARP_SANDBOX=1: a sandbox undercloud on a real libvirt (tests, trials).
+        let sandbox = test_driver || std::env::var("LABWARP_SANDBOX").is_ok_and(|v| v == "1");
+        let standin_env = std::env::var("LABWARP_OPENSTACK_STANDIN").is_ok_and(|v| v == "1");
+        let mut notes = Vec::new();
+        let (domain_type, reason) = if test_driver {
+            (
+                "qemu".to_string(),
+                format!(
+                    "{} is libvirt's in-memory test driver: nothing boots",
+                    hv.libvirt_uri
+                ),
+            )
+        } else {
+            match hv.domain_type {
+                DomainType::Kvm => ("kvm".into(), "lab.yaml asks for kvm".into()),
+                DomainType::Qemu => ("qemu".into(), "lab.yaml asks for qemu (TCG)".into()),
+                DomainType::Auto => (
+                    "qemu".into(),
+                    "domain_type auto: TCG unless preflight proves KVM usable (labwarp check --deep)"
+                        .into(),
+                ),
+            }
+        };
+        let user = &lab.undercloud.cloud_init.user;
+        let sandbox_dir = workspace.join("sandbox");
+        let (undercloud_home, pool_dir, image_cache) = if sandbox {
+            if test_driver {
+                notes.push(format!(
+                    "sandbox: {} keeps VMs in memory and boots nothing",
+                    hv.libvirt_uri
+                ));
+            }
+            notes.push(format!(
+                "sandbox: the undercloud is the directory {} on this machine; disks and images live in {}",
+                sandbox_dir.join("undercloud").display(),
+                sandbox_dir.display()
+            ));
+            (
+                sandbox_dir.join("undercloud").join("home").join(user),
+                sandbox_dir.join("pool"),
+                sandbox_dir.join("images"),
+            )
+        } else {
+            (
+                PathBuf::from("/home").join(user),
+                hv.pool_path.clone(),
+                lab.images.cache_dir.clone(),
+            )
+        };
+        let standin_openstack = sandbox || standin_env;
+        if standin_openstack {
+            notes.push(
+                "TripleO cannot run here: labwarp's stand-in `openstack` (scripts/standin/openstack) is uploaded and run instead; it starts real podman containers named as TripleO's"
+                    .into(),
+            );
+        }
+        let container_prefix = if sandbox {
+            notes.push(format!(
+                "sandbox: the undercloud's containers are named {}-<TripleO name> (e.g. {}-keystone), as they share this machine's podman",
+                lab.name, lab.name
+            ));
+            format!("{}-", lab.name)
+        } else {
+            String::new()
+        };
         Facts {
-            domain_type: "qemu".into(),
-            domain_type_reason: "default: software emulation (TCG)".into(),
+            test_driver,
+            sandbox_dir,
+            container_prefix,
+            domain_type,
+            domain_type_reason: reason,
+            sandbox,
+            undercloud_home,
+            pool_dir,
+            image_cache,
+            standin_openstack,
+            notes,
         }
     }
 }

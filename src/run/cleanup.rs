@@ -15,6 +15,9 @@ use crate::plan::{Ctx, HostRole, Level, Plan, Resource};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// labwarp's VirtualBMC (installed in its own venv on the hypervisor).
+pub const VBMC: &str = "/opt/labwarp-vbmc/bin/vbmc";
+
 /// Label every container labwarp starts carries (`labwarp.lab=<lab name>`).
 pub const CONTAINER_LABEL: &str = "labwarp.lab";
 /// Comment (GECOS) of a user labwarp created: only such users are ever removed.
@@ -110,13 +113,52 @@ pub async fn discover(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Vec<Resource>> {
     for stage in plan {
         for p in &stage.steps {
             for r in p.step.resources() {
-                if !out.contains(&r) && exists(ctx, &r).await? {
+                if out.contains(&r) || lives_in_undercloud_vm(ctx, &r) {
+                    continue;
+                }
+                if exists(ctx, &r).await? {
                     out.push(r);
                 }
             }
         }
     }
-    for role in [HostRole::Virthost, HostRole::Undercloud] {
+    // libvirt objects named with the lab prefix, or carrying labwarp's ownership metadata.
+    let prefix = format!("{}-", ctx.lab.name);
+    // (Not on the test driver: listing snapshots there can crash libvirt, see
+    // steps::libvirt::domain_row; the plan's own domains were looked up by name above.)
+    if !ctx.facts.test_driver {
+        for d in ctx.libvirt.domains().await? {
+            let ours =
+                d.name.starts_with(&prefix) || d.labwarp_lab.as_deref() == Some(&ctx.lab.name);
+            let r = Resource::Domain { name: d.name };
+            if ours && !out.contains(&r) {
+                out.push(r);
+            }
+        }
+    }
+    for n in ctx.libvirt.networks().await? {
+        let r = Resource::Network {
+            name: n.name.clone(),
+        };
+        if n.name.starts_with(&prefix) && !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    for p in ctx.libvirt.pools().await? {
+        let r = Resource::Pool {
+            name: p.name.clone(),
+        };
+        if p.name.starts_with(&prefix) && !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    // In the sandbox both roles are this machine: look once, as the undercloud.
+    let roles: &[HostRole] = if ctx.facts.sandbox {
+        &[HostRole::Undercloud]
+    } else {
+        &[HostRole::Virthost]
+    };
+    for role in roles.iter().copied() {
         for name in labelled_containers(ctx, role).await? {
             let r = Resource::Container { host: role, name };
             if !out.contains(&r) {
@@ -154,6 +196,20 @@ async fn labelled_containers(ctx: &Ctx, role: HostRole) -> anyhow::Result<Vec<St
     }
 }
 
+/// Resources inside a real undercloud VM go with the VM (its disk is removed at `nodes`):
+/// nothing to do for them one by one. In the sandbox they live on this machine.
+pub fn lives_in_undercloud_vm(ctx: &Ctx, r: &Resource) -> bool {
+    let role = match r {
+        Resource::Container { host, .. }
+        | Resource::File { host, .. }
+        | Resource::Dir { host, .. }
+        | Resource::User { host, .. }
+        | Resource::ConfigBackup { host, .. } => *host,
+        _ => HostRole::Virthost,
+    };
+    role == HostRole::Undercloud && !ctx.facts.sandbox
+}
+
 /// Whether a resource exists now.
 pub async fn exists(ctx: &Ctx, r: &Resource) -> anyhow::Result<bool> {
     Ok(match r {
@@ -176,10 +232,21 @@ pub async fn exists(ctx: &Ctx, r: &Resource) -> anyhow::Result<bool> {
             // Only a user labwarp created (its comment names the lab) counts as ours.
             out.success() && out.stdout_str().contains(&user_comment(&ctx.lab.name))
         }
-        Resource::Domain { .. }
-        | Resource::Network { .. }
-        | Resource::Pool { .. }
-        | Resource::VbmcEntry { .. } => false,
+        Resource::Domain { name } => ctx.libvirt.domain_exists(name).await?,
+        Resource::Network { name } => ctx
+            .libvirt
+            .networks()
+            .await?
+            .iter()
+            .any(|n| &n.name == name),
+        Resource::Pool { name } => ctx.libvirt.pools().await?.iter().any(|p| &p.name == name),
+        Resource::VbmcEntry { node } => {
+            let out = ctx
+                .virthost
+                .exec(&Cmd::new([VBMC, "show", node.as_str()]).sudo())
+                .await;
+            matches!(out, Ok(o) if o.success())
+        }
     })
 }
 
@@ -262,11 +329,45 @@ pub async fn remove(
                 run_ok(ctx, *host, Cmd::new(["rm", "-f", "--"]).arg_path(backup)).await?;
             }
         }
-        Resource::Domain { .. }
-        | Resource::Network { .. }
-        | Resource::Pool { .. }
-        | Resource::VbmcEntry { .. } => {
-            anyhow::bail!("removing {r} needs the libvirt layer, which this build lacks")
+        Resource::Domain { name } => {
+            let u = crate::plan::steps::libvirt::remove_domain(&ctx.libvirt, name).await?;
+            if u.outcome != crate::virt::Outcome::AlreadyAbsent {
+                log(format!(
+                    "removed domain {name}{}{}",
+                    if u.destroyed {
+                        " (was running: destroyed first)"
+                    } else {
+                        ""
+                    },
+                    if u.removed_volumes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", volumes {}", u.removed_volumes.join(", "))
+                    }
+                ));
+            }
+        }
+        Resource::Network { name } => {
+            if ctx.libvirt.undefine_network(name).await? != crate::virt::Outcome::AlreadyAbsent {
+                log(format!("removed network {name} (and its bridge)"));
+            }
+        }
+        Resource::Pool { name } => {
+            // Stops it first; the pool's directory is a separate `Dir` resource.
+            if ctx.libvirt.undefine_pool(name).await? != crate::virt::Outcome::AlreadyAbsent {
+                log(format!("removed storage pool {name}"));
+            }
+        }
+        Resource::VbmcEntry { node } => {
+            if exists(ctx, r).await? {
+                run_ok(
+                    ctx,
+                    HostRole::Virthost,
+                    Cmd::new([VBMC, "delete", node.as_str()]).sudo(),
+                )
+                .await?;
+                log(format!("removed VirtualBMC entry {node}"));
+            }
         }
     }
     Ok(())
@@ -304,6 +405,12 @@ pub async fn execute(ctx: &Ctx, store: &StateStore, plan: &CleanPlan) -> CleanRe
     let sc = ctx.stage("clean");
     for item in &plan.items {
         let mut log = |l: String| sc.info(l);
+        if lives_in_undercloud_vm(ctx, &item.resource) {
+            sc.info(format!("{}: goes with the undercloud VM", item.what));
+            let _ = store.update(|s| s.forget_resource(&item.resource));
+            report.removed.push(item.what.clone());
+            continue;
+        }
         match remove(ctx, &item.resource, &mut log).await {
             Ok(()) => {
                 let _ = store.update(|s| s.forget_resource(&item.resource));

@@ -1,11 +1,12 @@
 //! Fault injection for tests: make a step fail, pause or abort at a named point.
 //!
-//! `LABWARP_FAULT="STAGE/STEP@POINT=ACTION[,...]"`, where POINT is `before-apply`,
-//! `after-apply` (both reached by every step the runner applies) or a point a step names
-//! itself, and ACTION is:
+//! `LABWARP_FAULT="STAGE/STEP@POINT=ACTION[,...]"`, where POINT is `before-check` (reached
+//! by every step the runner starts), `before-apply`, `after-apply` (reached by every step
+//! it applies) or a point a step names itself, and ACTION is:
 //! - `fail`: the step fails with "injected failure";
-//! - `pause`: writes `<workspace>/fault-paused` (holding the point and the pid) and waits
-//!   forever, so a test can `kill -9` the runner at a known place without timing guesses;
+//! - `pause`: writes `<workspace>/fault-paused-<STAGE>_<STEP>@<POINT>` (holding the pid) and
+//!   waits forever, so a test can `kill -9` the runner at a known place without timing
+//!   guesses (one file per point: parallel steps may pause at once);
 //! - `abort`: the process aborts on the spot (no cleanup, like `kill -9`).
 //!
 //! Unset in normal use; the variable is read once per process.
@@ -14,7 +15,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 pub const ENV: &str = "LABWARP_FAULT";
-pub const PAUSED_FILE: &str = "fault-paused";
+/// Prefix of the files `pause` writes in the workspace.
+pub const PAUSED_PREFIX: &str = "fault-paused-";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -78,8 +80,9 @@ pub async fn point(workspace: &Path, key: &str, point: &str) -> anyhow::Result<(
         Action::Fail => anyhow::bail!("injected failure at {key}@{point}"),
         Action::Abort => std::process::abort(),
         Action::Pause => {
-            let note = format!("{key}@{point} {}\n", std::process::id());
-            let _ = crate::run::state::write_atomic(&workspace.join(PAUSED_FILE), note.as_bytes());
+            let note = format!("{}\n", std::process::id());
+            let file = format!("{PAUSED_PREFIX}{}@{point}", key.replace('/', "_"));
+            let _ = crate::run::state::write_atomic(&workspace.join(file), note.as_bytes());
             std::future::pending::<()>().await;
             unreachable!("pending never resolves")
         }

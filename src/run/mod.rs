@@ -6,6 +6,7 @@ pub mod fault;
 pub mod logs;
 pub mod print;
 pub mod runner;
+pub mod session;
 pub mod state;
 
 pub use runner::{RunSummary, run};

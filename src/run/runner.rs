@@ -389,9 +389,25 @@ async fn run_step(
     let sc = ctx.step(&key.stage, &key.step);
     let k = key.to_string();
     let r: anyhow::Result<Option<String>> = async {
+        fault::point(&ctx.workspace, &k, "before-check").await?;
         let before = step.check(&sc).await?;
         if before.done {
-            store.update(|s| s.record_step(&k, StepStatus::Done, None))?;
+            // A run killed between apply and its record left these "creating": they are
+            // ours and exist, so they are created. Resources not in the state file were
+            // there before labwarp and stay unclaimed.
+            let resources = step.resources();
+            store.update(|s| {
+                for r in &resources {
+                    let ours = s
+                        .resources
+                        .iter()
+                        .any(|e| &e.resource == r && e.status == ResourceStatus::Creating);
+                    if ours {
+                        s.record_resource(r, ResourceStatus::Created, &k);
+                    }
+                }
+                s.record_step(&k, StepStatus::Done, None)
+            })?;
             return Ok(Some(before.saw));
         }
         sc.info(format!("to do: {}", before.saw));

@@ -96,7 +96,7 @@ struct Fixture {
     rx: mpsc::UnboundedReceiver<Event>,
 }
 
-fn fixture() -> Fixture {
+async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
     let host: Arc<dyn crate::host::Host> = Arc::new(LocalHost::new());
@@ -105,10 +105,13 @@ fn fixture() -> Fixture {
             name: "runnertest".into(),
             ..Lab::default()
         },
-        facts: Facts::default(),
+        facts: Facts::decide(&Lab::default(), dir.path()),
         workspace: dir.path().to_path_buf(),
         virthost: host.clone(),
         undercloud: host,
+        libvirt: crate::virt::Libvirt::connect("test:///default")
+            .await
+            .unwrap(),
         events: tx,
     });
     let store = Arc::new(StateStore::open(dir.path().join("state.yaml")).unwrap());
@@ -138,7 +141,7 @@ fn file(dir: &std::path::Path, id: &'static str) -> WriteFile {
 
 #[tokio::test]
 async fn runs_everything_then_a_second_run_changes_nothing() {
-    let mut f = fixture();
+    let mut f = fixture().await;
     let d = f.dir.path().to_path_buf();
     let plan = vec![
         Stage::new("one", "One", &[])
@@ -216,7 +219,7 @@ async fn runs_everything_then_a_second_run_changes_nothing() {
 
 #[tokio::test]
 async fn a_failure_blocks_its_dependants_but_not_independent_work() {
-    let mut f = fixture();
+    let mut f = fixture().await;
     let d = f.dir.path().to_path_buf();
     let bad = RunCmd {
         id: "bad",
@@ -274,7 +277,7 @@ async fn a_failure_blocks_its_dependants_but_not_independent_work() {
 
 #[tokio::test]
 async fn an_apply_the_check_disagrees_with_is_a_failure() {
-    let f = fixture();
+    let f = fixture().await;
     let d = f.dir.path().to_path_buf();
     // Succeeds but never creates its marker.
     let liar = RunCmd {
@@ -300,7 +303,7 @@ async fn an_apply_the_check_disagrees_with_is_a_failure() {
 
 #[tokio::test]
 async fn only_and_from_select_stages() {
-    let f = fixture();
+    let f = fixture().await;
     let d = f.dir.path().to_path_buf();
     let plan = vec![
         Stage::new("one", "One", &[]).then(file(&d, "a")),
@@ -345,7 +348,7 @@ async fn only_and_from_select_stages() {
 
 #[tokio::test]
 async fn cancelling_stops_a_running_command_and_records_it() {
-    let mut f = fixture();
+    let mut f = fixture().await;
     let d = f.dir.path().to_path_buf();
     let slow = RunCmd {
         id: "slow",

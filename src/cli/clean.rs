@@ -1,0 +1,114 @@
+//! `labwarp clean --level nodes|virthost|all [--dry-run] [--yes]`: removes what labwarp
+//! made, found from the state file and by discovery, in one converging pass.
+
+use super::EXIT_INVALID;
+use super::common::{LabArgs, confirm, runtime};
+use crate::plan::Level;
+use crate::run::cleanup::{self, CleanPlan, FoundBy};
+use crate::run::session::Session;
+use std::process::ExitCode;
+use tokio::sync::mpsc;
+
+fn print_list(p: &CleanPlan) {
+    println!(
+        "clean --level {} of lab {}: {} item(s)",
+        p.level.as_str(),
+        p.lab,
+        p.items.len()
+    );
+    for i in &p.items {
+        let by = match i.found_by {
+            FoundBy::State => "state file",
+            FoundBy::Discovery => "discovered",
+            FoundBy::Both => "state file + discovered",
+        };
+        println!("  - {:<70} ({by})", i.what);
+    }
+}
+
+pub fn run(args: LabArgs, level: Level, dry_run: bool, yes: bool, json: bool) -> ExitCode {
+    let lab = match args.load() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let rt = match runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("labwarp: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    rt.block_on(async {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let s = match Session::open(lab, args.workspace.as_deref(), tx).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("labwarp clean: {e:#}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        };
+        let state = s.store.snapshot();
+        let list = match cleanup::inventory(&s.ctx, &state, &s.plan, level).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("labwarp clean: cannot list what to remove: {e:#}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        };
+        if dry_run {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).unwrap_or_default()
+                );
+            } else {
+                print_list(&list);
+                println!("dry run: nothing removed");
+            }
+            return ExitCode::SUCCESS;
+        }
+        if !json {
+            print_list(&list);
+        }
+        if list.items.is_empty() {
+            if json {
+                println!("{}", serde_json::json!({"removed": [], "failed": []}));
+            } else {
+                println!("nothing to remove");
+            }
+            return ExitCode::SUCCESS;
+        }
+        if !yes && !confirm(&format!("Remove these {} item(s)?", list.items.len())) {
+            return ExitCode::from(EXIT_INVALID);
+        }
+        let report = cleanup::execute(&s.ctx, &s.store, &list).await;
+        while let Ok(e) = rx.try_recv() {
+            if !json {
+                println!("{}", crate::run::print::text(&e));
+            }
+        }
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+        } else {
+            println!(
+                "removed {} item(s), {} failed",
+                report.removed.len(),
+                report.failed.len()
+            );
+            for (what, err) in &report.failed {
+                println!("  FAILED {what}: {err}");
+            }
+        }
+        if report.ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
+    })
+}

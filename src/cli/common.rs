@@ -1,0 +1,68 @@
+//! What the engine's subcommands share: which lab, which workspace, a runtime, a prompt.
+
+use crate::lab::{self, Lab};
+use clap::Args;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Args)]
+pub struct LabArgs {
+    /// Path to the lab file [default: lab.yaml].
+    #[arg(conflicts_with = "preset")]
+    pub file: Option<PathBuf>,
+    /// Use a shipped preset instead of a file (see `labwarp presets`).
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// Workspace directory (overrides the lab's `workspace`).
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// Lab name (overrides the lab's `name`; it prefixes every resource labwarp creates).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+impl LabArgs {
+    /// Loads and validates the lab; errors are printed in full by the caller.
+    pub fn load(&self) -> Result<Lab, String> {
+        let mut lab = match &self.preset {
+            Some(p) => lab::load_preset(p).map_err(|e| e.to_string())?,
+            None => {
+                let path = self
+                    .file
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("lab.yaml"));
+                lab::load_path(&path).map_err(|e| e.to_string())?
+            }
+        };
+        if let Some(n) = &self.name {
+            lab.name = n.clone();
+            let problems = lab::validate(&lab);
+            if let Some(p) = problems.iter().find(|p| p.is_error()) {
+                return Err(format!("--name {n}: {p}"));
+            }
+        }
+        Ok(lab)
+    }
+}
+
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
+/// Asks a yes/no question on the terminal; without a terminal the answer is no (use --yes).
+pub fn confirm(question: &str) -> bool {
+    if !std::io::stdin().is_terminal() {
+        eprintln!("{question} [y/N]: no terminal to ask on; pass --yes to proceed");
+        return false;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim(), "y" | "Y" | "yes")
+}

@@ -1,0 +1,110 @@
+//! `labwarp run`: executes the plan headless, printing events as text or JSON lines.
+//! Exit 0 when every selected stage finished, 1 otherwise, 130 when cancelled.
+
+use super::EXIT_INVALID;
+use super::common::{LabArgs, confirm, runtime};
+use crate::host::Cancel;
+use crate::plan::Selection;
+use crate::run::event::Event;
+use crate::run::print;
+use crate::run::session::Session;
+use std::process::ExitCode;
+use tokio::sync::mpsc;
+
+pub const EXIT_CANCELLED: u8 = 130;
+
+/// Cancels on Ctrl-C (SIGINT) or SIGTERM.
+pub fn cancel_on_signals(cancel: Cancel) {
+    tokio::spawn(async move {
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        match term {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        eprintln!("labwarp: stopping (signal received); state is recorded, run again to resume");
+        cancel.cancel();
+    });
+}
+
+pub fn run(args: LabArgs, yes: bool, json: bool, selection: Selection) -> ExitCode {
+    let lab = match args.load() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let rt = match runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("labwarp: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    rt.block_on(async move {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+        let s = match Session::open(lab, args.workspace.as_deref(), tx).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("labwarp run: {e:#}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        };
+        if let Err(e) = selection.mask(&s.plan) {
+            eprintln!("labwarp run: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+        if !json {
+            println!(
+                "lab {}: workspace {}, domain type {} ({})",
+                s.ctx.lab.name,
+                s.ctx.workspace.display(),
+                s.ctx.facts.domain_type,
+                s.ctx.facts.domain_type_reason
+            );
+            for n in &s.ctx.facts.notes {
+                println!("note: {n}");
+            }
+        }
+        if !yes && !confirm(&format!("Build lab {} now?", s.ctx.lab.name)) {
+            return ExitCode::from(EXIT_INVALID);
+        }
+        let printer = tokio::spawn(async move {
+            while let Some(e) = rx.recv().await {
+                if json {
+                    println!("{}", print::json(&e));
+                } else {
+                    println!("{}", print::text(&e));
+                }
+            }
+        });
+        let cancel = Cancel::new();
+        cancel_on_signals(cancel.clone());
+        let Session {
+            ctx,
+            plan,
+            store,
+            log_task,
+        } = s;
+        let result = crate::run::run(&plan, ctx.clone(), store, &selection, &cancel).await;
+        drop(ctx);
+        let _ = log_task.await;
+        let _ = printer.await;
+        match result {
+            Ok(sum) if sum.cancelled => ExitCode::from(EXIT_CANCELLED),
+            Ok(sum) if sum.ok => ExitCode::SUCCESS,
+            Ok(_) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("labwarp run: {e:#}");
+                ExitCode::from(EXIT_INVALID)
+            }
+        }
+    })
+}

@@ -1,0 +1,102 @@
+//! `labwarp status`: what exists (from the state file) and what is left (live checks).
+
+use super::EXIT_INVALID;
+use super::common::{LabArgs, runtime};
+use super::plan::survey;
+use crate::run::session::Session;
+use crate::run::state::{ResourceStatus, State};
+use std::process::ExitCode;
+use tokio::sync::mpsc;
+
+fn pid_alive(pid: u32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
+}
+
+fn last_run_text(st: &State) -> String {
+    match &st.last_run {
+        None => "never run".into(),
+        Some(r) => match (r.finished, r.ok, r.cancelled) {
+            (None, _, _) if pid_alive(r.pid) => format!("running now (pid {})", r.pid),
+            (None, _, _) => format!(
+                "interrupted (pid {} stopped without finishing); `labwarp run` resumes",
+                r.pid
+            ),
+            (Some(_), _, true) => "cancelled; `labwarp run` resumes".into(),
+            (Some(_), Some(true), _) => "finished: every stage done".into(),
+            _ => "finished with failures (see workspace/logs/)".into(),
+        },
+    }
+}
+
+pub fn run(args: LabArgs, json: bool) -> ExitCode {
+    let lab = match args.load() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let rt = match runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("labwarp: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    rt.block_on(async {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let s = match Session::open(lab, args.workspace.as_deref(), tx).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("labwarp status: {e:#}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        };
+        let st = s.store.snapshot();
+        let view = survey(&s).await;
+        if json {
+            let v = serde_json::json!({
+                "lab": s.ctx.lab.name,
+                "last_run": st.last_run,
+                "last_run_text": last_run_text(&st),
+                "resources": st.resources,
+                "plan": view,
+            });
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            return ExitCode::SUCCESS;
+        }
+        println!("lab {}: {}", s.ctx.lab.name, last_run_text(&st));
+        println!("resources recorded in {}:", s.store.path().display());
+        if st.resources.is_empty() {
+            println!("  (none)");
+        }
+        for r in &st.resources {
+            let status = match r.status {
+                ResourceStatus::Creating => "creating (interrupted?)",
+                ResourceStatus::Created => "created",
+            };
+            println!("  {:<60} {status}  by {}", r.resource.to_string(), r.step);
+        }
+        println!("stages:");
+        for stage in &view.stages {
+            let done = stage.steps.iter().filter(|s| s.status == "done").count();
+            let left: Vec<&str> = stage
+                .steps
+                .iter()
+                .filter(|s| s.status != "done")
+                .map(|s| s.id.as_str())
+                .collect();
+            if left.is_empty() {
+                println!("  {:<20} done ({done}/{})", stage.id, stage.steps.len());
+            } else {
+                println!(
+                    "  {:<20} {done}/{} done; left: {}",
+                    stage.id,
+                    stage.steps.len(),
+                    left.join(", ")
+                );
+            }
+        }
+        ExitCode::SUCCESS
+    })
+}

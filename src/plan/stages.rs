@@ -1,0 +1,290 @@
+//! The concrete plan: stages of steps built purely from a lab and the facts.
+
+use super::steps::files::{MakeDir, PutFile};
+use super::steps::images::{Download, SeedIso};
+use super::steps::libvirt::{Disk, Domain, Network, Pool};
+use super::steps::openstack::{
+    NodeImport, NodeIntrospect, OpenstackCli, OvercloudDeploy, STANDIN, UndercloudInstall,
+};
+use super::steps::system::{Packages, StackUser};
+use super::{Facts, HostRole, Level, Plan, Stage};
+use crate::lab::Lab;
+use crate::render::{self, RenderContext, VirtType, VmRole};
+use std::path::Path;
+
+pub const HYPERVISOR: &str = "hypervisor";
+pub const IMAGES: &str = "images";
+pub const UNDERCLOUD_VM: &str = "undercloud-vm";
+pub const UNDERCLOUD_INSTALL: &str = "undercloud-install";
+pub const OVERCLOUD_NODES: &str = "overcloud-nodes";
+pub const OVERCLOUD_DEPLOY: &str = "overcloud-deploy";
+pub const LIVE_MIGRATION: &str = "live-migration";
+
+/// `containers-prepare-parameter.yaml`: TripleO's ContainerImagePrepare with its defaults.
+fn container_prepare() -> String {
+    "# written by labwarp\nparameter_defaults:\n  ContainerImagePrepare:\n  - push_destination: true\n    set:\n      namespace: quay.io/tripleomastercentos9\n      name_prefix: openstack-\n      tag: current-tripleo\n".into()
+}
+
+fn render_ctx(lab: &Lab, facts: &Facts, workspace: &Path) -> RenderContext {
+    let mut r = RenderContext::for_lab(lab, workspace);
+    r.image_dir = facts.pool_dir.clone();
+    r.virt_type = if facts.domain_type == "kvm" {
+        VirtType::Kvm
+    } else {
+        VirtType::Qemu
+    };
+    r
+}
+
+/// Builds the plan. `workspace` is where rendered files that stay local go (keys, ssh.config).
+pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan> {
+    let hv = lab.hypervisors.first().cloned().unwrap_or_default();
+    let cli = OpenstackCli::new(&lab.name, facts);
+    let home = &facts.undercloud_home;
+    let rctx = render_ctx(lab, facts, workspace);
+    let vms = render::lab_vms(lab)?;
+    let nodes: Vec<String> = lab.nodes().into_iter().map(|n| n.name).collect();
+
+    // hypervisor: packages and user first, then networks (in parallel) and the pool.
+    let mut hypervisor = Stage::new(HYPERVISOR, "Prepare the hypervisor", &[]);
+    let mut base: Vec<&str> = Vec::new();
+    if facts.sandbox {
+        hypervisor = hypervisor.then(MakeDir {
+            id: "sandbox".into(),
+            role: HostRole::Virthost,
+            path: facts.sandbox_dir.clone(),
+            level: Level::Virthost,
+        });
+        base.push("sandbox");
+    }
+    // Packages and the stack user are real changes to a real hypervisor: not on the test
+    // driver, where this machine only stands in for one.
+    if !facts.test_driver {
+        hypervisor = hypervisor
+            .then(Packages::for_distro(hv.distro))
+            .then(StackUser {
+                lab: lab.name.clone(),
+                name: hv.stack_user.clone(),
+            });
+        base = vec!["stack-user"];
+    }
+    let net_ids: Vec<String> = lab
+        .networks
+        .iter()
+        .map(|n| format!("network-{}", n.name))
+        .collect();
+    for (net, id) in lab.networks.iter().zip(&net_ids) {
+        hypervisor = hypervisor.with_after(
+            Network {
+                id: id.clone(),
+                name: lab.domain_name(&net.name),
+                xml: render::network_xml::render(lab, &rctx, net)?,
+            },
+            &base,
+        );
+    }
+    hypervisor = hypervisor
+        .with_after(
+            MakeDir {
+                id: "pool-dir".into(),
+                role: HostRole::Virthost,
+                path: facts.pool_dir.clone(),
+                level: Level::Virthost,
+            },
+            &base,
+        )
+        .then(Pool {
+            name: lab.domain_name("pool"),
+            path: facts.pool_dir.clone(),
+        });
+
+    // images: the undercloud's base image in the cache.
+    let base_image = facts
+        .image_cache
+        .join(format!("{}-undercloud-base.qcow2", lab.name));
+    let mut images = Stage::new(IMAGES, "Images", &[HYPERVISOR]).then(MakeDir {
+        id: "image-cache".into(),
+        role: HostRole::Virthost,
+        path: facts.image_cache.clone(),
+        level: if facts.sandbox {
+            Level::Virthost
+        } else {
+            Level::All
+        },
+    });
+    if facts.sandbox {
+        // Nothing boots on the test driver: an empty image stands in for the download.
+        images = images.then(Disk {
+            id: "undercloud-image".into(),
+            path: base_image.clone(),
+            size_gib: 1,
+            backing: None,
+        });
+    } else {
+        images = images.then(Download {
+            path: base_image.clone(),
+            source: lab.images.undercloud.clone(),
+        });
+    }
+
+    // undercloud VM: disk on the base image, NoCloud seed, domain.
+    let uc = vms
+        .iter()
+        .find(|v| v.role == VmRole::Undercloud)
+        .ok_or_else(|| anyhow::anyhow!("undercloud.vm: the lab has no undercloud VM"))?;
+    let mut undercloud_vm = Stage::new(UNDERCLOUD_VM, "Undercloud VM", &[IMAGES]);
+    for (i, size) in uc.disks_gib.iter().enumerate() {
+        undercloud_vm = undercloud_vm.with_after(
+            Disk {
+                id: format!("disk-{i}"),
+                path: rctx.disk_path(&uc.domain, i),
+                size_gib: *size,
+                backing: (i == 0).then(|| base_image.clone()),
+            },
+            &[],
+        );
+    }
+    let seed = rctx.seed_iso_path(&uc.domain);
+    undercloud_vm = undercloud_vm
+        .with_after(
+            SeedIso {
+                path: seed,
+                user_data: render::cloud_init::user_data(lab, &rctx)?,
+                meta_data: render::cloud_init::meta_data(lab)?,
+            },
+            &[],
+        )
+        .then(Domain {
+            id: "domain".into(),
+            name: uc.domain.clone(),
+            xml: render::domain_xml::render(lab, &rctx, uc)?,
+            start: true,
+            files: vec![rctx.console_log_path(&uc.domain)],
+        });
+    if facts.sandbox {
+        // The sandbox undercloud: a directory on this machine standing for the VM.
+        let root = home
+            .ancestors()
+            .nth(2)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| home.clone());
+        undercloud_vm = undercloud_vm
+            .then(MakeDir {
+                id: "sandbox".into(),
+                role: HostRole::Undercloud,
+                path: root,
+                level: Level::Nodes,
+            })
+            .then(MakeDir {
+                id: "home".into(),
+                role: HostRole::Undercloud,
+                path: home.clone(),
+                level: Level::Nodes,
+            });
+    }
+
+    let mut install = Stage::new(
+        UNDERCLOUD_INSTALL,
+        "Install the undercloud",
+        &[UNDERCLOUD_VM],
+    );
+    if facts.standin_openstack {
+        install = install.then(PutFile {
+            id: "standin-openstack".into(),
+            title: "upload labwarp's stand-in `openstack`".into(),
+            role: HostRole::Undercloud,
+            path: cli.standin_path(),
+            content: STANDIN.as_bytes().to_vec(),
+            mode: 0o755,
+            level: Level::Nodes,
+        });
+    }
+    install = install
+        .then(PutFile {
+            id: "container-prepare".into(),
+            title: "upload containers-prepare-parameter.yaml".into(),
+            role: HostRole::Undercloud,
+            path: home.join("containers-prepare-parameter.yaml"),
+            content: container_prepare().into_bytes(),
+            mode: 0o644,
+            level: Level::Nodes,
+        })
+        .then(PutFile {
+            id: "undercloud-conf".into(),
+            title: "upload undercloud.conf".into(),
+            role: HostRole::Undercloud,
+            path: home.join("undercloud.conf"),
+            content: render::undercloud_conf::render(lab)?.into_bytes(),
+            mode: 0o644,
+            level: Level::Nodes,
+        })
+        .then(UndercloudInstall { cli: cli.clone() });
+
+    // overcloud nodes: each node's disks then domain, nodes in parallel; instackenv.json.
+    let mut overcloud_nodes = Stage::new(OVERCLOUD_NODES, "Overcloud nodes", &[UNDERCLOUD_INSTALL]);
+    for vm in vms.iter().filter(|v| v.role != VmRole::Undercloud) {
+        let mut disk_ids = Vec::new();
+        for (i, size) in vm.disks_gib.iter().enumerate() {
+            let id = format!("{}-disk-{i}", vm.name);
+            overcloud_nodes = overcloud_nodes.with_after(
+                Disk {
+                    id: id.clone(),
+                    path: rctx.disk_path(&vm.domain, i),
+                    size_gib: *size,
+                    backing: None,
+                },
+                &[],
+            );
+            disk_ids.push(id);
+        }
+        let after: Vec<&str> = disk_ids.iter().map(String::as_str).collect();
+        overcloud_nodes = overcloud_nodes.with_after(
+            Domain {
+                id: format!("{}-domain", vm.name),
+                name: vm.domain.clone(),
+                xml: render::domain_xml::render(lab, &rctx, vm)?,
+                start: false,
+                files: vec![rctx.console_log_path(&vm.domain)],
+            },
+            &after,
+        );
+    }
+    overcloud_nodes = overcloud_nodes.with_after(
+        PutFile {
+            id: "instackenv".into(),
+            title: "write and upload instackenv.json".into(),
+            role: HostRole::Undercloud,
+            path: home.join("instackenv.json"),
+            content: render::instackenv::render(lab, &rctx)?.into_bytes(),
+            mode: 0o600,
+            level: Level::Nodes,
+        },
+        &[],
+    );
+
+    let deploy = Stage::new(OVERCLOUD_DEPLOY, "Deploy the overcloud", &[OVERCLOUD_NODES])
+        .then(NodeImport {
+            cli: cli.clone(),
+            nodes: nodes.clone(),
+        })
+        .then(NodeIntrospect {
+            cli: cli.clone(),
+            nodes,
+        })
+        .then(OvercloudDeploy {
+            cli,
+            templates: lab.overcloud.deploy.templates.clone(),
+            env_files: lab.overcloud.deploy.environment_files.clone(),
+        });
+
+    let plan = vec![
+        hypervisor,
+        images,
+        undercloud_vm,
+        install,
+        overcloud_nodes,
+        deploy,
+    ];
+    super::validate(&plan)?;
+    Ok(plan)
+}

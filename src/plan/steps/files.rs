@@ -1,0 +1,105 @@
+//! Steps that put directories and files on a host.
+
+use crate::host::Cmd;
+use crate::plan::{Check, HostRole, Level, Resource, Step, StepCtx};
+use async_trait::async_trait;
+use std::path::PathBuf;
+
+/// A directory labwarp owns (removed at `level`).
+pub struct MakeDir {
+    pub id: String,
+    pub role: HostRole,
+    pub path: PathBuf,
+    pub level: Level,
+}
+
+#[async_trait]
+impl Step for MakeDir {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn title(&self) -> String {
+        format!("directory {}", self.path.display())
+    }
+    fn resources(&self) -> Vec<Resource> {
+        vec![Resource::Dir {
+            host: self.role,
+            path: self.path.clone(),
+            level: self.level,
+        }]
+    }
+    async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
+        Ok(if ctx.host(self.role).exists(&self.path).await? {
+            Check::done(format!("{} exists", self.path.display()))
+        } else {
+            Check::todo(format!("{} missing", self.path.display()))
+        })
+    }
+    async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        let p = self.path.to_string_lossy().into_owned();
+        ctx.run_ok(self.role, &Cmd::new(["mkdir", "-p", "--", &p]).sudo())
+            .await?;
+        Ok(())
+    }
+}
+
+/// A file with exact content and mode; done when the host's copy is byte-identical.
+pub struct PutFile {
+    pub id: String,
+    pub title: String,
+    pub role: HostRole,
+    pub path: PathBuf,
+    pub content: Vec<u8>,
+    pub mode: u32,
+    pub level: Level,
+}
+
+#[async_trait]
+impl Step for PutFile {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn title(&self) -> String {
+        self.title.clone()
+    }
+    fn resources(&self) -> Vec<Resource> {
+        vec![Resource::File {
+            host: self.role,
+            path: self.path.clone(),
+            level: self.level,
+        }]
+    }
+    async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
+        let h = ctx.host(self.role);
+        if !h.exists(&self.path).await? {
+            return Ok(Check::todo(format!("{} missing", self.path.display())));
+        }
+        let got = h.read_file(&self.path).await?;
+        Ok(if got == self.content {
+            Check::done(format!("{} up to date", self.path.display()))
+        } else {
+            Check::todo(format!(
+                "{} differs ({} bytes there, {} wanted)",
+                self.path.display(),
+                got.len(),
+                self.content.len()
+            ))
+        })
+    }
+    async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        let h = ctx.host(self.role);
+        if let Some(dir) = self.path.parent() {
+            let d = dir.to_string_lossy().into_owned();
+            ctx.run_ok(self.role, &Cmd::new(["mkdir", "-p", "--", &d]).sudo())
+                .await?;
+        }
+        h.write_file(&self.path, &self.content, self.mode).await?;
+        ctx.info(format!(
+            "wrote {} ({} bytes) on {}",
+            self.path.display(),
+            self.content.len(),
+            h.name()
+        ));
+        Ok(())
+    }
+}

@@ -1,0 +1,301 @@
+//! Steps on the lab's libvirt connection: networks, the storage pool, disks and domains.
+
+use crate::host::Cmd;
+use crate::plan::{Check, HostRole, Level, Resource, Step, StepCtx};
+use crate::run::event::{Event, VmRow};
+use crate::virt::UndefineOptions;
+use async_trait::async_trait;
+use std::path::PathBuf;
+
+/// A libvirt network, defined, started and set to autostart.
+pub struct Network {
+    pub id: String,
+    /// libvirt name (`<lab>-<network>`).
+    pub name: String,
+    pub xml: String,
+}
+
+#[async_trait]
+impl Step for Network {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn title(&self) -> String {
+        format!("network {}", self.name)
+    }
+    fn resources(&self) -> Vec<Resource> {
+        vec![Resource::Network {
+            name: self.name.clone(),
+        }]
+    }
+    async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
+        match ctx.ctx.libvirt.network(&self.name).await {
+            Ok(n) if n.active => Ok(Check::done(format!(
+                "network {} active (bridge {})",
+                self.name,
+                n.bridge.unwrap_or_default()
+            ))),
+            Ok(_) => Ok(Check::todo(format!(
+                "network {} defined, not active",
+                self.name
+            ))),
+            Err(e) if e.is_not_found() => Ok(Check::todo(format!("no network {}", self.name))),
+            Err(e) => Err(e.into()),
+        }
+    }
+    async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        let lv = &ctx.ctx.libvirt;
+        if !lv.networks().await?.iter().any(|n| n.name == self.name) {
+            lv.define_network(&self.xml).await?;
+            ctx.info(format!("defined network {}", self.name));
+        }
+        lv.start_network(&self.name).await?;
+        lv.set_network_autostart(&self.name, true).await?;
+        ctx.info(format!("network {} started", self.name));
+        Ok(())
+    }
+}
+
+/// A directory storage pool for the lab's disks.
+pub struct Pool {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+#[async_trait]
+impl Step for Pool {
+    fn id(&self) -> &str {
+        "pool"
+    }
+    fn title(&self) -> String {
+        format!("storage pool {} at {}", self.name, self.path.display())
+    }
+    fn resources(&self) -> Vec<Resource> {
+        vec![Resource::Pool {
+            name: self.name.clone(),
+        }]
+    }
+    async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
+        match ctx.ctx.libvirt.pool(&self.name).await {
+            Ok(p) if p.state == crate::virt::PoolState::Running => {
+                Ok(Check::done(format!("pool {} running", self.name)))
+            }
+            Ok(p) => Ok(Check::todo(format!("pool {} is {:?}", self.name, p.state))),
+            Err(e) if e.is_not_found() => Ok(Check::todo(format!("no pool {}", self.name))),
+            Err(e) => Err(e.into()),
+        }
+    }
+    async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        let lv = &ctx.ctx.libvirt;
+        let exists = match lv.pool(&self.name).await {
+            Ok(_) => true,
+            Err(e) if e.is_not_found() => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !exists {
+            let xml = crate::virt::storage::dir_pool_xml(&self.name, &self.path.to_string_lossy());
+            lv.define_pool(&xml).await?;
+            ctx.info(format!("defined pool {}", self.name));
+        }
+        lv.start_pool(&self.name).await?;
+        lv.set_pool_autostart(&self.name, true).await?;
+        Ok(())
+    }
+}
+
+/// A qcow2 disk made with qemu-img on the hypervisor (on top of a backing image when
+/// given, then resized), removed with its VM (`nodes`).
+pub struct Disk {
+    pub id: String,
+    pub path: PathBuf,
+    pub size_gib: u32,
+    pub backing: Option<PathBuf>,
+}
+
+#[async_trait]
+impl Step for Disk {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn title(&self) -> String {
+        match &self.backing {
+            Some(b) => format!(
+                "disk {} ({} GiB on {})",
+                self.path.display(),
+                self.size_gib,
+                b.display()
+            ),
+            None => format!("disk {} ({} GiB)", self.path.display(), self.size_gib),
+        }
+    }
+    fn resources(&self) -> Vec<Resource> {
+        vec![Resource::File {
+            host: HostRole::Virthost,
+            path: self.path.clone(),
+            level: Level::Nodes,
+        }]
+    }
+    async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
+        let p = self.path.to_string_lossy().into_owned();
+        if !ctx.host(HostRole::Virthost).exists(&self.path).await? {
+            return Ok(Check::todo(format!("{p} missing")));
+        }
+        // A disk half-written by a killed qemu-img does not read as qcow2. `-U`: the disk of a
+        // running VM is locked by QEMU, and must still read as done (never re-created).
+        let out = ctx
+            .probe(
+                HostRole::Virthost,
+                &Cmd::new(["qemu-img", "info", "-U", "--output=json", &p]).sudo(),
+            )
+            .await?;
+        let want = u64::from(self.size_gib) << 30;
+        let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let size = info["virtual-size"].as_u64().unwrap_or(0);
+        Ok(
+            if out.success() && size >= want && info["format"] == "qcow2" {
+                Check::done(format!("{p}: qcow2, {} GiB", size >> 30))
+            } else {
+                Check::todo(format!(
+                    "{p} exists but is not a {} GiB qcow2",
+                    self.size_gib
+                ))
+            },
+        )
+    }
+    async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        let p = self.path.to_string_lossy().into_owned();
+        let size = format!("{}G", self.size_gib);
+        let mut argv = vec!["qemu-img", "create", "-q", "-f", "qcow2"];
+        let backing = self
+            .backing
+            .as_ref()
+            .map(|b| b.to_string_lossy().into_owned());
+        if let Some(b) = &backing {
+            argv.extend(["-b", b.as_str(), "-F", "qcow2"]);
+        }
+        argv.extend([p.as_str(), size.as_str()]);
+        ctx.run_ok(HostRole::Virthost, &Cmd::new(argv).sudo())
+            .await?;
+        Ok(())
+    }
+}
+
+/// A domain, defined (and started when `start`).
+pub struct Domain {
+    pub id: String,
+    pub name: String,
+    pub xml: String,
+    pub start: bool,
+    /// Files libvirt writes for the domain (its serial console log), removed with it.
+    pub files: Vec<PathBuf>,
+}
+
+#[async_trait]
+impl Step for Domain {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn title(&self) -> String {
+        if self.start {
+            format!("define and start VM {}", self.name)
+        } else {
+            format!(
+                "define VM {} (left off: network boot via VirtualBMC)",
+                self.name
+            )
+        }
+    }
+    fn resources(&self) -> Vec<Resource> {
+        let mut v = vec![Resource::Domain {
+            name: self.name.clone(),
+        }];
+        v.extend(self.files.iter().map(|p| Resource::File {
+            host: HostRole::Virthost,
+            path: p.clone(),
+            level: Level::Nodes,
+        }));
+        v
+    }
+    async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
+        Ok(match domain_row(&ctx.ctx.libvirt, &self.name).await? {
+            None => Check::todo(format!("no domain {}", self.name)),
+            Some(d) if !self.start || d.state == "running" => {
+                Check::done(format!("domain {} {}", self.name, d.state))
+            }
+            Some(d) => Check::todo(format!("domain {} is {}", self.name, d.state)),
+        })
+    }
+    async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        let lv = &ctx.ctx.libvirt;
+        if !lv.domain_exists(&self.name).await? {
+            lv.define_domain(&self.xml).await?;
+            ctx.info(format!("defined domain {}", self.name));
+        }
+        if self.start {
+            lv.start(&self.name).await?;
+            ctx.info(format!("started domain {}", self.name));
+        }
+        emit_vms(ctx).await;
+        Ok(())
+    }
+}
+
+/// One domain as the VM pane shows it, read from its live XML (running domains carry an
+/// `id`). Not through a full snapshot: libvirt's test driver segfaults looking up DHCP
+/// leases of a running domain with a NIC on a network without `<ip>` (virsh domifaddr
+/// crashes the same way), and the demo's undercloud has exactly such a NIC.
+pub async fn domain_row(lv: &crate::virt::Libvirt, name: &str) -> anyhow::Result<Option<VmRow>> {
+    if !lv.domain_exists(name).await? {
+        return Ok(None);
+    }
+    let text = match lv.domain_xml(name).await {
+        Ok(t) => t,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let tree = crate::virt::xml::parse(&text)
+        .map_err(|e| anyhow::anyhow!("domain {name}: unreadable XML: {e}"))?;
+    let running = tree.attr("id").is_some_and(|id| id != "-1");
+    let num = |el: &str| {
+        tree.child(el)
+            .and_then(|c| c.text.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok(Some(VmRow {
+        name: name.to_string(),
+        state: if running { "running" } else { "shutoff" }.into(),
+        vcpus: num("vcpu") as u32,
+        // <memory> is in KiB in libvirt's own output.
+        memory_mib: num("memory") / 1024,
+        ips: Vec::new(),
+    }))
+}
+
+/// Sends a snapshot of the lab's VMs to the front end (best effort).
+pub async fn emit_vms(ctx: &StepCtx<'_>) {
+    let Ok(vms) = crate::render::lab_vms(ctx.lab()) else {
+        return;
+    };
+    let mut rows = Vec::new();
+    for vm in vms {
+        if let Ok(Some(r)) = domain_row(&ctx.ctx.libvirt, &vm.domain).await {
+            rows.push(r);
+        }
+    }
+    ctx.ctx.emit(Event::Vms { vms: rows });
+}
+
+/// Removes a domain in any state (running, paused, managed save, snapshots, nvram).
+pub async fn remove_domain(
+    lv: &crate::virt::Libvirt,
+    name: &str,
+) -> anyhow::Result<crate::virt::Undefined> {
+    Ok(lv
+        .undefine(
+            name,
+            UndefineOptions {
+                remove_storage: true,
+            },
+        )
+        .await?)
+}

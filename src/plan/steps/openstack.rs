@@ -1,0 +1,305 @@
+//! Steps that drive `openstack` on the undercloud (TripleO's, or labwarp's stand-in).
+
+use crate::host::Cmd;
+use crate::plan::{Check, Facts, HostRole, Resource, Step, StepCtx};
+use async_trait::async_trait;
+use std::path::PathBuf;
+
+/// The stand-in script, shipped inside the binary so it can be uploaded anywhere.
+pub const STANDIN: &str = include_str!("../../../scripts/standin/openstack");
+
+/// The containers the undercloud install must leave running (TripleO's names).
+pub const UNDERCLOUD_CONTAINERS: &[&str] = &[
+    "mysql",
+    "rabbitmq",
+    "memcached",
+    "haproxy",
+    "keystone",
+    "ironic_api",
+    "ironic_conductor",
+    "ironic_inspector",
+    "ironic_pxe_http",
+    "glance_api",
+];
+
+/// How to call `openstack` on the undercloud: argv prefix (environment + program).
+#[derive(Debug, Clone)]
+pub struct OpenstackCli {
+    pub lab: String,
+    pub home: PathBuf,
+    pub standin: bool,
+    /// Prefix of container names (sandbox labs share this machine's podman).
+    pub container_prefix: String,
+}
+
+impl OpenstackCli {
+    pub fn new(lab: &str, facts: &Facts) -> Self {
+        OpenstackCli {
+            lab: lab.to_string(),
+            home: facts.undercloud_home.clone(),
+            standin: facts.standin_openstack,
+            container_prefix: facts.container_prefix.clone(),
+        }
+    }
+
+    pub fn standin_path(&self) -> PathBuf {
+        self.home.join("bin").join("openstack")
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Cmd {
+        let program = if self.standin {
+            self.standin_path().to_string_lossy().into_owned()
+        } else {
+            "openstack".into()
+        };
+        let mut argv = vec![
+            "env".to_string(),
+            format!("HOME={}", self.home.display()),
+            format!("STANDIN_HOME={}", self.home.display()),
+            format!("LABWARP_LAB={}", self.lab),
+            format!("STANDIN_NAME_PREFIX={}", self.container_prefix),
+            program,
+        ];
+        argv.extend(args.iter().map(|s| s.to_string()));
+        Cmd::new(argv)
+    }
+}
+
+/// Names of running containers carrying the lab's label on the undercloud.
+async fn running_containers(ctx: &StepCtx<'_>, lab: &str) -> anyhow::Result<Vec<String>> {
+    let out = ctx
+        .probe(
+            HostRole::Undercloud,
+            &Cmd::new([
+                "podman".to_string(),
+                "ps".into(),
+                "--filter".into(),
+                format!("label={}={lab}", crate::run::cleanup::CONTAINER_LABEL),
+                "--format".into(),
+                "{{.Names}}".into(),
+            ])
+            .sudo(),
+        )
+        .await?;
+    Ok(out
+        .stdout_str()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
+/// `openstack undercloud install`, output streamed; done when stackrc exists and TripleO's
+/// core containers run.
+pub struct UndercloudInstall {
+    pub cli: OpenstackCli,
+}
+
+#[async_trait]
+impl Step for UndercloudInstall {
+    fn id(&self) -> &str {
+        "undercloud-install"
+    }
+    fn title(&self) -> String {
+        "openstack undercloud install".into()
+    }
+    fn resources(&self) -> Vec<Resource> {
+        UNDERCLOUD_CONTAINERS
+            .iter()
+            .map(|c| Resource::Container {
+                host: HostRole::Undercloud,
+                name: format!("{}{c}", self.cli.container_prefix),
+            })
+            .collect()
+    }
+    async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
+        let stackrc = self.cli.home.join("stackrc");
+        if !ctx.host(HostRole::Undercloud).exists(&stackrc).await? {
+            return Ok(Check::todo(format!("{} missing", stackrc.display())));
+        }
+        let running = running_containers(ctx, &self.cli.lab).await?;
+        let missing: Vec<&str> = UNDERCLOUD_CONTAINERS
+            .iter()
+            .copied()
+            .filter(|c| {
+                !running
+                    .iter()
+                    .any(|r| *r == format!("{}{c}", self.cli.container_prefix))
+            })
+            .collect();
+        Ok(if missing.is_empty() {
+            Check::done(format!(
+                "stackrc present; {} containers running",
+                running.len()
+            ))
+        } else {
+            Check::todo(format!("containers not running: {}", missing.join(", ")))
+        })
+    }
+    async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        ctx.run_ok(
+            HostRole::Undercloud,
+            &self.cli.cmd(&["undercloud", "install"]),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// `openstack overcloud node import instackenv.json`; done when every node is registered.
+pub struct NodeImport {
+    pub cli: OpenstackCli,
+    pub nodes: Vec<String>,
+}
+
+async fn node_states(
+    ctx: &StepCtx<'_>,
+    cli: &OpenstackCli,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let out = ctx
+        .probe(
+            HostRole::Undercloud,
+            &cli.cmd(&[
+                "baremetal",
+                "node",
+                "list",
+                "-f",
+                "value",
+                "-c",
+                "Name",
+                "-c",
+                "Provisioning State",
+            ]),
+        )
+        .await?;
+    if !out.success() {
+        return Ok(Vec::new());
+    }
+    Ok(out
+        .stdout_str()
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.to_string(), w.next()?.to_string()))
+        })
+        .collect())
+}
+
+#[async_trait]
+impl Step for NodeImport {
+    fn id(&self) -> &str {
+        "node-import"
+    }
+    fn title(&self) -> String {
+        "openstack overcloud node import instackenv.json".into()
+    }
+    async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
+        let have = node_states(ctx, &self.cli).await?;
+        let missing: Vec<&String> = self
+            .nodes
+            .iter()
+            .filter(|n| !have.iter().any(|(h, _)| h == *n))
+            .collect();
+        Ok(if missing.is_empty() {
+            Check::done(format!("{} node(s) registered", have.len()))
+        } else {
+            Check::todo(format!(
+                "not registered: {}",
+                missing
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
+    async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        let file = self.cli.home.join("instackenv.json");
+        let f = file.to_string_lossy().into_owned();
+        ctx.run_ok(
+            HostRole::Undercloud,
+            &self.cli.cmd(&["overcloud", "node", "import", &f]),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Introspection of every manageable node, then `provide`; done when all are available.
+pub struct NodeIntrospect {
+    pub cli: OpenstackCli,
+    pub nodes: Vec<String>,
+}
+
+#[async_trait]
+impl Step for NodeIntrospect {
+    fn id(&self) -> &str {
+        "node-introspect"
+    }
+    fn title(&self) -> String {
+        "openstack overcloud node introspect --all-manageable --provide".into()
+    }
+    async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
+        let have = node_states(ctx, &self.cli).await?;
+        let not_ready: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| !have.iter().any(|(h, s)| h == *n && s == "available"))
+            .cloned()
+            .collect();
+        Ok(if not_ready.is_empty() {
+            Check::done("every node available")
+        } else {
+            Check::todo(format!("not available yet: {}", not_ready.join(", ")))
+        })
+    }
+    async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        ctx.run_ok(
+            HostRole::Undercloud,
+            &self.cli.cmd(&[
+                "overcloud",
+                "node",
+                "introspect",
+                "--all-manageable",
+                "--provide",
+            ]),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// `openstack overcloud deploy --templates T -e ...`; done when overcloudrc exists.
+pub struct OvercloudDeploy {
+    pub cli: OpenstackCli,
+    pub templates: String,
+    pub env_files: Vec<String>,
+}
+
+#[async_trait]
+impl Step for OvercloudDeploy {
+    fn id(&self) -> &str {
+        "overcloud-deploy"
+    }
+    fn title(&self) -> String {
+        format!("openstack overcloud deploy --templates {}", self.templates)
+    }
+    async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
+        let rc = self.cli.home.join("overcloudrc");
+        Ok(if ctx.host(HostRole::Undercloud).exists(&rc).await? {
+            Check::done(format!("{} present", rc.display()))
+        } else {
+            Check::todo(format!("{} missing", rc.display()))
+        })
+    }
+    async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        let mut args: Vec<&str> = vec!["overcloud", "deploy", "--templates", &self.templates];
+        for e in &self.env_files {
+            args.push("-e");
+            args.push(e);
+        }
+        ctx.run_ok(HostRole::Undercloud, &self.cli.cmd(&args))
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,145 @@
+//! The engine end to end through the real binary, on the `demo` preset (libvirt's test
+//! driver, this machine as hypervisor, a sandbox undercloud with real podman containers
+//! started by the stand-in `openstack`). Each test has its own lab name and workspace and
+//! cleans up after itself even when an assertion fails.
+
+mod engine_support;
+
+use engine_support::{TestLab, text};
+
+const CORE: &[&str] = &[
+    "haproxy",
+    "ironic_api",
+    "ironic_conductor",
+    "ironic_inspector",
+    "keystone",
+    "mysql",
+    "rabbitmq",
+];
+
+/// What a finished demo lab looks like from outside labwarp.
+fn assert_built(lab: &TestLab) {
+    let running: Vec<String> = lab
+        .containers()
+        .into_iter()
+        .filter(|(_, s)| s == "running")
+        .map(|(n, _)| n)
+        .collect();
+    for c in CORE {
+        let want = format!("{}-{c}", lab.name);
+        assert!(
+            running.contains(&want),
+            "container {want} not running: {running:?}"
+        );
+    }
+    let home = lab.ws().join("sandbox/undercloud/home/stack");
+    for f in [
+        "stackrc",
+        "overcloudrc",
+        "undercloud.conf",
+        "instackenv.json",
+        "bin/openstack",
+    ] {
+        assert!(home.join(f).exists(), "{} missing", home.join(f).display());
+    }
+}
+
+fn assert_gone(lab: &TestLab) {
+    assert_eq!(lab.leftovers(), Vec::<String>::new(), "left behind");
+}
+
+#[test]
+fn demo_runs_end_to_end_resumes_and_cleans_in_one_pass() {
+    let lab = TestLab::demo("e2e");
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("run: every stage finished"), "{}", text(&o));
+    assert!(
+        out.contains("labwarp stand-in"),
+        "the stand-in must say what it is"
+    );
+    assert!(
+        out.contains("note: sandbox"),
+        "sandbox choices must be explicit"
+    );
+    assert_built(&lab);
+    assert!(lab.ws().join("logs/undercloud-install.log").exists());
+
+    // Again: the test driver forgot its networks and domains (each connection starts
+    // empty), so those are made again; everything on this machine is already done.
+    let o = lab.labwarp(&["run", "--yes", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is a JSON event"))
+        .collect();
+    let applied: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == "step_finished")
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["stage"].as_str().unwrap(),
+                e["step"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for a in &applied {
+        assert!(
+            a.contains("network") || a.ends_with("/pool") || a.ends_with("domain"),
+            "second run re-applied {a}, which was already done"
+        );
+    }
+    for s in [
+        "undercloud-install/undercloud-install",
+        "overcloud-deploy/overcloud-deploy",
+    ] {
+        assert!(!applied.contains(&s.to_string()), "{s} ran twice");
+    }
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last["event"].as_str(), last["ok"].as_bool()),
+        (Some("run_finished"), Some(true))
+    );
+
+    let o = lab.labwarp(&["clean", "--level", "virthost", "--dry-run", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert!(items.len() >= CORE.len(), "{list}");
+    assert!(
+        items
+            .iter()
+            .any(|i| i["what"].as_str().unwrap().contains("-keystone"))
+    );
+    assert_built(&lab); // a dry run removes nothing
+
+    let o = lab.labwarp(&["clean", "--level", "virthost", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_gone(&lab);
+    // Converged: a second clean finds nothing.
+    let o = lab.labwarp(&["clean", "--level", "virthost", "--yes"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("nothing to remove"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn demo_without_state_yaml_is_still_cleaned_by_discovery() {
+    let lab = TestLab::demo("lost");
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_built(&lab);
+    std::fs::remove_file(lab.ws().join("state.yaml")).unwrap();
+    let o = lab.labwarp(&["clean", "--level", "virthost", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("(discovered)"),
+        "{}",
+        text(&o)
+    );
+    assert_gone(&lab);
+}

@@ -1,0 +1,288 @@
+//! Helpers for the engine's end-to-end tests: a lab with a unique name and workspace, the
+//! real `labwarp` binary run as a child process, and probes of what exists (libvirt through
+//! virsh, the filesystem, podman) independent of labwarp's own view.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_labwarp")
+}
+
+pub struct TestLab {
+    pub name: String,
+    pub ws: tempfile::TempDir,
+    /// `None`: the demo preset (test:///default). `Some`: a lab file on qemu:///system.
+    pub file: Option<PathBuf>,
+    pub uri: String,
+}
+
+/// Short and unique per test and process (bridge names are at most 15 characters).
+pub fn unique(tag: &str) -> String {
+    format!("lw{tag}{}", std::process::id() % 10000)
+}
+
+impl TestLab {
+    pub fn demo(tag: &str) -> TestLab {
+        TestLab {
+            name: unique(tag),
+            ws: tempfile::tempdir().expect("temp workspace"),
+            file: None,
+            uri: "test:///default".into(),
+        }
+    }
+
+    /// A lab on the real libvirtd (inside netns labwarp-ci) with its own bridges and
+    /// subnet (`octet` picks 192.168.<octet>.0/24, unique per test), a sandbox undercloud
+    /// and the stand-in `openstack`.
+    pub fn libvirtd(tag: &str, octet: u8) -> TestLab {
+        let name = unique(tag);
+        let ws = tempfile::tempdir().expect("temp workspace");
+        let file = ws.path().join("lab.yaml");
+        std::fs::write(
+            &file,
+            format!(
+                "preset: demo\nname: {name}\nhypervisors:\n  - name: virthost\n    address: local\n    ssh_user: root\n    stack_user: {name}s\n    libvirt_uri: qemu:///system\n    distro: debian\n    domain_type: qemu\nnetworks:\n  - name: external\n    bridge: {name}e\n    mode: nat\n    cidr: 192.168.{octet}.0/24\n    gateway: 192.168.{octet}.1\n    dhcp: {{start: 192.168.{octet}.10, end: 192.168.{octet}.50}}\n  - name: overcloud\n    bridge: {name}o\n    mode: isolated\n"
+            ),
+        )
+        .expect("write lab file");
+        TestLab {
+            name,
+            ws,
+            file: Some(file),
+            uri: "qemu:///system".into(),
+        }
+    }
+
+    pub fn ws(&self) -> &Path {
+        self.ws.path()
+    }
+
+    pub fn cmd(&self, args: &[&str], fault: Option<&str>) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args);
+        match &self.file {
+            Some(f) => {
+                c.arg(f);
+            }
+            None => {
+                c.args(["--preset", "demo", "--name", &self.name]);
+            }
+        }
+        c.arg("--workspace")
+            .arg(self.ws())
+            .env("STANDIN_DELAY", "0")
+            .env("LABWARP_SANDBOX", "1");
+        match fault {
+            Some(f) => c.env("LABWARP_FAULT", f),
+            None => c.env_remove("LABWARP_FAULT"),
+        };
+        c
+    }
+
+    pub fn labwarp(&self, args: &[&str]) -> Output {
+        self.cmd(args, None).output().expect("run labwarp")
+    }
+
+    pub fn spawn(&self, args: &[&str], fault: Option<&str>) -> Child {
+        self.cmd(args, fault)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn labwarp")
+    }
+
+    /// Every step as `stage/step`, in plan order (from `labwarp plan --json`).
+    pub fn steps(&self) -> Vec<String> {
+        self.steps_with_status()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect()
+    }
+
+    /// Every step with what its check says now (`done`, `todo`, `error`).
+    pub fn steps_with_status(&self) -> Vec<(String, String)> {
+        let o = self.labwarp(&["plan", "--json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("plan JSON");
+        let mut out = Vec::new();
+        for st in v["stages"].as_array().expect("stages") {
+            for s in st["steps"].as_array().expect("steps") {
+                out.push((
+                    format!(
+                        "{}/{}",
+                        st["id"].as_str().unwrap(),
+                        s["id"].as_str().unwrap()
+                    ),
+                    s["status"].as_str().unwrap_or("?").to_string(),
+                ));
+            }
+        }
+        out
+    }
+
+    /// The lab's containers with their state (`running`, `exited`, ...).
+    pub fn containers(&self) -> Vec<(String, String)> {
+        let out = Command::new("podman")
+            .args(["ps", "-a", "--filter"])
+            .arg(format!("label=labwarp.lab={}", self.name))
+            .args(["--format", "json"])
+            .output()
+            .expect("podman ps");
+        let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let mut v: Vec<(String, String)> = list
+            .iter()
+            .map(|c| {
+                (
+                    c["Names"][0].as_str().unwrap_or("?").to_string(),
+                    c["State"].as_str().unwrap_or("?").to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn virsh_names(&self, what: &str) -> Vec<String> {
+        let out = Command::new("virsh")
+            .args(["-c", &self.uri, what, "--all", "--name"])
+            .output()
+            .expect("virsh");
+        let prefix = format!("{}-", self.name);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with(&prefix))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Domains with their state, networks and pools named with the lab prefix (real
+    /// libvirtd only: every test:///default connection starts empty).
+    pub fn libvirt_objects(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for d in self.virsh_names("list") {
+            let st = Command::new("virsh")
+                .args(["-c", &self.uri, "domstate", &d])
+                .output()
+                .expect("virsh domstate");
+            out.insert(format!(
+                "domain {d} {}",
+                String::from_utf8_lossy(&st.stdout).trim()
+            ));
+        }
+        for n in self.virsh_names("net-list") {
+            out.insert(format!("network {n}"));
+        }
+        for p in self.virsh_names("pool-list") {
+            out.insert(format!("pool {p}"));
+        }
+        out
+    }
+
+    pub fn user_exists(&self) -> bool {
+        Command::new("getent")
+            .args(["passwd", &format!("{}s", self.name)])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    }
+
+    /// Everything that exists, with the lab name and workspace replaced by placeholders,
+    /// so two labs' end states compare equal when they are the same.
+    pub fn end_state(&self) -> BTreeSet<String> {
+        let norm = |s: &str| {
+            s.replace(&self.ws().display().to_string(), "WS")
+                .replace(&self.name, "LAB")
+        };
+        let mut out: BTreeSet<String> = self.libvirt_objects().iter().map(|s| norm(s)).collect();
+        for (c, st) in self.containers() {
+            out.insert(norm(&format!("container {c} {st}")));
+        }
+        for f in walk(&self.ws().join("sandbox")) {
+            out.insert(norm(&format!("file {}", f.display())));
+        }
+        if self.user_exists() {
+            out.insert("user LAB".into());
+        }
+        let state = std::fs::read_to_string(self.ws().join("state.yaml")).unwrap_or_default();
+        let st: serde_yaml::Value = serde_yaml::from_str(&state).unwrap_or_default();
+        if let Some(rs) = st["resources"].as_sequence() {
+            for r in rs {
+                let what = r["name"]
+                    .as_str()
+                    .or(r["path"].as_str())
+                    .or(r["node"].as_str())
+                    .unwrap_or("?");
+                out.insert(norm(&format!(
+                    "state {} {} {}",
+                    r["kind"].as_str().unwrap_or("?"),
+                    what,
+                    r["status"].as_str().unwrap_or("?")
+                )));
+            }
+        }
+        out
+    }
+
+    /// What labwarp created that still exists, leaving out what only `--level all` removes
+    /// (the stack user and its sudoers rule).
+    pub fn leftovers(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.libvirt_objects().into_iter().collect();
+        v.extend(
+            self.containers()
+                .into_iter()
+                .map(|(c, _)| format!("container {c}")),
+        );
+        if self.ws().join("sandbox").exists() {
+            v.push(format!("directory {}", self.ws().join("sandbox").display()));
+        }
+        let state = std::fs::read_to_string(self.ws().join("state.yaml")).unwrap_or_default();
+        let st: serde_yaml::Value = serde_yaml::from_str(&state).unwrap_or_default();
+        for r in st["resources"].as_sequence().cloned().unwrap_or_default() {
+            let all_only = r["kind"].as_str() == Some("user") || r["level"].as_str() == Some("all");
+            if !all_only {
+                v.push(format!("state.yaml still lists {r:?}"));
+            }
+        }
+        v
+    }
+}
+
+/// Files and directories under `dir`, sorted.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        out.push(p.clone());
+        if p.is_dir() {
+            out.extend(walk(&p));
+        }
+    }
+    out.sort();
+    out
+}
+
+impl Drop for TestLab {
+    fn drop(&mut self) {
+        // Whatever happened, leave nothing behind.
+        let _ = self.labwarp(&["clean", "--level", "all", "--yes"]);
+        for (c, _) in self.containers() {
+            let _ = Command::new("podman").args(["rm", "-f", &c]).output();
+        }
+    }
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
