@@ -143,3 +143,36 @@ fn demo_without_state_yaml_is_still_cleaned_by_discovery() {
     );
     assert_gone(&lab);
 }
+
+#[test]
+fn sigterm_stops_a_run_cleanly_and_the_next_run_resumes() {
+    let lab = TestLab::demo("term");
+    // Hold the run inside the undercloud install, then send SIGTERM.
+    let mut child = lab.spawn(
+        &["run", "--yes"],
+        Some("undercloud-install/undercloud-install@before-apply=pause"),
+    );
+    let paused = lab
+        .ws()
+        .join("fault-paused-undercloud-install_undercloud-install@before-apply");
+    while !paused.exists() {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("the run ended before reaching the pause: {st:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(130), "a cancelled run exits 130");
+    let state = std::fs::read_to_string(lab.ws().join("state.yaml")).unwrap();
+    assert!(state.contains("cancelled: true"), "{state}");
+    assert!(state.contains("error: cancelled"), "{state}");
+    // The next run resumes and finishes.
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_built(&lab);
+}

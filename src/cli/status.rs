@@ -2,9 +2,9 @@
 
 use super::EXIT_INVALID;
 use super::common::{LabArgs, runtime};
-use super::plan::survey;
 use crate::run::session::Session;
 use crate::run::state::{ResourceStatus, State};
+use crate::run::survey::survey;
 use std::process::ExitCode;
 use tokio::sync::mpsc;
 

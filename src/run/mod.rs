@@ -8,5 +8,6 @@ pub mod print;
 pub mod runner;
 pub mod session;
 pub mod state;
+pub mod survey;
 
 pub use runner::{RunSummary, run};

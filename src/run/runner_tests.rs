@@ -394,3 +394,33 @@ async fn cancelling_stops_a_running_command_and_records_it() {
     assert!(ev.iter().any(|e| matches!(e,
         Event::StageFinished { stage, outcome: StageOutcome::Skipped, .. } if stage == "two")));
 }
+
+#[tokio::test]
+async fn a_resource_left_creating_by_a_killed_run_is_marked_created_when_found_done() {
+    let f = fixture().await;
+    let d = f.dir.path().to_path_buf();
+    let step = file(&d, "a");
+    let r = step.resources()[0].clone();
+    // A run killed after apply, before its record: the file exists, the state says creating.
+    std::fs::write(d.join("a.txt"), "hello\n").unwrap();
+    f.store
+        .update(|s| s.record_resource(&r, ResourceStatus::Creating, "one/a"))
+        .unwrap();
+    // A resource that existed before labwarp (not in the state file) stays unclaimed.
+    std::fs::write(d.join("b.txt"), "hello\n").unwrap();
+    let plan = vec![Stage::new("one", "One", &[]).then(step).then(file(&d, "b"))];
+    let s = run(
+        &plan,
+        f.ctx.clone(),
+        f.store.clone(),
+        &Selection::All,
+        &Cancel::new(),
+    )
+    .await
+    .unwrap();
+    assert!(s.ok);
+    let st = load(f.store.path()).unwrap();
+    assert_eq!(st.resources.len(), 1, "{:?}", st.resources);
+    assert_eq!(st.resources[0].resource, r);
+    assert_eq!(st.resources[0].status, ResourceStatus::Created);
+}

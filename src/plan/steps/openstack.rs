@@ -2,6 +2,7 @@
 
 use crate::host::Cmd;
 use crate::plan::{Check, Facts, HostRole, Resource, Step, StepCtx};
+use crate::run::event::{ContainerRow, Event};
 use async_trait::async_trait;
 use std::path::PathBuf;
 
@@ -63,6 +64,35 @@ impl OpenstackCli {
         argv.extend(args.iter().map(|s| s.to_string()));
         Cmd::new(argv)
     }
+}
+
+/// Sends the lab's containers on the undercloud to the front end (best effort: a listing
+/// that fails only means the pane is not refreshed).
+pub async fn emit_containers(ctx: &StepCtx<'_>, lab: &str) {
+    let podman = crate::podman::Podman::new(ctx.host(HostRole::Undercloud).clone());
+    let Ok(list) = podman.list().await else {
+        return;
+    };
+    let containers = list
+        .into_iter()
+        .filter(|c| {
+            c.labels
+                .get(crate::run::cleanup::CONTAINER_LABEL)
+                .map(String::as_str)
+                == Some(lab)
+        })
+        .map(|c| ContainerRow {
+            name: c.name,
+            image: c.image,
+            state: c.state.as_str().to_string(),
+            health: c.health.map(|h| h.as_str()).unwrap_or("").to_string(),
+            uptime: c
+                .uptime_secs
+                .map(crate::podman::format_uptime)
+                .unwrap_or_default(),
+        })
+        .collect();
+    ctx.ctx.emit(Event::Containers { containers });
 }
 
 /// Names of running containers carrying the lab's label on the undercloud.
@@ -142,6 +172,7 @@ impl Step for UndercloudInstall {
             &self.cli.cmd(&["undercloud", "install"]),
         )
         .await?;
+        emit_containers(ctx, &self.cli.lab).await;
         Ok(())
     }
 }
