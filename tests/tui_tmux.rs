@@ -135,6 +135,32 @@ fn demo_journey_in_tmux() {
         "leaving a form saves workspace/lab.yaml"
     );
 
+    // Review shows the engine's plan diff; the first Next may only warn about findings.
+    t.keys(&["n"]);
+    if !t.screen().contains("Plan: what each step") {
+        t.keys(&["n"]);
+    }
+    t.wait_for("Plan: what each step changes on the host");
+    t.wait_for("network demo-external");
+    t.keys(&["s"]);
+    t.wait_for("Stages: running");
+    t.wait_for("Stages: done");
+    t.wait_for("demo-undercloud");
+
+    // Guided cleanup: level `all`, the dry run's list, the typed name, then done.
+    t.keys(&["c"]);
+    t.wait_for("Cleanup level");
+    t.keys(&["Down", "Down", "Enter"]);
+    t.wait_for("all will be removed");
+    t.text("dem");
+    t.keys(&["Enter"]);
+    t.wait_for("Type the lab's name `demo` exactly");
+    t.text("o");
+    t.keys(&["Enter"]);
+    t.wait_for("Cleanup finished");
+    let s = t.wait_for(" failed");
+    assert!(s.contains("removed domain demo-undercloud"), "{s}");
+
     t.keys(&["q"]);
     let s = t.wait_for("LABWARP-EXITED-0");
     assert!(

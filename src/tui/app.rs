@@ -163,6 +163,8 @@ pub enum Msg {
         result: Result<String, String>,
     },
     CleanupPreview(Result<Vec<String>, String>),
+    /// Cleanup done: how many items were removed and what failed (with why).
+    CleanupFinished(Result<(usize, Vec<String>), String>),
     LogSaved(Result<PathBuf, String>),
     /// Something the driver wants the user to know (container restarted, shell ended...).
     Notice(String),
@@ -497,6 +499,10 @@ impl App {
             Msg::FixApplied { id, result } => preflight::on_fix(self, id, result),
             Msg::CleanupPreview(r) => {
                 cleanup::on_preview(self, r);
+                vec![]
+            }
+            Msg::CleanupFinished(r) => {
+                cleanup::on_finished(self, r);
                 vec![]
             }
             Msg::LogSaved(r) => {

@@ -2,11 +2,14 @@
 //! the library's back end) checks, plans, runs and cleanup. Every result comes back to the
 //! app as a message; nothing here touches the screen.
 
-use super::app::{Effect, Found, Msg};
+use super::app::{CleanLevel, Effect, Found, Msg, PlanStage, PlanStep, PlanView};
 use crate::checks::{self, CheckContext, CheckOptions, Finding, Fix, HostView};
-use crate::host::{LocalHost, shell_quote};
+use crate::host::{Cancel, Cmd, LocalHost, shell_quote};
 use crate::lab::{self, Lab};
+use crate::plan::{HostRole, Level, Resource, Selection};
+use crate::run::cleanup::{self, CleanPlan};
 use crate::run::event::{Event, FindingRow};
+use crate::run::session::Session;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -21,12 +24,22 @@ pub enum Control {
     Suspend(Vec<String>),
 }
 
+/// The open session and the lab it was opened for.
+type SessionSlot = Arc<tokio::sync::Mutex<Option<(Lab, Arc<Session>)>>>;
+
 pub struct Driver {
     tx: UnboundedSender<Msg>,
     /// Directory searched at start for an existing lab.
     workspace: PathBuf,
     /// The fixes of the last preflight, by finding id, with the lab they were found for.
     fixes: Arc<Mutex<HashMap<String, (Fix, Lab)>>>,
+    /// One engine session per lab, kept for plan, run and cleanup alike (libvirt's test
+    /// driver forgets everything when its connection closes).
+    session: SessionSlot,
+    /// Cancels the run in progress.
+    cancel: Arc<Mutex<Option<Cancel>>>,
+    /// What the last cleanup dry run listed: exactly this is removed on confirmation.
+    clean: Arc<Mutex<Option<CleanPlan>>>,
 }
 
 impl Driver {
@@ -35,7 +48,67 @@ impl Driver {
             tx,
             workspace,
             fixes: Arc::default(),
+            session: Arc::default(),
+            cancel: Arc::default(),
+            clean: Arc::default(),
         }
+    }
+
+    /// Runs `f` with the lab's session (opened on first use, reopened when the lab changed);
+    /// its error goes back as the message `on_err` makes.
+    fn with_session<F, Fut>(&self, lab: Lab, on_err: fn(String) -> Msg, f: F)
+    where
+        F: FnOnce(Arc<Session>, UnboundedSender<Msg>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (tx, slot) = (self.tx.clone(), self.session.clone());
+        tokio::spawn(async move {
+            let session = {
+                let mut guard = slot.lock().await;
+                match guard.as_ref() {
+                    Some((l, s)) if *l == lab => Ok(s.clone()),
+                    _ => {
+                        let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
+                        let fwd = tx.clone();
+                        tokio::spawn(async move {
+                            while let Some(e) = erx.recv().await {
+                                if fwd.send(Msg::Engine(e)).is_err() {
+                                    break;
+                                }
+                            }
+                        });
+                        match Session::open(lab.clone(), None, etx).await {
+                            Ok(s) => {
+                                let s = Arc::new(s);
+                                *guard = Some((lab, s.clone()));
+                                Ok(s)
+                            }
+                            Err(e) => Err(format!("{e:#}")),
+                        }
+                    }
+                }
+            };
+            match session {
+                Ok(s) => f(s, tx).await,
+                Err(e) => {
+                    let _ = tx.send(on_err(e));
+                }
+            }
+        });
+    }
+
+    fn start_run(&self, lab: Lab, selection: Selection) {
+        let cancel = Cancel::new();
+        if let Ok(mut c) = self.cancel.lock() {
+            *c = Some(cancel.clone());
+        }
+        self.with_session(lab, Msg::Notice, move |s, tx| async move {
+            let r =
+                crate::run::run(&s.plan, s.ctx.clone(), s.store.clone(), &selection, &cancel).await;
+            if let Err(e) = r {
+                let _ = tx.send(Msg::Notice(format!("the run could not start: {e:#}")));
+            }
+        });
     }
 
     fn send(&self, msg: Msg) {
@@ -63,6 +136,14 @@ impl Driver {
                 name,
             }));
         }
+    }
+
+    /// The lab of the open session, if any (for effects that do not carry one).
+    fn current_lab(&self) -> Option<Lab> {
+        self.session
+            .try_lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(|(l, _)| l.clone()))
     }
 
     pub fn execute(&mut self, effect: Effect) -> Control {
@@ -122,15 +203,233 @@ impl Driver {
                     let _ = tx.send(Msg::FixApplied { id, result });
                 });
             }
-            other => {
-                self.send(Msg::Notice(format!(
-                    "{} is not available in this build yet",
-                    effect_name(&other)
-                )));
+            Effect::MakePlan(lab) => {
+                self.with_session(
+                    *lab,
+                    |e| Msg::Plan(Err(e)),
+                    |s, tx| async move {
+                        let _ = tx.send(Msg::Plan(Ok(survey(&s).await)));
+                    },
+                );
+            }
+            Effect::StartRun { lab, resume: _ } => {
+                // Resume and respin are the same run: every step checks first, so what is
+                // already done is skipped and an interrupted step is redone.
+                self.start_run(*lab, Selection::All);
+            }
+            Effect::RetryStep { stage, step: _ } => {
+                let lab = self.current_lab();
+                match lab {
+                    Some(lab) => self.start_run(lab, Selection::From(stage)),
+                    None => self.send(Msg::Notice("nothing to retry: no run yet".into())),
+                }
+            }
+            Effect::CancelRun => {
+                if let Some(c) = self.cancel.lock().ok().and_then(|c| c.clone()) {
+                    c.cancel();
+                }
+            }
+            Effect::CleanupDryRun { lab, level } => {
+                let keep = self.clean.clone();
+                self.with_session(
+                    *lab,
+                    |e| Msg::CleanupPreview(Err(e)),
+                    move |s, tx| async move {
+                        let state = s.store.snapshot();
+                        let r =
+                            cleanup::inventory(&s.ctx, &state, &s.plan, engine_level(level)).await;
+                        let msg = match r {
+                            Ok(plan) => {
+                                let items = plan.items.iter().map(|i| i.what.clone()).collect();
+                                if let Ok(mut k) = keep.lock() {
+                                    *k = Some(plan);
+                                }
+                                Ok(items)
+                            }
+                            Err(e) => Err(format!("{e:#}")),
+                        };
+                        let _ = tx.send(Msg::CleanupPreview(msg));
+                    },
+                );
+            }
+            Effect::StartCleanup { lab, level } => {
+                let shown = self.clean.lock().ok().and_then(|mut k| k.take());
+                self.with_session(
+                    *lab,
+                    |e| Msg::CleanupFinished(Err(e)),
+                    move |s, tx| async move {
+                        let plan = match shown {
+                            Some(p) if p.level == engine_level(level) => p,
+                            _ => {
+                                let _ = tx.send(Msg::CleanupFinished(Err(
+                                    "the list shown is out of date: run the dry run again".into(),
+                                )));
+                                return;
+                            }
+                        };
+                        let report = cleanup::execute(&s.ctx, &s.store, &plan).await;
+                        let failed = report
+                            .failed
+                            .iter()
+                            .map(|(w, e)| format!("{w}: {e}"))
+                            .collect();
+                        let _ = tx.send(Msg::CleanupFinished(Ok((report.removed.len(), failed))));
+                    },
+                );
+            }
+            Effect::ContainerLogs { name } => {
+                let lab = self.current_lab();
+                let Some(lab) = lab else {
+                    return Control::Continue;
+                };
+                self.with_session(lab, Msg::Notice, move |s, tx| async move {
+                    let cmd = Cmd::new(["podman", "logs", "--tail", "2000", name.as_str()]);
+                    let stage = format!("podman:{name}");
+                    match s.ctx.host(HostRole::Undercloud).exec(&cmd).await {
+                        Ok(out) => {
+                            let text = format!("{}{}", out.stdout_str(), out.stderr_str());
+                            for line in text.lines() {
+                                let _ = tx.send(Msg::Engine(Event::Log {
+                                    stage: stage.clone(),
+                                    step: None,
+                                    stream: crate::run::event::LogStream::Stdout,
+                                    line: line.to_string(),
+                                }));
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Msg::Notice(format!("podman logs {name}: {e}")));
+                        }
+                    }
+                });
+            }
+            Effect::ContainerRestart { name } => {
+                let lab = self.current_lab();
+                let Some(lab) = lab else {
+                    return Control::Continue;
+                };
+                self.with_session(lab, Msg::Notice, move |s, tx| async move {
+                    let cmd = Cmd::new(["podman", "restart", name.as_str()]);
+                    let note = match s.ctx.host(HostRole::Undercloud).exec(&cmd).await {
+                        Ok(o) if o.success() => format!("Restarted {name}"),
+                        Ok(o) => format!("podman restart {name}: {}", o.stderr_str().trim()),
+                        Err(e) => format!("podman restart {name}: {e}"),
+                    };
+                    let _ = tx.send(Msg::Notice(note));
+                });
+            }
+            Effect::ContainerShell { name } => {
+                // The demo's undercloud is this machine (a sandbox); a real one is reached
+                // with the ssh.config labwarp writes into the workspace.
+                let lab = self.current_lab();
+                let sandbox = lab.as_ref().is_some_and(|l| {
+                    l.hypervisors
+                        .first()
+                        .is_some_and(|h| h.libvirt_uri.starts_with("test:"))
+                });
+                let argv: Vec<String> = if sandbox {
+                    ["podman", "exec", "-it", name.as_str(), "sh"]
+                        .map(String::from)
+                        .to_vec()
+                } else {
+                    let cfg = lab
+                        .map(|l| l.workspace.join("ssh.config").display().to_string())
+                        .unwrap_or_default();
+                    [
+                        "ssh",
+                        "-F",
+                        cfg.as_str(),
+                        "-t",
+                        "undercloud",
+                        "sudo",
+                        "podman",
+                        "exec",
+                        "-it",
+                        name.as_str(),
+                        "bash",
+                    ]
+                    .map(String::from)
+                    .to_vec()
+                };
+                return Control::Suspend(argv);
             }
         }
         Control::Continue
     }
+}
+
+fn engine_level(l: CleanLevel) -> Level {
+    match l {
+        CleanLevel::Nodes => Level::Nodes,
+        CleanLevel::Virthost => Level::Virthost,
+        CleanLevel::All => Level::All,
+    }
+}
+
+/// Every step's check, run read-only: what each would change (the plan diff), the files a
+/// run writes, and the host's capacity.
+async fn survey(s: &Session) -> PlanView {
+    let mut stages = Vec::new();
+    let mut files = Vec::new();
+    for stage in &s.plan {
+        let mut steps = Vec::new();
+        for p in &stage.steps {
+            let sc = s.ctx.step(&stage.id, p.step.id());
+            let resources = p.step.resources();
+            for r in &resources {
+                if let Resource::File { path, .. } = r {
+                    files.push(path.display().to_string());
+                }
+            }
+            let (done, change) = match p.step.check(&sc).await {
+                Ok(c) if c.done => (true, c.saw),
+                Ok(c) => {
+                    let what: Vec<String> = resources.iter().map(|r| r.to_string()).collect();
+                    let change = if what.is_empty() {
+                        c.saw
+                    } else {
+                        format!("{} (now: {})", what.join(", "), c.saw)
+                    };
+                    (false, change)
+                }
+                Err(e) => (false, format!("check failed: {e:#}")),
+            };
+            steps.push(PlanStep {
+                title: p.step.title(),
+                change,
+                done,
+            });
+        }
+        stages.push(PlanStage {
+            title: stage.title.clone(),
+            steps,
+        });
+    }
+    PlanView {
+        stages,
+        files,
+        capacity: capacity(&s.ctx.lab),
+    }
+}
+
+/// (CPUs, MiB available, GiB free in the pool directory) of this machine.
+fn capacity(lab: &Lab) -> Option<(u64, u64, u64)> {
+    let cpus = std::thread::available_parallelism().ok()?.get() as u64;
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let avail_kib: u64 = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let mut dir = lab.hypervisors.first()?.pool_path.clone();
+    while !dir.exists() {
+        dir = dir.parent()?.to_path_buf();
+    }
+    let st = nix::sys::statvfs::statvfs(&dir).ok()?;
+    let free_gib = st.blocks_available() as u64 * st.fragment_size() as u64 / (1 << 30);
+    Some((cpus, avail_kib / 1024, free_gib))
 }
 
 /// `address: local`, `localhost` or a loopback address: this machine, no SSH.

@@ -31,6 +31,12 @@ pub struct State {
     /// The lab's name, typed to confirm.
     pub typed: Option<TextArea<'static>>,
     pub view: RunView,
+    /// First item shown of the preview list.
+    pub scroll: usize,
+    /// Items removed, once finished.
+    pub removed: Option<usize>,
+    /// What could not be removed, and why.
+    pub failed: Vec<String>,
 }
 
 impl State {
@@ -58,6 +64,21 @@ pub fn on_preview(app: &mut App, r: Result<Vec<String>, String>) {
         Err(e) => {
             app.cleanup.phase = Phase::Choose;
             app.cleanup.error = Some(e);
+        }
+    }
+}
+
+pub fn on_finished(app: &mut App, r: Result<(usize, Vec<String>), String>) {
+    let c = &mut app.cleanup;
+    match r {
+        Ok((removed, failed)) => {
+            c.view.finished = Some((failed.is_empty(), false));
+            c.removed = Some(removed);
+            c.failed = failed;
+        }
+        Err(e) => {
+            c.view.finished = Some((false, false));
+            c.failed = vec![e];
         }
     }
 }
@@ -95,6 +116,10 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 lab: Box::new(app.lab.clone()),
                 level: c.level(),
             }];
+        }
+        (Phase::Preview, Action::Up) => c.scroll = c.scroll.saturating_sub(1),
+        (Phase::Preview, Action::Down) => {
+            c.scroll = (c.scroll + 1).min(c.items.len().saturating_sub(1))
         }
         (Phase::Preview, Action::Back) => {
             c.phase = Phase::Choose;
@@ -158,15 +183,19 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             let [list, prompt] =
                 Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(inner);
             let h = list.height as usize;
+            let room = h.saturating_sub(1).max(1);
+            let first = c.scroll.min(c.items.len().saturating_sub(room));
             let mut lines: Vec<Line> = c
                 .items
                 .iter()
-                .take(h.saturating_sub(1).max(1))
+                .skip(first)
+                .take(room)
                 .map(|i| Line::from(Span::styled(format!("  - {i}"), s.warn)))
                 .collect();
-            if c.items.len() > h.saturating_sub(1) {
+            let below = c.items.len().saturating_sub(first + room);
+            if below > 0 {
                 lines.push(Line::from(Span::styled(
-                    format!("  … and {} more", c.items.len() - h.saturating_sub(1)),
+                    format!("  … and {below} more (↑/↓ to scroll)"),
                     s.muted,
                 )));
             }
@@ -191,14 +220,25 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             }
         }
         Phase::Running => {
+            // Every stream the cleanup wrote to, merged; then the outcome.
             let mut all = crate::tui::logview::LogRing::with_capacity(10_000);
-            // The cleanup has one stream per stage; show them merged in stage order.
-            for st in &c.view.stages {
-                if let Some(r) = c.view.log(&st.id) {
+            let mut keys: Vec<&String> = c.view.logs.keys().collect();
+            keys.sort();
+            for k in keys {
+                if let Some(r) = c.view.log(k) {
                     for l in r.tail(inner.height as usize) {
-                        all.push(l.stream, format!("{}: {}", st.id, l.text));
+                        all.push(l.stream, l.text.clone());
                     }
                 }
+            }
+            if let Some(n) = c.removed {
+                all.push(
+                    crate::run::event::LogStream::Info,
+                    format!("removed {n} item(s), {} failed", c.failed.len()),
+                );
+            }
+            for f in &c.failed {
+                all.push(crate::run::event::LogStream::Stderr, format!("FAILED {f}"));
             }
             let lines =
                 LogView::default().visible(&all, inner.width as usize, inner.height as usize, s);

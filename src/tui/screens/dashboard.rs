@@ -438,37 +438,43 @@ fn draw_stages(app: &App, frame: &mut Frame, area: Rect) {
 fn draw_vms(app: &App, frame: &mut Frame, area: Rect) {
     let s = &app.styles;
     let focused = app.dash.focus == Pane::Vms;
+    // IPs get a column when the pane is wide enough (zoom it to see them on a small screen).
+    let with_ips = area.width >= 58;
     let rows = app.run.vms.iter().enumerate().map(|(i, vm)| {
         let state_style = if vm.state == "running" { s.ok } else { s.muted };
-        Row::new(vec![
+        let mut cells = vec![
             Cell::from(vm.name.clone()),
             Cell::from(Span::styled(vm.state.clone(), state_style)),
             Cell::from(vm.vcpus.to_string()),
             Cell::from(format!("{}M", vm.memory_mib)),
-            Cell::from(vm.ips.join(",")),
-        ])
-        .style(if focused && i == app.dash.vm {
+        ];
+        if with_ips {
+            cells.push(Cell::from(vm.ips.join(",")));
+        }
+        Row::new(cells).style(if focused && i == app.dash.vm {
             s.selected
         } else {
             s.base
         })
     });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Min(10),
-            Constraint::Length(8),
-            Constraint::Length(3),
-            Constraint::Length(6),
-            Constraint::Min(0),
-        ],
-    )
-    .header(Row::new(["VM", "state", "cpu", "mem", "IPs"]).style(s.title))
-    .block(view::pane(
-        app,
-        format!(" VMs ({}) ", app.run.vms.len()),
-        focused,
-    ));
+    let mut widths = vec![
+        Constraint::Fill(1),
+        Constraint::Length(8),
+        Constraint::Length(3),
+        Constraint::Length(6),
+    ];
+    let mut header = vec!["VM", "state", "cpu", "mem"];
+    if with_ips {
+        widths.push(Constraint::Length(16));
+        header.push("IPs");
+    }
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(s.title))
+        .block(view::pane(
+            app,
+            format!(" VMs ({}) ", app.run.vms.len()),
+            focused,
+        ));
     frame.render_widget(table, area);
 }
 

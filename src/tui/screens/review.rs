@@ -116,8 +116,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                     };
                     lines.push(Line::from(vec![
                         Span::styled(format!("  {mark} "), style),
-                        Span::styled(format!("{:<28}", step.title), s.base),
-                        Span::styled(change.to_string(), if step.done { s.muted } else { s.base }),
+                        Span::styled(step.title.clone(), s.base),
+                        Span::styled(format!("  {change}"), s.muted),
                     ]));
                 }
             }
