@@ -977,3 +977,55 @@ fn screenshots_are_fresh() {
         "stale screenshots {stale:?}: run LABWARP_UPDATE_SCREENSHOTS=1 cargo test --test tui screenshots"
     );
 }
+
+#[test]
+fn fresh_start_from_a_found_lab_opens_the_guided_cleanup() {
+    let mut a = app();
+    a.update(Msg::Found(labwarp::tui::app::Found {
+        lab_path: PathBuf::from("workspace/lab.yaml"),
+        name: "demo".into(),
+        has_state: true,
+    }));
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Down);
+    let fx = key(&mut a, KeyCode::Enter);
+    assert_eq!(
+        fx,
+        vec![Effect::LoadFile(PathBuf::from("workspace/lab.yaml"))]
+    );
+    let lab = labwarp::lab::load_preset("demo").unwrap();
+    a.update(Msg::LabLoaded {
+        path: "workspace/lab.yaml".into(),
+        lab: Box::new(lab),
+        warnings: vec![],
+    });
+    assert_eq!(a.screen, Screen::Cleanup);
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(
+        a.screen,
+        Screen::Welcome,
+        "no run yet: Back returns to the welcome screen"
+    );
+}
+
+#[test]
+fn resume_loads_the_found_lab_and_resumes_the_run() {
+    let mut a = app();
+    a.update(Msg::Found(labwarp::tui::app::Found {
+        lab_path: PathBuf::from("workspace/lab.yaml"),
+        name: "demo".into(),
+        has_state: true,
+    }));
+    key(&mut a, KeyCode::Enter);
+    let lab = labwarp::lab::load_preset("demo").unwrap();
+    let fx = a.update(Msg::LabLoaded {
+        path: "workspace/lab.yaml".into(),
+        lab: Box::new(lab),
+        warnings: vec![],
+    });
+    assert_eq!(a.screen, Screen::Dashboard);
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::StartRun { resume: true, .. }]
+    ));
+}

@@ -460,6 +460,12 @@ impl App {
             } => {
                 self.set_lab(*lab, path);
                 self.screen = Screen::Hypervisor;
+                if self.welcome.pending == Some(welcome::Pending::Fresh) {
+                    self.welcome.pending = None;
+                    self.cleanup = Default::default();
+                    self.screen = Screen::Cleanup;
+                    return vec![];
+                }
                 if let Some(p) = self.welcome.pending.take() {
                     self.run = RunView::default();
                     self.dash = dashboard::State::default();

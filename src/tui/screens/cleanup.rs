@@ -128,7 +128,15 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         (Phase::Running, Action::Back) if c.view.finished.is_none() => {
             app.warn("Cleanup is running; it converges when run again if interrupted");
         }
-        (_, Action::Back) => return app.go(Screen::Dashboard),
+        (_, Action::Back) => {
+            // Reached from the welcome screen (fresh start): back to it to pick a new lab.
+            let to = if app.run.started {
+                Screen::Dashboard
+            } else {
+                Screen::Welcome
+            };
+            return app.go(to);
+        }
         _ => {}
     }
     vec![]

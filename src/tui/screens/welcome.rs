@@ -15,6 +15,8 @@ use std::path::PathBuf;
 pub enum Pending {
     Resume,
     Respin,
+    /// Clean the old lab up first (guided cleanup), then start anew.
+    Fresh,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -33,6 +35,7 @@ pub struct State {
 pub enum Choice {
     Resume,
     Respin,
+    Fresh,
     Edit(PathBuf),
     Preset(String),
     OpenFile,
@@ -52,6 +55,11 @@ pub fn choices(st: &State) -> Vec<(Choice, String, String)> {
                 Choice::Respin,
                 format!("Respin `{}`", f.name),
                 "run every stage again without teardown (done steps are skipped)".to_string(),
+            ));
+            out.push((
+                Choice::Fresh,
+                format!("Fresh start: clean up `{}` first", f.name),
+                "guided cleanup of what the earlier run made, then a new lab".to_string(),
             ));
         }
         out.push((
@@ -123,11 +131,11 @@ fn select(app: &mut App) -> Vec<Effect> {
             vec![]
         }
         Choice::Edit(path) => vec![Effect::LoadFile(path)],
-        Choice::Resume | Choice::Respin => {
-            st.pending = Some(if choice == Choice::Resume {
-                Pending::Resume
-            } else {
-                Pending::Respin
+        Choice::Resume | Choice::Respin | Choice::Fresh => {
+            st.pending = Some(match choice {
+                Choice::Resume => Pending::Resume,
+                Choice::Respin => Pending::Respin,
+                _ => Pending::Fresh,
             });
             match &st.found {
                 Some(f) => vec![Effect::LoadFile(f.lab_path.clone())],
