@@ -615,3 +615,47 @@ fn effect_name(e: &Effect) -> &'static str {
         Effect::Quit => "quit",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_the_file_and_creates_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ws/lab.yaml");
+        write_atomic(&path, b"name: one\n").unwrap();
+        write_atomic(&path, b"name: two\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "name: two\n");
+        let leftovers = std::fs::read_dir(dir.path().join("ws")).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn an_unparsable_lab_file_is_an_error_with_its_location_and_a_wrong_one_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.yaml");
+        std::fs::write(&bad, "name: [unclosed\n").unwrap();
+        match load_file(&bad) {
+            Msg::LoadFailed(e) => assert!(e.contains("bad.yaml:"), "{e}"),
+            other => panic!("expected an error, got {other:?}"),
+        }
+        let wrong = dir.path().join("wrong.yaml");
+        std::fs::write(
+            &wrong,
+            "preset: demo\nhypervisors:\n  - address: 'bad host!'\n",
+        )
+        .unwrap();
+        match load_file(&wrong) {
+            Msg::LabLoaded { warnings, .. } => {
+                assert!(
+                    warnings
+                        .iter()
+                        .any(|w| w.starts_with("hypervisors[0].address")),
+                    "{warnings:?}"
+                )
+            }
+            other => panic!("a lab with problems still opens in the forms, got {other:?}"),
+        }
+    }
+}
