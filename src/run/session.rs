@@ -5,7 +5,7 @@ use super::event::Event;
 use super::logs;
 use super::state::StateStore;
 use crate::host::{Host, HostError, LocalHost};
-use crate::lab::Lab;
+use crate::lab::{DomainType, Lab};
 use crate::plan::{Ctx, Facts, Plan, stages};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -109,9 +109,29 @@ impl Session {
         if lab.overcloud.vbmc.password.is_none() {
             lab.overcloud.vbmc.password = Some(vbmc_password(&ws)?);
         }
-        let facts = Facts::decide(&lab, &ws);
-        let plan = stages::build(&lab, &facts, &ws)?;
+        let mut facts = Facts::decide(&lab, &ws);
         let (virthost, undercloud) = hosts(&lab, &facts)?;
+        if !facts.test_driver
+            && lab.hypervisors.first().map(|h| h.domain_type) == Some(DomainType::Auto)
+        {
+            // `auto`: preflight's verdict from evidence (which KVM module, vmx/svm flags,
+            // the ioctl, libvirt's capabilities) decides between kvm and TCG.
+            use crate::checks::{CheckContext, CheckOptions, HostView, virtualization};
+            let view = HostView::system(virthost.as_ref(), true);
+            let cctx = CheckContext::for_lab(lab.clone(), CheckOptions::default());
+            let vf = virtualization::gather(&view, &cctx).await;
+            let (verdict, why) = virtualization::verdict(&vf);
+            let chosen = virtualization::chosen_domain_type(&vf, DomainType::Auto);
+            facts.domain_type = if chosen == DomainType::Kvm {
+                "kvm"
+            } else {
+                "qemu"
+            }
+            .into();
+            facts.domain_type_reason =
+                format!("preflight: {} ({})", verdict.title(), why.join("; "));
+        }
+        let plan = stages::build(&lab, &facts, &ws)?;
         std::fs::create_dir_all(&ws)
             .map_err(|e| anyhow::anyhow!("workspace {}: {e}", ws.display()))?;
         let store = Arc::new(StateStore::open(ws.join("state.yaml"))?);
