@@ -66,3 +66,15 @@ pub fn confirm(question: &str) -> bool {
     }
     matches!(line.trim(), "y" | "Y" | "yes")
 }
+
+/// For read-only listings (`plan`, `status`, `clean --dry-run`): a closed pipe (`| head`)
+/// ends the process quietly, as for any Unix filter, instead of a panic in `println!`.
+pub fn quiet_on_broken_pipe() {
+    // SAFETY: restoring the default disposition of SIGPIPE installs no Rust handler.
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        );
+    }
+}

@@ -41,6 +41,7 @@ pub fn print_text(v: &PlanView) {
 }
 
 pub fn run(args: LabArgs, json: bool) -> ExitCode {
+    super::common::quiet_on_broken_pipe();
     let lab = match args.load() {
         Ok(l) => l,
         Err(e) => {

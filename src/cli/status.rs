@@ -29,6 +29,7 @@ fn last_run_text(st: &State) -> String {
 }
 
 pub fn run(args: LabArgs, json: bool) -> ExitCode {
+    super::common::quiet_on_broken_pipe();
     let lab = match args.load() {
         Ok(l) => l,
         Err(e) => {
