@@ -147,6 +147,15 @@ fn demo_journey_in_tmux() {
     t.wait_for("Stages: done");
     t.wait_for("demo-undercloud");
 
+    // A shell in an undercloud container takes the terminal and gives it back.
+    t.wait_for("Undercloud containers (");
+    t.keys(&["Tab"]);
+    t.keys(&["s"]);
+    t.wait_for("/ #");
+    t.text("exit");
+    t.keys(&["Enter"]);
+    t.wait_for("Shell ended (exit status: 0)");
+
     // Guided cleanup: level `all`, the dry run's list, the typed name, then done.
     t.keys(&["c"]);
     t.wait_for("Cleanup level");

@@ -144,9 +144,23 @@ async fn run_async(opts: Options, workspace: PathBuf) -> anyhow::Result<()> {
                             .args(&argv[1..])
                             .status()
                             .await;
-                        terminal = ratatui::try_init()?;
-                        execute!(std::io::stdout(), EnableMouseCapture)?;
-                        terminal.clear()?;
+                        // Take the terminal back with the same Terminal: building a new
+                        // one would ask the terminal for the cursor position.
+                        ratatui::crossterm::terminal::enable_raw_mode()?;
+                        execute!(
+                            std::io::stdout(),
+                            ratatui::crossterm::terminal::EnterAlternateScreen,
+                            EnableMouseCapture
+                        )?;
+                        // resize() clears and forces a full redraw without the cursor
+                        // query clear() makes (the reply could be read by the input reader).
+                        let size = terminal.size()?;
+                        terminal.resize(ratatui::layout::Rect::new(
+                            0,
+                            0,
+                            size.width,
+                            size.height,
+                        ))?;
                         events = ct::EventStream::new();
                         let note = match status {
                             Ok(s) => format!("Shell ended ({s})"),
