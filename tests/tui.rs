@@ -1029,3 +1029,26 @@ fn resume_loads_the_found_lab_and_resumes_the_run() {
         [Effect::StartRun { resume: true, .. }]
     ));
 }
+
+#[test]
+fn a_labs_theme_applies_unless_one_was_chosen() {
+    let mut lab = labwarp::lab::load_preset("demo").unwrap();
+    lab.theme = Some("light".into());
+    let light = Styles::load(Some("light"), false).0;
+    assert_ne!(light, Styles::default(), "light differs from the default theme");
+    let mut a = app();
+    a.update(Msg::LabLoaded {
+        path: "x".into(),
+        lab: Box::new(lab.clone()),
+        warnings: vec![],
+    });
+    assert_eq!(a.styles, light);
+    let mut b = app();
+    b.styles_fixed = true;
+    b.update(Msg::LabLoaded {
+        path: "x".into(),
+        lab: Box::new(lab),
+        warnings: vec![],
+    });
+    assert_eq!(b.styles, Styles::default());
+}

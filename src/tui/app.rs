@@ -248,6 +248,8 @@ pub struct App {
     pub quit: bool,
     /// `--demo`: the whole journey on libvirt's test driver.
     pub demo: bool,
+    /// `--theme` or NO_COLOR chose the styles: a lab's `theme:` does not override them.
+    pub styles_fixed: bool,
     pub welcome: welcome::State,
     pub forms: forms::State,
     pub findings: Vec<FindingRow>,
@@ -276,6 +278,7 @@ impl App {
             dirty: true,
             quit: false,
             demo: false,
+            styles_fixed: false,
             welcome: welcome::State::default(),
             forms,
             findings: Vec::new(),
@@ -310,6 +313,13 @@ impl App {
 
     /// Replaces the lab (preset chosen, file opened) and rebuilds the forms from it.
     pub fn set_lab(&mut self, lab: Lab, path: PathBuf) {
+        // The lab's own theme (a built-in one: no file is read here) unless one was chosen.
+        if let Some(name) = lab.theme.as_deref()
+            && !self.styles_fixed
+            && crate::theme::names().contains(&name)
+        {
+            self.styles = Styles::load(Some(name), false).0;
+        }
         self.forms = forms::State::new(&lab, &self.styles);
         self.lab = lab;
         self.lab_path = path;

@@ -86,6 +86,7 @@ async fn run_async(opts: Options, workspace: PathBuf) -> anyhow::Result<()> {
     let (styles, theme_warnings) =
         Styles::load(opts.theme.as_deref(), crate::theme::no_color_requested());
     let mut app = App::new(styles, (size.width, size.height));
+    app.styles_fixed = opts.theme.is_some() || crate::theme::no_color_requested();
     if let Some(w) = theme_warnings.first() {
         app.warn(format!("theme: {w}"));
     }
