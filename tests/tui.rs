@@ -1035,7 +1035,11 @@ fn a_labs_theme_applies_unless_one_was_chosen() {
     let mut lab = labwarp::lab::load_preset("demo").unwrap();
     lab.theme = Some("light".into());
     let light = Styles::load(Some("light"), false).0;
-    assert_ne!(light, Styles::default(), "light differs from the default theme");
+    assert_ne!(
+        light,
+        Styles::default(),
+        "light differs from the default theme"
+    );
     let mut a = app();
     a.update(Msg::LabLoaded {
         path: "x".into(),
