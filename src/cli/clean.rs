@@ -2,10 +2,9 @@
 //! made, found from the state file and by discovery, in one converging pass.
 
 use super::EXIT_INVALID;
-use super::common::{LabArgs, confirm, runtime};
+use super::common::{LabArgs, confirm, lab_and_runtime, open_session};
 use crate::plan::Level;
 use crate::run::cleanup::{self, CleanPlan, FoundBy};
-use crate::run::session::Session;
 use std::process::ExitCode;
 use tokio::sync::mpsc;
 
@@ -27,28 +26,15 @@ fn print_list(p: &CleanPlan) {
 }
 
 pub fn run(args: LabArgs, level: Level, dry_run: bool, yes: bool, json: bool) -> ExitCode {
-    let lab = match args.load() {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(EXIT_INVALID);
-        }
-    };
-    let rt = match runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("labwarp: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_INVALID);
-        }
+    let (lab, rt) = match lab_and_runtime(&args) {
+        Ok(v) => v,
+        Err(code) => return code,
     };
     rt.block_on(async {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let s = match Session::open(lab, args.workspace.as_deref(), tx).await {
+        let s = match open_session("clean", lab, &args, tx).await {
             Ok(s) => s,
-            Err(e) => {
-                eprintln!("labwarp clean: {e:#}");
-                return ExitCode::from(EXIT_INVALID);
-            }
+            Err(code) => return code,
         };
         let state = s.store.snapshot();
         let list = match cleanup::inventory(&s.ctx, &state, &s.plan, level).await {

@@ -1,9 +1,14 @@
 //! What the engine's subcommands share: which lab, which workspace, a runtime, a prompt.
 
+use super::EXIT_INVALID;
 use crate::lab::{self, Lab};
+use crate::run::event::Event;
+use crate::run::session::Session;
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio::sync::mpsc;
 
 #[derive(Debug, Clone, Args)]
 pub struct LabArgs {
@@ -43,6 +48,36 @@ impl LabArgs {
         }
         Ok(lab)
     }
+}
+
+/// Loads the lab and starts the runtime for an engine subcommand; on failure the reason is
+/// printed and the exit code returned.
+pub fn lab_and_runtime(args: &LabArgs) -> Result<(Lab, tokio::runtime::Runtime), ExitCode> {
+    let lab = args.load().map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(EXIT_INVALID)
+    })?;
+    let rt = runtime().map_err(|e| {
+        eprintln!("labwarp: cannot start the async runtime: {e}");
+        ExitCode::from(EXIT_INVALID)
+    })?;
+    Ok((lab, rt))
+}
+
+/// Opens the engine session for `labwarp <command>`; on failure the reason is printed and
+/// the exit code returned.
+pub async fn open_session(
+    command: &str,
+    lab: Lab,
+    args: &LabArgs,
+    events: mpsc::UnboundedSender<Event>,
+) -> Result<Session, ExitCode> {
+    Session::open(lab, args.workspace.as_deref(), events)
+        .await
+        .map_err(|e| {
+            eprintln!("labwarp {command}: {e:#}");
+            ExitCode::from(EXIT_INVALID)
+        })
 }
 
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

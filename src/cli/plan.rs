@@ -2,8 +2,7 @@
 //! would apply.
 
 use super::EXIT_INVALID;
-use super::common::{LabArgs, runtime};
-use crate::run::session::Session;
+use super::common::{LabArgs, lab_and_runtime, open_session};
 use crate::run::survey::{PlanView, survey};
 use std::process::ExitCode;
 use tokio::sync::mpsc;
@@ -42,28 +41,15 @@ pub fn print_text(v: &PlanView) {
 
 pub fn run(args: LabArgs, json: bool) -> ExitCode {
     super::common::quiet_on_broken_pipe();
-    let lab = match args.load() {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(EXIT_INVALID);
-        }
-    };
-    let rt = match runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("labwarp: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_INVALID);
-        }
+    let (lab, rt) = match lab_and_runtime(&args) {
+        Ok(v) => v,
+        Err(code) => return code,
     };
     rt.block_on(async {
         let (tx, _rx) = mpsc::unbounded_channel();
-        let s = match Session::open(lab, args.workspace.as_deref(), tx).await {
+        let s = match open_session("plan", lab, &args, tx).await {
             Ok(s) => s,
-            Err(e) => {
-                eprintln!("labwarp plan: {e:#}");
-                return ExitCode::from(EXIT_INVALID);
-            }
+            Err(code) => return code,
         };
         let v = survey(&s).await;
         if json {

@@ -2,7 +2,7 @@
 //! Exit 0 when every selected stage finished, 1 otherwise, 130 when cancelled.
 
 use super::EXIT_INVALID;
-use super::common::{LabArgs, confirm, runtime};
+use super::common::{LabArgs, confirm, lab_and_runtime, open_session};
 use crate::host::Cancel;
 use crate::plan::Selection;
 use crate::run::event::Event;
@@ -34,28 +34,15 @@ pub fn cancel_on_signals(cancel: Cancel) {
 }
 
 pub fn run(args: LabArgs, yes: bool, json: bool, selection: Selection) -> ExitCode {
-    let lab = match args.load() {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(EXIT_INVALID);
-        }
-    };
-    let rt = match runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("labwarp: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_INVALID);
-        }
+    let (lab, rt) = match lab_and_runtime(&args) {
+        Ok(v) => v,
+        Err(code) => return code,
     };
     rt.block_on(async move {
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
-        let s = match Session::open(lab, args.workspace.as_deref(), tx).await {
+        let s = match open_session("run", lab, &args, tx).await {
             Ok(s) => s,
-            Err(e) => {
-                eprintln!("labwarp run: {e:#}");
-                return ExitCode::from(EXIT_INVALID);
-            }
+            Err(code) => return code,
         };
         if let Err(e) = selection.mask(&s.plan) {
             eprintln!("labwarp run: {e}");

@@ -1,8 +1,6 @@
 //! `labwarp status`: what exists (from the state file) and what is left (live checks).
 
-use super::EXIT_INVALID;
-use super::common::{LabArgs, runtime};
-use crate::run::session::Session;
+use super::common::{LabArgs, lab_and_runtime, open_session};
 use crate::run::state::{ResourceStatus, State};
 use crate::run::survey::survey;
 use std::process::ExitCode;
@@ -30,28 +28,15 @@ fn last_run_text(st: &State) -> String {
 
 pub fn run(args: LabArgs, json: bool) -> ExitCode {
     super::common::quiet_on_broken_pipe();
-    let lab = match args.load() {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(EXIT_INVALID);
-        }
-    };
-    let rt = match runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("labwarp: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_INVALID);
-        }
+    let (lab, rt) = match lab_and_runtime(&args) {
+        Ok(v) => v,
+        Err(code) => return code,
     };
     rt.block_on(async {
         let (tx, _rx) = mpsc::unbounded_channel();
-        let s = match Session::open(lab, args.workspace.as_deref(), tx).await {
+        let s = match open_session("status", lab, &args, tx).await {
             Ok(s) => s,
-            Err(e) => {
-                eprintln!("labwarp status: {e:#}");
-                return ExitCode::from(EXIT_INVALID);
-            }
+            Err(code) => return code,
         };
         let st = s.store.snapshot();
         let view = survey(&s).await;
