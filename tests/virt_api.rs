@@ -134,6 +134,48 @@ async fn undefine_converges_with_managed_save_and_snapshots() {
     assert!(!lv.domain_exists(name).await.unwrap());
 }
 
+/// Regression: libvirt's test driver segfaults on virDomainInterfaceAddresses for a running
+/// domain with a NIC on a network without `<ip>` (an isolated provisioning network). Before
+/// the fix, `domains()`/`domain()` made that call and this test process crashed.
+#[tokio::test]
+async fn lists_a_running_domain_on_a_network_without_ip() {
+    let lv = conn().await;
+    let net = &common::unique("lwprov");
+    let xml = format!("<network><name>{net}</name><bridge name='{net}'/></network>");
+    lv.define_network(&xml).await.unwrap();
+    lv.start_network(net).await.unwrap();
+    let name = &common::unique("lw-isol");
+    let dom = format!(
+        "<domain type='test'><name>{name}</name><metadata>{META}</metadata>\
+         <memory unit='MiB'>512</memory><vcpu>1</vcpu><os><type>hvm</type></os><devices>\
+         <interface type='network'><mac address='52:54:00:7a:00:01'/>\
+         <source network='{net}'/></interface>\
+         <interface type='network'><mac address='52:54:00:7a:00:02'/>\
+         <source network='default'/></interface>\
+         </devices></domain>"
+    );
+    lv.define_domain(&dom).await.unwrap();
+    assert_eq!(lv.start(name).await.unwrap(), Outcome::Done);
+
+    let doms = lv.domains().await.expect("listing works");
+    let d = doms
+        .iter()
+        .find(|d| &d.name == name)
+        .expect("the domain is listed");
+    assert_eq!(d.state, DomainState::Running);
+    assert_eq!(d.labwarp_lab.as_deref(), Some("minimal"));
+    // Leases are read per network then; the test driver keeps no lease database.
+    assert!(d.ips.is_empty(), "{:?}", d.ips);
+    let one = lv.domain(name).await.expect("the single lookup works");
+    assert!(one.active);
+    // The built-in domain (NIC on `default`, which has an `<ip>`) still gets its address.
+    let test = doms.iter().find(|d| d.name == "test").expect("domain test");
+    assert!(!test.ips.is_empty());
+
+    lv.undefine(name, UndefineOptions::default()).await.unwrap();
+    lv.undefine_network(net).await.unwrap();
+}
+
 #[tokio::test]
 async fn networks_with_bridges_and_idempotent_ops() {
     let lv = conn().await;

@@ -264,6 +264,67 @@ fn addresses(dom: &Domain, source: u32, tag: IpSource) -> Result<Vec<DomainIp>, 
     Ok(out)
 }
 
+/// `test:///default`, `test:///path.xml`, `test+...://`: libvirt's built-in test driver.
+fn is_test_driver(uri: &str) -> bool {
+    uri.split([':', '+']).next() == Some("test")
+}
+
+/// Each `<interface type='network'>` of the domain with its network's parsed XML; `None`
+/// when the network cannot be looked up or read (then it is not known to be safe to ask).
+fn nic_networks(c: &Ctx, domain: &xml::Element) -> Vec<(xml::NetworkNic, Option<xml::Element>)> {
+    xml::network_nics(domain)
+        .into_iter()
+        .map(|nic| {
+            let net = c
+                .conn
+                .lookup_network_by_name(&nic.network)
+                .and_then(|n| n.xml_desc(0))
+                .ok()
+                .and_then(|x| xml::parse(&x).ok());
+            (nic, net)
+        })
+        .collect()
+}
+
+/// DHCP leases of the domain's NICs, read from each network that serves DHCP and matched
+/// by MAC (what libvirt's lease source does, minus the networks that have no `<ip>`).
+/// Networks without a lease database (the test driver) or that fail give no addresses.
+fn leases_per_network(c: &Ctx, nics: &[(xml::NetworkNic, Option<xml::Element>)]) -> Vec<DomainIp> {
+    let mut out = Vec::new();
+    for (nic, net) in nics {
+        let Some(mac) = &nic.mac else { continue };
+        if !net.as_ref().is_some_and(xml::network_has_dhcp) {
+            continue;
+        }
+        let Ok(n) = c.conn.lookup_network_by_name(&nic.network) else {
+            continue;
+        };
+        let Ok(leases) = super::ffi::dhcp_leases(&n) else {
+            continue;
+        };
+        for l in leases {
+            if !l
+                .mac
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case(mac))
+            {
+                continue;
+            }
+            let Some(addr) = parse_ip(&l.ip) else {
+                continue;
+            };
+            out.push(DomainIp {
+                addr,
+                prefix: u8::try_from(l.prefix).unwrap_or(u8::MAX),
+                source: IpSource::Lease,
+                interface: nic.target.clone().unwrap_or_else(|| l.iface.clone()),
+                mac: Some(mac.clone()),
+            });
+        }
+    }
+    out
+}
+
 pub(crate) fn snapshot(c: &Ctx, dom: &Domain) -> Result<DomainInfo, VirtError> {
     let name = dom.name().map_err(|e| c.lv("get domain name", e))?;
     let err = |op: &str, e: LvError| dom_err(c, op, &name, e);
@@ -280,14 +341,31 @@ pub(crate) fn snapshot(c: &Ctx, dom: &Domain) -> Result<DomainInfo, VirtError> {
 
     let mut ips = Vec::new();
     if active {
-        let lease = sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE;
-        ips = match addresses(dom, lease, IpSource::Lease) {
-            Ok(v) => v,
-            Err(e) if is_missing(&e) => return Err(err("get addresses of", e)),
-            // No lease database for this network type: not an error for a snapshot.
-            Err(_) => Vec::new(),
-        };
-        if ips.is_empty() && xml::has_guest_agent(&tree) {
+        let nics = nic_networks(c, &tree);
+        // libvirt's test driver answers virDomainInterfaceAddresses (whatever the source)
+        // from the `<ip>` of each NIC's network and dereferences it unchecked: a NIC on a
+        // network without `<ip>` (an isolated provisioning network) segfaults the whole
+        // process (libvirt 9.0; `virsh domifaddr` crashes the same way). So the domain-wide
+        // call is made only when every network NIC's network is known to have an `<ip>`;
+        // otherwise the leases are read per network, only from networks that serve DHCP.
+        let all_have_ip = nics
+            .iter()
+            .all(|(_, net)| net.as_ref().is_some_and(xml::network_has_ip));
+        if all_have_ip {
+            let lease = sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE;
+            ips = match addresses(dom, lease, IpSource::Lease) {
+                Ok(v) => v,
+                Err(e) if is_missing(&e) => return Err(err("get addresses of", e)),
+                // No lease database for this network type: not an error for a snapshot.
+                Err(_) => Vec::new(),
+            };
+        } else {
+            ips = leases_per_network(c, &nics);
+        }
+        // The agent source goes through the same crashing code on the test driver; on the
+        // other drivers it does not depend on the networks.
+        let agent_safe = all_have_ip || !is_test_driver(&c.uri);
+        if ips.is_empty() && agent_safe && xml::has_guest_agent(&tree) {
             let agent = sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT;
             // An agent that is not up yet is normal while booting: no addresses, no error.
             ips = addresses(dom, agent, IpSource::Agent).unwrap_or_default();

@@ -187,6 +187,52 @@ pub fn domain_disks(domain: &Element) -> Vec<DiskSource> {
         .collect()
 }
 
+/// One `<interface type='network'>` of a domain: the libvirt network it is plugged into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkNic {
+    /// `<source network=...>`.
+    pub network: String,
+    /// `<mac address=...>`.
+    pub mac: Option<String>,
+    /// `<target dev=...>` (the host tap, present while running).
+    pub target: Option<String>,
+}
+
+pub fn network_nics(domain: &Element) -> Vec<NetworkNic> {
+    let Some(devices) = domain.child("devices") else {
+        return Vec::new();
+    };
+    devices
+        .children_named("interface")
+        .filter(|i| i.attr("type") == Some("network"))
+        .filter_map(|i| {
+            Some(NetworkNic {
+                network: i.child("source")?.attr("network")?.to_string(),
+                mac: i
+                    .child("mac")
+                    .and_then(|m| m.attr("address"))
+                    .map(str::to_string),
+                target: i
+                    .child("target")
+                    .and_then(|t| t.attr("dev"))
+                    .map(str::to_string),
+            })
+        })
+        .collect()
+}
+
+/// Whether a `<network>` document has at least one `<ip>` element.
+pub fn network_has_ip(network: &Element) -> bool {
+    network.child("ip").is_some()
+}
+
+/// Whether a `<network>` document serves DHCP (an `<ip>` with a `<dhcp>` inside).
+pub fn network_has_dhcp(network: &Element) -> bool {
+    network
+        .children_named("ip")
+        .any(|ip| ip.child("dhcp").is_some())
+}
+
 /// Whether the domain has a QEMU guest agent channel (only then is asking the agent for
 /// addresses worth its timeout).
 pub fn has_guest_agent(domain: &Element) -> bool {
@@ -296,6 +342,33 @@ mod tests {
         assert!(!has_guest_agent(
             &parse("<domain><devices/></domain>").unwrap()
         ));
+    }
+
+    #[test]
+    fn network_nics_and_network_ip_dhcp() {
+        let dom = parse(
+            "<domain><devices>\
+             <interface type='network'><mac address='52:54:00:00:00:01'/>\
+             <source network='prov'/><target dev='vnet3'/></interface>\
+             <interface type='bridge'><source bridge='br0'/></interface>\
+             </devices></domain>",
+        )
+        .unwrap();
+        let nics = network_nics(&dom);
+        assert_eq!(nics.len(), 1);
+        assert_eq!(nics[0].network, "prov");
+        assert_eq!(nics[0].mac.as_deref(), Some("52:54:00:00:00:01"));
+        assert_eq!(nics[0].target.as_deref(), Some("vnet3"));
+        let isolated = parse("<network><name>prov</name><bridge name='x'/></network>").unwrap();
+        assert!(!network_has_ip(&isolated) && !network_has_dhcp(&isolated));
+        let static_ip = parse("<network><ip address='10.1.0.1' prefix='24'/></network>").unwrap();
+        assert!(network_has_ip(&static_ip) && !network_has_dhcp(&static_ip));
+        let dhcp = parse(
+            "<network><ip address='10.1.0.1' prefix='24'><dhcp><range start='10.1.0.2' \
+             end='10.1.0.9'/></dhcp></ip></network>",
+        )
+        .unwrap();
+        assert!(network_has_ip(&dhcp) && network_has_dhcp(&dhcp));
     }
 
     #[test]
