@@ -124,16 +124,11 @@ pub async fn discover(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Vec<Resource>> {
     }
     // libvirt objects named with the lab prefix, or carrying labwarp's ownership metadata.
     let prefix = format!("{}-", ctx.lab.name);
-    // (Not on the test driver: listing snapshots there can crash libvirt, see
-    // steps::libvirt::domain_row; the plan's own domains were looked up by name above.)
-    if !ctx.facts.test_driver {
-        for d in ctx.libvirt.domains().await? {
-            let ours =
-                d.name.starts_with(&prefix) || d.labwarp_lab.as_deref() == Some(&ctx.lab.name);
-            let r = Resource::Domain { name: d.name };
-            if ours && !out.contains(&r) {
-                out.push(r);
-            }
+    for d in ctx.libvirt.domains().await? {
+        let ours = d.name.starts_with(&prefix) || d.labwarp_lab.as_deref() == Some(&ctx.lab.name);
+        let r = Resource::Domain { name: d.name };
+        if ours && !out.contains(&r) {
+            out.push(r);
         }
     }
     for n in ctx.libvirt.networks().await? {

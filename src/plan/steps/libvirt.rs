@@ -240,35 +240,19 @@ impl Step for Domain {
     }
 }
 
-/// One domain as the VM pane shows it, read from its live XML (running domains carry an
-/// `id`). Not through a full snapshot: libvirt's test driver segfaults looking up DHCP
-/// leases of a running domain with a NIC on a network without `<ip>` (virsh domifaddr
-/// crashes the same way), and the demo's undercloud has exactly such a NIC.
+/// One domain as the VM pane shows it (`None` when it does not exist).
 pub async fn domain_row(lv: &crate::virt::Libvirt, name: &str) -> anyhow::Result<Option<VmRow>> {
-    if !lv.domain_exists(name).await? {
-        return Ok(None);
+    match lv.domain(name).await {
+        Ok(d) => Ok(Some(VmRow {
+            state: d.state.to_string(),
+            vcpus: d.vcpus,
+            memory_mib: d.max_memory_mib,
+            ips: d.ips.iter().map(|ip| ip.addr.to_string()).collect(),
+            name: d.name,
+        })),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
     }
-    let text = match lv.domain_xml(name).await {
-        Ok(t) => t,
-        Err(e) if e.is_not_found() => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let tree = crate::virt::xml::parse(&text)
-        .map_err(|e| anyhow::anyhow!("domain {name}: unreadable XML: {e}"))?;
-    let running = tree.attr("id").is_some_and(|id| id != "-1");
-    let num = |el: &str| {
-        tree.child(el)
-            .and_then(|c| c.text.trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Ok(Some(VmRow {
-        name: name.to_string(),
-        state: if running { "running" } else { "shutoff" }.into(),
-        vcpus: num("vcpu") as u32,
-        // <memory> is in KiB in libvirt's own output.
-        memory_mib: num("memory") / 1024,
-        ips: Vec::new(),
-    }))
 }
 
 /// Sends a snapshot of the lab's VMs to the front end (best effort).
