@@ -352,3 +352,133 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// `labwarp ssh undercloud-root CMD`: through the hypervisor (an sshd in a jump namespace) to
+/// the undercloud (an sshd in a target namespace) at the address the lab's NAT network
+/// reserves for it: the first of its DHCP range. Both host keys end up pinned.
+#[test]
+fn reaches_the_undercloud_through_the_hypervisor() {
+    require_sshd!();
+    let tag = format!("{}", std::process::id() % 100_000);
+    let octet = 1 + (std::process::id() % 250);
+    // RFC 2544 benchmark range only: root ↔ jump on a /30 of 198.18.N (not the /24 the
+    // library's ProxyJump test uses), jump ↔ undercloud on the lab network 198.19.N.0/24,
+    // which exists only inside the namespaces.
+    let (root_ip, hv_ip) = (format!("198.18.{octet}.9"), format!("198.18.{octet}.10"));
+    let (hv_in, uc_ip) = (format!("198.19.{octet}.1"), format!("198.19.{octet}.100"));
+    let jump_ns = sshd::Netns::new(&format!("lwsj{tag}"));
+    let uc_ns = sshd::Netns::new(&format!("lwsu{tag}"));
+    let _v1 = sshd::Veth::new(
+        &format!("lwsr{tag}"),
+        None,
+        &format!("{root_ip}/30"),
+        &format!("lwsa{tag}"),
+        &jump_ns,
+        &format!("{hv_ip}/30"),
+    );
+    let _v2 = sshd::Veth::new(
+        &format!("lwsb{tag}"),
+        Some(&jump_ns),
+        &format!("{hv_in}/24"),
+        &format!("lwsc{tag}"),
+        &uc_ns,
+        &format!("{uc_ip}/24"),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let id = ensure_identity(&ws).unwrap();
+    let mut hv = Sshd::new(&tmp.path().join("hv"), &hv_ip, 22, Some(&jump_ns.0), "");
+    let mut uc = Sshd::new(&tmp.path().join("uc"), &uc_ip, 22, Some(&uc_ns.0), "");
+    hv.authorize(&id.public_line());
+    uc.authorize(&id.public_line());
+    hv.start();
+    uc.start();
+    let (hv_fp, uc_fp) = (hv.host_fingerprint(), uc.host_fingerprint());
+    let lab_file = tmp.path().join("lab.yaml");
+    std::fs::write(
+        &lab_file,
+        format!(
+            "name: sshany\nworkspace: {ws}\nhypervisors:\n  - name: virthost\n    address: {hv_ip}\n    ssh_user: root\n\
+             networks:\n  - name: external\n    bridge: brext\n    mode: nat\n    cidr: 198.19.{octet}.0/24\n    gateway: {hv_in}\n    dhcp:\n      start: {uc_ip}\n      end: 198.19.{octet}.120\n\
+             \x20 - name: overcloud\n    bridge: brovc\n    mode: isolated\n",
+            ws = ws.display(),
+        ),
+    )
+    .unwrap();
+    let labwarp = |args: &[&str]| -> Output {
+        Command::new(env!("CARGO_BIN_EXE_labwarp"))
+            .arg("ssh")
+            .arg("--config")
+            .arg(&lab_file)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let cmd = "echo \"$SSH_CONNECTION\"";
+
+    // Nothing pinned: the first hop (the hypervisor) is refused, with its fingerprint.
+    let out = labwarp(&["undercloud-root", cmd]);
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&hv_fp), "{}", text(&out.stderr));
+    // The hypervisor's key confirmed: now the undercloud's unknown key stops it.
+    let out = labwarp(&["--trust-host-key", &hv_fp, "undercloud-root", cmd]);
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&uc_fp), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    // Both pinned: the command runs on the undercloud, reached from the hypervisor's side.
+    let out = labwarp(&["--trust-host-key", &uc_fp, "undercloud-root", cmd]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let seen = text(&out.stdout);
+    let fields: Vec<&str> = seen.split_whitespace().collect();
+    assert_eq!(fields.first(), Some(&hv_in.as_str()), "{seen}");
+    assert_eq!(fields.get(2), Some(&uc_ip.as_str()), "{seen}");
+    // Later runs need no flag; the exit status is the remote command's.
+    let out = labwarp(&["undercloud-root", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    let kh = std::fs::read_to_string(ws.join("known_hosts")).unwrap();
+    let hv_key = std::fs::read_to_string(hv.host_key_pub()).unwrap();
+    let uc_key = std::fs::read_to_string(uc.host_key_pub()).unwrap();
+    let key_of = |pub_line: &str| pub_line.split_whitespace().nth(1).unwrap().to_string();
+    assert!(
+        kh.lines()
+            .any(|l| l.starts_with(&format!("{hv_ip} ")) && l.contains(&key_of(&hv_key))),
+        "{kh}"
+    );
+    assert!(
+        kh.lines()
+            .any(|l| l.starts_with(&format!("{uc_ip} ")) && l.contains(&key_of(&uc_key))),
+        "{kh}"
+    );
+
+    // A node whose address is not known yet: a clear error naming how to find it.
+    let out = labwarp(&["controller-0", "true"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("not known yet") && err.contains("openstack server list"),
+        "{err}"
+    );
+    // An unknown name lists the valid ones, ssh.config's names.
+    let out = labwarp(&["nope", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "use one of: virthost, virthost-stack, undercloud, undercloud-root, controller-0"
+        ),
+        "{err}"
+    );
+
+    // A changed undercloud key is refused even with --trust-on-first-use.
+    uc.stop();
+    uc.new_host_key();
+    uc.start();
+    let out = labwarp(&["--trust-on-first-use", "undercloud-root", "true"]);
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&uc_fp) && err.contains(&uc.host_fingerprint()),
+        "{err}"
+    );
+}

@@ -73,7 +73,7 @@ pub enum Command {
     /// connection (workspace key, host key pinned in workspace/known_hosts).
     /// Exit code: the command's; 1 bad lab file or host name; 255 connection failure.
     Ssh {
-        /// Hypervisor name from the lab file.
+        /// Lab host: a hypervisor, `<hypervisor>-stack`, the undercloud VM (`<name>`, `<name>-root`) or an overcloud node, as in ssh.config.
         host: String,
         /// Command to run: the words are joined with spaces and run by the remote shell, as
         /// with ssh. None: an interactive shell on a PTY.

@@ -1,5 +1,11 @@
-//! `labwarp ssh HOST [CMD...]`: a command or an interactive shell on a lab hypervisor, over
+//! `labwarp ssh HOST [CMD...]`: a command or an interactive shell on any lab host, over
 //! labwarp's own pinned, key-authenticated connection.
+//!
+//! HOST takes the names of the rendered ssh.config (`render::ssh_config`): `<hypervisor>`,
+//! `<hypervisor>-stack`, the undercloud VM's name (its cloud-init user) and `<name>-root`,
+//! reached by ProxyJump through the first hypervisor at the address its NAT network reserves
+//! for it, and each overcloud node whose address is known, through the undercloud. Every
+//! hop's host key is pinned.
 //!
 //! Like OpenSSH, the words of CMD are joined with spaces and run by the remote shell (so
 //! `labwarp ssh virthost 'virsh list | wc -l'` works); the exit status is the command's.
@@ -9,11 +15,14 @@
 
 use crate::host::ssh::{Backoff, SshHost, SshOptions, SshTarget, TrustPolicy};
 use crate::host::{HostError, known_hosts::host_pattern};
+use crate::lab::Lab;
+use crate::render::{self, RenderContext, hypervisor_is_local, ssh_config};
 use ratatui::crossterm::terminal;
 use russh::ChannelMsg;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use zeroize::Zeroizing;
@@ -44,26 +53,38 @@ pub fn run(args: SshArgs) -> ExitCode {
             return ExitCode::from(super::EXIT_INVALID);
         }
     };
-    let Some(hv) = lab.hypervisors.iter().find(|h| h.name == args.host) else {
-        let names: Vec<&str> = lab.hypervisors.iter().map(|h| h.name.as_str()).collect();
+    let workspace = std::path::absolute(&lab.workspace).unwrap_or(lab.workspace.clone());
+    let ctx = RenderContext::for_lab(&lab, &workspace);
+    let hops = match resolve(&lab, &ctx, &args.host) {
+        Ok(Route::Local) => return run_local(&args.cmd),
+        Ok(Route::Hops(hops)) => hops,
+        Err(ResolveError::Unknown(names)) => {
+            eprintln!(
+                "labwarp ssh: no host named `{}` in {}; use one of: {}",
+                args.host,
+                config.display(),
+                names.join(", ")
+            );
+            return ExitCode::from(super::EXIT_INVALID);
+        }
+        Err(ResolveError::Unreachable(msg)) => {
+            eprintln!("labwarp ssh: {msg}");
+            return ExitCode::from(super::EXIT_INVALID);
+        }
+    };
+    let is_hypervisor = lab
+        .hypervisors
+        .iter()
+        .any(|h| h.name == args.host || ssh_config::stack_alias(&h.name) == args.host);
+    if args.bootstrap && !is_hypervisor {
         eprintln!(
-            "labwarp ssh: no hypervisor named `{}` in {}; use one of: {}",
-            args.host,
-            config.display(),
-            names.join(", ")
+            "labwarp ssh: --bootstrap installs labwarp's key on a hypervisor; `{}` is a VM \
+             that gets the key from cloud-init (undercloud) or the undercloud (nodes): run \
+             without --bootstrap",
+            args.host
         );
         return ExitCode::from(super::EXIT_INVALID);
-    };
-    if hv.address == "local" {
-        return run_local(&args.cmd);
     }
-    let workspace = std::path::absolute(&lab.workspace).unwrap_or(lab.workspace.clone());
-    let target = SshTarget {
-        name: hv.name.clone(),
-        host: hv.address.clone(),
-        port: hv.ssh_port,
-        user: hv.ssh_user.clone(),
-    };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -71,7 +92,7 @@ pub fn run(args: SshArgs) -> ExitCode {
             return ExitCode::from(EXIT_SSH);
         }
     };
-    let code = rt.block_on(session(&args, &workspace, target));
+    let code = rt.block_on(session(&args, &workspace, &hops));
     // The stdin reader thread may be blocked in read(2): don't wait for it.
     rt.shutdown_background();
     match code {
@@ -91,10 +112,146 @@ fn trust_policy(args: &SshArgs) -> TrustPolicy {
     }
 }
 
+/// Where a HOST name leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// The hypervisor is this machine (`address: local`): no SSH.
+    Local,
+    /// SSH hops: the first is reached directly, each next one through the one before.
+    Hops(Vec<SshTarget>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolveError {
+    /// No such name; the valid ones.
+    Unknown(Vec<String>),
+    /// A lab host that cannot be reached yet (why, and how to fix it).
+    Unreachable(String),
+}
+
+/// A lab host name, as ssh.config calls it.
+enum Kind<'a> {
+    Hypervisor(&'a crate::lab::Hypervisor, &'a str),
+    Undercloud(&'a str),
+    Node(String),
+}
+
+fn hypervisor_target(hv: &crate::lab::Hypervisor, name: &str, user: &str) -> SshTarget {
+    SshTarget {
+        name: name.into(),
+        host: hv.address.clone(),
+        port: hv.ssh_port,
+        user: user.into(),
+    }
+}
+
+/// Every name `labwarp ssh` accepts, in ssh.config's order.
+fn names<'a>(lab: &'a Lab) -> Vec<(String, Kind<'a>)> {
+    let mut out = Vec::new();
+    for hv in &lab.hypervisors {
+        out.push((hv.name.clone(), Kind::Hypervisor(hv, &hv.ssh_user)));
+        if !hypervisor_is_local(&hv.address) {
+            out.push((
+                ssh_config::stack_alias(&hv.name),
+                Kind::Hypervisor(hv, &hv.stack_user),
+            ));
+        }
+    }
+    if let (Ok(uc), Ok(root)) = (
+        ssh_config::undercloud_alias(lab),
+        ssh_config::undercloud_root_alias(lab),
+    ) {
+        out.push((uc, Kind::Undercloud(&lab.undercloud.cloud_init.user)));
+        out.push((root, Kind::Undercloud("root")));
+    }
+    for node in lab.nodes() {
+        out.push((node.name.clone(), Kind::Node(node.name)));
+    }
+    out
+}
+
+/// The SSH route to `host`, with the users, addresses and jumps of the rendered ssh.config.
+pub fn resolve(lab: &Lab, ctx: &RenderContext, host: &str) -> Result<Route, ResolveError> {
+    let all = names(lab);
+    let Some((_, kind)) = all.iter().find(|(n, _)| n == host) else {
+        return Err(ResolveError::Unknown(
+            all.iter().map(|(n, _)| n.clone()).collect(),
+        ));
+    };
+    let undercloud = |user: &str, name: &str| -> Result<Vec<SshTarget>, ResolveError> {
+        let addr = render::undercloud_address(ctx)
+            .map_err(|e| ResolveError::Unreachable(format!("{name}: {e}")))?;
+        let mut hops = Vec::new();
+        // As in ssh.config: through the first hypervisor unless labwarp runs on it.
+        if let Some(hv) = lab.hypervisors.first()
+            && !hypervisor_is_local(&hv.address)
+        {
+            hops.push(hypervisor_target(hv, &hv.name, &hv.ssh_user));
+        }
+        hops.push(SshTarget {
+            name: name.into(),
+            host: addr.to_string(),
+            port: 22,
+            user: user.into(),
+        });
+        Ok(hops)
+    };
+    match kind {
+        Kind::Hypervisor(hv, _) if hypervisor_is_local(&hv.address) => Ok(Route::Local),
+        Kind::Hypervisor(hv, user) => Ok(Route::Hops(vec![hypervisor_target(hv, host, user)])),
+        Kind::Undercloud(user) => Ok(Route::Hops(undercloud(user, host)?)),
+        Kind::Node(node) => {
+            let Some(addr) = ctx.node_addresses.get(node) else {
+                let uc = ssh_config::undercloud_alias(lab).unwrap_or_else(|_| "undercloud".into());
+                return Err(ResolveError::Unreachable(format!(
+                    "the address of overcloud node `{node}` is not known yet: nodes get their \
+                     ctlplane address when the overcloud is deployed. Find it with \
+                     `labwarp ssh {uc} 'source ~/stackrc && openstack server list'`, then \
+                     reach the node with `labwarp ssh {uc} ssh {}@ADDRESS`",
+                    ctx.overcloud_user
+                )));
+            };
+            let uc_user = lab.undercloud.cloud_init.user.clone();
+            let uc_name = ssh_config::undercloud_alias(lab)
+                .map_err(|e| ResolveError::Unreachable(e.to_string()))?;
+            let mut hops = undercloud(&uc_user, &uc_name)?;
+            hops.push(SshTarget {
+                name: node.clone(),
+                host: addr.clone(),
+                port: 22,
+                user: ctx.overcloud_user.clone(),
+            });
+            Ok(Route::Hops(hops))
+        }
+    }
+}
+
+/// The connection to the last hop, each hop tunnelled through the one before.
+fn chain(hops: &[SshTarget], opts: &SshOptions) -> Result<SshHost, HostError> {
+    let Some((last, jumps)) = hops.split_last() else {
+        return Err(HostError::Other {
+            host: "local".into(),
+            msg: "no host to connect to".into(),
+        });
+    };
+    let mut via: Option<Arc<SshHost>> = None;
+    for t in jumps {
+        let h = match via.take() {
+            None => SshHost::new(t.clone(), opts.clone()),
+            Some(j) => SshHost::via(t.clone(), opts.clone(), j),
+        };
+        via = Some(Arc::new(h));
+    }
+    Ok(match via {
+        None => SshHost::new(last.clone(), opts.clone()),
+        Some(j) => SshHost::via(last.clone(), opts.clone(), j),
+    })
+}
+
 async fn session(
     args: &SshArgs,
     workspace: &Path,
-    target: SshTarget,
+    hops: &[SshTarget],
 ) -> Result<ExitCode, HostError> {
     let mut opts = SshOptions::for_workspace(workspace, trust_policy(args))?;
     // A person is waiting: fail fast rather than retrying for long.
@@ -103,28 +260,30 @@ async fn session(
         first: Duration::from_millis(300),
         max: Duration::from_secs(1),
     };
-    let mut host = SshHost::new(target.clone(), opts.clone());
-    match host.connect().await {
-        Ok(()) => {}
-        Err(HostError::HostKeyUnknown {
-            fingerprint, addr, ..
-        }) if std::io::stdin().is_terminal() => {
-            if !confirm_host_key(&addr, &fingerprint)? {
-                return Err(HostError::Other {
-                    host: target.name.clone(),
-                    msg: "host key not confirmed; nothing was pinned".into(),
-                });
+    let mut host = chain(hops, &opts)?;
+    let target = host.target().clone();
+    // Each hop whose key is not pinned yet is confirmed in turn (on a terminal).
+    let mut confirmed = 0;
+    loop {
+        match host.connect().await {
+            Ok(()) => break,
+            Err(HostError::HostKeyUnknown {
+                fingerprint, addr, ..
+            }) if confirmed < hops.len() && std::io::stdin().is_terminal() => {
+                if !confirm_host_key(&addr, &fingerprint)? {
+                    return Err(HostError::Other {
+                        host: target.name.clone(),
+                        msg: "host key not confirmed; nothing was pinned".into(),
+                    });
+                }
+                // Pins exactly the key that was shown; a different one is refused.
+                opts.trust = TrustPolicy::Fingerprint(fingerprint);
+                host = chain(hops, &opts)?;
+                confirmed += 1;
             }
-            // Pins exactly the key that was shown; a different one is refused.
-            opts.trust = TrustPolicy::Fingerprint(fingerprint);
-            host = SshHost::new(target.clone(), opts.clone());
-            match host.connect().await {
-                Ok(()) | Err(HostError::Auth { .. }) if args.bootstrap => {}
-                r => r.map_err(with_bootstrap_hint)?,
-            }
+            Err(HostError::Auth { .. }) if args.bootstrap => break,
+            Err(e) => return Err(with_bootstrap_hint(e)),
         }
-        Err(HostError::Auth { .. }) if args.bootstrap => {}
-        Err(e) => return Err(with_bootstrap_hint(e)),
     }
     if args.bootstrap {
         let prompt = format!(
@@ -354,6 +513,119 @@ fn run_local(cmd: &[String]) -> ExitCode {
         Err(e) => {
             eprintln!("labwarp ssh: cannot start a local shell: {e}");
             ExitCode::from(EXIT_SSH)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lab() -> (Lab, RenderContext) {
+        let mut lab = Lab::default();
+        lab.hypervisors[0].address = "198.18.0.1".into();
+        let ctx = RenderContext::for_lab(&lab, Path::new("/ws"));
+        (lab, ctx)
+    }
+
+    fn hops(route: Result<Route, ResolveError>) -> Vec<(String, String, String)> {
+        match route {
+            Ok(Route::Hops(h)) => h.into_iter().map(|t| (t.name, t.user, t.host)).collect(),
+            other => panic!("not a route: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_follow_ssh_config() {
+        let (lab, ctx) = lab();
+        let t = |n: &str, u: &str, h: &str| (n.to_string(), u.to_string(), h.to_string());
+        assert_eq!(
+            hops(resolve(&lab, &ctx, "virthost")),
+            [t("virthost", "root", "198.18.0.1")]
+        );
+        assert_eq!(
+            hops(resolve(&lab, &ctx, "virthost-stack")),
+            [t("virthost-stack", "stack", "198.18.0.1")]
+        );
+        // The undercloud: the first address of its NAT network's DHCP range, via virthost.
+        let uc = ctx.undercloud_ip.unwrap().to_string();
+        assert_eq!(uc, "192.168.23.10");
+        assert_eq!(
+            hops(resolve(&lab, &ctx, "undercloud")),
+            [
+                t("virthost", "root", "198.18.0.1"),
+                t("undercloud", "stack", &uc)
+            ]
+        );
+        assert_eq!(
+            hops(resolve(&lab, &ctx, "undercloud-root")),
+            [
+                t("virthost", "root", "198.18.0.1"),
+                t("undercloud-root", "root", &uc)
+            ]
+        );
+    }
+
+    #[test]
+    fn nodes_go_through_the_undercloud_once_their_address_is_known() {
+        let (lab, mut ctx) = lab();
+        let node = lab.nodes()[0].name.clone();
+        match resolve(&lab, &ctx, &node) {
+            Err(ResolveError::Unreachable(msg)) => {
+                assert!(msg.contains("not known yet"), "{msg}");
+                assert!(msg.contains("openstack server list"), "{msg}");
+            }
+            other => panic!("{other:?}"),
+        }
+        ctx.node_addresses
+            .insert(node.clone(), "192.168.24.15".into());
+        let h = hops(resolve(&lab, &ctx, &node));
+        assert_eq!(h.len(), 3);
+        assert_eq!(h[1].0, "undercloud");
+        assert_eq!(h[1].1, "stack");
+        assert_eq!(
+            h[2],
+            (
+                node,
+                "tripleo-admin".to_string(),
+                "192.168.24.15".to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_names_list_every_valid_one_and_local_stays_local() {
+        let (mut lab, ctx) = lab();
+        match resolve(&lab, &ctx, "nope") {
+            Err(ResolveError::Unknown(names)) => {
+                assert_eq!(
+                    names[..4],
+                    [
+                        "virthost",
+                        "virthost-stack",
+                        "undercloud",
+                        "undercloud-root"
+                    ]
+                );
+                assert_eq!(names.len(), 4 + lab.nodes().len());
+            }
+            other => panic!("{other:?}"),
+        }
+        lab.hypervisors[0].address = "local".into();
+        assert_eq!(resolve(&lab, &ctx, "virthost"), Ok(Route::Local));
+        // No jump when labwarp runs on the hypervisor, as in ssh.config.
+        assert_eq!(hops(resolve(&lab, &ctx, "undercloud")).len(), 1);
+    }
+
+    #[test]
+    fn an_undercloud_without_nat_network_says_how_to_fix_it() {
+        let (mut lab, _) = lab();
+        lab.networks.retain(|n| n.name != "external");
+        lab.undercloud.vm.nics.retain(|n| n.network != "external");
+        let ctx = RenderContext::for_lab(&lab, Path::new("/ws"));
+        match resolve(&lab, &ctx, "undercloud") {
+            Err(ResolveError::Unreachable(msg)) => assert!(msg.contains("NAT network"), "{msg}"),
+            other => panic!("{other:?}"),
         }
     }
 }
