@@ -785,6 +785,116 @@ fn steppers_take_keys_and_digits_and_selects_cycle() {
 }
 
 #[test]
+fn an_invalid_network_cidr_refuses_next_until_fixed() {
+    let mut a = with_preset("minimal");
+    assert_eq!(a.forms.network, 0);
+    let cidr = a.lab.networks[0].cidr.clone();
+    focus(&mut a, "CIDR");
+    clear_field(&mut a);
+    typed(&mut a, "192.168.23.0/33");
+    assert_eq!(a.lab.networks[0].cidr, "192.168.23.0/33");
+    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    let field = form.focused().unwrap();
+    assert_eq!(field.key.path(), "networks[0].cidr");
+    assert!(field.has_error(), "{:?}", field.issues);
+    snap!(&mut a, "hypervisor_network_invalid");
+    // Leave the field, then ask for the next screen: refused, focus back on the CIDR.
+    focus(&mut a, "Network name");
+    let fx = ctrl(&mut a, 'n');
+    assert!(fx.is_empty());
+    assert_eq!(a.screen, Screen::Hypervisor);
+    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    assert_eq!(form.focused().unwrap().key.path(), "networks[0].cidr");
+    assert!(a.status.as_ref().unwrap().text.contains("Fix CIDR first"));
+    // The problem is on that field only, not on the other network's.
+    let other = form
+        .fields
+        .iter()
+        .filter(|f| f.has_error())
+        .map(|f| f.key.path())
+        .collect::<Vec<_>>();
+    assert_eq!(other, ["networks[0].cidr"]);
+    clear_field(&mut a);
+    typed(&mut a, &cidr);
+    let fx = ctrl(&mut a, 'n');
+    assert_eq!(a.screen, Screen::Undercloud);
+    match fx.as_slice() {
+        [Effect::SaveLab { lab, .. }] => assert_eq!(lab.networks[0].cidr, cidr),
+        other => panic!("expected a save, got {other:?}"),
+    }
+}
+
+#[test]
+fn networks_can_be_added_edited_selected_and_removed_and_back_keeps_them() {
+    let mut a = with_preset("minimal");
+    let n = a.lab.networks.len();
+    ctrl(&mut a, 'a');
+    assert_eq!(a.lab.networks.len(), n + 1);
+    assert_eq!(a.forms.network, n);
+    let name = a.lab.networks[n].name.clone();
+    focus(&mut a, "Mode");
+    assert_eq!(
+        labwarp::tui::screens::forms::current(&a)
+            .unwrap()
+            .focused()
+            .unwrap()
+            .key
+            .path(),
+        format!("networks[{n}].mode")
+    );
+    // isolated → bridged: a bridged network needs its host NIC.
+    key(&mut a, KeyCode::Right);
+    assert_eq!(a.lab.networks[n].mode, labwarp::lab::NetworkMode::Bridged);
+    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    let nic = form
+        .fields
+        .iter()
+        .find(|f| f.key.label() == "Host NIC")
+        .unwrap();
+    assert!(nic.has_error(), "{:?}", nic.issues);
+    focus(&mut a, "Host NIC");
+    typed(&mut a, "eth1");
+    focus(&mut a, "MTU");
+    typed(&mut a, "9000");
+    assert_eq!(a.lab.networks[n].host_nic.as_deref(), Some("eth1"));
+    assert_eq!(a.lab.networks[n].mtu, Some(9000));
+    focus(&mut a, "CIDR");
+    typed(&mut a, "10.77.0.0/24");
+    focus(&mut a, "DHCP start");
+    typed(&mut a, "10.77.0.10");
+    focus(&mut a, "DHCP end");
+    typed(&mut a, "10.77.0.20");
+    let d = a.lab.networks[n].dhcp.clone().unwrap();
+    assert_eq!(
+        (d.start.as_str(), d.end.as_str()),
+        ("10.77.0.10", "10.77.0.20")
+    );
+    // Select the first network and back: the form shows each row's own values.
+    key(&mut a, KeyCode::PageDown);
+    assert_eq!(a.forms.network, 0);
+    focus(&mut a, "Network name");
+    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    assert_eq!(form.focused().unwrap().key.path(), "networks[0].name");
+    key(&mut a, KeyCode::PageUp);
+    assert_eq!(a.forms.network, n);
+    // Next, then Back: the new network is still there, as typed.
+    ctrl(&mut a, 'n');
+    assert_eq!(a.screen, Screen::Undercloud);
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.screen, Screen::Hypervisor);
+    assert_eq!(a.lab.networks[n].name, name);
+    assert_eq!(a.lab.networks[n].host_nic.as_deref(), Some("eth1"));
+    assert_eq!(a.lab.networks[n].cidr, "10.77.0.0/24");
+    ctrl(&mut a, 'x');
+    assert_eq!(a.lab.networks.len(), n);
+    while a.lab.networks.len() > 1 {
+        ctrl(&mut a, 'x');
+    }
+    ctrl(&mut a, 'x');
+    assert_eq!(a.lab.networks.len(), 1, "the last network was removed");
+}
+
+#[test]
 fn node_groups_can_be_added_edited_and_removed() {
     let mut a = with_preset("minimal");
     ctrl(&mut a, 'n');

@@ -389,6 +389,9 @@ impl App {
                 if self.screen == Screen::Overcloud {
                     scopes.push(Scope::Overcloud);
                 }
+                if self.screen == Screen::Hypervisor {
+                    scopes.push(Scope::Networks);
+                }
                 if !self.form_has_text_focus() {
                     scopes.push(Scope::Choice);
                 }

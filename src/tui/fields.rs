@@ -3,7 +3,8 @@
 
 use super::form::{Kind, Value};
 use crate::lab::{
-    Disk, DistroFamily, DomainType, Hypervisor, Lab, NodeGroup, Role, Secret, VmSpec,
+    DhcpRange, Disk, DistroFamily, DomainType, Hypervisor, Lab, Network, NetworkMode, NodeGroup,
+    Role, Secret, VmSpec,
 };
 use std::path::PathBuf;
 
@@ -16,6 +17,20 @@ pub enum GroupField {
     Memory,
     Disk,
     Networks,
+}
+
+/// A field of one row of the hypervisor form's network table (`networks[i]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetField {
+    Name,
+    Bridge,
+    Mode,
+    Cidr,
+    Gateway,
+    DhcpStart,
+    DhcpEnd,
+    Mtu,
+    HostNic,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +46,7 @@ pub enum FieldKey {
     HvDistro,
     HvDomainType,
     HvPoolPath,
+    Net(usize, NetField),
     UcVcpus,
     UcMemory,
     UcDisk,
@@ -66,6 +82,7 @@ const DOMAIN_TYPES: &[&str] = &["auto", "kvm", "qemu"];
 const ROLES: &[&str] = &["controller", "compute", "ceph", "custom"];
 const CONTAINER_CLIS: &[&str] = &["podman", "docker"];
 const YES_NO: &[&str] = &["no", "yes"];
+const NET_MODES: &[&str] = &["nat", "isolated", "bridged"];
 
 const fn stepper(min: u64, max: u64, step: u64, unit: &'static str) -> Kind {
     Kind::Stepper {
@@ -76,9 +93,11 @@ const fn stepper(min: u64, max: u64, step: u64, unit: &'static str) -> Kind {
     }
 }
 
-pub fn hypervisor_screen() -> Vec<FieldKey> {
+/// The hypervisor's fields, then the selected network's.
+pub fn hypervisor_screen(net: usize, nets: usize) -> Vec<FieldKey> {
     use FieldKey::*;
-    vec![
+    use NetField as N;
+    let mut keys = vec![
         LabName,
         Workspace,
         HvName,
@@ -90,7 +109,23 @@ pub fn hypervisor_screen() -> Vec<FieldKey> {
         HvDistro,
         HvDomainType,
         HvPoolPath,
-    ]
+    ];
+    if net < nets {
+        for f in [
+            N::Name,
+            N::Bridge,
+            N::Mode,
+            N::Cidr,
+            N::Gateway,
+            N::DhcpStart,
+            N::DhcpEnd,
+            N::Mtu,
+            N::HostNic,
+        ] {
+            keys.push(Net(net, f));
+        }
+    }
+    keys
 }
 
 pub fn undercloud_screen() -> Vec<FieldKey> {
@@ -225,6 +260,20 @@ impl FieldKey {
             HvDistro => "hypervisors[0].distro".into(),
             HvDomainType => "hypervisors[0].domain_type".into(),
             HvPoolPath => "hypervisors[0].pool_path".into(),
+            Net(i, f) => format!(
+                "networks[{i}].{}",
+                match f {
+                    NetField::Name => "name",
+                    NetField::Bridge => "bridge",
+                    NetField::Mode => "mode",
+                    NetField::Cidr => "cidr",
+                    NetField::Gateway => "gateway",
+                    NetField::DhcpStart => "dhcp.start",
+                    NetField::DhcpEnd => "dhcp.end",
+                    NetField::Mtu => "mtu",
+                    NetField::HostNic => "host_nic",
+                }
+            ),
             UcVcpus => "undercloud.vm.vcpus".into(),
             UcMemory => "undercloud.vm.memory_mib".into(),
             UcDisk => "undercloud.vm.disks[0].size_gib".into(),
@@ -281,6 +330,17 @@ impl FieldKey {
             HvDistro => "Distro family",
             HvDomainType => "Domain type",
             HvPoolPath => "Storage pool",
+            Net(_, f) => match f {
+                NetField::Name => "Network name",
+                NetField::Bridge => "Bridge",
+                NetField::Mode => "Mode",
+                NetField::Cidr => "CIDR",
+                NetField::Gateway => "Gateway",
+                NetField::DhcpStart => "DHCP start",
+                NetField::DhcpEnd => "DHCP end",
+                NetField::Mtu => "MTU",
+                NetField::HostNic => "Host NIC",
+            },
             UcVcpus => "vCPUs",
             UcMemory => "Memory",
             UcDisk => "Root disk",
@@ -338,6 +398,21 @@ impl FieldKey {
             HvDistro => "rhel: dnf, firewalld, SELinux. debian: apt, AppArmor.",
             HvDomainType => "auto lets preflight choose kvm when /dev/kvm works, else qemu (slow).",
             HvPoolPath => "Directory of the libvirt storage pool holding VM disks.",
+            Net(_, f) => match f {
+                NetField::Name => "libvirt network name; node groups and NICs refer to it.",
+                NetField::Bridge => "Linux bridge of the network (at most 15 characters).",
+                NetField::Mode => {
+                    "nat: libvirt NAT + DHCP. isolated: no forwarding (PXE). bridged: host NIC."
+                }
+                NetField::Cidr => {
+                    "Address range (192.168.23.0/24); empty leaves it unaddressed (provisioning)."
+                }
+                NetField::Gateway => "The host's address on the network; empty uses the first.",
+                NetField::DhcpStart => "First address libvirt's DHCP hands out; empty: no DHCP.",
+                NetField::DhcpEnd => "Last address libvirt's DHCP hands out.",
+                NetField::Mtu => "MTU of the network; empty keeps libvirt's default (1500).",
+                NetField::HostNic => "Hypervisor NIC enslaved to the bridge (bridged mode only).",
+            },
             UcVcpus => "vCPUs of the undercloud VM (quickstart uses 6; 4 is the least that works).",
             UcMemory => "Memory of the undercloud VM in MiB (12288 recommended, 8192 minimum).",
             UcDisk => "Root disk of the undercloud VM in GiB.",
@@ -387,6 +462,7 @@ impl FieldKey {
             HvSshPort => stepper(1, 65535, 1, ""),
             HvDistro => Kind::Select(DISTROS),
             HvDomainType => Kind::Select(DOMAIN_TYPES),
+            Net(_, NetField::Mode) => Kind::Select(NET_MODES),
             UcVcpus => stepper(1, 256, 1, ""),
             UcMemory => stepper(512, 1 << 20, 1024, "MiB"),
             UcDisk => stepper(1, 65536, 10, "GiB"),
@@ -430,6 +506,26 @@ impl FieldKey {
                 DomainType::Qemu => "qemu",
             }),
             HvPoolPath => text(&hv.pool_path.display().to_string()),
+            Net(i, f) => {
+                let default_net = Network::default();
+                let n = lab.networks.get(i).unwrap_or(&default_net);
+                let dhcp = n.dhcp.as_ref();
+                match f {
+                    NetField::Name => text(&n.name),
+                    NetField::Bridge => text(&n.bridge),
+                    NetField::Mode => text(match n.mode {
+                        NetworkMode::Nat => "nat",
+                        NetworkMode::Isolated => "isolated",
+                        NetworkMode::Bridged => "bridged",
+                    }),
+                    NetField::Cidr => text(&n.cidr),
+                    NetField::Gateway => opt_text(&n.gateway),
+                    NetField::DhcpStart => text(dhcp.map(|d| d.start.as_str()).unwrap_or("")),
+                    NetField::DhcpEnd => text(dhcp.map(|d| d.end.as_str()).unwrap_or("")),
+                    NetField::Mtu => text(&n.mtu.map(|m| m.to_string()).unwrap_or_default()),
+                    NetField::HostNic => opt_text(&n.host_nic),
+                }
+            }
             UcVcpus => Value::Number(u64::from(uc.vm.vcpus)),
             UcMemory => Value::Number(uc.vm.memory_mib),
             UcDisk => Value::Number(disk0(&uc.vm.disks)),
@@ -510,6 +606,46 @@ impl FieldKey {
                 }
             }
             HvPoolPath => hv.pool_path = PathBuf::from(into_text(v)),
+            Net(i, f) => {
+                let Some(n) = lab.networks.get_mut(i) else {
+                    return Err(format!("network {i} no longer exists"));
+                };
+                match f {
+                    NetField::Name => n.name = into_text(v),
+                    NetField::Bridge => n.bridge = into_text(v),
+                    NetField::Mode => {
+                        n.mode = match into_text(v).as_str() {
+                            "isolated" => NetworkMode::Isolated,
+                            "bridged" => NetworkMode::Bridged,
+                            _ => NetworkMode::Nat,
+                        }
+                    }
+                    NetField::Cidr => n.cidr = into_text(v),
+                    NetField::Gateway => n.gateway = non_empty(into_text(v)),
+                    NetField::DhcpStart | NetField::DhcpEnd => {
+                        let v = into_text(v);
+                        let mut d = n.dhcp.take().unwrap_or(DhcpRange {
+                            start: String::new(),
+                            end: String::new(),
+                        });
+                        if f == NetField::DhcpStart {
+                            d.start = v;
+                        } else {
+                            d.end = v;
+                        }
+                        // Both ends empty: the network has no DHCP range.
+                        let empty = d.start.trim().is_empty() && d.end.trim().is_empty();
+                        n.dhcp = (!empty).then_some(d);
+                    }
+                    NetField::Mtu => {
+                        n.mtu = match non_empty(into_text(v)) {
+                            None => None,
+                            Some(s) => Some(to_u32(into_number(Value::Text(s))?)?),
+                        }
+                    }
+                    NetField::HostNic => n.host_nic = non_empty(into_text(v)),
+                }
+            }
             UcVcpus => lab.undercloud.vm.vcpus = to_u32(into_number(v)?)?,
             UcMemory => lab.undercloud.vm.memory_mib = into_number(v)?,
             UcDisk => set_disk0(&mut lab.undercloud.vm.disks, into_number(v)?)?,
@@ -578,6 +714,21 @@ pub fn new_group(lab: &Lab) -> NodeGroup {
     }
 }
 
+/// A new network for the hypervisor's table: isolated and unaddressed, so it is valid as
+/// added and the user fills in what it needs.
+pub fn new_network(lab: &Lab) -> Network {
+    let free = |s: &str| !lab.networks.iter().any(|n| n.name == s || n.bridge == s);
+    let k = (lab.networks.len()..)
+        .find(|k| free(&format!("net{k}")) && free(&format!("brnet{k}")))
+        .unwrap_or(lab.networks.len());
+    Network {
+        name: format!("net{k}"),
+        bridge: format!("brnet{k}"),
+        mode: NetworkMode::Isolated,
+        ..Network::default()
+    }
+}
+
 /// Sum of what the VMs ask for: (vCPUs, MiB, GiB), for the totals line.
 pub fn totals(lab: &Lab) -> (u64, u64, u64) {
     let vm = |v: &VmSpec| {
@@ -604,7 +755,7 @@ mod tests {
     /// Every field reads back what it wrote: the binding is by name, in both directions.
     #[test]
     fn every_field_round_trips_through_the_lab() {
-        let mut keys = hypervisor_screen();
+        let mut keys = hypervisor_screen(1, 2);
         keys.extend(undercloud_screen());
         keys.extend(overcloud_screen(1, 2));
         for key in keys {
@@ -613,6 +764,7 @@ mod tests {
                 Kind::Stepper { min, .. } => Value::Number(min + 3),
                 Kind::Select(opts) => Value::Text(opts[opts.len() - 1].to_string()),
                 Kind::Multi => Value::Lines(vec!["a".into(), "b".into()]),
+                _ if matches!(key, FieldKey::Net(_, NetField::Mtu)) => Value::Text("9000".into()),
                 _ => Value::Text("probe-value".into()),
             };
             key.set(&mut lab, v.clone()).unwrap();

@@ -15,6 +15,8 @@ pub enum Scope {
     /// The focused field is a select or a stepper.
     Choice,
     Overcloud,
+    /// The hypervisor form's network table.
+    Networks,
     Preflight,
     Review,
     Dashboard,
@@ -34,6 +36,7 @@ impl Scope {
             Scope::Form => "Forms",
             Scope::Choice => "Select and number fields",
             Scope::Overcloud => "Node groups",
+            Scope::Networks => "Networks",
             Scope::Preflight => "Preflight",
             Scope::Review => "Review",
             Scope::Dashboard => "Run dashboard",
@@ -244,6 +247,34 @@ pub static KEYMAP: &[Binding] = &[
         &[k(K::PageUp)],
         A::PrevGroup,
         "previous node group",
+        false,
+    ),
+    b(
+        S::Networks,
+        &[ctrl('a')],
+        A::AddNetwork,
+        "add network",
+        true,
+    ),
+    b(
+        S::Networks,
+        &[ctrl('x')],
+        A::RemoveNetwork,
+        "remove network",
+        false,
+    ),
+    b(
+        S::Networks,
+        &[k(K::PageDown)],
+        A::NextNetwork,
+        "next network",
+        false,
+    ),
+    b(
+        S::Networks,
+        &[k(K::PageUp)],
+        A::PrevNetwork,
+        "previous network",
         false,
     ),
     // Preflight

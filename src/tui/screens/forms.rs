@@ -1,8 +1,9 @@
-//! The three lab forms (hypervisor, undercloud, overcloud with its node-group table).
+//! The three lab forms (hypervisor with its network table, undercloud, overcloud with its
+//! node-group table).
 //! Each keystroke writes the field into the lab and re-validates it, so problems show
 //! beside the field as the user types; Next is refused while a field is invalid.
 
-use crate::lab::Lab;
+use crate::lab::{Lab, NetworkMode};
 use crate::tui::action::Action;
 use crate::tui::app::{App, Effect, Screen};
 use crate::tui::fields;
@@ -23,12 +24,18 @@ pub struct State {
     pub overcloud: Form,
     /// The node group whose fields the overcloud form shows.
     pub group: usize,
+    /// The network whose fields the hypervisor form shows.
+    pub network: usize,
 }
 
 impl State {
     pub fn new(lab: &Lab, styles: &Styles) -> State {
         State {
-            hypervisor: Form::new(fields::hypervisor_screen(), lab, styles),
+            hypervisor: Form::new(
+                fields::hypervisor_screen(0, lab.networks.len()),
+                lab,
+                styles,
+            ),
             undercloud: Form::new(fields::undercloud_screen(), lab, styles),
             overcloud: Form::new(
                 fields::overcloud_screen(0, lab.overcloud.nodes.len()),
@@ -36,6 +43,7 @@ impl State {
                 styles,
             ),
             group: 0,
+            network: 0,
         }
     }
 }
@@ -84,6 +92,21 @@ fn rebuild_overcloud(app: &mut App) {
     );
     let max = app.forms.overcloud.fields.len().saturating_sub(1);
     app.forms.overcloud.focus_on(focus.min(max), &app.styles);
+    revalidate(app);
+}
+
+/// Rebuilds the hypervisor form for the selected network (after adding, removing, switching).
+fn rebuild_hypervisor(app: &mut App) {
+    let nets = app.lab.networks.len();
+    app.forms.network = app.forms.network.min(nets.saturating_sub(1));
+    let focus = app.forms.hypervisor.focus;
+    app.forms.hypervisor = Form::new(
+        fields::hypervisor_screen(app.forms.network, nets),
+        &app.lab,
+        &app.styles,
+    );
+    let max = app.forms.hypervisor.fields.len().saturating_sub(1);
+    app.forms.hypervisor.focus_on(focus.min(max), &app.styles);
     revalidate(app);
 }
 
@@ -151,6 +174,33 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 rebuild_overcloud(app);
             }
         }
+        Action::AddNetwork => {
+            let net = fields::new_network(&app.lab);
+            app.lab.networks.push(net);
+            app.forms.network = app.lab.networks.len() - 1;
+            rebuild_hypervisor(app);
+            app.say("Network added");
+        }
+        Action::RemoveNetwork => {
+            if app.lab.networks.len() > 1 {
+                app.lab.networks.remove(app.forms.network);
+                rebuild_hypervisor(app);
+                app.say("Network removed");
+            } else {
+                app.warn("The lab needs at least one network");
+            }
+        }
+        Action::NextNetwork | Action::PrevNetwork => {
+            let n = app.lab.networks.len();
+            if n > 0 {
+                app.forms.network = if action == Action::NextNetwork {
+                    (app.forms.network + 1) % n
+                } else {
+                    (app.forms.network + n - 1) % n
+                };
+                rebuild_hypervisor(app);
+            }
+        }
         _ => {}
     }
     vec![]
@@ -212,12 +262,12 @@ pub fn field_rows(form: &Form, area: Rect) -> Vec<(usize, Rect)> {
     out
 }
 
-/// The screen's parts: node-group table (overcloud only), fields, help box.
+/// The screen's parts: row table (networks or node groups), fields, help box.
 fn layout(app: &App, area: Rect) -> (Option<Rect>, Rect, Rect) {
-    let table_h = if app.screen == Screen::Overcloud {
-        (app.lab.overcloud.nodes.len() as u16 + 3).min(7)
-    } else {
-        0
+    let table_h = match app.screen {
+        Screen::Overcloud => (app.lab.overcloud.nodes.len() as u16 + 3).min(7),
+        Screen::Hypervisor => (app.lab.networks.len() as u16 + 3).min(7),
+        _ => 0,
     };
     let [table, fields, help] = Layout::vertical([
         Constraint::Length(table_h),
@@ -268,7 +318,11 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let s = &app.styles;
     let (table, rows_area, help) = layout(app, area);
     if let Some(table) = table {
-        draw_groups(app, frame, table);
+        if app.screen == Screen::Hypervisor {
+            draw_networks(app, frame, table);
+        } else {
+            draw_groups(app, frame, table);
+        }
     }
     let title_row = Rect::new(
         area.x + 1,
@@ -393,9 +447,59 @@ fn draw_groups(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(table, area);
 }
 
+fn draw_networks(app: &App, frame: &mut Frame, area: Rect) {
+    let s = &app.styles;
+    let header = Row::new(["", "name", "bridge", "mode", "cidr", "dhcp"]).style(s.title);
+    let rows = app.lab.networks.iter().enumerate().map(|(i, n)| {
+        let selected = i == app.forms.network;
+        let mode = match n.mode {
+            NetworkMode::Nat => "nat",
+            NetworkMode::Isolated => "isolated",
+            NetworkMode::Bridged => "bridged",
+        };
+        let dhcp = n
+            .dhcp
+            .as_ref()
+            .map(|d| format!("{}–{}", d.start, d.end))
+            .unwrap_or_else(|| "-".into());
+        Row::new(vec![
+            Cell::from(if selected { "▸" } else { " " }),
+            Cell::from(n.name.clone()),
+            Cell::from(n.bridge.clone()),
+            Cell::from(mode),
+            Cell::from(if n.cidr.is_empty() {
+                "-".to_string()
+            } else {
+                n.cidr.clone()
+            }),
+            Cell::from(dhcp),
+        ])
+        .style(if selected { s.selected } else { s.base })
+    });
+    let title = " Networks (PgUp/PgDn) · C-a add · C-x remove ";
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(1),
+            Constraint::Length(10),
+            Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Length(18),
+            Constraint::Min(10),
+        ],
+    )
+    .header(header)
+    .block(view::pane(app, title, false));
+    frame.render_widget(table, area);
+}
+
 fn screen_title(app: &App) -> String {
     match app.screen {
-        Screen::Hypervisor => "Hypervisor: the machine the lab runs on".into(),
+        Screen::Hypervisor => format!(
+            "Hypervisor: the machine the lab runs on, network {} of {}",
+            app.forms.network + 1,
+            app.lab.networks.len()
+        ),
         Screen::Undercloud => "Undercloud: the director VM and its undercloud.conf".into(),
         _ => format!(
             "Overcloud: node group {} of {}, VirtualBMC, deploy, live migration",
