@@ -11,8 +11,8 @@ use labwarp::lab::{DhcpRange, Disk, Hypervisor, Lab, Network, NetworkMode, Secre
 use labwarp::render::{KernelBoot, RenderContext, VirtType, render_all};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
-use tiny_guest_support::{ensure_built, netns, require_libvirtd, virsh};
+use std::time::Duration;
+use tiny_guest_support::{ensure_built, lease_ip, netns, require_libvirtd, virsh, wait_for};
 
 /// Destroys the transient domain and networks however the test ends.
 struct Cleanup {
@@ -43,32 +43,6 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-/// Polls `f` every 250 ms until `Some` or `limit` (a bound so a broken guest fails instead of
-/// hanging; not a speed assertion).
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < end,
-            "gave up waiting for {what} after {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn lease_ip(network: &str, mac: &str) -> Option<String> {
-    let out = virsh(&["net-dhcp-leases", network, "--mac", mac]).ok()?;
-    out.lines()
-        .filter(|l| l.contains(mac) && l.contains("ipv4"))
-        .flat_map(|l| l.split_whitespace())
-        .find(|w| w.starts_with("192.168.") && w.contains('/'))
-        .and_then(|w| w.split('/').next())
-        .map(str::to_string)
 }
 
 /// A lab whose hypervisor is this machine (`local`): tiny undercloud, NAT network on

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use tiny_guest_support::{ensure_built, netns, require_libvirtd, virsh};
+use tiny_guest_support::{ensure_built, lease_ip, netns, require_libvirtd, virsh, wait_for};
 
 /// Destroys the transient domain and network however the test ends.
 struct Cleanup {
@@ -97,33 +97,6 @@ fn domain_xml(
         seed = seed.display(),
         console = console.display(),
     )
-}
-
-/// Polls `f` every 250 ms until it returns `Some` or `limit` passes (a bound so a broken
-/// guest fails the test instead of hanging it; not a speed assertion).
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < end,
-            "gave up waiting for {what} after {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// The IPv4 address leased to `mac` on `network`.
-fn lease_ip(network: &str, mac: &str) -> Option<String> {
-    let out = virsh(&["net-dhcp-leases", network, "--mac", mac]).ok()?;
-    out.lines()
-        .filter(|l| l.contains(mac) && l.contains("ipv4"))
-        .flat_map(|l| l.split_whitespace())
-        .find(|w| w.starts_with("192.168.") && w.contains('/'))
-        .and_then(|w| w.split('/').next())
-        .map(str::to_string)
 }
 
 fn ssh(known_hosts: &Path, key: &Path, target: &str, cmd: &str) -> Output {

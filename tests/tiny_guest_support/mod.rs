@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// The libvirt URI of the real daemon (started by scripts/setup-host.sh inside netns
 /// `labwarp-ci`).
@@ -76,4 +77,31 @@ pub fn require_libvirtd() {
              run scripts/setup-host.sh as root first (it starts libvirtd in netns labwarp-ci)"
         );
     }
+}
+
+/// Polls `f` every 250 ms until it returns `Some` or `limit` passes (a bound so a broken
+/// guest fails the test instead of hanging it; not a speed assertion).
+pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < end,
+            "gave up waiting for {what} after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The IPv4 address leased to `mac` on `network`.
+pub fn lease_ip(network: &str, mac: &str) -> Option<String> {
+    let out = virsh(&["net-dhcp-leases", network, "--mac", mac]).ok()?;
+    out.lines()
+        .filter(|l| l.contains(mac) && l.contains("ipv4"))
+        .flat_map(|l| l.split_whitespace())
+        .find(|w| w.starts_with("192.168.") && w.contains('/'))
+        .and_then(|w| w.split('/').next())
+        .map(str::to_string)
 }
