@@ -909,36 +909,28 @@ pub fn evaluate(facts: &VirtFacts, ctx: &CheckContext) -> Vec<Finding> {
     // The verdict.
     let (v, why) = verdict(facts);
     let evidence = why.join("\n");
-    let hv_index = 0;
-    out.push(match (ctx.hypervisor.domain_type, v) {
-        (_, KvmVerdict::Usable) => {
-            Finding::new("kvm.verdict", AREA, Severity::Ok, v.title(), evidence)
-        }
-        (DomainType::Auto, _) => Finding::new(
-            "kvm.verdict",
-            AREA,
-            Severity::Warn,
-            format!("{} — the plan will use TCG (slower)", v.title()),
-            evidence,
-        ),
-        (DomainType::Qemu, _) => Finding::new(
-            "kvm.verdict",
-            AREA,
+    // What the verdict means for this lab: a Usable KVM is fine whatever the lab chose;
+    // otherwise it depends on the lab's domain_type.
+    let (severity, consequence) = match (ctx.hypervisor.domain_type, v) {
+        (_, KvmVerdict::Usable) => (Severity::Ok, None),
+        (DomainType::Auto, _) => (Severity::Warn, Some("the plan will use TCG (slower)")),
+        (DomainType::Qemu, _) => (
             Severity::Info,
-            format!("{} — the lab already uses domain type qemu", v.title()),
-            evidence,
+            Some("the lab already uses domain type qemu"),
         ),
-        (DomainType::Kvm, _) => Finding::new(
-            "kvm.verdict",
-            AREA,
-            Severity::Fail,
-            format!("{} — but the lab forces domain type kvm", v.title()),
-            evidence,
-        )
-        .with_fix(Fix::manual(format!(
-            "In lab.yaml set hypervisors[{hv_index}].domain_type: qemu (or auto)"
-        ))),
-    });
+        (DomainType::Kvm, _) => (Severity::Fail, Some("but the lab forces domain type kvm")),
+    };
+    let title = match consequence {
+        Some(c) => format!("{} — {c}", v.title()),
+        None => v.title().to_string(),
+    };
+    let mut finding = Finding::new("kvm.verdict", AREA, severity, title, evidence);
+    if severity == Severity::Fail {
+        finding = finding.with_fix(Fix::manual(
+            "In lab.yaml set hypervisors[0].domain_type: qemu (or auto)",
+        ));
+    }
+    out.push(finding);
     out
 }
 
