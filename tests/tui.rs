@@ -825,6 +825,40 @@ fn an_invalid_network_cidr_refuses_next_until_fixed() {
 }
 
 #[test]
+fn a_problem_on_another_network_refuses_next_and_shows_that_network() {
+    let mut a = with_preset("minimal");
+    // Network 1 (isolated, no CIDR) gets a DHCP range: "dhcp needs the network's cidr",
+    // reported on `networks[1].dhcp`, a path no single field has.
+    key(&mut a, KeyCode::PageDown);
+    assert_eq!(a.forms.network, 1);
+    focus(&mut a, "DHCP start");
+    typed(&mut a, "192.168.24.10");
+    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    let field = form.focused().unwrap();
+    assert!(
+        field.issues.iter().any(|i| i.path == "networks[1].dhcp"),
+        "the object-level problem is shown on its first field: {:?}",
+        field.issues
+    );
+    // Back to network 0, which is valid: Next is still refused and shows network 1.
+    key(&mut a, KeyCode::PageUp);
+    assert_eq!(a.forms.network, 0);
+    let fx = ctrl(&mut a, 'n');
+    assert!(fx.is_empty(), "{fx:?}");
+    assert_eq!(a.screen, Screen::Hypervisor);
+    assert_eq!(a.forms.network, 1);
+    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    assert_eq!(form.focused().unwrap().key.path(), "networks[1].dhcp.start");
+    let status = &a.status.as_ref().unwrap().text;
+    assert!(status.contains("needs the network's cidr"), "{status}");
+    // Removing the range fixes it.
+    clear_field(&mut a);
+    let fx = ctrl(&mut a, 'n');
+    assert_eq!(a.screen, Screen::Undercloud, "{:?}", a.status);
+    assert!(matches!(fx.as_slice(), [Effect::SaveLab { .. }]));
+}
+
+#[test]
 fn networks_can_be_added_edited_selected_and_removed_and_back_keeps_them() {
     let mut a = with_preset("minimal");
     let n = a.lab.networks.len();
@@ -1048,6 +1082,29 @@ fn cleanup_preview_app() -> App {
     ])));
     typed(&mut a, "demo");
     a
+}
+
+/// At 80×24 the status bar keeps the help key (`?`, or F1 in a form where `?` is typed) on
+/// every screen, whatever else has to go.
+#[test]
+fn the_status_bar_always_offers_help_at_80x24() {
+    let mut screens: Vec<(&str, App)> = vec![
+        ("welcome", app()),
+        ("hypervisor", with_preset("minimal")),
+        ("overcloud", overcloud_app()),
+        ("preflight", preflight_app()),
+        ("review", review_app()),
+        ("dashboard", running_app()),
+        ("cleanup", cleanup_preview_app()),
+    ];
+    for (name, a) in &mut screens {
+        a.status = None;
+        let shown = text(&render(a, 80, 24));
+        let bar = shown.lines().last().unwrap_or_default();
+        let help =
+            bar.trim_end().ends_with("? help") || bar.trim_end().ends_with("F1 help: all keys");
+        assert!(help, "{name}: {bar:?}");
+    }
 }
 
 /// `screenshots/*.svg` are renders of these states. Regenerate them with

@@ -281,6 +281,19 @@ impl Form {
                 .cloned()
                 .collect();
         }
+        // A problem about a whole object (`networks[0].dhcp`) goes to its first field shown
+        // (`networks[0].dhcp.start`), so it is seen and blocks Next like any other.
+        for issue in issues {
+            let shown = self.fields.iter().any(|f| f.issues.contains(issue));
+            if !shown
+                && let Some(f) = self
+                    .fields
+                    .iter_mut()
+                    .find(|f| names_field(&f.key.path(), &issue.path))
+            {
+                f.issues.push(issue.clone());
+            }
+        }
         for (i, issue) in parse_errors {
             if let Some(f) = self.fields.get_mut(i) {
                 f.issues.insert(0, issue);

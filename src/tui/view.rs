@@ -101,10 +101,37 @@ fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
             if st.error { s.error } else { s.ok },
         )),
         None => {
+            // On a narrow terminal the hints that do not fit are left out, but `? help`
+            // (which lists them all) always stays.
+            let hint = |bd: &keymap::Binding| {
+                let key = format!(" {}", keymap::keys_label(bd));
+                let desc = format!(" {} ", bd.desc);
+                let width = (key.chars().count() + desc.chars().count()) as u16;
+                (
+                    width,
+                    [Span::styled(key, s.key), Span::styled(desc, s.muted)],
+                )
+            };
+            let is_help = |b: &&keymap::Binding| b.action == super::action::Action::Help;
+            let all: Vec<_> = keymap::bindings(&app.scopes()).filter(|b| b.bar).collect();
+            // `?` where it is a command; in a text field (where `?` is typed) F1.
+            let help = all
+                .iter()
+                .copied()
+                .find(is_help)
+                .or_else(|| keymap::bindings(&app.scopes()).find(is_help));
+            let mut room = area.width.saturating_sub(help.map_or(0, |h| hint(h).0));
             let mut spans = Vec::new();
-            for bd in keymap::bindings(&app.scopes()).filter(|b| b.bar) {
-                spans.push(Span::styled(format!(" {}", keymap::keys_label(bd)), s.key));
-                spans.push(Span::styled(format!(" {} ", bd.desc), s.muted));
+            for bd in all.iter().filter(|b| !is_help(b)) {
+                let (w, parts) = hint(bd);
+                if w > room {
+                    break;
+                }
+                room -= w;
+                spans.extend(parts);
+            }
+            if let Some(h) = help {
+                spans.extend(hint(h).1);
             }
             Line::from(spans)
         }

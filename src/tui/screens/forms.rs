@@ -206,9 +206,65 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
     vec![]
 }
 
+/// The table row (network or node group) an error path belongs to, when it is not the row
+/// the form shows: `networks[2].cidr` on the hypervisor screen showing network 0 → 2.
+fn other_row_with_error(app: &App) -> Option<usize> {
+    let (prefix, shown) = match app.screen {
+        Screen::Hypervisor => ("networks[", app.forms.network),
+        Screen::Overcloud => ("overcloud.nodes[", app.forms.group),
+        _ => return None,
+    };
+    validate::issues(&app.lab)
+        .iter()
+        .filter(|i| i.error)
+        .filter_map(|i| i.path.strip_prefix(prefix)?.split(']').next()?.parse().ok())
+        .find(|row| *row != shown)
+}
+
+/// Error paths this screen owns that no field of its form shows (a lab file's value the
+/// forms have no field for): Next is refused for them too, naming the path and the fix.
+fn unshown_error(app: &App, form: &Form) -> Option<validate::Issue> {
+    let owned: &[&str] = match app.screen {
+        Screen::Hypervisor => &["name", "workspace", "hypervisors", "networks"],
+        Screen::Undercloud => &["undercloud", "images.undercloud"],
+        Screen::Overcloud => &["overcloud"],
+        _ => return None,
+    };
+    validate::issues(&app.lab).into_iter().find(|i| {
+        i.error
+            && owned
+                .iter()
+                .any(|o| crate::tui::form::names_field(&i.path, o))
+            && !form.fields.iter().any(|f| f.issues.contains(i))
+    })
+}
+
 fn next_screen(app: &mut App) -> Vec<Effect> {
     revalidate(app);
     let styles = app.styles.clone();
+    if current(app).is_some_and(|f| f.first_invalid().is_none())
+        && let Some(row) = other_row_with_error(app)
+    {
+        // Show the row with the problem, then fall through to focus its field.
+        if app.screen == Screen::Hypervisor {
+            app.forms.network = row;
+            rebuild_hypervisor(app);
+        } else {
+            app.forms.group = row;
+            rebuild_overcloud(app);
+        }
+    }
+    if let Some(form) = current(app)
+        && form.first_invalid().is_none()
+        && let Some(issue) = unshown_error(app, form)
+    {
+        let fix = issue.fix.map(|f| format!(" ({f})")).unwrap_or_default();
+        app.warn(format!(
+            "Fix {} in the lab file first: {}{fix}",
+            issue.path, issue.message
+        ));
+        return vec![];
+    }
     let Some(form) = current_mut(app) else {
         return vec![];
     };
