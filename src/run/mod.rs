@@ -4,6 +4,7 @@ pub mod cleanup;
 pub mod event;
 pub mod fault;
 pub mod logs;
+pub mod monitor;
 pub mod print;
 pub mod runner;
 pub mod session;

@@ -9,6 +9,7 @@ use crate::lab::{self, Lab};
 use crate::plan::{HostRole, Level, Resource, Selection};
 use crate::run::cleanup::{self, CleanPlan};
 use crate::run::event::{Event, FindingRow};
+use crate::run::monitor::{self, Monitor};
 use crate::run::session::Session;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +26,12 @@ pub enum Control {
 }
 
 /// The open session and the lab it was opened for.
-type SessionSlot = Arc<tokio::sync::Mutex<Option<(Lab, Arc<Session>)>>>;
+/// The open session, with the monitor that keeps its VM and podman panes live (dropped,
+/// and so stopped, when another lab's session replaces it).
+type SessionSlot = Arc<tokio::sync::Mutex<Option<(Lab, Arc<Session>, Monitor)>>>;
+
+/// How often the live panes re-read what has no event (addresses, containers).
+const PANE_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub struct Driver {
     tx: UnboundedSender<Msg>,
@@ -66,7 +72,7 @@ impl Driver {
             let session = {
                 let mut guard = slot.lock().await;
                 match guard.as_ref() {
-                    Some((l, s)) if *l == lab => Ok(s.clone()),
+                    Some((l, s, _)) if *l == lab => Ok(s.clone()),
                     _ => {
                         let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
                         let fwd = tx.clone();
@@ -80,7 +86,8 @@ impl Driver {
                         match Session::open(lab.clone(), None, etx).await {
                             Ok(s) => {
                                 let s = Arc::new(s);
-                                *guard = Some((lab, s.clone()));
+                                let live = monitor::spawn(s.ctx.clone(), PANE_REFRESH);
+                                *guard = Some((lab, s.clone(), live));
                                 Ok(s)
                             }
                             Err(e) => Err(format!("{e:#}")),
@@ -143,7 +150,7 @@ impl Driver {
         self.session
             .try_lock()
             .ok()
-            .and_then(|g| g.as_ref().map(|(l, _)| l.clone()))
+            .and_then(|g| g.as_ref().map(|(l, _, _)| l.clone()))
     }
 
     pub fn execute(&mut self, effect: Effect) -> Control {

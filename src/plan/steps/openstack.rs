@@ -1,7 +1,7 @@
 //! Steps that drive `openstack` on the undercloud (TripleO's, or labwarp's stand-in).
 
 use crate::host::Cmd;
-use crate::plan::{Check, Facts, HostRole, Resource, Step, StepCtx};
+use crate::plan::{Check, Ctx, Facts, HostRole, Resource, Step, StepCtx};
 use crate::run::event::{ContainerRow, Event};
 use async_trait::async_trait;
 use std::path::PathBuf;
@@ -68,31 +68,38 @@ impl OpenstackCli {
 
 /// Sends the lab's containers on the undercloud to the front end (best effort: a listing
 /// that fails only means the pane is not refreshed).
-pub async fn emit_containers(ctx: &StepCtx<'_>, lab: &str) {
+pub async fn emit_containers(ctx: &StepCtx<'_>) {
+    if let Some(containers) = container_rows(ctx.ctx).await {
+        ctx.ctx.emit(Event::Containers { containers });
+    }
+}
+
+/// The lab's containers on the undercloud as the podman pane shows them (those labelled
+/// with the lab's name); `None` when podman could not be asked.
+pub async fn container_rows(ctx: &Ctx) -> Option<Vec<ContainerRow>> {
     let podman = crate::podman::Podman::new(ctx.host(HostRole::Undercloud).clone());
-    let Ok(list) = podman.list().await else {
-        return;
-    };
-    let containers = list
-        .into_iter()
-        .filter(|c| {
-            c.labels
-                .get(crate::run::cleanup::CONTAINER_LABEL)
-                .map(String::as_str)
-                == Some(lab)
-        })
-        .map(|c| ContainerRow {
-            name: c.name,
-            image: c.image,
-            state: c.state.as_str().to_string(),
-            health: c.health.map(|h| h.as_str()).unwrap_or("").to_string(),
-            uptime: c
-                .uptime_secs
-                .map(crate::podman::format_uptime)
-                .unwrap_or_default(),
-        })
-        .collect();
-    ctx.ctx.emit(Event::Containers { containers });
+    let list = podman.list().await.ok()?;
+    let lab = ctx.lab.name.as_str();
+    Some(
+        list.into_iter()
+            .filter(|c| {
+                c.labels
+                    .get(crate::run::cleanup::CONTAINER_LABEL)
+                    .map(String::as_str)
+                    == Some(lab)
+            })
+            .map(|c| ContainerRow {
+                name: c.name,
+                image: c.image,
+                state: c.state.as_str().to_string(),
+                health: c.health.map(|h| h.as_str()).unwrap_or("").to_string(),
+                uptime: c
+                    .uptime_secs
+                    .map(crate::podman::format_uptime)
+                    .unwrap_or_default(),
+            })
+            .collect(),
+    )
 }
 
 /// Names of running containers carrying the lab's label on the undercloud.
@@ -172,7 +179,7 @@ impl Step for UndercloudInstall {
             &self.cli.cmd(&["undercloud", "install"]),
         )
         .await?;
-        emit_containers(ctx, &self.cli.lab).await;
+        emit_containers(ctx).await;
         Ok(())
     }
 }
