@@ -1,6 +1,6 @@
 //! The concrete plan: stages of steps built purely from a lab and the facts.
 
-use super::steps::files::{MakeDir, PutFile};
+use super::steps::files::{CopyFile, MakeDir, PutFile};
 use super::steps::images::{Download, SeedIso};
 use super::steps::libvirt::{Disk, Domain, Network, Pool};
 use super::steps::openstack::{
@@ -122,9 +122,59 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
         });
     } else {
         images = images.then(Download {
+            id: "undercloud-image".into(),
+            field: "images.undercloud".into(),
             path: base_image.clone(),
             source: lab.images.undercloud.clone(),
         });
+        // Direct kernel boot: quickstart takes the kernel and initrd out of the image with
+        // virt-copy-out (libguestfs); labwarp downloads them from their own sources (the
+        // overcloud-full tarball ships them as separate files) and copies them next to the
+        // disks, where the domain XML points.
+        if let (Some(k), Some(i), Some(boot)) = (
+            &lab.images.overcloud_kernel,
+            &lab.images.overcloud_initrd,
+            &rctx.undercloud_kernel,
+        ) {
+            for (id, field, src, dest) in [
+                (
+                    "overcloud-kernel",
+                    "images.overcloud_kernel",
+                    k,
+                    &boot.kernel,
+                ),
+                (
+                    "overcloud-initrd",
+                    "images.overcloud_initrd",
+                    i,
+                    &boot.initrd,
+                ),
+            ] {
+                // `<lab>-undercloud.vmlinuz`: the lab prefix keeps labs apart in a shared cache.
+                let cached = facts.image_cache.join(
+                    dest.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| format!("{}-{id}", lab.name)),
+                );
+                images = images
+                    .with_after(
+                        Download {
+                            id: id.into(),
+                            field: field.into(),
+                            path: cached.clone(),
+                            source: src.clone(),
+                        },
+                        &["image-cache"],
+                    )
+                    .then(CopyFile {
+                        id: format!("{id}-in-pool"),
+                        role: HostRole::Virthost,
+                        from: cached,
+                        to: dest.clone(),
+                        level: Level::Virthost,
+                    });
+            }
+        }
     }
 
     // undercloud VM: disk on the base image, NoCloud seed, domain.

@@ -103,3 +103,65 @@ impl Step for PutFile {
         Ok(())
     }
 }
+
+/// A copy of a file already on the host (a cached kernel into the storage pool, where qemu
+/// opens it); done when the copy is byte-identical (`cmp`).
+pub struct CopyFile {
+    pub id: String,
+    pub role: HostRole,
+    pub from: PathBuf,
+    pub to: PathBuf,
+    pub level: Level,
+}
+
+#[async_trait]
+impl Step for CopyFile {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn title(&self) -> String {
+        format!("copy {} to {}", self.from.display(), self.to.display())
+    }
+    fn resources(&self) -> Vec<Resource> {
+        vec![Resource::File {
+            host: self.role,
+            path: self.to.clone(),
+            level: self.level,
+        }]
+    }
+    async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
+        if !ctx.host(self.role).exists(&self.to).await? {
+            return Ok(Check::todo(format!("{} missing", self.to.display())));
+        }
+        let (a, b) = (
+            self.from.to_string_lossy().into_owned(),
+            self.to.to_string_lossy().into_owned(),
+        );
+        let same = ctx
+            .probe(self.role, &Cmd::new(["cmp", "-s", "--", &a, &b]).sudo())
+            .await?
+            .success();
+        Ok(if same {
+            Check::done(format!(
+                "{} matches {}",
+                self.to.display(),
+                self.from.display()
+            ))
+        } else {
+            Check::todo(format!(
+                "{} differs from {}",
+                self.to.display(),
+                self.from.display()
+            ))
+        })
+    }
+    async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        let (a, b) = (
+            self.from.to_string_lossy().into_owned(),
+            self.to.to_string_lossy().into_owned(),
+        );
+        ctx.run_ok(self.role, &Cmd::new(["cp", "-f", "--", &a, &b]).sudo())
+            .await?;
+        Ok(())
+    }
+}
