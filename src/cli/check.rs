@@ -3,7 +3,7 @@
 //! fixes when asked. Exit 0 when nothing fails, 1 otherwise.
 
 use crate::checks::{self, CheckContext, CheckOptions, Fix, HostView, QemuMode, Report, Severity};
-use crate::host::{Host, LocalHost, SshHost, SshOptions, SshTarget, TrustPolicy, shell_quote};
+use crate::host::{Host, LocalHost, SshHost, SshOptions, shell_quote};
 use crate::lab::Lab;
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
@@ -141,11 +141,8 @@ pub fn run(args: CheckArgs) -> ExitCode {
         let host = LocalHost::named(ctx.hypervisor.name.clone());
         return rt.block_on(check_and_fix(&args, &host, &ctx, true));
     }
-    let trust = match (&args.trust_host_key, args.trust_first_use) {
-        (Some(fp), _) => TrustPolicy::Fingerprint(fp.clone()),
-        (None, true) => TrustPolicy::FirstUse,
-        (None, false) => TrustPolicy::PinnedOnly,
-    };
+    let trust =
+        crate::host::lab::trust_policy(args.trust_host_key.as_deref(), args.trust_first_use);
     let workspace = ctx
         .lab
         .as_ref()
@@ -158,13 +155,9 @@ pub fn run(args: CheckArgs) -> ExitCode {
             return ExitCode::from(super::EXIT_INVALID);
         }
     };
+    let hv = &ctx.hypervisor;
     let host = SshHost::new(
-        SshTarget {
-            name: ctx.hypervisor.name.clone(),
-            host: ctx.hypervisor.address.clone(),
-            port: ctx.hypervisor.ssh_port,
-            user: ctx.hypervisor.ssh_user.clone(),
-        },
+        crate::host::lab::hypervisor_target(hv, &hv.name, &hv.ssh_user),
         opts,
     );
     rt.block_on(async {

@@ -24,6 +24,14 @@ pub struct LabArgs {
     /// Lab name (overrides the lab's `name`; it prefixes every resource labwarp creates).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// A hypervisor reached over SSH whose host key is not pinned yet: pin it if its SHA256
+    /// fingerprint is FINGERPRINT (else the run refuses, showing the fingerprint).
+    #[arg(long, value_name = "FINGERPRINT", conflicts_with = "trust_first_use")]
+    pub trust_host_key: Option<String>,
+    /// Pin whatever host key the hypervisor offers on first contact (a changed key is still
+    /// refused).
+    #[arg(long)]
+    pub trust_first_use: bool,
 }
 
 impl LabArgs {
@@ -72,7 +80,9 @@ pub async fn open_session(
     args: &LabArgs,
     events: mpsc::UnboundedSender<Event>,
 ) -> Result<Session, ExitCode> {
-    Session::open(lab, args.workspace.as_deref(), events)
+    let trust =
+        crate::host::lab::trust_policy(args.trust_host_key.as_deref(), args.trust_first_use);
+    Session::open_with(lab, args.workspace.as_deref(), events, trust)
         .await
         .map_err(|e| {
             eprintln!("labwarp {command}: {e:#}");

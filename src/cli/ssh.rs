@@ -13,6 +13,7 @@
 //! Exit codes: the command's own; 1 for a bad lab file or host name; 255 when the connection
 //! itself fails (as ssh does).
 
+use crate::host::lab::{self as lab_hosts, chain, hypervisor_target};
 use crate::host::ssh::{Backoff, SshHost, SshOptions, SshTarget, TrustPolicy};
 use crate::host::{HostError, known_hosts::host_pattern};
 use crate::lab::Lab;
@@ -22,7 +23,6 @@ use russh::ChannelMsg;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use zeroize::Zeroizing;
@@ -105,11 +105,7 @@ pub fn run(args: SshArgs) -> ExitCode {
 }
 
 fn trust_policy(args: &SshArgs) -> TrustPolicy {
-    match (&args.trust_host_key, args.trust_on_first_use) {
-        (Some(fp), _) => TrustPolicy::Fingerprint(fp.clone()),
-        (None, true) => TrustPolicy::FirstUse,
-        (None, false) => TrustPolicy::PinnedOnly,
-    }
+    lab_hosts::trust_policy(args.trust_host_key.as_deref(), args.trust_on_first_use)
 }
 
 /// Where a HOST name leads.
@@ -134,15 +130,6 @@ enum Kind<'a> {
     Hypervisor(&'a crate::lab::Hypervisor, &'a str),
     Undercloud(&'a str),
     Node(String),
-}
-
-fn hypervisor_target(hv: &crate::lab::Hypervisor, name: &str, user: &str) -> SshTarget {
-    SshTarget {
-        name: name.into(),
-        host: hv.address.clone(),
-        port: hv.ssh_port,
-        user: user.into(),
-    }
 }
 
 /// Every name `labwarp ssh` accepts, in ssh.config's order.
@@ -224,28 +211,6 @@ pub fn resolve(lab: &Lab, ctx: &RenderContext, host: &str) -> Result<Route, Reso
             Ok(Route::Hops(hops))
         }
     }
-}
-
-/// The connection to the last hop, each hop tunnelled through the one before.
-fn chain(hops: &[SshTarget], opts: &SshOptions) -> Result<SshHost, HostError> {
-    let Some((last, jumps)) = hops.split_last() else {
-        return Err(HostError::Other {
-            host: "local".into(),
-            msg: "no host to connect to".into(),
-        });
-    };
-    let mut via: Option<Arc<SshHost>> = None;
-    for t in jumps {
-        let h = match via.take() {
-            None => SshHost::new(t.clone(), opts.clone()),
-            Some(j) => SshHost::via(t.clone(), opts.clone(), j),
-        };
-        via = Some(Arc::new(h));
-    }
-    Ok(match via {
-        None => SshHost::new(last.clone(), opts.clone()),
-        Some(j) => SshHost::via(last.clone(), opts.clone(), j),
-    })
 }
 
 async fn session(

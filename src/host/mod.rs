@@ -12,6 +12,8 @@ use tokio::sync::{mpsc, watch};
 
 pub mod keys;
 pub mod known_hosts;
+pub mod lab;
+pub mod lazy;
 mod local;
 pub mod ssh;
 

@@ -21,6 +21,8 @@ pub struct Ctx {
     /// The lab's libvirt connection, shared by every step of the run.
     pub libvirt: crate::virt::Libvirt,
     pub events: mpsc::UnboundedSender<Event>,
+    /// The state file: steps record what they learn there (the undercloud's address).
+    pub store: Arc<crate::run::state::StateStore>,
 }
 
 impl Ctx {

@@ -100,6 +100,7 @@ async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
     let host: Arc<dyn crate::host::Host> = Arc::new(LocalHost::new());
+    let store = Arc::new(StateStore::open(dir.path().join("state.yaml")).unwrap());
     let ctx = Arc::new(Ctx {
         lab: Lab {
             name: "runnertest".into(),
@@ -113,8 +114,8 @@ async fn fixture() -> Fixture {
             .await
             .unwrap(),
         events: tx,
+        store: store.clone(),
     });
-    let store = Arc::new(StateStore::open(dir.path().join("state.yaml")).unwrap());
     Fixture {
         dir,
         ctx,

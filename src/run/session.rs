@@ -4,9 +4,12 @@
 use super::event::Event;
 use super::logs;
 use super::state::StateStore;
-use crate::host::{Host, HostError, LocalHost};
+use crate::host::lab as lab_hosts;
+use crate::host::lazy::LazyHost;
+use crate::host::{Host, LocalHost, SshOptions, SshTarget, TrustPolicy};
 use crate::lab::{DomainType, Lab};
 use crate::plan::{Ctx, Facts, Plan, stages};
+use crate::render::hypervisor_is_local;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -32,69 +35,71 @@ pub fn workspace_dir(lab: &Lab, over: Option<&Path>) -> anyhow::Result<PathBuf> 
     })
 }
 
-/// Opens the hosts of a lab. Only `address: local` hypervisors are reachable without SSH.
-fn hosts(lab: &Lab, facts: &Facts) -> anyhow::Result<(Arc<dyn Host>, Arc<dyn Host>)> {
+/// Opens the hosts of a lab: the first hypervisor (this machine for `address: local`, else
+/// over SSH with the workspace key, its host key pinned or trusted by `trust`), and the
+/// undercloud (the sandbox directory, or the VM over SSH through the hypervisor once a step
+/// has recorded its address).
+async fn hosts(
+    lab: &Lab,
+    facts: &Facts,
+    ws: &Path,
+    trust: TrustPolicy,
+    store: &Arc<StateStore>,
+) -> anyhow::Result<(Arc<dyn Host>, Arc<dyn Host>)> {
     let hv = lab
         .hypervisors
         .first()
         .ok_or_else(|| anyhow::anyhow!("hypervisors: the lab names no hypervisor; add one"))?;
-    if hv.address != "local" {
-        anyhow::bail!(
-            "hypervisors[0].address: `{}` needs SSH, which this engine does not drive yet; use `address: local` on the hypervisor itself",
-            hv.address
-        );
-    }
-    let virthost: Arc<dyn Host> = Arc::new(LocalHost::named(hv.name.clone()));
-    let undercloud: Arc<dyn Host> = if facts.sandbox {
-        Arc::new(LocalHost::named("undercloud-sandbox"))
+    let (virthost, jump): (Arc<dyn Host>, _) = if hypervisor_is_local(&hv.address) {
+        (Arc::new(LocalHost::named(hv.name.clone())), None)
     } else {
-        Arc::new(NotConnected {
-            name: "undercloud".into(),
-        })
+        let h = lab_hosts::connect_hypervisor(hv, ws, trust)
+            .await
+            .map_err(|e| anyhow::anyhow!("hypervisors[0] ({}): {e}", hv.address))?;
+        (h.clone(), Some(h))
     };
-    Ok((virthost, undercloud))
+    if facts.sandbox {
+        return Ok((virthost, Arc::new(LocalHost::named("undercloud-sandbox"))));
+    }
+    Ok((virthost, Arc::new(undercloud_host(lab, ws, jump, store)?)))
 }
 
-/// The undercloud VM of a real lab is reached over SSH through the hypervisor; this engine
-/// does not open that connection yet, so every operation on it fails saying so (stages
-/// that need it fail; the hypervisor, images, VM and node stages still run).
-struct NotConnected {
-    name: String,
-}
-
-#[async_trait::async_trait]
-impl Host for NotConnected {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    async fn exec(&self, _: &crate::host::Cmd) -> Result<crate::host::Output, HostError> {
-        Err(self.err())
-    }
-    async fn exec_streaming(
-        &self,
-        _: &crate::host::Cmd,
-        _: mpsc::Sender<crate::host::OutputLine>,
-    ) -> Result<crate::host::Output, HostError> {
-        Err(self.err())
-    }
-    async fn read_file(&self, _: &Path) -> Result<Vec<u8>, HostError> {
-        Err(self.err())
-    }
-    async fn write_file(&self, _: &Path, _: &[u8], _: u32) -> Result<(), HostError> {
-        Err(self.err())
-    }
-    async fn exists(&self, _: &Path) -> Result<bool, HostError> {
-        Err(self.err())
-    }
-}
-
-impl NotConnected {
-    fn err(&self) -> HostError {
-        HostError::Connect {
-            host: self.name.clone(),
-            reason: "SSH to the undercloud VM through the hypervisor is not wired into the engine yet (the demo preset's sandbox undercloud works)".into(),
-        }
-    }
+/// The undercloud VM as its cloud-init user, with the workspace key, only its pinned host
+/// key accepted (pinned from the VM's console by the undercloud-vm stage, never on first
+/// use), through the hypervisor when that is remote. Its address comes from the state file
+/// at each use.
+fn undercloud_host(
+    lab: &Lab,
+    ws: &Path,
+    jump: Option<Arc<crate::host::SshHost>>,
+    store: &Arc<StateStore>,
+) -> anyhow::Result<LazyHost> {
+    let opts = SshOptions::for_workspace(ws, TrustPolicy::PinnedOnly)?;
+    let name =
+        crate::render::ssh_config::undercloud_alias(lab).unwrap_or_else(|_| "undercloud".into());
+    let vm = lab.undercloud.vm.name.clone();
+    let user = lab.undercloud.cloud_init.user.clone();
+    let store = store.clone();
+    let shown = name.clone();
+    Ok(LazyHost::new(
+        name,
+        opts,
+        jump,
+        Box::new(move || {
+            let addr = store.snapshot().addresses.get(&vm).cloned().ok_or_else(|| {
+                format!(
+                    "the undercloud VM has no known address yet: the undercloud-vm stage records it from its DHCP lease (labwarp run --only {})",
+                    crate::plan::stages::UNDERCLOUD_VM
+                )
+            })?;
+            Ok(SshTarget {
+                name: shown.clone(),
+                host: addr,
+                port: 22,
+                user: user.clone(),
+            })
+        }),
+    ))
 }
 
 impl Session {
@@ -104,13 +109,27 @@ impl Session {
         workspace: Option<&Path>,
         out: mpsc::UnboundedSender<Event>,
     ) -> anyhow::Result<Session> {
+        Self::open_with(lab, workspace, out, TrustPolicy::PinnedOnly).await
+    }
+
+    /// Like [`open`](Self::open); `trust` says what to do with a hypervisor host key that is
+    /// not pinned yet (the CLI's `--trust-host-key` / `--trust-first-use`).
+    pub async fn open_with(
+        lab: Lab,
+        workspace: Option<&Path>,
+        out: mpsc::UnboundedSender<Event>,
+        trust: TrustPolicy,
+    ) -> anyhow::Result<Session> {
         let ws = workspace_dir(&lab, workspace)?;
         let mut lab = lab;
         if lab.overcloud.vbmc.password.is_none() {
             lab.overcloud.vbmc.password = Some(vbmc_password(&ws)?);
         }
         let mut facts = Facts::decide(&lab, &ws);
-        let (virthost, undercloud) = hosts(&lab, &facts)?;
+        std::fs::create_dir_all(&ws)
+            .map_err(|e| anyhow::anyhow!("workspace {}: {e}", ws.display()))?;
+        let store = Arc::new(StateStore::open(ws.join("state.yaml"))?);
+        let (virthost, undercloud) = hosts(&lab, &facts, &ws, trust, &store).await?;
         if !facts.test_driver
             && lab.hypervisors.first().map(|h| h.domain_type) == Some(DomainType::Auto)
         {
@@ -132,9 +151,6 @@ impl Session {
                 format!("preflight: {} ({})", verdict.title(), why.join("; "));
         }
         let plan = stages::build(&lab, &facts, &ws)?;
-        std::fs::create_dir_all(&ws)
-            .map_err(|e| anyhow::anyhow!("workspace {}: {e}", ws.display()))?;
-        let store = Arc::new(StateStore::open(ws.join("state.yaml"))?);
         let uri = lab
             .hypervisors
             .first()
@@ -153,6 +169,7 @@ impl Session {
             undercloud,
             libvirt,
             events,
+            store: store.clone(),
         });
         Ok(Session {
             ctx,

@@ -71,6 +71,10 @@ pub struct State {
     /// `stage/step` → last outcome.
     pub steps: BTreeMap<String, StepRecord>,
     pub last_run: Option<RunRecord>,
+    /// Addresses learnt from the live lab, by VM name in the lab (`undercloud`,
+    /// `controller-0`): what `labwarp ssh`, `status`, the TUI and ssh.config use.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub addresses: BTreeMap<String, String>,
 }
 
 pub fn now() -> u64 {

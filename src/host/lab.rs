@@ -1,0 +1,102 @@
+//! How labwarp reaches a lab's hosts over SSH: the one place that turns a lab's hypervisor
+//! entry and the CLI's trust flags into [`SshHost`]s. `labwarp ssh`, `labwarp check` over SSH
+//! and the engine's session all go through here.
+
+use super::ssh::{SshHost, SshOptions, SshTarget, TrustPolicy};
+use super::{Host, HostError};
+use crate::lab::Hypervisor;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The trust policy for host keys not pinned yet, from the CLI's flags: a fingerprint to
+/// accept, or an explicit trust-on-first-use, else only pinned keys.
+pub fn trust_policy(fingerprint: Option<&str>, first_use: bool) -> TrustPolicy {
+    match (fingerprint, first_use) {
+        (Some(fp), _) => TrustPolicy::Fingerprint(fp.to_string()),
+        (None, true) => TrustPolicy::FirstUse,
+        (None, false) => TrustPolicy::PinnedOnly,
+    }
+}
+
+/// A hypervisor as an SSH target: `name` is how it is shown (ssh.config's alias), `user`
+/// its SSH user (`ssh_user`, or the stack user).
+pub fn hypervisor_target(hv: &Hypervisor, name: &str, user: &str) -> SshTarget {
+    SshTarget {
+        name: name.into(),
+        host: hv.address.clone(),
+        port: hv.ssh_port,
+        user: user.into(),
+    }
+}
+
+/// The connection to the last hop, each hop tunnelled through the one before (ProxyJump).
+pub fn chain(hops: &[SshTarget], opts: &SshOptions) -> Result<SshHost, HostError> {
+    let Some((last, jumps)) = hops.split_last() else {
+        return Err(HostError::Other {
+            host: "local".into(),
+            msg: "no host to connect to".into(),
+        });
+    };
+    let mut via: Option<Arc<SshHost>> = None;
+    for t in jumps {
+        let h = match via.take() {
+            None => SshHost::new(t.clone(), opts.clone()),
+            Some(j) => SshHost::via(t.clone(), opts.clone(), j),
+        };
+        via = Some(Arc::new(h));
+    }
+    Ok(match via {
+        None => SshHost::new(last.clone(), opts.clone()),
+        Some(j) => SshHost::via(last.clone(), opts.clone(), j),
+    })
+}
+
+/// The lab's hypervisor over SSH as its `ssh_user`, with the workspace key and
+/// known_hosts, connected now so that an unknown or changed host key, or a refused key, is
+/// reported before any work starts.
+pub async fn connect_hypervisor(
+    hv: &Hypervisor,
+    workspace: &Path,
+    trust: TrustPolicy,
+) -> Result<Arc<SshHost>, HostError> {
+    let opts = SshOptions::for_workspace(workspace, trust)?;
+    let host = Arc::new(SshHost::new(
+        hypervisor_target(hv, &hv.name, &hv.ssh_user),
+        opts,
+    ));
+    host.connect().await?;
+    // A host key pinned just now (trust flag) stays pinned; later connections need no flag.
+    tracing::debug!(host = %host.name(), "hypervisor connected");
+    Ok(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_map_to_policies() {
+        assert_eq!(trust_policy(None, false), TrustPolicy::PinnedOnly);
+        assert_eq!(trust_policy(None, true), TrustPolicy::FirstUse);
+        assert_eq!(
+            trust_policy(Some("SHA256:abc"), true),
+            TrustPolicy::Fingerprint("SHA256:abc".into())
+        );
+    }
+
+    #[test]
+    fn chain_tunnels_each_hop_through_the_previous_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SshOptions::for_workspace(dir.path(), TrustPolicy::PinnedOnly).unwrap();
+        let t = |n: &str| SshTarget {
+            name: n.into(),
+            host: format!("{n}.example"),
+            port: 22,
+            user: "root".into(),
+        };
+        let h = chain(&[t("a"), t("b"), t("c")], &opts).unwrap();
+        assert_eq!(h.target().name, "c");
+        assert!(format!("{h:?}").contains("via: Some(\"b\")"), "{h:?}");
+        assert!(chain(&[], &opts).is_err());
+    }
+}
