@@ -35,6 +35,10 @@ pub async fn env(lab: Lab) -> StepEnv {
             .await
             .expect("test:///default"),
         events: tx,
+        store: Arc::new(
+            labwarp::run::state::StateStore::open(dir.path().join("state.yaml"))
+                .expect("state store"),
+        ),
     });
     StepEnv { dir, ctx, rx }
 }
