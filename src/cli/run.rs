@@ -33,6 +33,19 @@ pub fn cancel_on_signals(cancel: Cancel) {
     });
 }
 
+/// Says so when the last run died without recording its end (SIGKILL, power loss): what it
+/// left half-made is in the state file, and this run checks every step again.
+fn interrupted_note(st: &crate::run::state::State) -> Option<String> {
+    let r = st.last_run.as_ref()?;
+    let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(r.pid as i32), None).is_ok();
+    (r.finished.is_none() && !alive).then(|| {
+        format!(
+            "the last run (pid {}) stopped without finishing; resuming: every step is checked again",
+            r.pid
+        )
+    })
+}
+
 pub fn run(args: LabArgs, yes: bool, json: bool, selection: Selection) -> ExitCode {
     let (lab, rt) = match lab_and_runtime(&args) {
         Ok(v) => v,
@@ -57,6 +70,9 @@ pub fn run(args: LabArgs, yes: bool, json: bool, selection: Selection) -> ExitCo
                 s.ctx.facts.domain_type_reason
             );
             for n in &s.ctx.facts.notes {
+                println!("note: {n}");
+            }
+            if let Some(n) = interrupted_note(&s.store.snapshot()) {
                 println!("note: {n}");
             }
         }

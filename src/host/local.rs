@@ -201,15 +201,36 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Resu
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".labwarp-tmp-")
-        .tempfile_in(&dir)?;
-    tmp.write_all(data)?;
-    // Explicit chmod: the mode must not depend on the umask.
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    // One temp name per target, not a random one: a write killed half-way (SIGKILL, a cut
+    // connection) leaves a file the next write of the same target replaces, instead of
+    // litter that piles up. create_new after the remove: never follows a planted symlink.
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(".labwarp-tmp");
+    let tmp = dir.join(tmp_name);
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        // Explicit chmod: the mode must not depend on the umask.
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        // ENOSPC and friends: leave no partial temp file behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     // Make the rename itself durable.
     std::fs::File::open(&dir)?.sync_all()
 }

@@ -14,7 +14,7 @@ pub mod keys;
 pub mod known_hosts;
 pub mod lab;
 pub mod lazy;
-mod local;
+pub(crate) mod local;
 pub mod ssh;
 
 pub use local::LocalHost;

@@ -679,11 +679,16 @@ chmod 700 "$d"; chmod 600 "$f"
 if command -v restorecon >/dev/null 2>&1; then restorecon -R "$d" || true; fi"#;
 
 /// Writes stdin to a temp file next to the target, sets the mode, flushes it to disk
-/// (coreutils `sync FILE`; best effort elsewhere), renames it into place.
+/// (coreutils `sync FILE`; best effort elsewhere), renames it into place. The temp name is
+/// fixed per target, so a write cut half-way (connection lost) leaves a file the next write
+/// replaces rather than litter; `set -C` (noclobber) never follows a planted symlink.
 const WRITE_FILE: &str = r#"set -e
-t=$(mktemp "$(dirname -- "$1")/.labwarp-tmp-XXXXXX")
+umask 077
+t="$(dirname -- "$1")/.$(basename -- "$1").labwarp-tmp"
 trap 'rm -f -- "$t"' EXIT
-cat > "$t"
+rm -f -- "$t"
+(set -C; : > "$t")
+cat >> "$t"
 chmod "$2" "$t"
 sync -- "$t" 2>/dev/null || true
 mv -f -- "$t" "$1"

@@ -7,7 +7,6 @@
 use crate::plan::Resource;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -132,22 +131,15 @@ pub fn load(path: &Path) -> anyhow::Result<State> {
     }
 }
 
-/// Writes `data` to `path` atomically and durably.
+/// Writes `data` to `path` atomically and durably (mode 0600). A write killed half-way
+/// leaves the old file intact and a temp file the next write replaces.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".state.")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(data)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    // The rename is durable only once the directory entry is.
-    std::fs::File::open(dir)?.sync_all()
+    crate::host::local::write_atomic(path, data, 0o600)
 }
 
 /// The state file of one workspace, shared by the steps of a run. Every change is written
