@@ -43,6 +43,14 @@ pub struct Facts {
     pub image_cache: PathBuf,
     /// Run labwarp's stand-in `openstack` (scripts/standin/openstack) instead of TripleO's.
     pub standin_openstack: bool,
+    /// VirtualBMC's Python venv on the hypervisor (shared by the labs there; removed at
+    /// `all`). `LABWARP_VBMC_VENV` overrides the default `/opt/labwarp-vbmc`.
+    #[serde(default)]
+    pub vbmc_venv: PathBuf,
+    /// This lab's VirtualBMC directory on the hypervisor: vbmcd's config, pid file, log and
+    /// one `nodes/<domain>/config` per node (removed at `virthost`).
+    #[serde(default)]
+    pub vbmc_dir: PathBuf,
     /// Prefix of the undercloud's container names: `<lab>-` in the sandbox (several sandbox
     /// labs share this machine's podman), empty on a real undercloud (TripleO's exact names).
     pub container_prefix: String,
@@ -121,7 +129,19 @@ impl Facts {
         } else {
             String::new()
         };
+        let vbmc_venv = std::env::var_os("LABWARP_VBMC_VENV")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(crate::plan::steps::vbmc::DEFAULT_VENV));
+        // Per lab, so two labs' daemons and entries never meet.
+        let vbmc_dir = if sandbox {
+            sandbox_dir.join("vbmc")
+        } else {
+            PathBuf::from(crate::plan::steps::vbmc::STATE_ROOT).join(&lab.name)
+        };
         Facts {
+            vbmc_venv,
+            vbmc_dir,
             test_driver,
             sandbox_dir,
             container_prefix,

@@ -64,8 +64,15 @@ pub enum Resource {
     Network { name: String },
     /// A libvirt storage pool (definition only; its directory is a separate `Dir`).
     Pool { name: String },
-    /// A VirtualBMC entry for a node.
+    /// A VirtualBMC entry for a node (its config in the lab's VirtualBMC directory).
     VbmcEntry { node: String },
+    /// The lab's vbmcd (its process group, or its systemd unit); `dir` is its directory.
+    VbmcDaemon { dir: PathBuf },
+    /// VirtualBMC's venv, shared by the labs on the hypervisor: removed at `all` only when
+    /// labwarp made it (its marker file) and no other lab's vbmcd runs from it.
+    VbmcVenv { path: PathBuf },
+    /// A UDP port labwarp opened in the hypervisor's firewall (firewalld or iptables).
+    FirewallPort { port: u16 },
     /// A podman container.
     Container { host: HostRole, name: String },
     /// A file labwarp wrote.
@@ -101,26 +108,33 @@ impl Resource {
             Resource::Domain { .. } | Resource::VbmcEntry { .. } | Resource::Container { .. } => {
                 Level::Nodes
             }
-            Resource::Network { .. } | Resource::Pool { .. } => Level::Virthost,
+            Resource::Network { .. }
+            | Resource::Pool { .. }
+            | Resource::VbmcDaemon { .. }
+            | Resource::FirewallPort { .. } => Level::Virthost,
             Resource::File { level, .. } | Resource::Dir { level, .. } => *level,
-            Resource::User { .. } | Resource::ConfigBackup { .. } => Level::All,
+            Resource::User { .. } | Resource::ConfigBackup { .. } | Resource::VbmcVenv { .. } => {
+                Level::All
+            }
         }
     }
 
     /// Removal order: what uses a thing goes before the thing (containers and BMC entries
     /// before domains, domains before their disks, disks before pools and networks,
-    /// directories last, the user after its files).
+    /// directories last, the user after its files; VirtualBMC entries before their daemon).
     pub fn removal_rank(&self) -> u8 {
         match self {
             Resource::Container { .. } => 0,
             Resource::VbmcEntry { .. } => 1,
-            Resource::Domain { .. } => 2,
-            Resource::File { .. } => 3,
-            Resource::Pool { .. } => 4,
-            Resource::Network { .. } => 5,
-            Resource::Dir { .. } => 6,
-            Resource::ConfigBackup { .. } => 7,
-            Resource::User { .. } => 8,
+            // After the entries (removed through it), before its directory.
+            Resource::VbmcDaemon { .. } | Resource::FirewallPort { .. } => 2,
+            Resource::Domain { .. } => 3,
+            Resource::File { .. } => 4,
+            Resource::Pool { .. } => 5,
+            Resource::Network { .. } => 6,
+            Resource::Dir { .. } | Resource::VbmcVenv { .. } => 7,
+            Resource::ConfigBackup { .. } => 8,
+            Resource::User { .. } => 9,
         }
     }
 }
@@ -136,6 +150,9 @@ impl fmt::Display for Resource {
             Resource::Network { name } => write!(f, "network {name}"),
             Resource::Pool { name } => write!(f, "storage pool {name}"),
             Resource::VbmcEntry { node } => write!(f, "VirtualBMC entry {node}"),
+            Resource::VbmcDaemon { dir } => write!(f, "vbmcd of {}", dir.display()),
+            Resource::VbmcVenv { path } => write!(f, "VirtualBMC venv {}", path.display()),
+            Resource::FirewallPort { port } => write!(f, "firewall opening UDP {port}"),
             Resource::Container { host, name } => {
                 write!(f, "container {name} on {}", role(host))
             }

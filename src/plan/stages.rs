@@ -7,6 +7,7 @@ use super::steps::openstack::{
     NodeImport, NodeIntrospect, OpenstackCli, OvercloudDeploy, STANDIN, UndercloudInstall,
 };
 use super::steps::system::{Packages, StackUser};
+use super::steps::vbmc;
 use super::{Facts, HostRole, Level, Plan, Stage};
 use crate::lab::Lab;
 use crate::render::{self, RenderContext, VirtType, VmRole};
@@ -97,6 +98,28 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
             name: lab.domain_name("pool"),
             path: facts.pool_dir.clone(),
         });
+
+    // VirtualBMC: venv, the lab's vbmcd and its firewall openings. Not on the test driver:
+    // vbmcd is another process, and test:///default exists only inside labwarp's.
+    let vbmc_paths = vbmc::VbmcPaths::new(lab, facts);
+    if !facts.test_driver {
+        hypervisor = hypervisor
+            .with_after(
+                vbmc::Install {
+                    venv: facts.vbmc_venv.clone(),
+                },
+                &base,
+            )
+            .then(vbmc::Daemon {
+                paths: vbmc_paths.clone(),
+            })
+            .with_after(
+                vbmc::OpenPorts {
+                    ports: lab.nodes().iter().map(|n| n.vbmc_port).collect(),
+                },
+                &base,
+            );
+    }
 
     // images: the undercloud's base image in the cache.
     let base_image = facts
@@ -270,9 +293,15 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
         })
         .then(UndercloudInstall { cli: cli.clone() });
 
-    // overcloud nodes: each node's disks then domain, nodes in parallel; instackenv.json.
+    // overcloud nodes: each node's disks, domain then VirtualBMC entry, nodes in parallel;
+    // instackenv.json (same ports, address and credentials as the entries).
     let mut overcloud_nodes = Stage::new(OVERCLOUD_NODES, "Overcloud nodes", &[UNDERCLOUD_INSTALL]);
-    for vm in vms.iter().filter(|v| v.role != VmRole::Undercloud) {
+    let lab_nodes = lab.nodes();
+    for (vm, node) in vms
+        .iter()
+        .filter(|v| v.role != VmRole::Undercloud)
+        .zip(&lab_nodes)
+    {
         let mut disk_ids = Vec::new();
         for (i, size) in vm.disks_gib.iter().enumerate() {
             let id = format!("{}-disk-{i}", vm.name);
@@ -298,6 +327,19 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
             },
             &after,
         );
+        if !facts.test_driver {
+            let domain_id = format!("{}-domain", vm.name);
+            overcloud_nodes = overcloud_nodes.with_after(
+                vbmc::Node::new(
+                    format!("{}-vbmc", vm.name),
+                    vbmc_paths.clone(),
+                    lab,
+                    &vm.domain,
+                    node.vbmc_port,
+                ),
+                &[domain_id.as_str()],
+            );
+        }
     }
     overcloud_nodes = overcloud_nodes.with_after(
         PutFile {

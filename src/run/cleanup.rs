@@ -11,12 +11,10 @@
 use super::state::{ResourceStatus, State, StateStore};
 use crate::host::{Cmd, HostError};
 use crate::plan::resource::ABSENT_MARKER;
+use crate::plan::steps::vbmc::{self, VbmcPaths};
 use crate::plan::{Ctx, HostRole, Level, Plan, Resource};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-/// labwarp's VirtualBMC (installed in its own venv on the hypervisor).
-pub const VBMC: &str = "/opt/labwarp-vbmc/bin/vbmc";
 
 /// Label every container labwarp starts carries (`labwarp.lab=<lab name>`).
 pub const CONTAINER_LABEL: &str = "labwarp.lab";
@@ -147,6 +145,23 @@ pub async fn discover(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Vec<Resource>> {
             out.push(r);
         }
     }
+    // VirtualBMC: every entry in the lab's directory (a node the lab no longer has, too),
+    // and its daemon when one runs or left a pid file.
+    if !ctx.facts.test_driver {
+        let paths = VbmcPaths::of(ctx);
+        for node in vbmc::existing_entries(ctx, &paths).await? {
+            let r = Resource::VbmcEntry { node };
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        }
+        let d = Resource::VbmcDaemon {
+            dir: paths.dir.clone(),
+        };
+        if !out.contains(&d) && exists(ctx, &d).await? {
+            out.push(d);
+        }
+    }
     // In the sandbox both roles are this machine: look once, as the undercloud.
     let roles: &[HostRole] = if ctx.facts.sandbox {
         &[HostRole::Undercloud]
@@ -236,11 +251,21 @@ pub async fn exists(ctx: &Ctx, r: &Resource) -> anyhow::Result<bool> {
             .any(|n| &n.name == name),
         Resource::Pool { name } => ctx.libvirt.pools().await?.iter().any(|p| &p.name == name),
         Resource::VbmcEntry { node } => {
-            let out = ctx
-                .virthost
-                .exec(&Cmd::new([VBMC, "show", node.as_str()]).sudo())
-                .await;
-            matches!(out, Ok(o) if o.success())
+            let paths = VbmcPaths::of(ctx);
+            ctx.virthost.exists(&paths.node_dir(node)).await?
+        }
+        Resource::VbmcDaemon { dir } => {
+            let paths = VbmcPaths::of(ctx).with_dir(dir);
+            ctx.virthost.exists(&paths.pid_file()).await?
+                || ctx.virthost.exists(&paths.unit_path()).await?
+        }
+        Resource::VbmcVenv { path } => ctx.virthost.exists(&vbmc::venv_marker(path)).await?,
+        Resource::FirewallPort { port } => {
+            let (fw, _) = vbmc::detect_firewall(ctx).await?;
+            match fw {
+                vbmc::Firewall::None(_) => false,
+                fw => vbmc::port_open(ctx, &fw, *port).await?,
+            }
         }
     })
 }
@@ -354,14 +379,17 @@ pub async fn remove(
             }
         }
         Resource::VbmcEntry { node } => {
-            if exists(ctx, r).await? {
-                run_ok(
-                    ctx,
-                    HostRole::Virthost,
-                    Cmd::new([VBMC, "delete", node.as_str()]).sudo(),
-                )
-                .await?;
-                log(format!("removed VirtualBMC entry {node}"));
+            vbmc::remove_entry(ctx, &VbmcPaths::of(ctx), node, log).await?;
+        }
+        Resource::VbmcDaemon { dir } => {
+            vbmc::stop_daemon(ctx, &VbmcPaths::of(ctx).with_dir(dir), log).await?;
+        }
+        Resource::VbmcVenv { path } => {
+            vbmc::remove_venv(ctx, path, log).await?;
+        }
+        Resource::FirewallPort { port } => {
+            if vbmc::close_port(ctx, *port).await? {
+                log(format!("closed UDP {port} in the firewall"));
             }
         }
     }

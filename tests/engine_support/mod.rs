@@ -19,6 +19,35 @@ pub struct TestLab {
     pub uri: String,
 }
 
+/// The VirtualBMC base port of a libvirtd test lab: 4 ports per subnet octet, away from
+/// the usual 6230 (and its TCP twin, vbmcd's control port).
+pub fn vbmc_base_port(octet: u8) -> u16 {
+    20000 + u16::from(octet) * 4
+}
+
+/// vbmcd processes (and the BMCs they forked) whose config lies in `dir`: they carry
+/// `VIRTUALBMC_CONFIG=<dir>/...` in their environment.
+pub fn vbmcd_processes(dir: &Path) -> Vec<String> {
+    let needle = format!("VIRTUALBMC_CONFIG={}/", dir.display());
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(env) = std::fs::read(e.path().join("environ")) else {
+            continue;
+        };
+        if env
+            .split(|b| *b == 0)
+            .any(|v| v.starts_with(needle.as_bytes()))
+        {
+            out.push(format!("vbmcd process {name}"));
+        }
+    }
+    out
+}
+
 /// Short and unique per test and process (bridge names are at most 15 characters).
 pub fn unique(tag: &str) -> String {
     format!("lw{tag}{}", std::process::id() % 10000)
@@ -36,7 +65,8 @@ impl TestLab {
 
     /// A lab on the real libvirtd (inside netns labwarp-ci) with its own bridges and
     /// subnet (`octet` picks 192.168.<octet>.0/24, unique per test), a sandbox undercloud
-    /// and the stand-in `openstack`.
+    /// and the stand-in `openstack`. Its VirtualBMC listens on 127.0.0.1 (this test runs in
+    /// the root namespace) from UDP port `vbmc_base_port(octet)`, unique per test too.
     pub fn libvirtd(tag: &str, octet: u8) -> TestLab {
         let name = unique(tag);
         let ws = tempfile::tempdir().expect("temp workspace");
@@ -44,7 +74,8 @@ impl TestLab {
         std::fs::write(
             &file,
             format!(
-                "preset: demo\nname: {name}\nhypervisors:\n  - name: virthost\n    address: local\n    ssh_user: root\n    stack_user: {name}s\n    libvirt_uri: qemu:///system\n    distro: debian\n    domain_type: qemu\nnetworks:\n  - name: external\n    bridge: {name}e\n    mode: nat\n    cidr: 192.168.{octet}.0/24\n    gateway: 192.168.{octet}.1\n    dhcp: {{start: 192.168.{octet}.10, end: 192.168.{octet}.50}}\n  - name: overcloud\n    bridge: {name}o\n    mode: isolated\n"
+                "preset: demo\nname: {name}\nhypervisors:\n  - name: virthost\n    address: local\n    ssh_user: root\n    stack_user: {name}s\n    libvirt_uri: qemu:///system\n    distro: debian\n    domain_type: qemu\nnetworks:\n  - name: external\n    bridge: {name}e\n    mode: nat\n    cidr: 192.168.{octet}.0/24\n    gateway: 192.168.{octet}.1\n    dhcp: {{start: 192.168.{octet}.10, end: 192.168.{octet}.50}}\n  - name: overcloud\n    bridge: {name}o\n    mode: isolated\novercloud:\n  vbmc: {{base_port: {port}, address: 127.0.0.1}}\n",
+                port = vbmc_base_port(octet)
             ),
         )
         .expect("write lab file");
@@ -239,6 +270,7 @@ impl TestLab {
         if self.ws().join("sandbox").exists() {
             v.push(format!("directory {}", self.ws().join("sandbox").display()));
         }
+        v.extend(vbmcd_processes(self.ws()));
         let state = std::fs::read_to_string(self.ws().join("state.yaml")).unwrap_or_default();
         let st: serde_yaml::Value = serde_yaml::from_str(&state).unwrap_or_default();
         for r in st["resources"].as_sequence().cloned().unwrap_or_default() {

@@ -5,3 +5,4 @@ pub mod images;
 pub mod libvirt;
 pub mod openstack;
 pub mod system;
+pub mod vbmc;
