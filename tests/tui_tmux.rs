@@ -2,101 +2,13 @@
 //! person uses it: the demo from the first screen through the forms, preflight, review, a
 //! run on libvirt's test driver, and a guided cleanup.
 
-use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+mod tmux_support;
 
-struct Tmux {
-    session: String,
-}
-
-impl Tmux {
-    fn start(dir: &Path, cmd: &str) -> Tmux {
-        let session = format!("labwarp-e2e-{}", std::process::id());
-        let ok = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &session,
-                "-x",
-                "100",
-                "-y",
-                "30",
-                "-c",
-            ])
-            .arg(dir)
-            .arg(cmd)
-            .status()
-            .expect("tmux runs")
-            .success();
-        assert!(ok, "tmux new-session failed");
-        Tmux { session }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let ok = Command::new("tmux")
-            .args(["send-keys", "-t", &self.session])
-            .args(keys)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-
-    fn text(&self, s: &str) {
-        let ok = Command::new("tmux")
-            .args(["send-keys", "-l", "-t", &self.session, s])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.session])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits until `needle` is on screen. The limit only keeps a broken build from hanging
-    /// the suite; nothing asserts on how long it took.
-    fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let s = self.screen();
-            if s.contains(needle) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "`{needle}` never appeared; the screen is:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .status();
-    }
-}
-
-fn have_tmux() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+use tmux_support::Tmux;
 
 #[test]
 fn demo_journey_in_tmux() {
-    if !have_tmux() {
+    if !tmux_support::available() {
         eprintln!("SKIPPED demo_journey_in_tmux: tmux is not installed (apt-get install tmux)");
         return;
     }

@@ -17,6 +17,13 @@ pub struct TestLab {
     /// `None`: the demo preset (test:///default). `Some`: a lab file on qemu:///system.
     pub file: Option<PathBuf>,
     pub uri: String,
+    /// Run labwarp inside this network namespace (`ip netns exec`), where the lab's
+    /// private-range networks live.
+    pub netns: Option<String>,
+    /// `LABWARP_SANDBOX=1`: the undercloud is a directory on this machine.
+    pub sandbox: bool,
+    /// Extra environment for every labwarp run.
+    pub env: Vec<(String, String)>,
 }
 
 /// The VirtualBMC base port of a libvirtd test lab: 4 ports per subnet octet, away from
@@ -60,6 +67,9 @@ impl TestLab {
             ws: tempfile::tempdir().expect("temp workspace"),
             file: None,
             uri: "test:///default".into(),
+            netns: None,
+            sandbox: true,
+            env: Vec::new(),
         }
     }
 
@@ -84,6 +94,22 @@ impl TestLab {
             ws,
             file: Some(file),
             uri: "qemu:///system".into(),
+            netns: None,
+            sandbox: true,
+            env: Vec::new(),
+        }
+    }
+
+    /// A lab file on the real libvirtd, run for real (no sandbox) from inside `netns`.
+    pub fn real(name: String, ws: tempfile::TempDir, file: PathBuf, netns: &str) -> TestLab {
+        TestLab {
+            name,
+            ws,
+            file: Some(file),
+            uri: "qemu:///system".into(),
+            netns: Some(netns.to_string()),
+            sandbox: false,
+            env: Vec::new(),
         }
     }
 
@@ -92,7 +118,15 @@ impl TestLab {
     }
 
     pub fn cmd(&self, args: &[&str], fault: Option<&str>) -> Command {
-        let mut c = Command::new(bin());
+        let mut c = match &self.netns {
+            // `ip netns exec` execs labwarp in place: the child's pid is labwarp's.
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, bin()]);
+                c
+            }
+            None => Command::new(bin()),
+        };
         c.args(args);
         match &self.file {
             Some(f) => {
@@ -104,8 +138,15 @@ impl TestLab {
         }
         c.arg("--workspace")
             .arg(self.ws())
-            .env("STANDIN_DELAY", "0")
-            .env("LABWARP_SANDBOX", "1");
+            .env("STANDIN_DELAY", "0");
+        if self.sandbox {
+            c.env("LABWARP_SANDBOX", "1");
+        } else {
+            c.env_remove("LABWARP_SANDBOX");
+        }
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
         match fault {
             Some(f) => c.env("LABWARP_FAULT", f),
             None => c.env_remove("LABWARP_FAULT"),

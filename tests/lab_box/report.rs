@@ -1,0 +1,132 @@
+//! The lab-in-a-box report: what each phase proved (or why it could not run yet), time per
+//! stage, boot time per VM, and KVM or TCG. Printed when the test ends, passed or failed,
+//! straight to the process's stderr so that `cargo test` shows it without `--nocapture`.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+pub enum Outcome {
+    /// Proved, with what was seen.
+    Pass(String),
+    /// Not possible yet on this labwarp, and why (printed loudly, named in the summary).
+    NotYet(String),
+}
+
+#[derive(Default)]
+pub struct Report {
+    pub domain_type: Option<String>,
+    phases: Vec<(String, Outcome, Duration)>,
+    current: Option<(String, Instant)>,
+    /// (run, stage, outcome, elapsed ms)
+    pub stages: Vec<(String, String, String, u64)>,
+    /// (VM, what was measured)
+    pub boots: Vec<(String, String)>,
+    pub notes: Vec<String>,
+    started: Option<Instant>,
+}
+
+impl Report {
+    pub fn new() -> Report {
+        let mut r = Report::default();
+        r.started = Some(Instant::now());
+        r
+    }
+
+    pub fn begin(&mut self, phase: &str) {
+        self.current = Some((phase.to_string(), Instant::now()));
+    }
+
+    pub fn end(&mut self, outcome: Outcome) {
+        let (name, t) = self
+            .current
+            .take()
+            .unwrap_or_else(|| ("?".into(), Instant::now()));
+        self.phases.push((name, outcome, t.elapsed()));
+    }
+
+    /// Phases that could not run yet, with why.
+    pub fn gaps(&self) -> Vec<String> {
+        self.phases
+            .iter()
+            .filter_map(|(n, o, _)| match o {
+                Outcome::NotYet(why) => Some(format!("{n}: {}", why.lines().next().unwrap_or(""))),
+                Outcome::Pass(_) => None,
+            })
+            .collect()
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let line = "=".repeat(78);
+        s.push_str(&format!("\n{line}\nLAB IN A BOX: report\n{line}\n"));
+        s.push_str(&format!(
+            "virtualisation: {}\n",
+            self.domain_type.as_deref().unwrap_or("(not determined)")
+        ));
+        for (name, o, d) in &self.phases {
+            let secs = d.as_secs_f64();
+            match o {
+                Outcome::Pass(what) => {
+                    s.push_str(&format!("[ PASS ] {name} ({secs:.1} s)\n"));
+                    for l in what.lines() {
+                        s.push_str(&format!("           {l}\n"));
+                    }
+                }
+                Outcome::NotYet(why) => {
+                    s.push_str(&format!(
+                        "[NOT YET] {name} ({secs:.1} s): NOT POSSIBLE YET\n"
+                    ));
+                    for l in why.lines() {
+                        s.push_str(&format!("           {l}\n"));
+                    }
+                }
+            }
+        }
+        if let Some((name, t)) = &self.current {
+            s.push_str(&format!(
+                "[FAILED] {name} (after {:.1} s): see the panic above\n",
+                t.elapsed().as_secs_f64()
+            ));
+        }
+        if !self.stages.is_empty() {
+            s.push_str("time per stage:\n");
+            for (run, stage, outcome, ms) in &self.stages {
+                s.push_str(&format!(
+                    "  {run:<24} {stage:<20} {outcome:<8} {:>7.1} s\n",
+                    *ms as f64 / 1000.0
+                ));
+            }
+        }
+        if !self.boots.is_empty() {
+            s.push_str("boot time per VM:\n");
+            for (vm, what) in &self.boots {
+                s.push_str(&format!("  {vm:<28} {what}\n"));
+            }
+        }
+        for n in &self.notes {
+            s.push_str(&format!("note: {n}\n"));
+        }
+        let gaps = self.gaps();
+        if !gaps.is_empty() {
+            s.push_str(&format!(
+                "!!! {} part(s) of the lab-in-a-box journey are NOT POSSIBLE YET on this labwarp:\n",
+                gaps.len()
+            ));
+            for g in gaps {
+                s.push_str(&format!("!!!   {g}\n"));
+            }
+        }
+        if let Some(t) = self.started {
+            s.push_str(&format!("total: {:.1} s\n", t.elapsed().as_secs_f64()));
+        }
+        s.push_str(&format!("{line}\n"));
+        s
+    }
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        // Not through eprintln!: the test harness captures that for passing tests.
+        let _ = std::io::stderr().lock().write_all(self.render().as_bytes());
+    }
+}

@@ -1,0 +1,642 @@
+//! Lab in a box: labwarp builds a small real lab on this machine with its own stages and the
+//! test checks it from the outside (issue 6).
+//!
+//! - Hypervisor: this machine over SSH: a real OpenSSH sshd on 127.0.0.1 inside the network
+//!   namespace libvirtd runs in (`labwarp-ci`); labwarp, ssh, ipmitool and ansible-inventory
+//!   run there too (`ip netns exec`), so the lab's 192.168.x networks exist only there.
+//! - Undercloud: the tiny guest (Debian kernel + busybox/dropbear initrd, direct kernel
+//!   boot, the NoCloud cidata ISO labwarp writes), domain type from labwarp's preflight.
+//! - Overcloud: 3 node VMs defined with network boot, registered with VirtualBMC from UDP
+//!   port 6230; ipmitool powers one on and off and libvirt shows it.
+//!
+//! One test, in order: (1) `labwarp check` with every finding cross-checked; (2) `labwarp run
+//! --yes` then virsh, ssh through ssh.config, ansible-inventory, ipmitool from outside; (3)
+//! a rerun changes nothing; (4) the TUI in tmux to the run dashboard; (5) kill -9 mid-stage
+//! and rerun converges; (6) one `labwarp clean --level virthost` leaves nothing. The report
+//! (time per stage, boot time per VM, KVM or TCG) is printed whether it passes or fails.
+//! A part that this labwarp cannot do yet is reported loudly as NOT POSSIBLE YET, with why
+//! (only for the known, named gaps; anything else fails).
+
+#[macro_use]
+mod sshd;
+mod engine_support;
+mod lab_box;
+mod tiny_guest_support;
+mod tmux_support;
+
+use engine_support::{bin, text};
+use lab_box::findings::{KvmTruth, cross_check};
+use lab_box::report::{Outcome, Report};
+use lab_box::{LabBox, in_ns, out, stdout};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+use tiny_guest_support::{require_libvirtd, virsh, wait_for};
+
+/// Failures that mean "this labwarp cannot do that yet", not "labwarp is wrong": the message
+/// labwarp prints, and what is missing. Any other failure fails the test.
+const KNOWN_GAPS: &[(&str, &str)] = &[
+    (
+        "needs SSH, which this engine does not drive yet",
+        "the engine cannot drive a hypervisor over SSH yet (issue 3/4 work in progress: SshHost in the session)",
+    ),
+    (
+        "SSH to the undercloud VM through the hypervisor is not wired into the engine yet",
+        "the engine does not reach the undercloud VM over SSH yet (ProxyJump, pinned host key from the console)",
+    ),
+];
+
+fn gap_in(o: &Output) -> Option<String> {
+    let all = format!("{}{}", stdout(o), String::from_utf8_lossy(&o.stderr));
+    KNOWN_GAPS
+        .iter()
+        .find(|(needle, _)| all.contains(needle))
+        .map(|(needle, why)| format!("{why}\nlabwarp says: …{needle}…"))
+}
+
+/// One `labwarp run --json`: its events with the time each arrived.
+struct Run {
+    ok: bool,
+    events: Vec<(Duration, Value)>,
+    output: Output,
+}
+
+impl Run {
+    fn of(&self, kind: &str) -> impl Iterator<Item = &(Duration, Value)> {
+        let kind = kind.to_string();
+        self.events.iter().filter(move |(_, e)| e["event"] == kind)
+    }
+
+    fn stage_times(&self, label: &str) -> Vec<(String, String, String, u64)> {
+        self.of("stage_finished")
+            .map(|(_, e)| {
+                (
+                    label.to_string(),
+                    e["stage"].as_str().unwrap_or("?").to_string(),
+                    e["outcome"].as_str().unwrap_or("?").to_string(),
+                    e["elapsed_ms"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
+    /// When `stage/step` finished (since the run started).
+    fn finished_at(&self, stage: &str, step: &str) -> Option<Duration> {
+        self.of("step_finished")
+            .find(|(_, e)| e["stage"] == stage && e["step"] == step)
+            .map(|(t, _)| *t)
+    }
+}
+
+fn run_json(b: &LabBox, fault: Option<&str>) -> Run {
+    let start = Instant::now();
+    let mut child = b
+        .lab
+        .cmd(&["run", "--yes", "--json"], fault)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn labwarp run");
+    let mut events = Vec::new();
+    let mut raw = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+    {
+        if let Ok(v) = serde_json::from_str::<Value>(&line) {
+            events.push((start.elapsed(), v));
+        }
+        raw.push(line);
+    }
+    let mut output = child.wait_with_output().expect("wait for labwarp run");
+    output.stdout = (raw.join("\n") + "\n").into_bytes();
+    Run {
+        ok: output.status.success(),
+        events,
+        output,
+    }
+}
+
+/// `plan --json` steps as (stage/step, status), or the known gap that stops it.
+fn plan(b: &LabBox) -> Result<Vec<(String, String)>, String> {
+    let o = b.lab.labwarp(&["plan", "--json"]);
+    if !o.status.success() {
+        return Err(gap_in(&o).unwrap_or_else(|| panic!("labwarp plan failed: {}", text(&o))));
+    }
+    Ok(b.lab.steps_with_status())
+}
+
+fn domstate(domain: &str) -> String {
+    virsh(&["domstate", domain])
+        .unwrap_or_else(|e| format!("(no domain: {e})"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn lab_in_a_box() {
+    require_sshd!();
+    require_libvirtd();
+    assert!(
+        tmux_support::available(),
+        "tmux is missing: run scripts/setup-host.sh"
+    );
+    let mut report = Report::new();
+    let b = LabBox::new();
+    report.notes.push(format!(
+        "lab {} in netns {}: hypervisor root@127.0.0.1:{} (OpenSSH), libvirt qemu:///system, subnet 192.168.{}.0/24, workspace {}",
+        b.lab.name,
+        b.ns,
+        b.sshd.port,
+        b.octet,
+        b.ws().display()
+    ));
+
+    // (1) labwarp check: every finding true for this machine.
+    report.begin("1. labwarp check over SSH: every finding true for this machine");
+    let o = out(in_ns(&b.ns, bin())
+        .args(["check", "--ssh", "--json", "--config"])
+        .arg(b.file())
+        .args(["--trust-host-key", &b.sshd.host_fingerprint()]));
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("labwarp check --json: {e}\n{}", text(&o)));
+    let findings = v["findings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        v["failed"],
+        false,
+        "the box must pass preflight: {}",
+        text(&o)
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (verified, unverified) = cross_check(&b, &findings).unwrap_or_else(|bad| {
+        panic!("labwarp check said something untrue about this machine:\n{bad}")
+    });
+    for must in [
+        "kvm.verdict",
+        "libvirt.reachable",
+        "capacity.memory",
+        "capacity.cpus",
+        "capacity.disk",
+        "os.distro",
+        "net.vbmc-ports",
+    ] {
+        assert!(
+            verified.iter().any(|v| v == must),
+            "check printed no {must}: {verified:?}"
+        );
+    }
+    let kvm = KvmTruth::read();
+    let verdict = findings
+        .iter()
+        .find(|f| f["id"] == "kvm.verdict")
+        .and_then(|f| f["title"].as_str())
+        .unwrap_or("")
+        .to_string();
+    let want_type = if kvm.needs_tcg() { "qemu" } else { "kvm" };
+    report.domain_type = Some(format!(
+        "{} (domain type='{want_type}'): labwarp's preflight says \"{verdict}\"; KVM modules {:?}, vmx/svm {}",
+        if want_type == "qemu" { "TCG" } else { "KVM" },
+        kvm.modules,
+        kvm.vmx_svm
+    ));
+    report.end(Outcome::Pass(format!(
+        "{} findings cross-checked against this machine: {}\nnot cross-checkable from here: {}",
+        verified.len(),
+        verified.join(", "),
+        if unverified.is_empty() {
+            "none".to_string()
+        } else {
+            unverified.join(", ")
+        }
+    )));
+
+    // (2) labwarp run --yes, then the lab from outside.
+    report.begin("2. labwarp run --yes, then virsh, ssh, ansible-inventory, ipmitool");
+    let built = match plan(&b) {
+        Err(gap) => {
+            report.end(Outcome::NotYet(gap.clone()));
+            Err(gap)
+        }
+        Ok(steps) => {
+            let r = run_json(&b, None);
+            report.stages.extend(r.stage_times("first run"));
+            if r.ok {
+                let detail = outside_checks(&b, &steps, &r, want_type, &mut report);
+                report.end(Outcome::Pass(detail));
+                Ok(steps)
+            } else {
+                let gap = gap_in(&r.output)
+                    .unwrap_or_else(|| panic!("labwarp run failed: {}", text(&r.output)));
+                report.end(Outcome::NotYet(gap.clone()));
+                Err(gap)
+            }
+        }
+    };
+
+    let blocked = |report: &mut Report, name: &str, gap: &str| {
+        report.begin(name);
+        report.end(Outcome::NotYet(format!(
+            "needs the built lab of part 2, which is not possible yet: {gap}"
+        )));
+    };
+
+    // (3) Rerun: nothing changes.
+    let name3 = "3. rerun: every step's check passes, nothing changes";
+    match &built {
+        Ok(_) => {
+            report.begin(name3);
+            let detail = rerun_changes_nothing(&b, &mut report);
+            report.end(Outcome::Pass(detail));
+        }
+        Err(gap) => blocked(&mut report, name3, gap),
+    }
+
+    // (4) The TUI in tmux, to the run dashboard.
+    report.begin("4. the TUI in tmux: forms, preflight, review, run dashboard");
+    let o = tui_journey(&b, built.is_ok());
+    report.end(o);
+
+    // (5) kill -9 mid-stage, rerun converges.
+    let name5 = "5. kill -9 mid-stage, rerun converges to the same lab";
+    match &built {
+        Ok(_) => {
+            report.begin(name5);
+            let detail = kill_and_converge(&b, &mut report);
+            report.end(Outcome::Pass(detail));
+        }
+        Err(gap) => blocked(&mut report, name5, gap),
+    }
+
+    // (6) One clean at virthost leaves nothing.
+    report.begin("6. labwarp clean --level virthost: one run, nothing of the lab left");
+    let o = b.lab.labwarp(&["clean", "--level", "virthost", "--yes"]);
+    match gap_in(&o).filter(|_| !o.status.success()) {
+        Some(gap) => report.end(Outcome::NotYet(gap)),
+        None => {
+            assert!(o.status.success(), "clean --level virthost: {}", text(&o));
+            assert_eq!(
+                b.libvirt_leftovers(),
+                Vec::<String>::new(),
+                "virsh still lists these after one clean"
+            );
+            assert_eq!(b.bridges_left(), Vec::<String>::new(), "bridges left");
+            assert_eq!(
+                b.vbmc_listeners(),
+                Vec::<String>::new(),
+                "BMCs still listen"
+            );
+            let disks: Vec<_> = std::fs::read_dir(b.tmp.path().join("pool"))
+                .map(|rd| rd.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            assert_eq!(
+                disks,
+                Vec::<std::path::PathBuf>::new(),
+                "disks left in the pool"
+            );
+            report.end(Outcome::Pass(
+                "no domain, network or pool named lwbox…- in virsh; no bridge, no BMC port, no disk left"
+                    .into(),
+            ));
+        }
+    }
+
+    let gaps = report.gaps();
+    if std::env::var("LABWARP_BOX_STRICT").is_ok_and(|v| v == "1") {
+        assert!(
+            gaps.is_empty(),
+            "LABWARP_BOX_STRICT=1 and parts are not possible yet: {gaps:#?}"
+        );
+    }
+}
+
+/// After the first run: the lab as virsh, ssh, ansible-inventory and ipmitool see it.
+fn outside_checks(
+    b: &LabBox,
+    steps: &[(String, String)],
+    r: &Run,
+    want_type: &str,
+    report: &mut Report,
+) -> String {
+    let mut seen = Vec::new();
+    // virsh: the VMs and networks, the undercloud running with preflight's domain type.
+    let uc = b.domain("undercloud");
+    assert_eq!(domstate(&uc), "running", "the undercloud VM");
+    let xml = virsh(&["dumpxml", &uc]).expect("dumpxml undercloud");
+    assert!(
+        xml.contains(&format!("<domain type='{want_type}'")),
+        "the undercloud is not type='{want_type}':\n{xml}"
+    );
+    for n in &b.nodes {
+        let d = b.domain(n);
+        assert_eq!(domstate(&d), "shut off", "{d} is defined, not booted");
+        let x = virsh(&["dumpxml", &d]).expect("dumpxml node");
+        assert!(
+            x.contains("<boot order='1'/>") && x.contains("<interface type='network'>"),
+            "{d} boots from its NIC first:\n{x}"
+        );
+    }
+    for net in ["external", "overcloud"] {
+        let info = virsh(&["net-info", &b.domain(net)]).expect("net-info");
+        assert!(
+            info.lines()
+                .any(|l| l.starts_with("Active:") && l.ends_with("yes")),
+            "{net}: {info}"
+        );
+    }
+    seen.push(format!(
+        "virsh: {uc} running (type='{want_type}'), {} nodes shut off with network boot, networks external + overcloud active",
+        b.nodes.len()
+    ));
+
+    // Boot time of the undercloud: from its domain started to the end of its stage (lease
+    // and SSH waited for by labwarp).
+    if let (Some(t0), Some((t1, _))) = (
+        r.finished_at("undercloud-vm", "domain"),
+        r.of("stage_finished")
+            .find(|(_, e)| e["stage"] == "undercloud-vm"),
+    ) {
+        report.boots.push((
+            uc.clone(),
+            format!(
+                "{:.1} s from `virsh start` done to the undercloud-vm stage finished (labwarp waited for DHCP and SSH)",
+                (*t1 - t0).as_secs_f64()
+            ),
+        ));
+    }
+
+    // ssh through the ssh.config labwarp wrote: ProxyJump via the hypervisor, pinned keys.
+    let cfg = b.ws().join("ssh.config");
+    assert!(cfg.is_file(), "labwarp run wrote no {}", cfg.display());
+    let cfg_text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(
+        cfg_text.contains("ProxyJump") && !cfg_text.contains("StrictHostKeyChecking no"),
+        "ssh.config must jump through the hypervisor with host keys checked:\n{cfg_text}"
+    );
+    let o = out(in_ns(&b.ns, "ssh").arg("-F").arg(&cfg).args([
+        "-o",
+        "BatchMode=yes",
+        "undercloud",
+        "true",
+    ]));
+    assert!(
+        o.status.success(),
+        "ssh -F ssh.config undercloud true: {}",
+        text(&o)
+    );
+    seen.push(
+        "ssh -F workspace/ssh.config undercloud true: exit 0 (ProxyJump, pinned keys)".into(),
+    );
+
+    // ansible-inventory reads the inventory labwarp wrote.
+    let inv = ["inventory.yaml", "inventory.yml", "hosts.yaml", "inventory"]
+        .iter()
+        .map(|f| b.ws().join(f))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("labwarp run wrote no inventory in {}", b.ws().display()));
+    let venv = std::env::var("LABWARP_VENV").unwrap_or_else(|_| "/opt/labwarp-venv".into());
+    let o = out(in_ns(&b.ns, &format!("{venv}/bin/ansible-inventory"))
+        .arg("-i")
+        .arg(&inv)
+        .arg("--list"));
+    assert!(o.status.success(), "ansible-inventory: {}", text(&o));
+    let list: Value = serde_json::from_slice(&o.stdout).expect("ansible-inventory JSON");
+    assert!(
+        list["_meta"]["hostvars"].get("undercloud").is_some(),
+        "the inventory has no undercloud host: {list}"
+    );
+    seen.push(format!(
+        "ansible-inventory -i {} --list: undercloud present",
+        inv.file_name().unwrap().to_string_lossy()
+    ));
+
+    // ipmitool power-cycles a node through VirtualBMC, libvirt shows it.
+    if !steps.iter().any(|(s, _)| s.contains("vbmc")) {
+        seen.push(
+            "NOT POSSIBLE YET: the plan has no VirtualBMC step, so ipmitool has no BMC to talk to"
+                .into(),
+        );
+        report.notes.push(
+            "ipmitool power cycle NOT POSSIBLE YET: labwarp's plan registers no node with VirtualBMC"
+                .into(),
+        );
+    } else {
+        let node = b.domain(&b.nodes[0]);
+        let pw = std::fs::read_to_string(b.ws().join("secrets/vbmc-password"))
+            .expect("workspace/secrets/vbmc-password");
+        let ipmi = |cmd: &str| {
+            // -E: the password from IPMI_PASSWORD, never on a command line.
+            out(in_ns(&b.ns, "ipmitool")
+                .args([
+                    "-I",
+                    "lanplus",
+                    "-H",
+                    "127.0.0.1",
+                    "-p",
+                    "6230",
+                    "-U",
+                    "admin",
+                    "-E",
+                ])
+                .args(["power", cmd])
+                .env("IPMI_PASSWORD", pw.trim()))
+        };
+        let o = ipmi("status");
+        assert!(stdout(&o).contains("off"), "power status: {}", text(&o));
+        let t0 = Instant::now();
+        let o = ipmi("on");
+        assert!(o.status.success(), "power on: {}", text(&o));
+        wait_for(
+            "libvirt shows the node running",
+            Duration::from_secs(60),
+            || (domstate(&node) == "running").then_some(()),
+        );
+        report.boots.push((
+            node.clone(),
+            format!(
+                "{:.1} s from `ipmitool power on` to libvirt `running` (network boot; no OS to wait for)",
+                t0.elapsed().as_secs_f64()
+            ),
+        ));
+        assert!(stdout(&ipmi("status")).contains("on"));
+        let o = ipmi("off");
+        assert!(o.status.success(), "power off: {}", text(&o));
+        wait_for(
+            "libvirt shows the node shut off",
+            Duration::from_secs(60),
+            || (domstate(&node) == "shut off").then_some(()),
+        );
+        seen.push(format!(
+            "ipmitool lanplus 127.0.0.1:6230 power on → virsh {node} running; power off → shut off"
+        ));
+    }
+    seen.join("\n")
+}
+
+/// A second run: every step's check passes, nothing is applied, the VMs are not restarted.
+fn rerun_changes_nothing(b: &LabBox, report: &mut Report) -> String {
+    let steps = b.lab.steps_with_status();
+    let todo: Vec<_> = steps.iter().filter(|(_, s)| s != "done").collect();
+    assert!(
+        todo.is_empty(),
+        "after a full run these steps are not done: {todo:?}"
+    );
+    let before = b.lab.end_state();
+    let id_before = virsh(&["domid", &b.domain("undercloud")]).unwrap_or_default();
+    let r = run_json(b, None);
+    assert!(r.ok, "rerun: {}", text(&r.output));
+    report.stages.extend(r.stage_times("rerun"));
+    let applied: Vec<String> = r
+        .of("step_finished")
+        .map(|(_, e)| format!("{}/{}", e["stage"], e["step"]))
+        .collect();
+    assert!(applied.is_empty(), "the rerun applied steps: {applied:?}");
+    let skipped = r.of("step_skipped").count();
+    assert_eq!(skipped, steps.len(), "every step is checked and skipped");
+    assert_eq!(b.lab.end_state(), before, "the rerun changed the lab");
+    assert_eq!(
+        virsh(&["domid", &b.domain("undercloud")]).unwrap_or_default(),
+        id_before,
+        "the undercloud was restarted"
+    );
+    format!(
+        "{skipped} steps checked done and skipped, 0 applied; libvirt, files and state.yaml unchanged; undercloud not restarted"
+    )
+}
+
+/// Cleans the nodes, interrupts a run with kill -9 inside the undercloud VM stage, reruns.
+fn kill_and_converge(b: &LabBox, report: &mut Report) -> String {
+    let want = b.lab.end_state();
+    let o = b.lab.labwarp(&["clean", "--level", "nodes", "--yes"]);
+    assert!(o.status.success(), "clean --level nodes: {}", text(&o));
+    // The undercloud's domain step, after its apply (defined and started, not yet recorded).
+    let point = b
+        .lab
+        .steps()
+        .into_iter()
+        .find(|s| s.starts_with("undercloud-vm/") && s.contains("domain"))
+        .expect("the undercloud-vm stage has a domain step");
+    let fault = format!("{point}@after-apply=pause");
+    let mut child = b
+        .lab
+        .cmd(&["run", "--yes"], Some(&fault))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn labwarp run");
+    let paused = wait_for(
+        "the run to pause at the fault point",
+        Duration::from_secs(300),
+        || {
+            if let Ok(Some(st)) = child.try_wait() {
+                panic!("the run ended ({st}) before {fault}");
+            }
+            std::fs::read_dir(b.ws())
+                .ok()?
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .find(|n| n.starts_with("fault-paused-"))
+        },
+    );
+    child.kill().expect("kill -9 labwarp");
+    child.wait().expect("reap labwarp");
+    let _ = std::fs::remove_file(b.ws().join(&paused));
+    let r = run_json(b, None);
+    assert!(r.ok, "the run after kill -9: {}", text(&r.output));
+    report.stages.extend(r.stage_times("after kill -9"));
+    assert_eq!(
+        b.lab.end_state(),
+        want,
+        "after kill -9 at {point} and a rerun the lab differs"
+    );
+    format!(
+        "killed with SIGKILL at {point} (after its apply, before it was recorded); the rerun finished and the lab equals the one before"
+    )
+}
+
+/// The same journey in the TUI: opens the box's lab, walks the forms, preflight and review,
+/// starts the run and watches the dashboard.
+fn tui_journey(b: &LabBox, can_run: bool) -> Outcome {
+    let dir = b.tmp.path().join("tui");
+    std::fs::create_dir_all(dir.join("workspace")).unwrap();
+    std::fs::copy(b.file(), dir.join("workspace/lab.yaml")).unwrap();
+    if can_run {
+        // Let the TUI's run build the nodes and the undercloud again.
+        let o = b.lab.labwarp(&["clean", "--level", "nodes", "--yes"]);
+        assert!(o.status.success(), "clean --level nodes: {}", text(&o));
+    }
+    let cmd = format!(
+        "env LABWARP_OPENSTACK_STANDIN=1 STANDIN_DELAY=0 ip netns exec {ns} {bin}; echo LABWARP-EXITED-$?; sleep 120",
+        ns = b.ns,
+        bin = bin()
+    );
+    let mut t = tmux_support::Tmux::start_sized(
+        &format!("lwbox-{}", std::process::id()),
+        &dir,
+        &cmd,
+        160,
+        48,
+    );
+    t.limit = Duration::from_secs(300);
+    let mut seen = Vec::new();
+    t.wait_for(&format!("Edit `{}`", b.lab.name));
+    t.keys(&["Enter"]);
+    t.wait_for("Hypervisor: the machine the lab runs on");
+    t.wait_for("127.0.0.1");
+    // Next through the hypervisor, undercloud and overcloud forms (one per node group).
+    t.keys(&["C-n"]);
+    t.wait_for("Undercloud: the director VM");
+    for _ in 0..6 {
+        if t.screen().contains(" Preflight: ") {
+            break;
+        }
+        t.keys(&["C-n"]);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let s = t.wait_for(" checks, ");
+    assert!(s.contains("libvirt answers at qemu:///system"), "{s}");
+    seen.push(
+        "forms → preflight: the real checks of this machine (libvirt answers at qemu:///system)"
+            .to_string(),
+    );
+    t.keys(&["n"]);
+    std::thread::sleep(Duration::from_millis(500));
+    if !t.screen().contains("Plan: what each step") {
+        t.keys(&["n"]);
+    }
+    if !can_run {
+        let s = t.wait_until("the review's plan or its error", |s| {
+            s.contains("Plan: what each step")
+                || KNOWN_GAPS.iter().any(|(n, _)| s.contains(&n[..16]))
+        });
+        t.keys(&["q"]);
+        let said: Vec<&str> = s
+            .lines()
+            .map(|l| l.trim_matches(|c: char| c == '│' || c.is_whitespace()))
+            .filter(|l| l.starts_with("cannot plan"))
+            .collect();
+        return Outcome::NotYet(format!(
+            "the review cannot build the plan, so the run dashboard cannot start; it says: {}\n{}",
+            said.join(" "),
+            seen.join("\n"),
+        ));
+    }
+    t.wait_for("Plan: what each step changes on the host");
+    t.keys(&["s"]);
+    t.wait_for("Stages: running");
+    let uc = b.domain("undercloud");
+    let s = t.wait_until("the VM pane with the running undercloud", |s| {
+        s.lines().any(|l| l.contains(&uc) && l.contains("running"))
+    });
+    let real = domstate(&uc);
+    assert_eq!(
+        real, "running",
+        "the dashboard says running, virsh says {real}:\n{s}"
+    );
+    seen.push(format!("dashboard VM pane: {uc} running (virsh agrees)"));
+    let s = t.wait_for("Stages: done");
+    assert!(!s.contains("Stages: failed"), "{s}");
+    t.keys(&["q"]);
+    t.wait_for("LABWARP-EXITED-0");
+    Outcome::Pass(seen.join("\n"))
+}

@@ -1,0 +1,112 @@
+//! A tmux session driving a real terminal program (send-keys, capture-pane), killed on drop.
+//! Shared by the tests that walk the TUI the way a person does.
+#![allow(dead_code)] // each test crate uses its own part of this module
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub struct Tmux {
+    pub session: String,
+    /// How long `wait_for` polls before failing: only keeps a broken build from hanging the
+    /// suite; nothing asserts on how long anything took.
+    pub limit: Duration,
+}
+
+/// Whether tmux is installed (callers print loudly why they skip when it is not).
+pub fn available() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+impl Tmux {
+    /// A detached `width`×`height` session named `session` running `cmd` (through the
+    /// shell) in `dir`.
+    pub fn start_sized(session: &str, dir: &Path, cmd: &str, width: u16, height: u16) -> Tmux {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", session])
+            .output();
+        let ok = Command::new("tmux")
+            .args(["new-session", "-d", "-s", session, "-x"])
+            .arg(width.to_string())
+            .arg("-y")
+            .arg(height.to_string())
+            .arg("-c")
+            .arg(dir)
+            .arg(cmd)
+            .status()
+            .expect("tmux runs")
+            .success();
+        assert!(ok, "tmux new-session failed");
+        Tmux {
+            session: session.to_string(),
+            limit: Duration::from_secs(120),
+        }
+    }
+
+    /// A 100×30 session named after this process.
+    pub fn start(dir: &Path, cmd: &str) -> Tmux {
+        let session = format!("labwarp-e2e-{}", std::process::id());
+        Tmux::start_sized(&session, dir, cmd, 100, 30)
+    }
+
+    /// Sends tmux key names (`Enter`, `C-n`, `Down`, ...).
+    pub fn keys(&self, keys: &[&str]) {
+        let ok = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session])
+            .args(keys)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    /// Types `s` literally.
+    pub fn text(&self, s: &str) {
+        let ok = Command::new("tmux")
+            .args(["send-keys", "-l", "-t", &self.session, s])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    pub fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until `needle` is on screen and returns the screen.
+    pub fn wait_for(&self, needle: &str) -> String {
+        self.wait_until(&format!("`{needle}`"), |s| s.contains(needle))
+    }
+
+    /// Waits until the screen satisfies `want` (`what` names it in the failure).
+    pub fn wait_until(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + self.limit;
+        loop {
+            let s = self.screen();
+            if want(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} never appeared; the screen is:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
