@@ -27,6 +27,9 @@ fn ssh_demo_lab(tag: &str, port: u16) -> TestLab {
         ws,
         file: Some(file),
         uri: "test:///default".into(),
+        netns: None,
+        sandbox: true,
+        env: Vec::new(),
     }
 }
 
