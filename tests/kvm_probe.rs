@@ -4,6 +4,7 @@
 //! which standard guests stop with "KVM internal error" (../shared/HOST-SETUP.md): the KVM
 //! probe must say unusable, with evidence, and the TCG probe must say usable.
 
+mod sshd;
 mod tiny_guest_support;
 
 use std::path::Path;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use labwarp::checks::kvm_probe::{
     DomainType, ProbeOutcome, ProbeVerdict, deep_kvm_probe, tcg_probe,
 };
+use labwarp::host::{LocalHost, SshHost, SshOptions, SshTarget, TrustPolicy};
 use tiny_guest_support::{URI, ensure_built, require_libvirtd, virsh};
 
 fn report(o: &ProbeOutcome) {
@@ -30,12 +32,38 @@ fn report(o: &ProbeOutcome) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deep_probe_tells_usable_kvm_from_kvm_that_only_looks_present() {
     require_libvirtd();
+    require_sshd!();
     let guest = ensure_built();
 
     // One after the other: a guest spinning under the broken KVM layer takes a core, and
     // TCG on a busy 2-core machine needs it (bounds: generous, not speed assertions).
-    let tcg = tcg_probe(URI, &guest.kernel, &guest.initrd, Duration::from_secs(120)).await;
-    let kvm = deep_kvm_probe(URI, &guest.kernel, &guest.initrd, Duration::from_secs(90)).await;
+    // The TCG probe on this machine, the KVM probe on the same machine reached over SSH (a
+    // real sshd on 127.0.0.1): the kernel and initrd are uploaded, virsh runs there, and the
+    // console and qemu logs are read there, as for a remote hypervisor.
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = SshOptions::for_workspace(&tmp.path().join("ws"), TrustPolicy::FirstUse).unwrap();
+    let mut sshd = sshd::Sshd::new(
+        &tmp.path().join("sshd"),
+        "127.0.0.1",
+        sshd::free_port(),
+        None,
+        "",
+    );
+    sshd.authorize(&opts.identity.public_line());
+    sshd.start();
+    let remote = SshHost::new(
+        SshTarget {
+            name: "virthost".into(),
+            host: "127.0.0.1".into(),
+            port: sshd.port,
+            user: "root".into(),
+        },
+        opts,
+    );
+    let local = LocalHost::new();
+    let (kernel, initrd) = (&guest.kernel, &guest.initrd);
+    let tcg = tcg_probe(&local, URI, kernel, initrd, Duration::from_secs(120)).await;
+    let kvm = deep_kvm_probe(&remote, URI, kernel, initrd, Duration::from_secs(90)).await;
     report(&kvm);
     report(&tcg);
 
@@ -74,6 +102,18 @@ async fn deep_probe_tells_usable_kvm_from_kvm_that_only_looks_present() {
         );
     }
 
+    // Both probe directories (kernel, initrd, XML, console) are removed from the hypervisor.
+    for o in [&kvm, &tcg] {
+        for dir in std::fs::read_dir("/tmp").unwrap().flatten() {
+            let xml = std::fs::read_to_string(dir.path().join("domain.xml")).unwrap_or_default();
+            assert!(
+                !xml.contains(&o.domain_name),
+                "probe directory {} left behind",
+                dir.path().display()
+            );
+        }
+    }
+
     // Both transient probe domains are gone.
     let all = virsh(&["list", "--all", "--name"]).expect("virsh list");
     for o in [&kvm, &tcg] {
@@ -88,6 +128,7 @@ async fn deep_probe_tells_usable_kvm_from_kvm_that_only_looks_present() {
 #[tokio::test]
 async fn missing_kernel_is_a_probe_failure_not_a_verdict() {
     let o = deep_kvm_probe(
+        &LocalHost::new(),
         URI,
         Path::new("/nonexistent/vmlinuz"),
         Path::new("/nonexistent/initrd.img"),

@@ -9,16 +9,17 @@
 //! "KVM internal error" in libvirt's qemu log, or no marker within the bound: unusable,
 //! with the evidence. The domain is destroyed in every case.
 //!
-//! libvirt is driven through `virsh` (one short command per poll). The serial log and the
-//! qemu log are read from the local filesystem, so the URI must be a local one
-//! (`qemu:///system` or `qemu:///session`).
+//! Everything goes through a [`Host`], so the probe runs on the hypervisor whether it is this
+//! machine or one reached over SSH: the kernel and initrd (from labwarp's machine) are
+//! uploaded into a temporary directory on the hypervisor, libvirt is driven there with
+//! `virsh` (one short command per poll, against a URI local to that host), and the serial
+//! log and qemu log are read there. The directory is removed afterwards.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::process::Command;
+use crate::host::{Cmd, Host};
 
 /// The line the probe guest's init prints once user space runs.
 pub const PROBE_MARKER: &str = "LABWARP-PROBE-OK";
@@ -87,21 +88,30 @@ impl ProbeOutcome {
 /// looks present (see the module docs) this returns [`ProbeVerdict::Unusable`] with the
 /// evidence; plan TCG (`type='qemu'`) then, after checking it with [`tcg_probe`].
 pub async fn deep_kvm_probe(
+    host: &dyn Host,
     uri: &str,
     kernel: &Path,
     initrd: &Path,
     timeout: Duration,
 ) -> ProbeOutcome {
-    probe_domain_type(uri, DomainType::Kvm, kernel, initrd, timeout).await
+    probe_domain_type(host, uri, DomainType::Kvm, kernel, initrd, timeout).await
 }
 
 /// The same probe with `type='qemu'` (TCG): proves the fallback works.
-pub async fn tcg_probe(uri: &str, kernel: &Path, initrd: &Path, timeout: Duration) -> ProbeOutcome {
-    probe_domain_type(uri, DomainType::Qemu, kernel, initrd, timeout).await
+pub async fn tcg_probe(
+    host: &dyn Host,
+    uri: &str,
+    kernel: &Path,
+    initrd: &Path,
+    timeout: Duration,
+) -> ProbeOutcome {
+    probe_domain_type(host, uri, DomainType::Qemu, kernel, initrd, timeout).await
 }
 
-/// Boots the probe guest as a transient domain of `domain_type` and decides within `timeout`.
+/// Boots the probe guest as a transient domain of `domain_type` on `host` and decides
+/// within `timeout`. `kernel` and `initrd` are files on labwarp's own machine.
 pub async fn probe_domain_type(
+    host: &dyn Host,
     uri: &str,
     domain_type: DomainType,
     kernel: &Path,
@@ -124,64 +134,63 @@ pub async fn probe_domain_type(
         domain_name: name.clone(),
     };
 
+    let mut files = Vec::new();
     for (what, path) in [("kernel", kernel), ("initrd", initrd)] {
-        if !path.is_file() {
-            return failed(
-                format!(
-                    "probe {what} {} not found: build it with scripts/build-tiny-guest.sh DIR",
-                    path.display()
-                ),
-                vec![],
-            );
+        match std::fs::read(path) {
+            Ok(bytes) => files.push(bytes),
+            Err(e) => {
+                return failed(
+                    format!(
+                        "probe {what} {} not found ({e}): build it with scripts/build-tiny-guest.sh DIR",
+                        path.display()
+                    ),
+                    vec![],
+                );
+            }
         }
     }
-    let (kernel, initrd) = match (std::path::absolute(kernel), std::path::absolute(initrd)) {
-        (Ok(k), Ok(i)) => (k, i),
-        _ => {
-            return failed(
-                "cannot make the kernel/initrd paths absolute".into(),
-                vec![],
-            );
-        }
-    };
 
-    // Serial console to a file in a directory qemu can traverse even when it does not run
-    // as root (0755); removed when `dir` drops.
-    let dir = match tempfile::Builder::new().prefix("labwarp-probe-").tempdir() {
+    // A directory qemu can traverse even when it does not run as root (0755), on the
+    // hypervisor: the kernel, the initrd, the domain XML and the serial console's file.
+    let dir = match ProbeDir::create(host, uri).await {
         Ok(d) => d,
-        Err(e) => return failed(format!("cannot create a temp dir: {e}"), vec![]),
+        Err(e) => return failed(e, vec![]),
     };
-    if let Err(e) = set_mode_755(dir.path()) {
-        return failed(
-            format!("cannot chmod {}: {e}", dir.path().display()),
-            vec![],
-        );
-    }
-    let console = dir.path().join("console.log");
-    let xml_path = dir.path().join("domain.xml");
-    let xml = probe_domain_xml(&name, domain_type, &kernel, &initrd, &console);
-    if let Err(e) = std::fs::write(&xml_path, xml) {
-        return failed(format!("cannot write {}: {e}", xml_path.display()), vec![]);
+    let remote_kernel = dir.path.join("vmlinuz");
+    let remote_initrd = dir.path.join("initrd.img");
+    let console = dir.path.join("console.log");
+    let xml_path = dir.path.join("domain.xml");
+    let xml = probe_domain_xml(&name, domain_type, &remote_kernel, &remote_initrd, &console);
+    for (path, data) in [
+        (&remote_kernel, files[0].as_slice()),
+        (&remote_initrd, files[1].as_slice()),
+        (&xml_path, xml.as_bytes()),
+    ] {
+        if let Err(e) = host.write_file(path, data, 0o644).await {
+            dir.remove().await;
+            return failed(format!("cannot upload the probe guest: {e}"), vec![]);
+        }
     }
 
     let qemu_log = qemu_log_path(uri, &name);
-    let log_offset = qemu_log
-        .as_ref()
-        .and_then(|p| std::fs::metadata(p).ok())
-        .map_or(0, |m| m.len());
+    let log_offset = match &qemu_log {
+        Some(p) => read(host, p).await.map_or(0, |b| b.len() as u64),
+        None => 0,
+    };
 
     let started = Instant::now();
-    let create = virsh(uri, &["create", &xml_path.to_string_lossy()]).await;
+    let create = virsh(host, uri, &["create", &xml_path.to_string_lossy()]).await;
     if let Err(err) = create {
         let mut evidence: Vec<String> = err
             .lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| format!("virsh -c {uri} create: {}", l.trim()))
             .collect();
-        let qemu_said = qemu_log
-            .as_ref()
-            .map(|log| qemu_messages(log, log_offset, 4))
-            .unwrap_or_default();
+        let qemu_said = match &qemu_log {
+            Some(log) => qemu_messages(&read(host, log).await.unwrap_or_default(), log_offset, 4),
+            None => vec![],
+        };
+        dir.remove().await;
         // qemu started and died, or libvirt's refusal names KVM ("could not find
         // capabilities for domaintype=kvm", "failed to initialize kvm"): that is the answer
         // for a kvm probe. Anything else (a bad path, libvirtd down) says nothing about KVM.
@@ -203,13 +212,9 @@ pub async fn probe_domain_type(
             )
         };
     }
-    let mut guard = DestroyGuard {
-        uri: uri.to_string(),
-        name: name.clone(),
-        armed: true,
-    };
 
     let decided = watch(
+        host,
         uri,
         &name,
         &console,
@@ -224,11 +229,12 @@ pub async fn probe_domain_type(
     let mut failure_evidence = Vec::new();
     if verdict != ProbeVerdict::Usable {
         if let Some(log) = &qemu_log {
-            for line in qemu_messages(log, log_offset, 3) {
+            let bytes = read(host, log).await.unwrap_or_default();
+            for line in qemu_messages(&bytes, log_offset, 3) {
                 failure_evidence.push(format!("qemu log: {line}"));
             }
         }
-        let tail = console_tail(&console, 5);
+        let tail = console_tail(&read(host, &console).await.unwrap_or_default(), 5);
         if tail.is_empty() {
             failure_evidence.push("serial console: no output".into());
         }
@@ -236,7 +242,9 @@ pub async fn probe_domain_type(
             failure_evidence.push(format!("serial console: {line}"));
         }
     }
-    guard.destroy().await;
+    // Fails harmlessly when the domain already powered off (transient: it is gone).
+    let _ = virsh(host, uri, &["destroy", &name]).await;
+    dir.remove().await;
 
     evidence.push(format!("domain type='{domain_type}', name {name}"));
     evidence.push(format!(
@@ -257,6 +265,7 @@ pub async fn probe_domain_type(
 
 /// Polls the console, the domain state and the qemu log until a verdict or the bound.
 async fn watch(
+    host: &dyn Host,
     uri: &str,
     name: &str,
     console: &Path,
@@ -267,7 +276,7 @@ async fn watch(
     let deadline = Instant::now() + timeout;
     let started = Instant::now();
     loop {
-        if marker_seen(console) {
+        if marker_seen(&read(host, console).await.unwrap_or_default()) {
             return (
                 ProbeVerdict::Usable,
                 format!(
@@ -277,10 +286,11 @@ async fn watch(
                 vec![format!("serial console: {PROBE_MARKER}")],
             );
         }
-        let errors = qemu_log
-            .map(|p| internal_errors(p, log_offset))
-            .unwrap_or_default();
-        let state = virsh(uri, &["domstate", "--reason", name]).await;
+        let errors = match qemu_log {
+            Some(p) => internal_errors(&read(host, p).await.unwrap_or_default(), log_offset),
+            None => vec![],
+        };
+        let state = virsh(host, uri, &["domstate", "--reason", name]).await;
         match state {
             Ok(state) => {
                 let state = state.trim().to_string();
@@ -304,7 +314,7 @@ async fn watch(
             Err(err) => {
                 // A transient domain disappears when it powers off: look at the console once
                 // more, since the marker may have landed just before.
-                if marker_seen(console) {
+                if marker_seen(&read(host, console).await.unwrap_or_default()) {
                     continue;
                 }
                 let mut ev = vec![format!("virsh domstate: {err}")];
@@ -317,7 +327,7 @@ async fn watch(
             }
         }
         if Instant::now() >= deadline {
-            let state = virsh(uri, &["domstate", "--reason", name])
+            let state = virsh(host, uri, &["domstate", "--reason", name])
                 .await
                 .unwrap_or_else(|e| e);
             return (
@@ -383,7 +393,8 @@ pub fn probe_domain_xml(
     )
 }
 
-/// libvirt's per-domain qemu log for local URIs.
+/// libvirt's per-domain qemu log on the hypervisor, for URIs local to it (`qemu:///system`;
+/// a session daemon's log lives in its user's home, which only a local probe knows).
 fn qemu_log_path(uri: &str, name: &str) -> Option<PathBuf> {
     if uri.starts_with("qemu:///system") {
         Some(PathBuf::from(format!("/var/log/libvirt/qemu/{name}.log")))
@@ -395,20 +406,20 @@ fn qemu_log_path(uri: &str, name: &str) -> Option<PathBuf> {
     }
 }
 
-fn marker_seen(console: &Path) -> bool {
-    std::fs::read(console)
-        .map(|b| String::from_utf8_lossy(&b).contains(PROBE_MARKER))
-        .unwrap_or(false)
+/// A file on the hypervisor; `None` when it cannot be read (not there yet, no permission).
+async fn read(host: &dyn Host, path: &Path) -> Option<Vec<u8>> {
+    host.read_file(path).await.ok()
+}
+
+fn marker_seen(console: &[u8]) -> bool {
+    String::from_utf8_lossy(console).contains(PROBE_MARKER)
 }
 
 /// "KVM internal error" lines (and the few after them: suberror, emulation failure) written
 /// to the qemu log since `offset`.
-fn internal_errors(log: &Path, offset: u64) -> Vec<String> {
-    let Ok(bytes) = std::fs::read(log) else {
-        return vec![];
-    };
-    let start = usize::try_from(offset).unwrap_or(0).min(bytes.len());
-    let text = String::from_utf8_lossy(&bytes[start..]);
+fn internal_errors(log: &[u8], offset: u64) -> Vec<String> {
+    let start = usize::try_from(offset).unwrap_or(0).min(log.len());
+    let text = String::from_utf8_lossy(&log[start..]);
     let lines: Vec<&str> = text.lines().collect();
     let Some(first) = lines.iter().position(|l| l.contains("KVM internal error")) else {
         return vec![];
@@ -424,12 +435,9 @@ fn internal_errors(log: &Path, offset: u64) -> Vec<String> {
 /// The last `n` messages qemu and libvirt wrote to the qemu log since `offset` (such as
 /// "qemu-system-x86_64: error: failed to set MSR …" or "shutting down, reason=failed"), not
 /// the command line libvirt writes first (its lines end with a backslash).
-fn qemu_messages(log: &Path, offset: u64, n: usize) -> Vec<String> {
-    let Ok(bytes) = std::fs::read(log) else {
-        return vec![];
-    };
-    let start = usize::try_from(offset).unwrap_or(0).min(bytes.len());
-    let text = String::from_utf8_lossy(&bytes[start..]);
+fn qemu_messages(log: &[u8], offset: u64, n: usize) -> Vec<String> {
+    let start = usize::try_from(offset).unwrap_or(0).min(log.len());
+    let text = String::from_utf8_lossy(&log[start..]);
     let msgs: Vec<String> = text
         .lines()
         .filter(|l| {
@@ -441,11 +449,8 @@ fn qemu_messages(log: &Path, offset: u64, n: usize) -> Vec<String> {
     msgs[msgs.len().saturating_sub(n)..].to_vec()
 }
 
-fn console_tail(console: &Path, n: usize) -> Vec<String> {
-    let Ok(bytes) = std::fs::read(console) else {
-        return vec![];
-    };
-    let text = String::from_utf8_lossy(&bytes);
+fn console_tail(console: &[u8], n: usize) -> Vec<String> {
+    let text = String::from_utf8_lossy(console);
     let lines: Vec<String> = text
         .lines()
         .map(|l| l.trim().to_string())
@@ -454,54 +459,104 @@ fn console_tail(console: &Path, n: usize) -> Vec<String> {
     lines[lines.len().saturating_sub(n)..].to_vec()
 }
 
-fn set_mode_755(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-}
-
-/// Runs `virsh -c URI ARGS…`; stdout on success, the trimmed stderr otherwise.
-async fn virsh(uri: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new("virsh")
-        .arg("-c")
-        .arg(uri)
-        .args(args)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
+/// Runs `virsh -c URI ARGS…` on the hypervisor (through sudo when its user is not root);
+/// stdout on success, the trimmed stderr otherwise.
+async fn virsh(host: &dyn Host, uri: &str, args: &[&str]) -> Result<String, String> {
+    let mut argv = vec!["virsh", "-c", uri];
+    argv.extend_from_slice(args);
+    let cmd = Cmd::new(argv).sudo().timeout(Duration::from_secs(60));
+    let out = host
+        .exec(&cmd)
         .await
         .map_err(|e| format!("cannot run virsh: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    if out.success() {
+        Ok(out.stdout_str())
     } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        Err(out.stderr_str().trim().to_string())
     }
 }
 
-/// Destroys the probe domain: awaited on the normal path, synchronously from `Drop` if the
-/// probe future is cancelled midway.
-struct DestroyGuard {
+/// The probe's temporary directory on the hypervisor. Removed by [`ProbeDir::remove`] on
+/// every normal path. If the probe future is cancelled midway, `Drop` (which cannot wait for
+/// a remote command) cleans up synchronously when the directory is on this machine, and
+/// otherwise logs what may be left behind.
+struct ProbeDir<'a> {
+    host: &'a dyn Host,
     uri: String,
-    name: String,
-    armed: bool,
+    path: PathBuf,
+    removed: bool,
 }
 
-impl DestroyGuard {
-    async fn destroy(&mut self) {
-        // Fails harmlessly when the domain already powered off (transient: it is gone).
-        let _ = virsh(&self.uri, &["destroy", &self.name]).await;
-        self.armed = false;
+impl<'a> ProbeDir<'a> {
+    async fn create(host: &'a dyn Host, uri: &str) -> Result<ProbeDir<'a>, String> {
+        let out = host
+            .exec(&Cmd::new(["mktemp", "-d", "/tmp/labwarp-probe-XXXXXXXX"]))
+            .await
+            .map_err(|e| format!("cannot create the probe directory: {e}"))?;
+        let path = PathBuf::from(out.stdout_str().trim());
+        if !out.success() || !path.is_absolute() {
+            return Err(format!(
+                "cannot create the probe directory: {}",
+                out.stderr_str().trim()
+            ));
+        }
+        let dir = ProbeDir {
+            host,
+            uri: uri.to_string(),
+            path,
+            removed: false,
+        };
+        let p = dir.path.to_string_lossy().into_owned();
+        let chmod = host.exec(&Cmd::new(["chmod", "0755", p.as_str()])).await;
+        match chmod {
+            Ok(o) if o.success() => Ok(dir),
+            other => {
+                let why = match other {
+                    Ok(o) => o.stderr_str().trim().to_string(),
+                    Err(e) => e.to_string(),
+                };
+                dir.remove().await;
+                Err(format!("cannot chmod {p}: {why}"))
+            }
+        }
+    }
+
+    async fn remove(mut self) {
+        self.removed = true;
+        let p = self.path.to_string_lossy().into_owned();
+        let _ = self
+            .host
+            .exec(&Cmd::new(["rm", "-rf", "--", p.as_str()]))
+            .await;
     }
 }
 
-impl Drop for DestroyGuard {
+/// Destroys the running probe domains whose serial console is in `$1`, then removes `$1`.
+const CANCELLED_CLEANUP: &str = r#"for d in $(virsh -c "$2" list --name 2>/dev/null | grep '^labwarp-probe-'); do
+  virsh -c "$2" dumpxml "$d" 2>/dev/null | grep -qF "$1/console.log" && virsh -c "$2" destroy "$d" >/dev/null 2>&1
+done
+rm -rf -- "$1""#;
+
+impl Drop for ProbeDir<'_> {
     fn drop(&mut self) {
-        if self.armed {
-            let _ = std::process::Command::new("virsh")
-                .args(["-c", &self.uri, "destroy", &self.name])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
+        if self.removed {
+            return;
+        }
+        if self.path.is_dir() {
+            let _ = std::process::Command::new("sh")
+                .args(["-c", CANCELLED_CLEANUP, "labwarp-probe-cleanup"])
+                .arg(&self.path)
+                .arg(&self.uri)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
                 .status();
+        } else {
+            tracing::warn!(
+                host = self.host.name(),
+                dir = %self.path.display(),
+                "KVM probe cancelled: its transient labwarp-probe-* domain and directory may remain on the hypervisor"
+            );
         }
     }
 }
@@ -538,13 +593,11 @@ mod tests {
 
     #[test]
     fn internal_errors_are_read_after_the_offset_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("q.log");
         let old = "old run\nKVM internal error. Suberror: 1\n";
         let new = "2026-11-26 starting up\nKVM internal error. Suberror: 1\nextra data[0]: 0x1\n\
                    emulation failure\nRAX=0\nRBX=0\n";
-        std::fs::write(&log, format!("{old}{new}")).unwrap();
-        let lines = internal_errors(&log, old.len() as u64);
+        let log = format!("{old}{new}");
+        let lines = internal_errors(log.as_bytes(), old.len() as u64);
         assert_eq!(
             lines,
             vec![
@@ -554,37 +607,26 @@ mod tests {
                 "RAX=0"
             ]
         );
-        std::fs::write(&log, "clean boot\n").unwrap();
-        assert!(internal_errors(&log, 0).is_empty());
+        assert!(internal_errors(b"clean boot\n", 0).is_empty());
     }
 
     #[test]
     fn qemu_messages_skip_the_command_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("q.log");
-        std::fs::write(
-            &log,
-            "LC_ALL=C /usr/bin/qemu-system-x86_64 \\\n-name guest=x \\\n\
+        let log = "LC_ALL=C /usr/bin/qemu-system-x86_64 \\\n-name guest=x \\\n\
              2026-11-26 10:09:03.101+0000: Domain id=4 is tainted: high-privileges\n\
              2026-11-26T10:09:03.281231Z qemu-system-x86_64: warning: host doesn't support \
-             requested feature: CPUID.01H:ECX.pni [bit 0]\n",
-        )
-        .unwrap();
-        let msgs = qemu_messages(&log, 0, 3);
+             requested feature: CPUID.01H:ECX.pni [bit 0]\n";
+        let msgs = qemu_messages(log.as_bytes(), 0, 3);
         assert_eq!(msgs.len(), 1, "{msgs:?}");
         assert!(msgs[0].contains("CPUID.01H:ECX.pni"));
 
         // What host-passthrough gives under kvm_pvm: qemu dies at once.
-        std::fs::write(
-            &log,
-            "/usr/bin/qemu-system-x86_64 \\\n\
+        let log = "/usr/bin/qemu-system-x86_64 \\\n\
              2026-11-26T10:23:18.452309Z qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\n\
              qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion \
              `ret == cpu->kvm_msr_buf->nmsrs' failed.\n\
-             2026-11-26 10:23:18.473+0000: shutting down, reason=failed\n",
-        )
-        .unwrap();
-        let msgs = qemu_messages(&log, 0, 3);
+             2026-11-26 10:23:18.473+0000: shutting down, reason=failed\n";
+        let msgs = qemu_messages(log.as_bytes(), 0, 3);
         assert_eq!(msgs.len(), 3, "{msgs:?}");
         assert!(msgs[0].contains("failed to set MSR"));
         assert!(msgs[1].contains("Assertion"));
@@ -593,12 +635,10 @@ mod tests {
 
     #[test]
     fn marker_is_looked_for_in_the_console_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = dir.path().join("console.log");
-        std::fs::write(&c, "[ 1.0] Command line: console=ttyS0 labwarp.probe=1\n").unwrap();
-        assert!(!marker_seen(&c));
-        std::fs::write(&c, "boot\r\nLABWARP-PROBE-OK\r\n").unwrap();
-        assert!(marker_seen(&c));
-        assert!(!marker_seen(&dir.path().join("missing")));
+        assert!(!marker_seen(
+            b"[ 1.0] Command line: console=ttyS0 labwarp.probe=1\n"
+        ));
+        assert!(marker_seen(b"boot\r\nLABWARP-PROBE-OK\r\n"));
+        assert!(!marker_seen(b""));
     }
 }

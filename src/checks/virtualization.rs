@@ -55,23 +55,24 @@ pub enum DeepProbe {
     Ran(ProbeOutcome),
 }
 
-/// Boots the probe guest (`--deep`): only on this machine's real root and a local qemu URI,
-/// because the probe reads the guest's console and qemu log from the local file system.
+/// Boots the probe guest (`--deep`) on the hypervisor (this machine or over SSH), with a URI
+/// local to it; not on a fixture root.
 pub async fn deep_probe(view: &HostView<'_>, ctx: &CheckContext) -> DeepProbe {
     let uri = &ctx.hypervisor.libvirt_uri;
-    if !view.can_probe_kernel() {
-        return DeepProbe::NotRun(if view.is_real() {
-            "remote host: the probe guest boots only on this machine".into()
-        } else {
-            format!("fixture root {}", view.root().display())
-        });
+    if !view.is_real() {
+        return DeepProbe::NotRun(format!("fixture root {}", view.root().display()));
     }
-    if !(uri.starts_with("qemu:///system") || uri.starts_with("qemu:///session")) {
-        return DeepProbe::NotRun(format!("{uri} is not a local qemu URI"));
+    let on_hypervisor = uri.starts_with("qemu:///system")
+        || (view.is_local() && uri.starts_with("qemu:///session"));
+    if !on_hypervisor {
+        return DeepProbe::NotRun(format!(
+            "{uri} is not a qemu URI local to the hypervisor (the probe runs there: qemu:///system)"
+        ));
     }
     let dir = &ctx.options.probe_guest;
     DeepProbe::Ran(
         kvm_probe::deep_kvm_probe(
+            view.host,
             uri,
             &dir.join("vmlinuz"),
             &dir.join("initrd.img"),
