@@ -33,6 +33,7 @@ pub fn tee(
     let task = tokio::task::spawn_blocking(move || {
         let mut files: HashMap<String, File> = HashMap::new();
         let mut warned = false;
+        let mut write_warned = false;
         while let Some(e) = rx.blocking_recv() {
             if let Some(stage) = stage_of(&e) {
                 let f = match files.get_mut(stage) {
@@ -55,8 +56,16 @@ pub fn tee(
                         }
                     }
                 };
-                if let Some(f) = f {
-                    let _ = writeln!(f, "{} {}", super::state::now(), text(&e));
+                if let Some(f) = f
+                    && let Err(err) = writeln!(f, "{} {}", super::state::now(), text(&e))
+                    && !write_warned
+                {
+                    // A full disk: say it once, keep running and printing events.
+                    write_warned = true;
+                    eprintln!(
+                        "labwarp: cannot write {}/{stage}.log: {err}; the run goes on, this log misses lines",
+                        dir.display()
+                    );
                 }
             }
             let _ = out.send(e);
