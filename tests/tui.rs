@@ -1223,3 +1223,51 @@ fn a_labs_theme_applies_unless_one_was_chosen() {
     });
     assert_eq!(b.styles, Styles::default());
 }
+
+/// Fault: the terminal shrinks to 10×5 (and smaller) and back, on every screen, with the
+/// help overlay and a confirmation open: no panic, a "too small" notice at 10×5, and the
+/// full view exactly as before once the size is back.
+#[test]
+fn tiny_terminal_draws_a_notice_and_the_full_view_comes_back() {
+    let mut apps: Vec<(&str, App)> = vec![
+        ("welcome", app()),
+        ("forms", with_preset("demo")),
+        ("preflight", preflight_app()),
+        ("running", running_app()),
+        ("failed", failed_app()),
+    ];
+    let mut help = running_app();
+    key(&mut help, KeyCode::Char('?'));
+    apps.push(("help", help));
+    let mut tr = failed_app();
+    key(&mut tr, KeyCode::Char('t'));
+    apps.push(("troubleshoot", tr));
+    let mut cl = failed_app();
+    key(&mut cl, KeyCode::Char('c'));
+    apps.push(("cleanup", cl));
+    let mut report = Vec::new();
+    for (name, a) in apps.iter_mut() {
+        let full = text(&render(a, 80, 24));
+        for (w, h) in [(10, 5), (1, 1), (0, 0), (3, 40), (200, 2)] {
+            let buf = render(a, w, h);
+            if (w, h) == (10, 5) {
+                let tiny = text(&buf);
+                assert!(
+                    tiny.contains("too small"),
+                    "{name} at 10x5 draws no notice:\n{tiny}"
+                );
+                report.push(format!("{name}: {:?}", tiny.replace('\n', "|")));
+            }
+        }
+        assert_eq!(
+            text(&render(a, 80, 24)),
+            full,
+            "{name}: the 80x24 view differs after the tiny sizes"
+        );
+    }
+    eprintln!(
+        "RESIZE (TestBackend): {} screens drawn at 10x5, 1x1, 0x0, 3x40, 200x2 and back to 80x24; at 10x5: {}",
+        apps.len(),
+        report.join("; ")
+    );
+}

@@ -20,9 +20,23 @@ pub fn body(area: Rect) -> Rect {
     }
 }
 
+/// Below this size no screen can show anything useful: a short notice replaces them until
+/// the terminal grows again (state is untouched, so the full view comes back as it was).
+pub const MIN_SIZE: (u16, u16) = (30, 8);
+
 pub fn draw(app: &App, frame: &mut Frame) {
     let area = frame.area();
     frame.render_widget(Block::new().style(app.styles.base), area);
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        let lines = vec![
+            Line::styled("labwarp", app.styles.title),
+            Line::raw("too small"),
+            Line::raw(format!("{}x{}", area.width, area.height)),
+            Line::raw(format!("need {}x{}", MIN_SIZE.0, MIN_SIZE.1)),
+        ];
+        frame.render_widget(Paragraph::new(lines), area);
+        return;
+    }
     draw_header(app, frame, Rect { height: 1, ..area });
     let body = body(area);
     match app.screen {

@@ -103,6 +103,22 @@ impl Tmux {
     }
 }
 
+impl Tmux {
+    /// Resizes the session's window (no client is attached: this is the size the program
+    /// sees).
+    pub fn resize(&self, w: u16, h: u16) {
+        let ok = Command::new("tmux")
+            .args(["resize-window", "-t", &self.session, "-x"])
+            .arg(w.to_string())
+            .arg("-y")
+            .arg(h.to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux resize-window {w}x{h}");
+    }
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
