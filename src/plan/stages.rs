@@ -1,6 +1,7 @@
 //! The concrete plan: stages of steps built purely from a lab and the facts.
 
 use super::steps::files::{CopyFile, MakeDir, PutFile};
+use super::steps::hostconf::{AppArmor, NestedKvm, QemuConf, Root};
 use super::steps::images::{Download, SeedIso};
 use super::steps::libvirt::{Disk, Domain, Network, Pool};
 use super::steps::openstack::{
@@ -9,6 +10,7 @@ use super::steps::openstack::{
 use super::steps::system::{Packages, StackUser};
 use super::steps::vbmc;
 use super::{Facts, HostRole, Level, Plan, Stage};
+use crate::checks::QemuMode;
 use crate::lab::Lab;
 use crate::render::{self, RenderContext, VirtType, VmRole};
 use std::path::Path;
@@ -68,6 +70,23 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
                 name: hv.stack_user.clone(),
             });
         base = vec!["stack-user"];
+        // qemu.conf, AppArmor and nested KVM, from the preflight checks' findings and fixes
+        // (qemu mode root, oooq-warp's recipe: `labwarp check`'s default).
+        let root = Root::system(hv.address == "local");
+        hypervisor = hypervisor
+            .then(QemuConf {
+                root: root.clone(),
+                mode: QemuMode::Root,
+            })
+            .then(AppArmor {
+                root: root.clone(),
+                mode: QemuMode::Root,
+            })
+            .then(NestedKvm {
+                root,
+                domain_type: facts.domain_type.clone(),
+                domain_type_reason: facts.domain_type_reason.clone(),
+            });
     }
     let net_ids: Vec<String> = lab
         .networks

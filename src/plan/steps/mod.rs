@@ -1,6 +1,7 @@
 //! Concrete steps, one file per family.
 
 pub mod files;
+pub mod hostconf;
 pub mod images;
 pub mod libvirt;
 pub mod openstack;
