@@ -15,7 +15,8 @@ if [ "${LABWARP_SKIP_APT:-0}" != 1 ]; then
   apt-get install -y -qq --no-install-recommends --allow-downgrades \
     libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
     dnsmasq-base iptables iproute2 openssh-server openssh-client podman runc busybox-static \
-    genisoimage cloud-init ipmitool tmux procps psmisc xorriso libxml2-utils sudo \
+    genisoimage cloud-init ipmitool tmux procps psmisc xorriso libxml2-utils sudo curl \
+    nfs-kernel-server \
     "qemu-utils=${qemu_version}" "qemu-system-x86=${qemu_version}" >/dev/null
 fi
 

@@ -97,7 +97,9 @@ pub enum Command {
         #[arg(long)]
         bootstrap: bool,
     },
-    /// Show every step of the plan with what its check sees on the live hosts.
+    /// Show every step of the plan with what its check sees on the live hosts (hypervisor
+    /// preparation incl. qemu.conf, AppArmor and nested KVM; images; VMs; install; deploy;
+    /// live migration when enabled).
     Plan {
         #[command(flatten)]
         lab: LabArgs,

@@ -113,6 +113,12 @@ impl Facts {
                 lab.images.cache_dir.clone(),
             )
         };
+        if !test_driver {
+            notes.push(
+                "hypervisor: qemu.conf in mode root (oooq-warp's recipe, `labwarp check`'s default): user/group root, dynamic_ownership 0, security_driver none; the original is kept as qemu.conf.labwarp.bak and restored by `clean --level all`"
+                    .into(),
+            );
+        }
         let standin_openstack = sandbox || standin_env;
         if standin_openstack {
             notes.push(

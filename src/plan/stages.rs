@@ -4,6 +4,7 @@ use super::steps::files::{CopyFile, MakeDir, PutFile};
 use super::steps::hostconf::{AppArmor, NestedKvm, QemuConf, Root};
 use super::steps::images::{Download, SeedIso};
 use super::steps::libvirt::{Disk, Domain, Network, Pool};
+use super::steps::migration::{NfsExport, Readiness, ReadyKind, RemoteNfsExport, Transport};
 use super::steps::openstack::{
     NodeImport, NodeIntrospect, OpenstackCli, OvercloudDeploy, STANDIN, UndercloudInstall,
 };
@@ -11,9 +12,9 @@ use super::steps::system::{Packages, StackUser};
 use super::steps::vbmc;
 use super::{Facts, HostRole, Level, Plan, Stage};
 use crate::checks::QemuMode;
-use crate::lab::Lab;
+use crate::lab::{Lab, Role};
 use crate::render::{self, RenderContext, VirtType, VmRole};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const HYPERVISOR: &str = "hypervisor";
 pub const IMAGES: &str = "images";
@@ -22,6 +23,7 @@ pub const UNDERCLOUD_INSTALL: &str = "undercloud-install";
 pub const OVERCLOUD_NODES: &str = "overcloud-nodes";
 pub const OVERCLOUD_DEPLOY: &str = "overcloud-deploy";
 pub const LIVE_MIGRATION: &str = "live-migration";
+pub const LIVE_MIGRATION_READY: &str = "live-migration-ready";
 
 /// `containers-prepare-parameter.yaml`: TripleO's ContainerImagePrepare with its defaults.
 fn container_prepare() -> String {
@@ -373,7 +375,15 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
         &[],
     );
 
-    let deploy = Stage::new(OVERCLOUD_DEPLOY, "Deploy the overcloud", &[OVERCLOUD_NODES])
+    // Live migration: the NFS share and its parameters before the deploy, readiness after.
+    let migration = live_migration(lab, facts, &rctx)?;
+    let mut env_files = lab.overcloud.deploy.environment_files.clone();
+    let mut deploy_after = vec![OVERCLOUD_NODES];
+    if let Some((_, env)) = &migration {
+        env_files.push(env.clone());
+        deploy_after.push(LIVE_MIGRATION);
+    }
+    let deploy = Stage::new(OVERCLOUD_DEPLOY, "Deploy the overcloud", &deploy_after)
         .then(NodeImport {
             cli: cli.clone(),
             nodes: nodes.clone(),
@@ -385,17 +395,112 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
         .then(OvercloudDeploy {
             cli,
             templates: lab.overcloud.deploy.templates.clone(),
-            env_files: lab.overcloud.deploy.environment_files.clone(),
+            env_files,
         });
 
-    let plan = vec![
-        hypervisor,
-        images,
-        undercloud_vm,
-        install,
-        overcloud_nodes,
-        deploy,
-    ];
+    let mut plan = vec![hypervisor, images, undercloud_vm, install, overcloud_nodes];
+    if let Some((stage, _)) = &migration {
+        plan.push(stage.clone());
+    }
+    plan.push(deploy);
+    if migration.is_some() {
+        plan.push(migration_ready(lab, facts, &rctx)?);
+    }
     super::validate(&plan)?;
     Ok(plan)
+}
+
+/// The sandbox undercloud's root directory (`workspace/sandbox/undercloud`), or `/`.
+fn undercloud_root(facts: &Facts) -> PathBuf {
+    if facts.sandbox {
+        facts
+            .undercloud_home
+            .ancestors()
+            .nth(2)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| facts.undercloud_home.clone())
+    } else {
+        PathBuf::from("/")
+    }
+}
+
+/// `live-migration` (when `overcloud.live_migration.enabled`): the NFS export on the
+/// undercloud (or a check that an external server exports it) and the NovaNfs* environment
+/// file uploaded for the deploy. Returns the stage and the environment file's path.
+fn live_migration(
+    lab: &Lab,
+    facts: &Facts,
+    rctx: &RenderContext,
+) -> anyhow::Result<Option<(Stage, String)>> {
+    let lm = &lab.overcloud.live_migration;
+    if !lm.enabled {
+        return Ok(None);
+    }
+    let clients = lab.undercloud.conf.subnet.cidr.clone();
+    let mut stage = Stage::new(
+        LIVE_MIGRATION,
+        "Live migration: NFS share and parameters",
+        &[UNDERCLOUD_INSTALL],
+    );
+    let server = lm.nfs_server.trim();
+    if server == "undercloud" || server == lab.undercloud.vm.name {
+        let root = undercloud_root(facts);
+        stage = stage.then(NfsExport {
+            role: HostRole::Undercloud,
+            lab: lab.name.clone(),
+            exports_dir: root.join("etc/exports.d"),
+            export_path: root.join(lm.export_path.trim().trim_start_matches('/')),
+            clients,
+            exportfs: !facts.sandbox,
+        });
+    } else {
+        stage = stage.then(RemoteNfsExport {
+            server: render::nova_nfs::nfs_server(lab, rctx)?,
+            export_path: lm.export_path.trim().to_string(),
+            clients,
+        });
+    }
+    let env = facts.undercloud_home.join("nova-nfs.yaml");
+    stage = stage.then(PutFile {
+        id: "nova-nfs-env".into(),
+        title: "upload nova-nfs.yaml (NovaNfsEnabled, NovaNfsShare, ...) for the deploy".into(),
+        role: HostRole::Undercloud,
+        path: env.clone(),
+        content: render::nova_nfs::render(lab, rctx)?.into_bytes(),
+        mode: 0o644,
+        level: Level::Nodes,
+    });
+    Ok(Some((stage, env.to_string_lossy().into_owned())))
+}
+
+/// `live-migration-ready`: readiness checks on the computes after the deploy.
+fn migration_ready(lab: &Lab, facts: &Facts, rctx: &RenderContext) -> anyhow::Result<Stage> {
+    // TripleO's hostnames: `<stack>-novacompute-<index>` (HostnameFormat), stack `overcloud`.
+    let computes: Vec<String> = lab
+        .nodes()
+        .iter()
+        .filter(|n| n.group.role == Role::Compute)
+        .enumerate()
+        .map(|(i, _)| format!("overcloud-novacompute-{i}"))
+        .collect();
+    let share = render::nova_nfs::nfs_share(lab, rctx)?;
+    let mut stage = Stage::new(
+        LIVE_MIGRATION_READY,
+        "Live migration: readiness on the computes",
+        &[OVERCLOUD_DEPLOY],
+    );
+    for kind in [ReadyKind::Resolve, ReadyKind::Port, ReadyKind::SharedPath] {
+        stage = stage.with_after(
+            Readiness {
+                kind,
+                computes: computes.clone(),
+                transport: Transport::Ssh,
+                share: share.clone(),
+                standin: facts.standin_openstack,
+                overcloudrc: facts.undercloud_home.join("overcloudrc"),
+            },
+            &[],
+        );
+    }
+    Ok(stage)
 }

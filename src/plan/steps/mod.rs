@@ -4,6 +4,7 @@ pub mod files;
 pub mod hostconf;
 pub mod images;
 pub mod libvirt;
+pub mod migration;
 pub mod openstack;
 pub mod system;
 pub mod vbmc;
