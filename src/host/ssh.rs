@@ -471,7 +471,17 @@ impl SshHost {
             }
             Ok((code, finished))
         };
-        let ((), read) = tokio::join!(feed, read);
+        // Once reading ends (the command exited, or the connection died) the feed stops
+        // too: on a dead connection the window never opens again and a pending write would
+        // wait forever.
+        let read = {
+            tokio::pin!(feed);
+            tokio::pin!(read);
+            tokio::select! {
+                r = &mut read => r,
+                () = &mut feed => read.await,
+            }
+        };
         let Ok((code, finished)) = read else {
             return Err(self.other(format!("the server refused to run `{command}`")));
         };

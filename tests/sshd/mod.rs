@@ -200,6 +200,23 @@ impl Sshd {
         let _ = child.wait();
     }
 
+    /// Cuts every client connection (SIGKILL to sshd's per-connection processes and the
+    /// sessions under them) while the listener stays up: the clients see their TCP
+    /// connection drop mid-use, and a reconnect is accepted. Returns how many were killed.
+    pub fn cut_connections(&self) -> usize {
+        let Some(child) = self.child.as_ref() else {
+            return 0;
+        };
+        let pids = descendants(child.id());
+        for pid in &pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        pids.len()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
     }
