@@ -290,7 +290,7 @@ fn sigkill_at_random_points_then_rerun_converges() {
     let r = reference();
     let mut rng = Rng(seed);
     let stages: Vec<&String> = r.points.keys().collect();
-    // Per chain: two points in every stage and two more anywhere, in the reference's order
+    // Per chain: two points in every stage and four more anywhere, in the reference's order
     // (a chain's fixed cost, a fresh lab and its undercloud install, is the expensive part).
     let plan_chain = |rng: &mut Rng| {
         let mut t: Vec<(String, Sig)> = Vec::new();
@@ -298,7 +298,7 @@ fn sigkill_at_random_points_then_rerun_converges() {
             let p = &r.points[*s];
             t.push(((*s).clone(), p[rng.below(p.len())].clone()));
         }
-        for _ in 0..2 {
+        for _ in 0..4 {
             let s = stages[rng.below(stages.len())];
             let p = &r.points[s];
             t.push((s.clone(), p[rng.below(p.len())].clone()));
