@@ -16,7 +16,7 @@ if [ "${LABWARP_SKIP_APT:-0}" != 1 ]; then
     libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
     dnsmasq-base iptables iproute2 openssh-server openssh-client podman runc busybox-static \
     genisoimage cloud-init ipmitool tmux procps psmisc xorriso libxml2-utils sudo curl \
-    nfs-kernel-server \
+    nfs-kernel-server python3-venv python3-dev gcc \
     "qemu-utils=${qemu_version}" "qemu-system-x86=${qemu_version}" >/dev/null
 fi
 
@@ -57,6 +57,17 @@ if [ ! -x "$VENV/bin/ansible-inventory" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q ansible-core
 fi
+# VirtualBMC from PyPI in the venv labwarp's vbmc-install step uses by default (its check,
+# `vbmc --version`, then passes, so tests/vbmc.rs and the engine tests need not build
+# libvirt-python each time). Made here, it carries no labwarp marker: `labwarp clean
+# --level all` leaves it in place.
+VBMC_VENV=${LABWARP_VBMC_VENV:-/opt/labwarp-vbmc}
+if ! "$VBMC_VENV/bin/vbmc" --version >/dev/null 2>&1; then
+  log "installing VirtualBMC into $VBMC_VENV"
+  python3 -m venv "$VBMC_VENV"
+  "$VBMC_VENV/bin/pip" install -q --disable-pip-version-check virtualbmc
+fi
+"$VBMC_VENV/bin/vbmc" --version
 # The tiny test guest (Debian kernel + busybox/dropbear initrd) that tests/tiny_guest.rs and
 # tests/kvm_probe.rs boot. The tests also build it on demand; building here keeps that ~20 s
 # out of the test run. Cached by package versions: a rerun is instant.

@@ -245,6 +245,26 @@ fn network_overlap_bridges_and_vbmc_ports() {
     assert_eq!(get("net.ip-forward").severity, Severity::Ok);
     assert_eq!(get("net.bridge-nf").severity, Severity::Ok);
 
+    // With `ss -p`'s owner: another process is a failure naming it; vbmcd is information.
+    let with_owner = |owner: &str| {
+        let mut f = facts.clone();
+        f.udp = ran(
+            "ss -H -ulnp",
+            &format!("UNCONN 0 0 0.0.0.0:6231 0.0.0.0:* users:((\"{owner}\",pid=4242,fd=5))\n"),
+        );
+        network::evaluate(&f, &lab_ctx())
+            .into_iter()
+            .find(|x| x.id == "net.vbmc-ports")
+            .unwrap()
+    };
+    let other = with_owner("dnsmasq");
+    assert_eq!(other.severity, Severity::Fail);
+    assert_eq!(
+        other.title,
+        "VirtualBMC UDP ports taken by another process: dnsmasq (pid 4242)"
+    );
+    assert_eq!(with_owner("vbmcd").severity, Severity::Info);
+
     // The lab's own bridge carrying its CIDR (an earlier run) is not a clash.
     let mut lab = Lab::default();
     lab.networks[0].bridge = "virbr7".into();

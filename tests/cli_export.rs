@@ -57,11 +57,16 @@ fn export_writes_every_artefact_with_secret_modes() {
     let material: Vec<&str> = pubkey.split_whitespace().take(2).collect();
     let ud = std::fs::read_to_string(out.join("cloud-init/user-data")).unwrap();
     assert!(ud.contains(&material.join(" ")), "{ud}");
-    let pw_file = dir.path().join("ws/passwords/vbmc");
+    let pw_file = dir.path().join("ws/secrets/vbmc-password");
     assert_eq!(mode(&pw_file), 0o600);
-    assert_eq!(mode(&dir.path().join("ws/passwords")), 0o700);
+    assert_eq!(mode(&dir.path().join("ws/secrets")), 0o700);
     let pw = std::fs::read_to_string(&pw_file).unwrap();
-    assert!(pw.len() >= 20, "weak generated password");
+    // 20: the IPMI 2.0 maximum (and what `labwarp run` registers with VirtualBMC).
+    assert!(
+        pw.len() == 20,
+        "generated password of {} characters",
+        pw.len()
+    );
     assert!(!stdout.contains(&pw) && !stderr.contains(&pw));
     let inst = std::fs::read_to_string(out.join("instackenv.json")).unwrap();
     assert!(inst.contains(&format!("\"pm_password\": \"{pw}\"")));

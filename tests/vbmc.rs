@@ -43,6 +43,50 @@ fn prerequisites() -> bool {
     true
 }
 
+/// `labwarp check --json` on the lab (its file names the workspace, as `check` reads it
+/// from there): the VirtualBMC findings (`vbmc.answers*`, `net.vbmc-ports`) as
+/// (id, severity, title).
+fn vbmc_findings(lab: &TestLab) -> Vec<(String, String, String)> {
+    let file = lab.file.clone().expect("lab file");
+    let yaml = std::fs::read_to_string(&file).unwrap();
+    if !yaml.contains("\nworkspace:") {
+        std::fs::write(&file, format!("{yaml}workspace: {}\n", lab.ws().display())).unwrap();
+    }
+    let o = Command::new(engine_support::bin())
+        .args(["check", "--json", "--config"])
+        .arg(&file)
+        .env("LABWARP_SANDBOX", "1")
+        .output()
+        .expect("labwarp check");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("check --json: {e}: {}", text(&o)));
+    let list = v["findings"]
+        .as_array()
+        .or_else(|| v.as_array())
+        .unwrap_or_else(|| panic!("no findings in {v}"));
+    list.iter()
+        .filter(|f| {
+            let id = f["id"].as_str().unwrap_or("");
+            id.starts_with("vbmc.") || id == "net.vbmc-ports"
+        })
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap_or("").to_string(),
+                f["severity"].as_str().unwrap_or("").to_string(),
+                f["title"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn severity_of(found: &[(String, String, String)], id: &str) -> String {
+    found
+        .iter()
+        .find(|(i, _, _)| i == id)
+        .map(|(_, s, _)| s.to_lowercase())
+        .unwrap_or_else(|| panic!("no finding {id} in {found:?}"))
+}
+
 /// A libvirtd test lab with an explicit IPMI password (so the canary knows what to look for).
 fn lab_with_password(tag: &str, octet: u8, password: &str) -> TestLab {
     let lab = TestLab::libvirtd(tag, octet);
@@ -221,6 +265,20 @@ fn ipmi_powers_the_lab_nodes_through_labwarps_virtualbmc() {
         assert_eq!(n["pm_password"], password);
     }
 
+    // Preflight now sees both BMCs answer, and the ports held by vbmcd (not a stranger).
+    let found = vbmc_findings(&lab);
+    assert_eq!(
+        severity_of(&found, "vbmc.answers.controller-0"),
+        "ok",
+        "{found:?}"
+    );
+    assert_eq!(
+        severity_of(&found, "vbmc.answers.compute-0"),
+        "ok",
+        "{found:?}"
+    );
+    assert_eq!(severity_of(&found, "net.vbmc-ports"), "info", "{found:?}");
+
     // 3. IPMI power control reaches libvirt, for every node.
     for (d, port) in &nodes {
         assert_eq!(domstate(d), "shut off", "{d} starts defined, not running");
@@ -293,6 +351,9 @@ fn ipmi_powers_the_lab_nodes_through_labwarps_virtualbmc() {
         !vbmcd_processes(lab.ws()).is_empty(),
         "vbmcd should survive a nodes-level clean"
     );
+    let found = vbmc_findings(&lab);
+    assert_eq!(severity_of(&found, "vbmc.answers"), "info", "{found:?}");
+    assert_eq!(severity_of(&found, "net.vbmc-ports"), "ok", "{found:?}");
     // Idempotent: a second clean at the same level finds no entry left.
     let o = lab.labwarp(&["clean", "--level", "nodes", "--yes"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -319,13 +380,52 @@ fn a_lost_state_file_still_finds_the_entries_and_the_daemon() {
     let lab = TestLab::libvirtd("vl", octet);
     let o = lab.labwarp(&["run", "--yes"]);
     assert!(o.status.success(), "{}", text(&o));
-    // vbmcd dies by kill -9 behind labwarp's back: its BMC children keep the UDP ports.
+    // vbmcd dies by kill -9 behind labwarp's back: its BMC children keep the UDP ports
+    // and still answer.
     let pid = std::fs::read_to_string(lab.ws().join("sandbox/vbmc/vbmcd.pid")).unwrap();
+    let pid = pid.trim().to_string();
+    let k = Command::new("kill").args(["-KILL", &pid]).output().unwrap();
+    assert!(k.status.success(), "{}", text(&k));
+    let found = vbmc_findings(&lab);
+    assert_eq!(
+        severity_of(&found, "vbmc.answers.compute-0"),
+        "ok",
+        "{found:?}"
+    );
+    // The silent failure: one BMC process dies, its entry stays; preflight says so.
+    let bmc = Command::new("ss")
+        .args([
+            "-H",
+            "-ulnp",
+            "sport",
+            "=",
+            &format!(":{}", vbmc_base_port(octet) + 1),
+        ])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&bmc.stdout).to_string();
+    let bmc_pid = line
+        .split("pid=")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .unwrap_or_else(|| panic!("no BMC process on the port: {line}"))
+        .to_string();
     let k = Command::new("kill")
-        .args(["-KILL", pid.trim()])
+        .args(["-KILL", &bmc_pid])
         .output()
         .unwrap();
     assert!(k.status.success(), "{}", text(&k));
+    let found = vbmc_findings(&lab);
+    assert_eq!(
+        severity_of(&found, "vbmc.answers.compute-0"),
+        "fail",
+        "{found:?}"
+    );
+    assert_eq!(
+        severity_of(&found, "vbmc.answers.controller-0"),
+        "ok",
+        "{found:?}"
+    );
     std::fs::remove_file(lab.ws().join("state.yaml")).unwrap();
     let o = lab.labwarp(&["clean", "--level", "virthost", "--dry-run", "--json"]);
     assert!(o.status.success(), "{}", text(&o));

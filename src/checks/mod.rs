@@ -14,6 +14,7 @@ pub mod libvirt;
 pub mod network;
 pub mod qemu_conf;
 pub mod user_os;
+pub mod vbmc;
 pub mod virtualization;
 
 pub use finding::{Area, FileEdit, Finding, Fix, Report, Severity};
@@ -355,6 +356,7 @@ pub struct Facts {
     pub images: images::ImageFacts,
     pub network: network::NetworkFacts,
     pub user_os: user_os::UserOsFacts,
+    pub vbmc: vbmc::VbmcFacts,
 }
 
 /// Reads every fact through the view.
@@ -375,6 +377,7 @@ pub async fn gather(view: &HostView<'_>, ctx: &CheckContext) -> Facts {
         images: images::gather(view, ctx).await,
         network: network::gather(view, ctx).await,
         user_os: user_os::gather(view, ctx).await,
+        vbmc: vbmc::gather(view, ctx).await,
     }
 }
 
@@ -389,6 +392,7 @@ pub fn evaluate(facts: &Facts, ctx: &CheckContext) -> Vec<Finding> {
     out.extend(images::evaluate(&facts.images, ctx));
     out.extend(network::evaluate(&facts.network, ctx));
     out.extend(user_os::evaluate(&facts.user_os, ctx));
+    out.extend(vbmc::evaluate(&facts.vbmc, ctx));
     out
 }
 

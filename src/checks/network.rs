@@ -52,7 +52,8 @@ pub async fn gather(view: &HostView<'_>, ctx: &CheckContext) -> NetworkFacts {
             skip()
         },
         udp: if lab {
-            view.sys_cmd(&["ss", "-H", "-uln"]).await
+            // -p: which process holds a port (root sees every process).
+            view.sys_cmd(&["ss", "-H", "-ulnp"]).await
         } else {
             skip()
         },
@@ -141,7 +142,18 @@ pub fn parse_links(json: &str) -> Vec<String> {
         .collect()
 }
 
-/// Local UDP ports from `ss -H -uln` (4th column, `addr:port`).
+/// The process holding a socket, from `ss -p`'s `users:(("name",pid=N,fd=M))`.
+pub fn socket_owner(line: &str) -> Option<(String, u32)> {
+    let rest = &line[line.find("users:((\"")? + 9..];
+    let name = &rest[..rest.find('"')?];
+    let pid = rest.split("pid=").nth(1)?;
+    let pid = pid[..pid.find(|c: char| !c.is_ascii_digit())?]
+        .parse()
+        .ok()?;
+    Some((name.to_string(), pid))
+}
+
+/// Local UDP ports from `ss -H -uln[p]` (4th column, `addr:port`).
 pub fn parse_udp_ports(out: &str) -> Vec<(u16, String)> {
     out.lines()
         .filter_map(|l| {
@@ -287,12 +299,17 @@ pub fn evaluate(facts: &NetworkFacts, ctx: &CheckContext) -> Vec<Finding> {
         if let Some(ss) = facts.udp.ok_stdout() {
             let used = parse_udp_ports(ss);
             let nodes = lab.nodes();
-            let taken: Vec<String> = nodes
+            let taken: Vec<(String, Option<(String, u32)>)> = nodes
                 .iter()
                 .flat_map(|node| {
                     used.iter()
                         .filter(move |(p, _)| *p == node.vbmc_port)
-                        .map(move |(p, line)| format!("{} (port {p}): {line}", node.name))
+                        .map(move |(p, line)| {
+                            (
+                                format!("{} (port {p}): {line}", node.name),
+                                socket_owner(line),
+                            )
+                        })
                 })
                 .collect();
             let ports = nodes
@@ -300,25 +317,60 @@ pub fn evaluate(facts: &NetworkFacts, ctx: &CheckContext) -> Vec<Finding> {
                 .map(|n| n.vbmc_port.to_string())
                 .collect::<Vec<_>>()
                 .join(", ");
+            let evidence = taken
+                .iter()
+                .map(|(t, _)| t.as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
+            // vbmcd's BMC processes are named `vbmcd` (the script's name).
+            let others: Vec<String> = taken
+                .iter()
+                .filter_map(|(_, o)| o.as_ref())
+                .filter(|(name, _)| name != "vbmcd")
+                .map(|(name, pid)| format!("{name} (pid {pid})"))
+                .collect();
+            let unknown = taken.iter().any(|(_, o)| o.is_none());
             out.push(if taken.is_empty() {
                 Finding::new(
                     "net.vbmc-ports",
                     AREA,
                     Severity::Ok,
                     format!("VirtualBMC UDP ports free: {ports}"),
-                    format!("$ ss -H -uln\n{}", ss.trim_end()),
+                    format!("$ ss -H -ulnp\n{}", ss.trim_end()),
                 )
-            } else {
+            } else if !others.is_empty() {
+                Finding::new(
+                    "net.vbmc-ports",
+                    AREA,
+                    Severity::Fail,
+                    format!(
+                        "VirtualBMC UDP ports taken by another process: {}",
+                        others.join(", ")
+                    ),
+                    evidence,
+                )
+                .with_fix(Fix::manual(
+                    "Stop that process, or move overcloud.vbmc.base_port in lab.yaml to free ports",
+                ))
+            } else if unknown {
                 Finding::new(
                     "net.vbmc-ports",
                     AREA,
                     Severity::Warn,
                     "VirtualBMC UDP ports already in use (a vbmcd from an earlier run, or another service)",
-                    taken.join("\n"),
+                    evidence,
                 )
                 .with_fix(Fix::manual(
                     "Stop what listens there, or move overcloud.vbmc.base_port in lab.yaml",
                 ))
+            } else {
+                Finding::new(
+                    "net.vbmc-ports",
+                    AREA,
+                    Severity::Info,
+                    "VirtualBMC UDP ports already served by vbmcd (this lab's once its nodes are registered: vbmc.answers says whether they answer)",
+                    evidence,
+                )
             });
         } else {
             out.push(Finding::new(

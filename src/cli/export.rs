@@ -6,7 +6,7 @@
 //! Files are written atomically (temp file in the same directory, fsync, rename); files with a
 //! secret (instackenv.json's IPMI password, a user-data holding a host key) get mode 0600 and
 //! their contents are never printed. When the lab sets no VirtualBMC password, one is
-//! generated once into the workspace (`passwords/vbmc`, 0600) and reused on every export.
+//! generated once into the workspace (`secrets/vbmc-password`, 0600, shared with `labwarp run`) and reused on every export.
 
 use crate::lab::{Lab, Secret};
 use crate::render::{self, RenderContext};
@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 /// Where the generated VirtualBMC password of a lab is kept inside its workspace.
 pub fn vbmc_password_path(workspace: &Path) -> PathBuf {
-    workspace.join("passwords").join("vbmc")
+    crate::run::session::vbmc_password_path(workspace)
 }
 
 /// Writes `data` to `path` atomically with `mode`.
@@ -40,37 +40,14 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
-/// The lab's VirtualBMC password: the lab's own, else the workspace's, else a new one that is
-/// stored in the workspace first.
+/// The lab's VirtualBMC password: the lab's own, else the workspace's (the same file
+/// `labwarp run` uses), else a new one that is stored in the workspace first.
 fn vbmc_password(lab: &Lab, workspace: &Path) -> Result<(Secret, Option<PathBuf>)> {
     if let Some(p) = &lab.overcloud.vbmc.password {
         return Ok((p.clone(), None));
     }
-    let path = vbmc_password_path(workspace);
-    if path.exists() {
-        let text =
-            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let pw = text.trim();
-        if pw.is_empty() {
-            anyhow::bail!(
-                "{} is empty: write the VirtualBMC password into it, or delete it to generate one",
-                path.display()
-            );
-        }
-        return Ok((Secret(pw.to_string()), None));
-    }
-    use rand::Rng;
-    let pw: String = rand::rng()
-        .sample_iter(&rand::distr::Alphanumeric)
-        .take(24)
-        .map(char::from)
-        .collect();
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-    }
-    write_atomic(&path, pw.as_bytes(), 0o600)?;
-    Ok((Secret(pw), Some(path)))
+    let (pw, generated) = crate::run::session::vbmc_password(workspace)?;
+    Ok((pw, generated.then(|| vbmc_password_path(workspace))))
 }
 
 /// Renders `lab` into `out`; returns the files written (relative to `out`).

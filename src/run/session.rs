@@ -123,7 +123,7 @@ impl Session {
         let ws = workspace_dir(&lab, workspace)?;
         let mut lab = lab;
         if lab.overcloud.vbmc.password.is_none() {
-            lab.overcloud.vbmc.password = Some(vbmc_password(&ws)?);
+            lab.overcloud.vbmc.password = Some(vbmc_password(&ws)?.0);
         }
         let mut facts = Facts::decide(&lab, &ws);
         std::fs::create_dir_all(&ws)
@@ -180,18 +180,37 @@ impl Session {
     }
 }
 
-/// The lab's VirtualBMC password: generated once into `workspace/secrets/vbmc-password`
-/// (mode 0600) and reused, so instackenv.json stays stable across runs.
-fn vbmc_password(ws: &Path) -> anyhow::Result<crate::lab::Secret> {
-    use rand::Rng;
-    use std::os::unix::fs::PermissionsExt;
-    let path = ws.join("secrets").join("vbmc-password");
+/// Where a lab's generated VirtualBMC password lives in its workspace (mode 0600, in a
+/// 0700 directory). `labwarp run` and `labwarp export` share it, so the entries vbmcd
+/// serves and every instackenv.json agree.
+pub fn vbmc_password_path(ws: &Path) -> PathBuf {
+    ws.join("secrets").join("vbmc-password")
+}
+
+/// The stored generated password, if there is one (read-only: for checks).
+pub fn stored_vbmc_password(ws: &Path) -> anyhow::Result<Option<crate::lab::Secret>> {
+    let path = vbmc_password_path(ws);
     match std::fs::read_to_string(&path) {
-        Ok(p) if !p.trim().is_empty() => return Ok(crate::lab::Secret(p.trim().to_string())),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Ok(p) if !p.trim().is_empty() => Ok(Some(crate::lab::Secret(p.trim().to_string()))),
+        Ok(_) => anyhow::bail!(
+            "{} is empty: write the VirtualBMC password into it, or delete it to generate one",
+            path.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => anyhow::bail!("{}: {e}", path.display()),
     }
+}
+
+/// The lab's VirtualBMC password: generated once into [`vbmc_password_path`] and reused, so
+/// instackenv.json stays stable across runs. Returns whether it was generated now.
+pub fn vbmc_password(ws: &Path) -> anyhow::Result<(crate::lab::Secret, bool)> {
+    use rand::Rng;
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(pw) = stored_vbmc_password(ws)? {
+        return Ok((pw, false));
+    }
+    let path = vbmc_password_path(ws);
+    // IPMI 2.0 caps passwords at 20 bytes (lab::validate::overcloud::IPMI_PASSWORD_MAX).
     let pw: String = rand::rng()
         .sample_iter(rand::distr::Alphanumeric)
         .take(20)
@@ -206,5 +225,5 @@ fn vbmc_password(ws: &Path) -> anyhow::Result<crate::lab::Secret> {
     std::io::Write::write_all(&mut tmp, pw.as_bytes())?;
     tmp.as_file().sync_all()?;
     tmp.persist(&path).map_err(|e| e.error)?;
-    Ok(crate::lab::Secret(pw))
+    Ok((crate::lab::Secret(pw), true))
 }

@@ -107,13 +107,22 @@ fn vbmc(lab: &Lab, r: &mut Report) {
     }
     if let Some(pw) = &v.password {
         let pw = pw.expose();
-        if pw.is_empty() || pw.len() > IPMI_PASSWORD_MAX || pw.chars().any(|c| c.is_control()) {
+        // `%` and surrounding spaces do not survive VirtualBMC's INI config (configparser
+        // interpolation and trimming).
+        if pw.is_empty()
+            || pw.len() > IPMI_PASSWORD_MAX
+            || pw.chars().any(|c| c.is_control())
+            || pw.contains('%')
+            || pw.trim() != pw
+        {
             // Never echo the secret itself.
             r.error(
                 format!("{p}.password"),
                 "***",
-                format!("an IPMI password is 1 to {IPMI_PASSWORD_MAX} characters on one line"),
-                "choose a shorter password, or remove the key to have one generated",
+                format!(
+                    "an IPMI password is 1 to {IPMI_PASSWORD_MAX} characters on one line, without `%` or surrounding spaces"
+                ),
+                "choose another password (at most 20 characters, no `%`), or remove the key to have one generated",
             );
         }
     }

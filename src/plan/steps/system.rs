@@ -26,6 +26,13 @@ impl Packages {
                 "qemu-utils",
                 "genisoimage",
                 "dnsmasq-base",
+                // VirtualBMC's venv: pip builds libvirt-python; ipmitool for its preflight.
+                "python3-venv",
+                "python3-dev",
+                "gcc",
+                "pkg-config",
+                "libvirt-dev",
+                "ipmitool",
             ],
             DistroFamily::Rhel => &[
                 "libvirt-daemon-kvm",
@@ -34,6 +41,11 @@ impl Packages {
                 "qemu-img",
                 "genisoimage",
                 "dnsmasq",
+                "python3-devel",
+                "gcc",
+                "pkgconf-pkg-config",
+                "libvirt-devel",
+                "ipmitool",
             ],
         };
         Packages {
