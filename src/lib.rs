@@ -11,6 +11,7 @@ pub mod plan;
 pub mod podman;
 pub mod render;
 pub mod run;
+pub mod secrets;
 pub mod theme;
 pub mod tui;
 pub mod virt;

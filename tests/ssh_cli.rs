@@ -1,7 +1,9 @@
 //! `labwarp ssh` end to end: the real binary against a real sshd started by the test.
 
+mod common;
 mod sshd;
 
+use common::procs::ProcSampler;
 use labwarp::host::keys::ensure_identity;
 use sshd::{Sshd, TestUser};
 use std::io::Write;
@@ -307,6 +309,8 @@ fn bootstrap_confirms_the_host_key_and_asks_the_password_without_echo() {
             .success()
     );
     let t = Tmux(name);
+    // Every process's arguments and environment, sampled for the whole bootstrap.
+    let sampler = ProcSampler::start();
     // First contact: the fingerprint is shown and a yes is required.
     let screen = t.wait_for("host key question", |l| {
         l.contains("Trust and pin it? [y/N]")
@@ -316,6 +320,18 @@ fn bootstrap_confirms_the_host_key_and_asks_the_password_without_echo() {
     t.wait_for("password prompt", |l| l.contains("password (used once"));
     t.send(&password);
     let screen = t.wait_for("exit status", |l| l.trim() == "EXITED=0");
+    let samples = sampler.finish();
+    // Only the test's own `tmux send-keys` (which types it) may carry the password.
+    let leaks = samples.containing(&password, |s| s.starts_with("cmdline tmux send-keys"));
+    assert!(leaks.is_empty(), "the password is in a process: {leaks:?}");
+    assert!(
+        samples.seen.iter().any(|s| s.contains("--bootstrap")),
+        "the sampler never saw labwarp"
+    );
+    println!(
+        "secrets (bootstrap): the typed password is in none of {} process command lines/environments, not echoed, not in the workspace",
+        samples.seen.len()
+    );
     assert!(
         screen.contains(&format!("I-AM-{}", user.name)),
         "command did not run as the user:\n{screen}"
@@ -480,5 +496,88 @@ fn reaches_the_undercloud_through_the_hypervisor() {
     assert!(
         err.contains(&uc_fp) && err.contains(&uc.host_fingerprint()),
         "{err}"
+    );
+}
+
+/// Hostile host names are refused before any connection; hostile words given as one
+/// (quoted) command word reach the remote command intact and run nothing; a file named with
+/// shell syntax is created exactly as named; a hostile user in the lab file is refused
+/// naming the field.
+#[test]
+fn hostile_host_names_and_words() {
+    require_sshd!();
+    let lab = Lab::new();
+    let fp = lab.sshd.host_fingerprint();
+    let out = lab.labwarp(&["--trust-host-key", &fp, "virthost", "true"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let canary = lab.tmp.path().join("CANARY");
+    let files = lab.tmp.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    let values = common::hostile::values(&canary);
+    let (mut refused, mut intact, mut created) = (0, 0, 0);
+    for v in &values {
+        if v.contains('\0') {
+            continue; // argv cannot carry a NUL
+        }
+        // As HOST: refused by name, nothing runs.
+        let out = lab.labwarp(&["--", v.as_str(), "true"], b"");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "host {v:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("virthost"),
+            "{}",
+            text(&out.stderr)
+        );
+        refused += 1;
+        // As one quoted word of CMD (CMD is a remote shell command, as with ssh).
+        let cmd = format!("printf %s {}", labwarp::host::shell_quote(v));
+        let out = lab.labwarp(&["virthost", &cmd], b"");
+        assert_eq!(out.status.code(), Some(0), "{v:?}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), *v, "the word changed on the way");
+        intact += 1;
+        // As a file name (`/` cannot be in one: it becomes `_`, the shell syntax stays).
+        let name = v.replace('/', "_");
+        if !name.is_empty() && name.len() < 255 {
+            let path = files.join(&name);
+            let cmd = format!(
+                "touch -- {}",
+                labwarp::host::shell_quote(&path.display().to_string())
+            );
+            let out = lab.labwarp(&["virthost", &cmd], b"");
+            assert_eq!(out.status.code(), Some(0), "{v:?}: {}", text(&out.stderr));
+            assert!(path.exists(), "{v:?} was not created as named");
+            created += 1;
+        }
+    }
+    let names = std::fs::read_dir(&files).unwrap().count();
+    assert_eq!(names, created, "files with other names appeared");
+    // A hostile user in the lab file: refused naming the field, before any connection.
+    for v in &values[..6] {
+        let file = lab.tmp.path().join("hostile-user.yaml");
+        let yaml = std::fs::read_to_string(&lab.lab_file).unwrap().replace(
+            "ssh_user: root",
+            &format!("ssh_user: {}", serde_json::to_string(v).unwrap()),
+        );
+        std::fs::write(&file, yaml).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_labwarp"))
+            .args(["ssh", "--config"])
+            .arg(&file)
+            .args(["virthost", "true"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{v:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("hypervisors[0].ssh_user"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert!(!canary.exists(), "a hostile value was executed");
+    println!(
+        "hostile input (labwarp ssh, real sshd): {refused} values as HOST refused, {intact} as a command word intact, {created} file names created exactly, 6 hostile users refused; 0 executed"
     );
 }

@@ -472,7 +472,9 @@ pub struct Vbmc {
     /// Address vbmcd listens on (quickstart: the undercloud ctlplane `.1`).
     pub address: String,
     pub username: String,
-    /// IPMI password; generated per lab into the workspace when not set.
+    /// IPMI password; generated per lab into the workspace when not set. Never written back
+    /// to lab.yaml (`secrets::stash_vbmc_password` moves a typed one into the workspace).
+    #[serde(skip_serializing)]
     pub password: Option<Secret>,
 }
 

@@ -190,6 +190,8 @@ pub fn vbmc_password_path(ws: &Path) -> PathBuf {
 /// The stored generated password, if there is one (read-only: for checks).
 pub fn stored_vbmc_password(ws: &Path) -> anyhow::Result<Option<crate::lab::Secret>> {
     let path = vbmc_password_path(ws);
+    // A file left readable by others (copied, unpacked, written by hand) is tightened first.
+    crate::secrets::tighten(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     match std::fs::read_to_string(&path) {
         Ok(p) if !p.trim().is_empty() => Ok(Some(crate::lab::Secret(p.trim().to_string()))),
         Ok(_) => anyhow::bail!(

@@ -2,7 +2,7 @@
 //! the binary, or a file path). A theme names only the roles and keys it changes; the rest
 //! come from the built-in default. Bad entries become warnings, never a failure.
 
-mod parse;
+pub mod parse;
 
 use ratatui::style::{Color, Modifier, Style};
 

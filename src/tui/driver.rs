@@ -175,9 +175,19 @@ impl Driver {
             Effect::SaveLab { lab, path } => {
                 let tx = self.tx.clone();
                 tokio::task::spawn_blocking(move || {
-                    let r = write_atomic(&path, lab::to_yaml(&lab).as_bytes())
-                        .map(|_| path.clone())
-                        .map_err(|e| format!("{}: {e}", path.display()));
+                    // A typed VBMC password goes to the workspace's 0600 file, not lab.yaml.
+                    let mut lab = lab;
+                    let r = crate::run::session::workspace_dir(&lab, None)
+                        .map_err(|e| e.to_string())
+                        .and_then(|ws| {
+                            crate::secrets::stash_vbmc_password(&mut lab, &ws)
+                                .map_err(|e| format!("VirtualBMC password: {e}"))
+                        })
+                        .and_then(|_| {
+                            write_atomic(&path, lab::to_yaml(&lab).as_bytes())
+                                .map_err(|e| format!("{}: {e}", path.display()))
+                        })
+                        .map(|_| path.clone());
                     let _ = tx.send(Msg::Saved(r));
                 });
             }

@@ -1,7 +1,9 @@
 //! Shared fixtures for integration tests (each test file includes this with `mod common;`).
 #![allow(dead_code)]
 
+pub mod hostile;
 pub mod podman;
+pub mod procs;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -24,6 +24,8 @@ pub struct TestLab {
     pub sandbox: bool,
     /// Extra environment for every labwarp run.
     pub env: Vec<(String, String)>,
+    /// The workspace when it is not the temp dir itself (a path below it).
+    pub workspace: Option<PathBuf>,
 }
 
 /// The VirtualBMC base port of a libvirtd test lab: 4 ports per subnet octet, away from
@@ -70,7 +72,20 @@ impl TestLab {
             netns: None,
             sandbox: true,
             env: Vec::new(),
+            workspace: None,
         }
+    }
+
+    /// The demo preset from a lab file (`preset: demo`, the unique name, then `extra` YAML),
+    /// with the workspace at `sub` below the temp dir (any name: tests try hostile ones).
+    pub fn demo_file(tag: &str, extra: &str, sub: &str) -> TestLab {
+        let mut lab = TestLab::demo(tag);
+        let file = lab.ws.path().join("lab.yaml");
+        std::fs::write(&file, format!("preset: demo\nname: {}\n{extra}", lab.name))
+            .expect("lab file");
+        lab.workspace = Some(lab.ws.path().join(sub));
+        lab.file = Some(file);
+        lab
     }
 
     /// A lab on the real libvirtd (inside netns labwarp-ci) with its own bridges and
@@ -97,6 +112,7 @@ impl TestLab {
             netns: None,
             sandbox: true,
             env: Vec::new(),
+            workspace: None,
         }
     }
 
@@ -110,11 +126,12 @@ impl TestLab {
             netns: Some(netns.to_string()),
             sandbox: false,
             env: Vec::new(),
+            workspace: None,
         }
     }
 
     pub fn ws(&self) -> &Path {
-        self.ws.path()
+        self.workspace.as_deref().unwrap_or(self.ws.path())
     }
 
     pub fn cmd(&self, args: &[&str], fault: Option<&str>) -> Command {

@@ -224,14 +224,16 @@ pub fn ifname(value: &str) -> Check {
             ),
         );
     }
+    // Stricter than the kernel (which takes anything but `/`, `:` and spaces): the name goes
+    // to `ip`, libvirt and NetworkManager, where globs, quotes or `$` only ever mean trouble.
     if value == "."
         || value == ".."
-        || value
+        || !value
             .chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     {
         return bad(
-            "interface names may not contain `/`, `:` or spaces",
+            "interface names may only hold letters, digits, `-`, `_` and `.`",
             "use letters, digits, `-` and `_`",
         );
     }

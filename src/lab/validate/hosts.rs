@@ -10,12 +10,14 @@ pub const MAX_LAB_NAME: usize = 32;
 
 pub fn lab(lab: &Lab, r: &mut Report) {
     r.check("name", &lab.name, fields::name(&lab.name, MAX_LAB_NAME));
-    if lab.description.contains('\n') {
+    // One line of plain text: no line breaks, and no control characters (an escape sequence
+    // would reach the terminal when the description is printed).
+    if lab.description.chars().any(char::is_control) {
         r.error(
             "description",
-            lab.description.replace('\n', "\\n"),
-            "the description must be one line",
-            "remove the line breaks",
+            lab.description.escape_debug().to_string(),
+            "the description must be one line of text without control characters",
+            "remove the line breaks and control characters",
         );
     }
     let ws = lab.workspace.to_string_lossy();
