@@ -30,6 +30,7 @@ fn ssh_demo_lab(tag: &str, port: u16) -> TestLab {
         netns: None,
         sandbox: true,
         env: Vec::new(),
+        workspace: None,
     }
 }
 

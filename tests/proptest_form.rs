@@ -2,8 +2,9 @@
 //! control characters, hostile pastes, editing and movement keys, Tab, Ctrl chords) on the
 //! hypervisor, undercloud and overcloud forms of every preset. After every key the app must
 //! not panic and be in a valid or clearly-invalid state: each field problem names its field
-//! and says something, and no error of the lab hides (every error about a form field shows on
-//! that field). The masked VBMC password never appears on screen.
+//! (or the object holding it) and says something, and no error of the lab hides (every error
+//! about a form field shows on that field, every error about an object on its form). The
+//! masked VBMC password never appears on screen.
 
 use labwarp::tui::app::{Msg, Screen};
 use labwarp::tui::form::{Form, names_field};
@@ -68,14 +69,28 @@ fn check_state(app: &App) -> Result<(), TestCaseError> {
         for f in &form.fields {
             let path = f.key.path();
             for i in &f.issues {
+                // Its own problem, one of a part of it, or one of the object that holds it
+                // (a whole-object problem goes to the object's first field shown).
                 prop_assert!(
-                    names_field(&i.path, &path),
+                    names_field(&i.path, &path) || names_field(&path, &i.path),
                     "{path} shows a problem of {}",
                     i.path
                 );
                 prop_assert!(
                     !i.message.trim().is_empty(),
                     "{path}: a problem without text"
+                );
+            }
+            // An error about a form field, or about an object the form shows a field of, is
+            // shown somewhere on that form.
+            for e in lab_errors.iter().filter(|e| names_field(&path, &e.path)) {
+                prop_assert!(
+                    form.fields
+                        .iter()
+                        .any(|g| g.issues.iter().any(|i| i.path == e.path)),
+                    "the lab is invalid at {} ({}) and the form shows it nowhere",
+                    e.path,
+                    e.message
                 );
             }
             for e in lab_errors.iter().filter(|e| names_field(&e.path, &path)) {
