@@ -1,0 +1,1058 @@
+//! The figures: each measures labwarp and, where there is one, what users run today, in the
+//! same rounds, and returns a [`Figure`] (medians, spreads, the target and whether it was met).
+
+use crate::common::{self, Stats};
+use crate::sshd::{self, Sshd};
+use crate::tiny_guest_support;
+use labwarp::host::{Cmd, Host, SshHost, SshOptions, SshTarget, TrustPolicy};
+use labwarp::tui::app::Msg;
+use labwarp::virt::{Libvirt, UndefineOptions};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Row {
+    pub what: String,
+    pub unit: String,
+    pub stats: Stats,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Check {
+    pub target: String,
+    pub measured: String,
+    pub met: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Figure {
+    pub id: u32,
+    pub title: String,
+    pub method: String,
+    pub rows: Vec<Row>,
+    pub checks: Vec<Check>,
+    pub notes: Vec<String>,
+}
+
+impl Figure {
+    fn new(id: u32, title: &str, method: &str) -> Figure {
+        Figure {
+            id,
+            title: title.into(),
+            method: method.into(),
+            ..Figure::default()
+        }
+    }
+
+    fn row(&mut self, what: &str, unit: &str, stats: Stats) -> Stats {
+        self.rows.push(Row {
+            what: what.into(),
+            unit: unit.into(),
+            stats,
+        });
+        stats
+    }
+
+    fn check(&mut self, target: &str, measured: String, met: bool) {
+        self.checks.push(Check {
+            target: target.into(),
+            measured,
+            met,
+        });
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn rounds(default: usize) -> usize {
+    std::env::var("LABWARP_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(default)
+}
+
+fn must(cmd: &mut Command) -> std::process::Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Remote commands
+
+const COMMANDS: usize = 200;
+
+pub async fn ssh() -> Figure {
+    let mut fig = Figure::new(
+        1,
+        "Remote commands: 200 × `true` on one host",
+        "A real OpenSSH sshd on 127.0.0.1 (tests/sshd fixture: its own host key, an empty HOME so \
+         no shell start-up files run). Each round runs 200 commands four ways, one after the \
+         other: labwarp's `SshHost` (one russh connection, opened before the round) one command \
+         at a time and 200 at once (capped at sshd's MaxSessions = 10 channels); `ssh` opening a \
+         new connection per command; `ssh` through an OpenSSH ControlMaster. Per-command time \
+         of the sequential ways is each command's own latency; of the parallel way, the round's \
+         wall time / 200. Every command's exit status is checked.",
+    );
+    if let Some(why) = sshd::unavailable() {
+        fig.notes.push(format!("SKIPPED: {why}"));
+        return fig;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let ws = tmp.path().join("workspace");
+    let opts = SshOptions::for_workspace(&ws, TrustPolicy::FirstUse).expect("workspace key");
+    let mut d = Sshd::new(
+        &tmp.path().join("sshd"),
+        "127.0.0.1",
+        sshd::free_port(),
+        None,
+        "",
+    );
+    d.authorize(&opts.identity.public_line());
+    d.start();
+    let port = d.port.to_string();
+    let known = tmp.path().join("known_hosts");
+    let host_key = std::fs::read_to_string(d.host_key_pub()).unwrap();
+    std::fs::write(&known, format!("[127.0.0.1]:{port} {host_key}")).unwrap();
+    let key = ws.join("keys/id_ed25519");
+    let ssh_base = |extra: &[&str]| {
+        let mut c = Command::new("ssh");
+        c.args(["-F", "/dev/null", "-i"])
+            .arg(&key)
+            .args(["-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"])
+            .args(["-o", "StrictHostKeyChecking=yes", "-o"])
+            .arg(format!("UserKnownHostsFile={}", known.display()))
+            .args(["-o", "LogLevel=ERROR", "-p", &port])
+            .args(extra)
+            .stdin(Stdio::null());
+        c
+    };
+    let host = SshHost::new(
+        SshTarget {
+            name: "bench".into(),
+            host: "127.0.0.1".into(),
+            port: d.port,
+            user: "root".into(),
+        },
+        opts,
+    );
+    host.connect().await.expect("russh connects");
+    let cmd = Cmd::new(["true"]);
+    host.exec_ok(&cmd).await.expect("first command");
+    let ctl = tmp.path().join("ctl");
+    let ctl_opt = format!("ControlPath={}", ctl.display());
+    must(&mut ssh_base(&[
+        "-o",
+        "ControlMaster=yes",
+        "-o",
+        &ctl_opt,
+        "-o",
+        "ControlPersist=yes",
+        "-f",
+        "-N",
+        "root@127.0.0.1",
+    ]));
+
+    let (mut seq, mut par, mut fresh, mut mux) = (vec![], vec![], vec![], vec![]);
+    // The floor every way pays: sshd starts the user's shell for each command.
+    let mut floor = vec![];
+    let n_rounds = rounds(3);
+    for round in 0..n_rounds {
+        eprintln!("   round {}/{n_rounds}", round + 1);
+        for _ in 0..COMMANDS {
+            let t = Instant::now();
+            host.exec_ok(&cmd).await.expect("russh command");
+            seq.push(ms(t.elapsed()));
+        }
+        let t = Instant::now();
+        let all = futures::future::join_all((0..COMMANDS).map(|_| host.exec_ok(&cmd))).await;
+        let wall = t.elapsed();
+        assert!(all.iter().all(Result::is_ok), "parallel russh commands");
+        par.push(ms(wall) / COMMANDS as f64);
+        for _ in 0..COMMANDS {
+            let t = Instant::now();
+            must(&mut ssh_base(&[
+                "-o",
+                "ControlMaster=no",
+                "-o",
+                &ctl_opt,
+                "root@127.0.0.1",
+                "true",
+            ]));
+            mux.push(ms(t.elapsed()));
+        }
+        for _ in 0..COMMANDS {
+            let t = Instant::now();
+            must(Command::new("bash").args(["-c", "true"]));
+            floor.push(ms(t.elapsed()));
+        }
+        for _ in 0..COMMANDS {
+            let t = Instant::now();
+            must(&mut ssh_base(&["root@127.0.0.1", "true"]));
+            fresh.push(ms(t.elapsed()));
+        }
+    }
+    let _ = ssh_base(&["-o", &ctl_opt, "-O", "exit", "root@127.0.0.1"]).output();
+    host.disconnect().await;
+
+    let s = fig.row(
+        "labwarp SshHost, sequential (per command)",
+        "ms",
+        Stats::of(&seq),
+    );
+    let p = fig.row(
+        "labwarp SshHost, 10 channels at once (per command)",
+        "ms",
+        Stats::of(&par),
+    );
+    let m = fig.row("ssh via ControlMaster (per command)", "ms", Stats::of(&mux));
+    let f = fig.row(
+        "ssh, new connection each (per command)",
+        "ms",
+        Stats::of(&fresh),
+    );
+    fig.row(
+        "floor: `bash -c true` started locally (no SSH at all)",
+        "ms",
+        Stats::of(&floor),
+    );
+    fig.check(
+        "≥ 50× faster than a new connection (sequential)",
+        format!("{:.1}×", f.median / s.median),
+        f.median / s.median >= 50.0,
+    );
+    fig.check(
+        "≥ 2.5× faster than ControlMaster (sequential)",
+        format!("{:.1}×", m.median / s.median),
+        m.median / s.median >= 2.5,
+    );
+    fig.check(
+        "≥ 50× faster than a new connection (parallel channels)",
+        format!("{:.1}×", f.median / p.median),
+        f.median / p.median >= 50.0,
+    );
+    fig.check(
+        "≥ 2.5× faster than ControlMaster (parallel channels)",
+        format!("{:.1}×", m.median / p.median),
+        m.median / p.median >= 2.5,
+    );
+    fig
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. VM list refresh
+
+/// Removes the bench's domains from the real libvirtd however the figure ends.
+struct Domains(Vec<String>);
+
+impl Drop for Domains {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let _ = Command::new("virsh")
+                .args(["-c", "qemu:///system", "destroy", d])
+                .output();
+            let _ = Command::new("virsh")
+                .args(["-c", "qemu:///system", "undefine", d])
+                .output();
+        }
+    }
+}
+
+/// Alternates one in-process refresh and one `virsh list --all`, `n` times each.
+async fn refresh_vs_virsh(lv: &Libvirt, uri: &str, n: usize) -> (Vec<f64>, Vec<f64>, usize) {
+    let (mut ours, mut theirs) = (vec![], vec![]);
+    let mut seen = 0;
+    for _ in 0..n {
+        let t = Instant::now();
+        let doms = lv.domains().await.expect("refresh");
+        ours.push(ms(t.elapsed()));
+        seen = doms.len();
+        let t = Instant::now();
+        let out = must(Command::new("virsh").args(["-c", uri, "list", "--all"]));
+        theirs.push(ms(t.elapsed()));
+        assert!(!out.stdout.is_empty());
+    }
+    (ours, theirs, seen)
+}
+
+pub async fn virsh() -> Figure {
+    let mut fig = Figure::new(
+        2,
+        "VM list refresh: 50 domains",
+        "labwarp's refresh is `Libvirt::domains()` on an open connection (what the VM pane's \
+         watch re-reads: state, vCPUs, memory, autostart, snapshots, XML, addresses of every \
+         domain); the alternative is running `virsh list --all` per refresh (the lab guide's \
+         shortcut). They alternate, one of each per sample. Test driver: a `test:///FILE` \
+         with 50 domains, which both open. Real libvirtd (qemu:///system, in netns \
+         labwarp-ci): 50 small inactive domains with unique names are defined for the figure \
+         and removed after; other helpers' domains present at the time are listed too, by both.",
+    );
+    let n = rounds(3) * 10;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let file = common::test_driver_file(tmp.path(), 50);
+    let uri = format!("test://{}", file.display());
+    let lv = Libvirt::connect(&uri).await.expect("test driver");
+    let (ours, theirs, seen) = refresh_vs_virsh(&lv, &uri, n).await;
+    let a = fig.row(
+        &format!("test driver: labwarp refresh ({seen} domains)"),
+        "ms",
+        Stats::of(&ours),
+    );
+    let b = fig.row("test driver: `virsh list --all`", "ms", Stats::of(&theirs));
+    fig.check(
+        "≥ 20× faster than virsh (test driver)",
+        format!("{:.1}×", b.median / a.median),
+        b.median / a.median >= 20.0,
+    );
+
+    let sys = "qemu:///system";
+    let lv = match Libvirt::connect(sys).await {
+        Ok(lv) => lv,
+        Err(e) => {
+            fig.notes.push(format!(
+                "SKIPPED the real libvirtd: {e} (run scripts/setup-host.sh)"
+            ));
+            return fig;
+        }
+    };
+    let tag = format!("lwbench-{}", std::process::id());
+    let mut guard = Domains(vec![]);
+    for i in 0..50 {
+        let name = format!("{tag}-{i:02}");
+        let xml = format!(
+            "<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory>\
+             <vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os><devices/></domain>"
+        );
+        lv.define_domain(&xml).await.expect("define a bench domain");
+        guard.0.push(name);
+    }
+    let (ours, theirs, seen) = refresh_vs_virsh(&lv, sys, n).await;
+    for name in guard.0.drain(..) {
+        lv.undefine(&name, UndefineOptions::default())
+            .await
+            .expect("undefine a bench domain");
+    }
+    let a = fig.row(
+        &format!("real libvirtd: labwarp refresh ({seen} domains)"),
+        "ms",
+        Stats::of(&ours),
+    );
+    let b = fig.row(
+        "real libvirtd: `virsh list --all`",
+        "ms",
+        Stats::of(&theirs),
+    );
+    fig.check(
+        "≥ 20× faster than virsh (real libvirtd)",
+        format!("{:.1}×", b.median / a.median),
+        b.median / a.median >= 20.0,
+    );
+    fig
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Log ingestion and memory
+
+/// Messages handled before a redraw at most: the TUI loop's batch (src/tui/terminal.rs).
+const BATCH: usize = 2048;
+
+pub fn ingest() -> Figure {
+    let mut fig = Figure::new(
+        4,
+        "Log ingestion into the log pane",
+        "The TUI loop of src/tui/terminal.rs, reproduced without the tty: a producer thread \
+         sends 1,000,000 engine `Log` events (built before the clock starts) down a tokio \
+         unbounded channel as fast as it can; the loop takes up to 2048 messages, folds each \
+         into the `App` with `update`, and draws the 200×50 dashboard whenever something \
+         changed, through ratatui's crossterm backend into a sink. Lines/s = 1,000,000 / time \
+         until the last line is folded in and drawn.",
+    );
+    let lines = 1_000_000;
+    let mut rates = vec![];
+    let mut frames = vec![];
+    for _ in 0..rounds(3) + 2 {
+        let (rate, n_frames) = ingest_once(lines);
+        rates.push(rate);
+        frames.push(n_frames as f64);
+    }
+    let r = fig.row("lines per second", "lines/s", Stats::of(&rates));
+    fig.row("frames drawn per 1M lines", "frames", Stats::of(&frames));
+    fig.check(
+        "≥ 500,000 lines/s while drawing",
+        format!("{:.0} lines/s", r.median),
+        r.median >= 500_000.0,
+    );
+    fig
+}
+
+pub fn ingest_once(lines: usize) -> (f64, usize) {
+    let mut app = common::dashboard_app(0, (200, 50));
+    let mut term = common::sink_terminal(200, 50);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let producer = std::thread::spawn(move || {
+        let msgs: Vec<Msg> = (0..lines).map(common::log_msg).collect();
+        ready_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        for m in msgs {
+            tx.send(m).unwrap();
+        }
+    });
+    ready_rx.recv().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (elapsed, n_frames) = rt.block_on(async {
+        let start = Instant::now();
+        go_tx.send(()).unwrap();
+        let mut seen = 0;
+        let mut n_frames = 0;
+        loop {
+            if app.dirty {
+                common::draw(&mut term, &app);
+                app.dirty = false;
+                n_frames += 1;
+            }
+            if seen == lines {
+                break;
+            }
+            let Some(first) = rx.recv().await else { break };
+            let mut batch = vec![first];
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
+            }
+            seen += batch.len();
+            for m in batch {
+                app.update(m);
+            }
+        }
+        (start.elapsed(), n_frames)
+    });
+    producer.join().unwrap();
+    (lines as f64 / elapsed.as_secs_f64(), n_frames)
+}
+
+/// Runs in a fresh process (`compare mem-child N`): N lines through the dashboard, drawn
+/// every batch; prints `{"lines":N,"rss_kb":…,"hwm_kb":…,"held":…}`.
+pub fn mem_child(lines: usize) {
+    let mut app = common::dashboard_app(0, (200, 50));
+    let mut term = common::sink_terminal(200, 50);
+    for i in 0..lines {
+        app.update(common::log_msg(i));
+        if i % BATCH == 0 {
+            common::draw(&mut term, &app);
+        }
+    }
+    common::draw(&mut term, &app);
+    let held = app.run.log(common::STAGE).map_or(0, |r| r.len());
+    let (rss, hwm) = common::rss_kb();
+    println!(
+        "{}",
+        serde_json::json!({"lines": lines, "rss_kb": rss, "hwm_kb": hwm, "held": held})
+    );
+}
+
+pub fn mem() -> Figure {
+    let mut fig = Figure::new(
+        4,
+        "Peak memory of the dashboard by log size",
+        "A fresh process per size (this bench binary re-run as `mem-child N`) builds the run \
+         dashboard (50 VMs, 30 containers), pushes N log lines through `App::update`, draws \
+         every 2048 lines, then reports its peak resident set (VmHWM of /proc/self/status). \
+         Three processes per size; `held` is how many lines the log pane keeps.",
+    );
+    let exe = std::env::current_exe().expect("current exe");
+    let mut worst: f64 = 0.0;
+    for lines in [0usize, 1_000_000, 10_000_000] {
+        let mut hwm = vec![];
+        let mut held = 0;
+        for _ in 0..3 {
+            let out = must(Command::new(&exe).args(["mem-child", &lines.to_string()]));
+            let v: serde_json::Value =
+                serde_json::from_slice(&out.stdout).expect("mem-child prints JSON");
+            hwm.push(v["hwm_kb"].as_f64().unwrap_or(f64::NAN) / 1024.0);
+            held = v["held"].as_u64().unwrap_or(0);
+        }
+        let s = fig.row(
+            &format!("peak RSS after {lines} lines (log pane holds {held})"),
+            "MiB",
+            Stats::of(&hwm),
+        );
+        worst = worst.max(s.max);
+    }
+    fig.check(
+        "≤ 150 MB however many lines arrive",
+        format!("{worst:.0} MiB at most"),
+        worst * 1.048_576 <= 150.0,
+    );
+    fig
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. Idle cost, 6. start-up
+
+/// A tmux session running one command; killed on drop.
+struct Tmux(String);
+
+impl Tmux {
+    fn start(dir: &Path, w: u16, h: u16, cmd: &str) -> Tmux {
+        let name = format!("lwbench-{}-{}", std::process::id(), sshd::unique());
+        must(
+            Command::new("tmux")
+                .args(["new-session", "-d", "-s", &name, "-x"])
+                .arg(w.to_string())
+                .arg("-y")
+                .arg(h.to_string())
+                .arg("-c")
+                .arg(dir)
+                .arg(cmd),
+        );
+        Tmux(name)
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        must(
+            Command::new("tmux")
+                .args(["send-keys", "-t", &self.0])
+                .args(keys),
+        );
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.0])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, needle: &str) {
+        let end = Instant::now() + Duration::from_secs(180);
+        while !self.screen().contains(needle) {
+            assert!(
+                Instant::now() < end,
+                "`{needle}` never appeared; the screen is:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn pane_pid(&self) -> u32 {
+        let out =
+            must(Command::new("tmux").args(["list-panes", "-t", &self.0, "-F", "#{pane_pid}"]));
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("pane pid")
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .output();
+    }
+}
+
+/// utime + stime of a process (all its threads), in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(") ")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+fn clock_ticks() -> f64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64
+}
+
+fn labwarp_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_labwarp"))
+}
+
+pub fn idle() -> Figure {
+    let mut fig = Figure::new(
+        5,
+        "Idle cost of the run dashboard",
+        "`labwarp --demo` in a 200×50 tmux window walks the demo journey (forms, preflight, \
+         review, a run on libvirt's test driver with the stand-in undercloud's podman \
+         containers) to the run dashboard with its stage, VM, log and podman panes, and is \
+         left there with nothing changing. CPU = utime + stime of the labwarp process (all \
+         threads, /proc/PID/stat) over 30 s, read in six 5 s windows.",
+    );
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let bin = labwarp_bin();
+    let t = Tmux::start(
+        tmp.path(),
+        200,
+        50,
+        &format!("exec {} --demo", bin.display()),
+    );
+    t.wait_for("Hypervisor: the machine the lab runs on");
+    t.wait_for("test:///default");
+    t.keys(&["C-n"]);
+    t.wait_for("Undercloud: the director VM");
+    t.keys(&["C-n"]);
+    t.wait_for("Overcloud: node group 1 of");
+    t.keys(&["C-n"]);
+    t.wait_for(" checks, ");
+    t.keys(&["n"]);
+    std::thread::sleep(Duration::from_millis(500));
+    if !t.screen().contains("Plan: what each step") {
+        t.keys(&["n"]);
+    }
+    t.wait_for("Plan: what each step changes on the host");
+    t.keys(&["s"]);
+    t.wait_for("Stages: done");
+    // Let the last events and container snapshots land.
+    std::thread::sleep(Duration::from_secs(3));
+    let pid = t.pane_pid();
+    let hz = clock_ticks();
+    let window = 5.0;
+    let mut pct = vec![];
+    let mut before = cpu_ticks(pid).expect("labwarp runs");
+    let mut total = 0;
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_secs_f64(window));
+        let now = cpu_ticks(pid).expect("labwarp still runs");
+        pct.push((now - before) as f64 / hz / window * 100.0);
+        total += now - before;
+        before = now;
+    }
+    assert!(
+        t.screen().contains("Stages: done"),
+        "still on the dashboard"
+    );
+    fig.row("CPU of one core, per 5 s window", "%", Stats::of(&pct));
+    let whole = total as f64 / hz / 30.0 * 100.0;
+    fig.notes.push(format!(
+        "over the whole 30 s: {total} ticks of {hz:.0} Hz = {whole:.3} % of one core"
+    ));
+    fig.check(
+        "≤ 1 % of one core over 30 s",
+        format!("{whole:.2} %"),
+        whole <= 1.0,
+    );
+    fig
+}
+
+/// Spawns labwarp on a new pty of `w`×`h` and returns the time until `marker` has come out
+/// of it (the first frame), then stops it with SIGTERM.
+fn first_frame(dir: &Path, w: u16, h: u16, marker: &str) -> Duration {
+    use nix::pty::{Winsize, openpty};
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, OwnedFd};
+    let ws = Winsize {
+        ws_row: h,
+        ws_col: w,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = openpty(Some(&ws), None::<&nix::sys::termios::Termios>).expect("openpty");
+    let slave: OwnedFd = pty.slave;
+    let stdio = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup pty"));
+    let mut cmd = Command::new(labwarp_bin());
+    cmd.current_dir(dir)
+        .env("TERM", "xterm-256color")
+        .stdin(stdio(&slave))
+        .stdout(stdio(&slave))
+        .stderr(stdio(&slave));
+    // The child gets the pty as its controlling terminal (crossterm reads the size from it).
+    let slave_fd = slave.as_raw_fd();
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            if nix::libc::ioctl(slave_fd, nix::libc::TIOCSCTTY as _, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let start = Instant::now();
+    let mut child = cmd.spawn().expect("spawn labwarp");
+    // Every copy of the slave end must be closed here, else the master never reads EOF/EIO
+    // when the child exits (the Command holds its stdio copies until dropped).
+    drop(cmd);
+    drop(slave);
+    let mut master = std::fs::File::from(pty.master);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 65536];
+    let elapsed = loop {
+        let n = master.read(&mut buf).unwrap_or(0);
+        assert!(n > 0, "labwarp's pty closed before the first frame");
+        seen.extend_from_slice(&buf[..n]);
+        if String::from_utf8_lossy(&seen).contains(marker) {
+            break start.elapsed();
+        }
+    };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    // Keep draining so the child never blocks on a full pty while it restores the terminal.
+    let drain =
+        std::thread::spawn(move || while matches!(master.read(&mut buf), Ok(n) if n > 0) {});
+    let _ = child.wait();
+    let _ = drain.join();
+    elapsed
+}
+
+pub fn startup() -> Figure {
+    let mut fig = Figure::new(
+        6,
+        "Start-up to the first frame; `labwarp check --local`",
+        "First frame: labwarp (the wizard, no arguments, an empty workspace) is spawned on a \
+         fresh 200×50 pty as its controlling terminal; the time runs from spawn() until the \
+         pty has delivered the status bar's last hint (`quit`), the bottom row ratatui writes \
+         last in the first frame's single flush. 20 launches. `labwarp check --local`: wall \
+         time of the whole process (this machine's preflight: KVM, AppArmor, qemu.conf, \
+         libvirtd, capacity, network), 10 runs, exit status 0 or 1 (1 = findings failed) \
+         both count.",
+    );
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut firsts = vec![];
+    for _ in 0..20 {
+        firsts.push(ms(first_frame(tmp.path(), 200, 50, "quit")));
+    }
+    let f = fig.row("launch to first frame", "ms", Stats::of(&firsts));
+    let mut checks = vec![];
+    for _ in 0..10 {
+        let t = Instant::now();
+        let out = Command::new(labwarp_bin())
+            .args(["check", "--local"])
+            .current_dir(tmp.path())
+            .output()
+            .expect("labwarp check");
+        checks.push(ms(t.elapsed()));
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "labwarp check --local: {out:?}"
+        );
+    }
+    let c = fig.row("`labwarp check --local`", "ms", Stats::of(&checks));
+    fig.check(
+        "first frame < 100 ms",
+        format!("{:.1} ms", f.median),
+        f.median < 100.0,
+    );
+    fig.check(
+        "`labwarp check` < 1 s",
+        format!("{:.0} ms", c.median),
+        c.median < 1000.0,
+    );
+    fig
+}
+
+// ---------------------------------------------------------------------------------------
+// 7. Lab bring-up
+
+/// The bring-up's network and domains, removed however the figure ends.
+struct Lab {
+    network: String,
+    domains: Vec<String>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for d in &self.domains {
+            let _ = tiny_guest_support::virsh(&["destroy", d]);
+            let _ = tiny_guest_support::virsh(&["undefine", d]);
+        }
+        let _ = tiny_guest_support::virsh(&["net-destroy", &self.network]);
+        let _ = tiny_guest_support::virsh(&["net-undefine", &self.network]);
+    }
+}
+
+struct Vm {
+    name: String,
+    xml: String,
+    console: PathBuf,
+}
+
+/// Defines and starts one VM with labwarp's virt layer and waits until its console says it
+/// is up (DHCP lease taken, SSH host key made). Returns (time, qemu CPU seconds); the VM
+/// keeps running.
+async fn boot(lv: &Libvirt, vm: &Vm) -> (Duration, f64) {
+    let _ = std::fs::remove_file(&vm.console);
+    let t = Instant::now();
+    lv.define_domain(&vm.xml).await.expect("define");
+    lv.start(&vm.name).await.expect("start");
+    let limit = Duration::from_secs(300);
+    loop {
+        let text = std::fs::read_to_string(&vm.console).unwrap_or_default();
+        if text.contains("LABWARP-HOSTKEY") {
+            break;
+        }
+        assert!(t.elapsed() < limit, "{} never booted:\n{text}", vm.name);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = t.elapsed();
+    let cpu = std::fs::read_to_string(format!("/run/libvirt/qemu/{}.pid", vm.name))
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .and_then(cpu_ticks)
+        .map_or(f64::NAN, |t| t as f64 / clock_ticks());
+    (took, cpu)
+}
+
+async fn remove(lv: &Libvirt, vm: &Vm) {
+    lv.undefine(&vm.name, UndefineOptions::default())
+        .await
+        .expect("undefine");
+}
+
+pub async fn bringup() -> Figure {
+    let mut fig = Figure::new(
+        7,
+        "Lab bring-up on the real libvirtd: 1 undercloud + 3 nodes",
+        "Four tiny guests (scripts/build-tiny-guest.sh: Debian cloud kernel + busybox init, \
+         NoCloud seed ISO, 256 MiB, 1 vCPU, TCG: KVM here is kvm_pvm, which cannot run \
+         guests) on one NAT network with DHCP, defined and started with labwarp's virt layer \
+         (`Libvirt::define_domain` + `start`). A VM is up when its serial console prints \
+         `LABWARP-HOSTKEY` (after its DHCP lease and SSH host key). Each round boots the four \
+         one at a time (each timed alone), then all four at once; the target compares the \
+         parallel wall time with the slowest single boot of the same round. The network \
+         exists only in netns labwarp-ci (libvirtd's); nothing here talks to a guest.",
+    );
+    if let Err(e) = tiny_guest_support::virsh(&["uri"]) {
+        fig.notes
+            .push(format!("SKIPPED: libvirtd unreachable: {e}"));
+        return fig;
+    }
+    let guest = tiny_guest_support::ensure_built();
+    let lv = Libvirt::connect(tiny_guest_support::URI)
+        .await
+        .expect("qemu:///system");
+    let tag = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
+    let dir = tempfile::Builder::new()
+        .prefix("labwarp-bench-")
+        .tempdir()
+        .expect("temp dir");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut lab = Lab {
+        network: format!("lwbench-{tag}"),
+        domains: vec![],
+    };
+    // A free 192.168.x/24 inside libvirtd's namespace (other tests create networks too).
+    let mut started = false;
+    for octet in (150..250u8).step_by(3) {
+        let bridge = format!("lwb{tag}");
+        let xml = format!(
+            "<network xmlns:dnsmasq='http://libvirt.org/schemas/network/dnsmasq/1.0'>\
+             <name>{}</name><forward mode='nat'/><bridge name='{bridge}' stp='off' delay='0'/>\
+             <ip address='192.168.{octet}.1' netmask='255.255.255.0'><dhcp>\
+             <range start='192.168.{octet}.10' end='192.168.{octet}.100'/></dhcp></ip>\
+             <dnsmasq:options><dnsmasq:option value='no-ping'/></dnsmasq:options></network>",
+            lab.network
+        );
+        let _ = lv.undefine_network(&lab.network).await;
+        if lv.define_network(&xml).await.is_ok() && lv.start_network(&lab.network).await.is_ok() {
+            started = true;
+            break;
+        }
+    }
+    assert!(started, "no free 192.168.x/24 for the bench network");
+    let names = ["undercloud", "node-0", "node-1", "node-2"];
+    let mut vms = vec![];
+    for (i, role) in names.iter().enumerate() {
+        let name = format!("lwbench-{tag}-{role}");
+        let seed_dir = dir.path().join(role);
+        std::fs::create_dir_all(&seed_dir).unwrap();
+        std::fs::write(seed_dir.join("user-data"), "#cloud-config\n").unwrap();
+        std::fs::write(
+            seed_dir.join("meta-data"),
+            format!("instance-id: {name}\nlocal-hostname: {role}\n"),
+        )
+        .unwrap();
+        let seed = dir.path().join(format!("{role}.iso"));
+        must(
+            Command::new("genisoimage")
+                .args(["-quiet", "-volid", "cidata", "-joliet", "-rock", "-output"])
+                .arg(&seed)
+                .arg(seed_dir.join("user-data"))
+                .arg(seed_dir.join("meta-data")),
+        );
+        let console = dir.path().join(format!("{role}.console"));
+        let xml = format!(
+            "<domain type='qemu'><name>{name}</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>\
+             <os><type arch='x86_64'>hvm</type><kernel>{k}</kernel><initrd>{i}</initrd>\
+             <cmdline>console=ttyS0</cmdline></os><features><acpi/></features><devices>\
+             <controller type='scsi' model='virtio-scsi'/>\
+             <disk type='file' device='cdrom'><driver name='qemu' type='raw'/>\
+             <source file='{s}'/><target dev='sda' bus='scsi'/><readonly/></disk>\
+             <interface type='network'><source network='{net}'/>\
+             <mac address='52:54:00:{a:02x}:{b:02x}:{c:02x}'/><model type='virtio'/></interface>\
+             <serial type='file'><source path='{con}'/><target port='0'/></serial>\
+             <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>\
+             </devices></domain>",
+            k = guest.kernel.display(),
+            i = guest.initrd.display(),
+            s = seed.display(),
+            net = lab.network,
+            a = (u32::from_str_radix(&tag, 16).unwrap() >> 8) & 0xff,
+            b = u32::from_str_radix(&tag, 16).unwrap() & 0xff,
+            c = i,
+            con = console.display(),
+        );
+        lab.domains.push(name.clone());
+        vms.push(Vm { name, xml, console });
+    }
+
+    let (mut singles, mut slowest, mut walls, mut ratios) = (vec![], vec![], vec![], vec![]);
+    let (mut cpu_single, mut cpu_par) = (vec![], vec![]);
+    let n_rounds = rounds(2);
+    for round in 0..n_rounds {
+        eprintln!("   round {}/{n_rounds}", round + 1);
+        let mut worst: f64 = 0.0;
+        for vm in &vms {
+            let (d, cpu) = boot(&lv, vm).await;
+            remove(&lv, vm).await;
+            singles.push(d.as_secs_f64());
+            cpu_single.push(cpu);
+            worst = worst.max(d.as_secs_f64());
+        }
+        let t = Instant::now();
+        let all = futures::future::join_all(vms.iter().map(|vm| boot(&lv, vm))).await;
+        let wall = t.elapsed().as_secs_f64();
+        // The VMs keep running until all are up, as a lab's do.
+        for vm in &vms {
+            remove(&lv, vm).await;
+        }
+        cpu_par.extend(all.iter().map(|(_, c)| *c));
+        slowest.push(worst);
+        walls.push(wall);
+        ratios.push(wall / worst);
+    }
+    fig.row("one VM alone, define to up", "s", Stats::of(&singles));
+    fig.row("slowest single VM of a round", "s", Stats::of(&slowest));
+    fig.row("all four at once, wall time", "s", Stats::of(&walls));
+    let r = fig.row("parallel wall / slowest single", "×", Stats::of(&ratios));
+    let cs = Stats::of(&cpu_single);
+    let cp = Stats::of(&cpu_par);
+    fig.row("qemu CPU per VM to up, alone", "CPU s", cs);
+    fig.row("qemu CPU per VM to up, four at once", "CPU s", cp);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    fig.notes.push(format!(
+        "A TCG boot is CPU-bound: each VM burns ~{:.1} CPU s to come up; four need ~{:.1} CPU s \
+         on a machine with {cores} cores shared with other work, so four at once cannot finish \
+         in the time of one ({:.1} s of CPU per core at best).",
+        cs.median,
+        4.0 * cp.median,
+        4.0 * cp.median / cores as f64
+    ));
+    fig.check(
+        "parallel wall ≤ 1.3× the slowest single VM",
+        format!("{:.2}×", r.median),
+        r.median <= 1.3,
+    );
+    fig
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Frame time, interleaved, in CPU time
+
+/// CPU time of the calling thread: what a frame costs, whatever else the machine runs.
+fn thread_cpu() -> Duration {
+    let mut ts = nix::libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec it is given.
+    let rc = unsafe { nix::libc::clock_gettime(nix::libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+pub fn frames() -> Figure {
+    let mut fig = Figure::new(
+        3,
+        "Dashboard frame time by log size (interleaved, CPU time)",
+        "The same frames as criterion's (one new log line folded in, then the whole dashboard \
+         with 50 VMs and 30 containers drawn through the crossterm backend into a sink), but \
+         the three log sizes take turns: each round draws 20 frames of each, so a burst of \
+         load from elsewhere hits all three alike. Time per frame is the drawing thread's CPU \
+         time (CLOCK_THREAD_CPUTIME_ID), which other processes on this shared 2-core machine \
+         do not inflate; wall time alongside. 10 rounds per terminal size.",
+    );
+    let sizes = [(1_000usize, "1k"), (1_000_000, "1M"), (10_000_000, "10M")];
+    let mut apps: Vec<_> = sizes
+        .iter()
+        .map(|(n, _)| (common::dashboard_app(*n, (200, 50)), *n))
+        .collect();
+    for (w, h) in [(200u16, 50u16), (80, 24)] {
+        let mut cpu = vec![vec![]; sizes.len()];
+        let mut wall = vec![vec![]; sizes.len()];
+        let mut terms: Vec<_> = apps
+            .iter_mut()
+            .map(|(app, _)| {
+                app.update(Msg::Resize(w, h));
+                let mut t = common::sink_terminal(w, h);
+                common::draw(&mut t, app);
+                t
+            })
+            .collect();
+        for _ in 0..10 {
+            for (k, ((app, next), term)) in apps.iter_mut().zip(terms.iter_mut()).enumerate() {
+                for _ in 0..20 {
+                    let (c0, t0) = (thread_cpu(), Instant::now());
+                    app.update(common::log_msg(*next));
+                    *next += 1;
+                    common::draw(term, app);
+                    cpu[k].push(ms(thread_cpu() - c0));
+                    wall[k].push(ms(t0.elapsed()));
+                }
+            }
+        }
+        let mut med = vec![];
+        for (k, (_, label)) in sizes.iter().enumerate() {
+            let s = fig.row(
+                &format!("{w}x{h}, {label} log lines: CPU per frame"),
+                "ms",
+                Stats::of(&cpu[k]),
+            );
+            fig.row(
+                &format!("{w}x{h}, {label} log lines: wall per frame"),
+                "ms",
+                Stats::of(&wall[k]),
+            );
+            med.push(s.median);
+        }
+        fig.check(
+            &format!("≤ 1 ms per frame with 1M log lines ({w}x{h}, CPU)"),
+            format!("{:.3} ms", med[1]),
+            med[1] <= 1.0,
+        );
+        let growth = med[2] / med[0];
+        fig.check(
+            &format!("no growth with the log size ({w}x{h}: 10M vs 1k, CPU; ≤ 1.25×)"),
+            format!("{growth:.2}×"),
+            growth <= 1.25,
+        );
+    }
+    fig
+}
