@@ -122,6 +122,19 @@ pub fn cross_check(b: &LabBox, findings: &[Value]) -> Result<(Vec<String>, Vec<S
                     );
                 }
             }
+            "kvm.deep-probe" => {
+                // The probe guest really ran type='kvm' and is gone again.
+                let booted = sev == "ok";
+                expect(
+                    booted != kvm.needs_tcg(),
+                    format!("this machine needs TCG: {}", kvm.needs_tcg()),
+                );
+                let left = virsh_ok(&["list", "--all", "--name"])
+                    .unwrap_or_default()
+                    .lines()
+                    .any(|l| l.starts_with("labwarp-probe-"));
+                expect(!left, "the probe domain is still defined".into());
+            }
             "kvm.ioctl" => expect(
                 ev.contains("not probed") || sev == "ok" || !kvm.dev_kvm,
                 "an ioctl verdict over SSH".into(),

@@ -141,6 +141,14 @@ impl LabBox {
         format!("{}-{vm}", self.lab.name)
     }
 
+    /// The serial console log labwarp's domain XML has libvirt write for `domain`.
+    pub fn console_log(&self, domain: &str) -> PathBuf {
+        self.tmp
+            .path()
+            .join("pool")
+            .join(format!("{domain}-console.log"))
+    }
+
     /// Everything of the lab libvirt still has (domains, networks, pools), by name prefix.
     pub fn libvirt_leftovers(&self) -> Vec<String> {
         self.lab.libvirt_objects().into_iter().collect()
@@ -177,7 +185,19 @@ impl Drop for LabBox {
     fn drop(&mut self) {
         // labwarp's own cleanup first (while the hypervisor's sshd still runs), then a sweep
         // of anything with the lab's prefix that it left, said loudly: that is a cleanup bug.
-        let _ = self.lab.labwarp(&["clean", "--level", "all", "--yes"]);
+        let t = std::time::Instant::now();
+        let o = self.lab.labwarp(&["clean", "--level", "all", "--yes"]);
+        {
+            use std::io::Write;
+            let _ = std::io::stderr().lock().write_all(
+                format!(
+                    "lab in a box: labwarp clean --level all {} in {:.1} s\n",
+                    if o.status.success() { "done" } else { "FAILED" },
+                    t.elapsed().as_secs_f64()
+                )
+                .as_bytes(),
+            );
+        }
         let mut swept = Vec::new();
         for obj in self.libvirt_leftovers() {
             let mut w = obj.split_whitespace();
