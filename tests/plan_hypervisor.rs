@@ -99,6 +99,15 @@ async fn qemu_conf_edits_only_its_four_keys_keeps_a_backup_and_undo_restores_it(
     );
     e.undo(&step).await.expect("undo");
     assert_eq!(read(&root, "/etc/libvirt/qemu.conf"), original);
+    let mode = std::fs::metadata(at(&root, "/etc/libvirt/qemu.conf"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(
+        mode, 0o600,
+        "restored with the backup's mode (0600, as libvirt ships qemu.conf)"
+    );
     assert!(!at(&root, "/etc/libvirt/qemu.conf.labwarp.bak").exists());
     assert!(e.log().join("\n").contains("restored"));
 }

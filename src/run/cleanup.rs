@@ -339,7 +339,15 @@ pub async fn remove(
                         path.display()
                     ));
                 } else {
-                    h.write_file(path, &saved, 0o644).await?;
+                    // Keep the file's mode (qemu.conf is 0600): the backup was written with it.
+                    let mode = h
+                        .exec(&Cmd::new(["stat", "-c", "%a", "--"]).arg_path(backup))
+                        .await
+                        .ok()
+                        .filter(|o| o.success())
+                        .and_then(|o| u32::from_str_radix(o.stdout_str().trim(), 8).ok())
+                        .unwrap_or(0o644);
+                    h.write_file(path, &saved, mode).await?;
                     log(format!(
                         "restored {} from {}",
                         path.display(),
