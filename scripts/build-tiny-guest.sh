@@ -8,8 +8,10 @@
 #     off (the deep KVM probe of `labwarp check --deep`);
 #   - otherwise: reads the NoCloud seed (a disk labelled `cidata`): ssh_authorized_keys for
 #     root and for every user named under `users:`, hostname from `local-hostname`; DHCP on
-#     eth0; prints `LABWARP-HOSTKEY <ssh-ed25519 key>` on the console (so a client can pin
-#     it); runs dropbear and stays up.
+#     eth0; prints its SSH host key on the console exactly as cloud-init does (a
+#     `-----BEGIN SSH HOST KEY KEYS-----` ... `-----END SSH HOST KEY KEYS-----` block, which
+#     labwarp pins from the console log), plus the older `LABWARP-HOSTKEY <key>` line; runs
+#     dropbear and stays up.
 #
 # The result is cached: OUT_DIR/.key records the package versions and this script's hash;
 # when they have not changed, a rerun does nothing. Facts: ../shared/HOST-SETUP.md.
@@ -272,7 +274,12 @@ echo "127.0.1.1 $hn" >>/etc/hosts
 udhcpc -i eth0 -b -t 30 -T 1 -x "hostname:$hn" -s /usr/share/udhcpc/default.script
 
 dropbearkey -t ed25519 -f /etc/dropbear/dropbear_ed25519_host_key >/dev/null 2>&1
-echo "LABWARP-HOSTKEY $(dropbearkey -y -f /etc/dropbear/dropbear_ed25519_host_key | grep '^ssh-ed25519' | cut -d' ' -f1,2)"
+hostkey=$(dropbearkey -y -f /etc/dropbear/dropbear_ed25519_host_key | grep '^ssh-ed25519' | cut -d' ' -f1,2)
+echo "LABWARP-HOSTKEY $hostkey"
+# cloud-init's own format (cc_keys_to_console), so labwarp has one way to pin a VM's key.
+echo "-----BEGIN SSH HOST KEY KEYS-----"
+echo "$hostkey root@$hn"
+echo "-----END SSH HOST KEY KEYS-----"
 say "up: hostname $hn"
 exec /bin/busybox init
 EOF

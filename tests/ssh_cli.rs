@@ -472,7 +472,7 @@ fn reaches_the_undercloud_through_the_hypervisor() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(
-        err.contains("not known yet") && err.contains("openstack server list"),
+        err.contains("not booted") && err.contains("openstack server list"),
         "{err}"
     );
     // An unknown name lists the valid ones, ssh.config's names.

@@ -54,7 +54,12 @@ pub fn run(args: SshArgs) -> ExitCode {
         }
     };
     let workspace = std::path::absolute(&lab.workspace).unwrap_or(lab.workspace.clone());
-    let ctx = RenderContext::for_lab(&lab, &workspace);
+    let mut ctx = RenderContext::for_lab(&lab, &workspace);
+    // Addresses the engine learnt (the undercloud's lease) win over the predicted ones.
+    match crate::run::state::load(&workspace.join("state.yaml")) {
+        Ok(st) => crate::plan::steps::undercloud::apply_addresses(&mut ctx, &lab, &st.addresses),
+        Err(e) => eprintln!("labwarp ssh: {e:#} (using the lab's predicted addresses)"),
+    }
     let hops = match resolve(&lab, &ctx, &args.host) {
         Ok(Route::Local) => return run_local(&args.cmd),
         Ok(Route::Hops(hops)) => hops,
@@ -191,8 +196,9 @@ pub fn resolve(lab: &Lab, ctx: &RenderContext, host: &str) -> Result<Route, Reso
             let Some(addr) = ctx.node_addresses.get(node) else {
                 let uc = ssh_config::undercloud_alias(lab).unwrap_or_else(|_| "undercloud".into());
                 return Err(ResolveError::Unreachable(format!(
-                    "the address of overcloud node `{node}` is not known yet: nodes get their \
-                     ctlplane address when the overcloud is deployed. Find it with \
+                    "overcloud node `{node}` has no address: it is defined but not booted \
+                     (nodes are powered on over VirtualBMC and get their ctlplane address \
+                     when the overcloud is deployed), and state.yaml records none. Find it with \
                      `labwarp ssh {uc} 'source ~/stackrc && openstack server list'`, then \
                      reach the node with `labwarp ssh {uc} ssh {}@ADDRESS`",
                     ctx.overcloud_user
@@ -537,7 +543,7 @@ mod tests {
         let node = lab.nodes()[0].name.clone();
         match resolve(&lab, &ctx, &node) {
             Err(ResolveError::Unreachable(msg)) => {
-                assert!(msg.contains("not known yet"), "{msg}");
+                assert!(msg.contains("not booted"), "{msg}");
                 assert!(msg.contains("openstack server list"), "{msg}");
             }
             other => panic!("{other:?}"),

@@ -46,12 +46,19 @@ pub fn run(args: LabArgs, json: bool) -> ExitCode {
                 "last_run": st.last_run,
                 "last_run_text": last_run_text(&st),
                 "resources": st.resources,
+                "addresses": st.addresses,
                 "plan": view,
             });
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             return ExitCode::SUCCESS;
         }
         println!("lab {}: {}", s.ctx.lab.name, last_run_text(&st));
+        if !st.addresses.is_empty() {
+            println!("addresses:");
+            for (vm, addr) in &st.addresses {
+                println!("  {vm:<20} {addr}");
+            }
+        }
         println!("resources recorded in {}:", s.store.path().display());
         if st.resources.is_empty() {
             println!("  (none)");

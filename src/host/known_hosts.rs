@@ -108,6 +108,63 @@ impl KnownHosts {
         }
     }
 
+    /// Makes `keys` the only pins of `host:port`: other lines for that exact name are
+    /// dropped, the rest of the file is kept as it is. For a VM re-created at the same
+    /// address, whose new keys come from a trusted channel (its console, read through the
+    /// hypervisor). Returns the fingerprints that were pinned before and are not any more.
+    pub fn replace(
+        &self,
+        host: &str,
+        port: u16,
+        keys: &[PublicKey],
+    ) -> Result<Vec<String>, HostError> {
+        let _guard = APPEND.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.pinned(host, port)?;
+        let name = host_pattern(host, port);
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(self.err(e)),
+        };
+        let mut out = String::new();
+        for line in text.lines() {
+            let t = line.trim();
+            let ours = !t.starts_with('#')
+                && !t.starts_with('@')
+                && t.split_whitespace()
+                    .next()
+                    .is_some_and(|hosts| hosts.split(',').any(|h| h == name));
+            if !ours {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        for k in keys {
+            let mut bare = k.clone();
+            bare.set_comment("");
+            let encoded = bare.to_openssh().map_err(|e| self.err(e))?;
+            out.push_str(&format!("{name} {}\n", encoded.trim_end()));
+        }
+        let dir = self
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| self.err(e))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".known_hosts.")
+            .tempfile_in(dir)
+            .map_err(|e| self.err(e))?;
+        tmp.write_all(out.as_bytes()).map_err(|e| self.err(e))?;
+        tmp.as_file().sync_all().map_err(|e| self.err(e))?;
+        tmp.persist(&self.path).map_err(|e| self.err(e.error))?;
+        Ok(old
+            .iter()
+            .filter(|o| !keys.iter().any(|k| k.key_data() == o.key_data()))
+            .map(fingerprint)
+            .collect())
+    }
+
     /// Appends a pin (idempotent: an identical pin is not written twice).
     pub fn pin(&self, host: &str, port: u16, key: &PublicKey) -> Result<(), HostError> {
         let _guard = APPEND.lock().unwrap_or_else(|p| p.into_inner());
@@ -150,6 +207,26 @@ mod tests {
         PrivateKey::from(Ed25519Keypair::from_seed(&[seed; 32]))
             .public_key()
             .clone()
+    }
+
+    #[test]
+    fn replace_keeps_other_hosts_and_reports_what_it_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = KnownHosts::new(dir.path().join("known_hosts"));
+        let (a, b, c) = (key(1), key(2), key(3));
+        kh.pin("192.0.2.10", 22, &a).unwrap();
+        kh.pin("other", 22, &c).unwrap();
+        let dropped = kh
+            .replace("192.0.2.10", 22, std::slice::from_ref(&b))
+            .unwrap();
+        assert_eq!(dropped, vec![fingerprint(&a)]);
+        assert_eq!(kh.check("192.0.2.10", 22, &b).unwrap(), Verdict::Trusted);
+        assert!(matches!(
+            kh.check("192.0.2.10", 22, &a).unwrap(),
+            Verdict::Mismatch { .. }
+        ));
+        assert_eq!(kh.check("other", 22, &c).unwrap(), Verdict::Trusted);
+        assert!(kh.replace("192.0.2.10", 22, &[b]).unwrap().is_empty());
     }
 
     #[test]

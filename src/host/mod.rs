@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
+pub mod console_keys;
 pub mod keys;
 pub mod known_hosts;
 pub mod lab;

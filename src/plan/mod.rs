@@ -54,6 +54,14 @@ pub struct Facts {
     /// Prefix of the undercloud's container names: `<lab>-` in the sandbox (several sandbox
     /// labs share this machine's podman), empty on a real undercloud (TripleO's exact names).
     pub container_prefix: String,
+    /// Where the undercloud's containers run: the undercloud itself (TripleO), or, with the
+    /// stand-in and `LABWARP_STANDIN_CONTAINERS=hypervisor`, the hypervisor's podman (for an
+    /// undercloud image without podman, such as labwarp's tiny test guest).
+    pub container_host: HostRole,
+    /// The workspace's public key, which cloud-init installs in the undercloud (set by the
+    /// session; `None` for a sandbox, which needs no SSH).
+    #[serde(default)]
+    pub ssh_public_key: Option<String>,
     /// The choices above, in words, for output.
     pub notes: Vec<String>,
 }
@@ -126,7 +134,23 @@ impl Facts {
                     .into(),
             );
         }
-        let container_prefix = if sandbox {
+        // The stand-in on an undercloud without podman: its containers run on the
+        // hypervisor, shared with other labs there, hence the lab prefix.
+        let containers_on_hypervisor = !sandbox
+            && standin_openstack
+            && std::env::var("LABWARP_STANDIN_CONTAINERS").is_ok_and(|v| v == "hypervisor");
+        let container_host = if containers_on_hypervisor {
+            notes.push(format!(
+                "LABWARP_STANDIN_CONTAINERS=hypervisor: the stand-in runs the install on the undercloud, but the undercloud's containers run in the hypervisor's podman, named {}-<TripleO name> (the undercloud image has no podman)",
+                lab.name
+            ));
+            HostRole::Virthost
+        } else {
+            HostRole::Undercloud
+        };
+        let container_prefix = if containers_on_hypervisor {
+            format!("{}-", lab.name)
+        } else if sandbox {
             notes.push(format!(
                 "sandbox: the undercloud's containers are named {}-<TripleO name> (e.g. {}-keystone), as they share this machine's podman",
                 lab.name, lab.name
@@ -151,6 +175,8 @@ impl Facts {
             test_driver,
             sandbox_dir,
             container_prefix,
+            container_host,
+            ssh_public_key: None,
             domain_type,
             domain_type_reason: reason,
             sandbox,

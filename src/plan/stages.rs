@@ -10,6 +10,9 @@ use super::steps::openstack::{
 };
 use super::steps::system::{Packages, StackUser};
 use super::steps::vbmc;
+use super::steps::undercloud::{
+    self, Address, EjectSeed, HostKey, SshFiles, SshReady, UndercloudRef,
+};
 use super::{Facts, HostRole, Level, Plan, Stage};
 use crate::checks::QemuMode;
 use crate::lab::{Lab, Role};
@@ -33,6 +36,7 @@ fn container_prepare() -> String {
 fn render_ctx(lab: &Lab, facts: &Facts, workspace: &Path) -> RenderContext {
     let mut r = RenderContext::for_lab(lab, workspace);
     r.image_dir = facts.pool_dir.clone();
+    r.ssh_public_key = facts.ssh_public_key.clone();
     r.virt_type = if facts.domain_type == "kvm" {
         VirtType::Kvm
     } else {
@@ -227,7 +231,9 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
         .find(|v| v.role == VmRole::Undercloud)
         .ok_or_else(|| anyhow::anyhow!("undercloud.vm: the lab has no undercloud VM"))?;
     let mut undercloud_vm = Stage::new(UNDERCLOUD_VM, "Undercloud VM", &[IMAGES]);
+    let mut before_domain = vec!["seed-iso".to_string()];
     for (i, size) in uc.disks_gib.iter().enumerate() {
+        before_domain.push(format!("disk-{i}"));
         undercloud_vm = undercloud_vm.with_after(
             Disk {
                 id: format!("disk-{i}"),
@@ -239,22 +245,56 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
         );
     }
     let seed = rctx.seed_iso_path(&uc.domain);
-    undercloud_vm = undercloud_vm
-        .with_after(
-            SeedIso {
-                path: seed,
-                user_data: render::cloud_init::user_data(lab, &rctx)?,
-                meta_data: render::cloud_init::meta_data(lab)?,
-            },
-            &[],
-        )
-        .then(Domain {
+    undercloud_vm = undercloud_vm.with_after(
+        SeedIso {
+            path: seed,
+            user_data: render::cloud_init::user_data(lab, &rctx)?,
+            meta_data: render::cloud_init::meta_data(lab)?,
+        },
+        &[],
+    );
+    // The domain starts once its disks and seed exist.
+    let before: Vec<&str> = before_domain.iter().map(String::as_str).collect();
+    undercloud_vm = undercloud_vm.with_after(
+        Domain {
             id: "domain".into(),
             name: uc.domain.clone(),
             xml: render::domain_xml::render(lab, &rctx, uc)?,
             start: true,
             files: vec![rctx.console_log_path(&uc.domain)],
-        });
+        },
+        &before,
+    );
+    if !facts.sandbox {
+        // The VM boots for real: its address, its pinned host key, SSH, then the seed out.
+        let nat = render::undercloud_nat_network(lab);
+        let ucref = UndercloudRef {
+            vm: lab.undercloud.vm.name.clone(),
+            domain: uc.domain.clone(),
+            mac: nat
+                .and_then(|n| uc.nics.iter().find(|nic| nic.network == n.name))
+                .map(|nic| nic.mac.clone()),
+            network: nat.map(|n| lab.domain_name(&n.name)),
+            console: rctx.console_log_path(&uc.domain),
+            seed: rctx.seed_iso_path(&uc.domain),
+        };
+        undercloud_vm = undercloud_vm
+            .then(Address {
+                uc: ucref.clone(),
+                timeout: undercloud::WAIT,
+            })
+            .then(HostKey {
+                uc: ucref.clone(),
+                timeout: undercloud::WAIT,
+            })
+            .then(SshReady {
+                uc: ucref.clone(),
+                user: lab.undercloud.cloud_init.user.clone(),
+                timeout: undercloud::WAIT,
+            })
+            .then(EjectSeed { uc: ucref })
+            .then(SshFiles);
+    }
     if facts.sandbox {
         // The sandbox undercloud: a directory on this machine standing for the VM.
         let root = home

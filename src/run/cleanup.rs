@@ -454,6 +454,16 @@ pub async fn execute(ctx: &Ctx, store: &StateStore, plan: &CleanPlan) -> CleanRe
         }
     }
     // Step outcomes describe resources that may now be gone: the next run re-checks anyway.
-    let _ = store.update(|s| s.steps.clear());
+    // Every level removes the VMs: their addresses and the host keys pinned for them go too.
+    let kh = crate::host::known_hosts::KnownHosts::new(ctx.workspace.join("known_hosts"));
+    for addr in store.snapshot().addresses.values() {
+        if let Err(e) = kh.replace(addr, 22, &[]) {
+            sc.info(format!("could not unpin the host key of {addr}: {e}"));
+        }
+    }
+    let _ = store.update(|s| {
+        s.steps.clear();
+        s.addresses.clear();
+    });
     report
 }

@@ -130,6 +130,11 @@ impl Session {
             .map_err(|e| anyhow::anyhow!("workspace {}: {e}", ws.display()))?;
         let store = Arc::new(StateStore::open(ws.join("state.yaml"))?);
         let (virthost, undercloud) = hosts(&lab, &facts, &ws, trust, &store).await?;
+        if !facts.sandbox {
+            // cloud-init installs the workspace key in the undercloud: labwarp logs in with it.
+            let id = crate::host::keys::ensure_identity(&ws)?;
+            facts.ssh_public_key = Some(id.public_line());
+        }
         if !facts.test_driver
             && lab.hypervisors.first().map(|h| h.domain_type) == Some(DomainType::Auto)
         {

@@ -6,7 +6,7 @@ use super::app::{CleanLevel, Effect, Found, Msg, PlanStage, PlanStep, PlanView};
 use crate::checks::{self, CheckContext, CheckOptions, Finding, Fix, HostView};
 use crate::host::{Cancel, Cmd, LocalHost, shell_quote};
 use crate::lab::{self, Lab};
-use crate::plan::{HostRole, Level, Resource, Selection};
+use crate::plan::{Level, Resource, Selection};
 use crate::run::cleanup::{self, CleanPlan};
 use crate::run::event::{Event, FindingRow};
 use crate::run::monitor::{self, Monitor};
@@ -302,7 +302,7 @@ impl Driver {
                 self.with_session(lab, Msg::Notice, move |s, tx| async move {
                     let cmd = Cmd::new(["podman", "logs", "--tail", "2000", name.as_str()]);
                     let stage = format!("podman:{name}");
-                    match s.ctx.host(HostRole::Undercloud).exec(&cmd).await {
+                    match s.ctx.host(s.ctx.facts.container_host).exec(&cmd).await {
                         Ok(out) => {
                             let text = format!("{}{}", out.stdout_str(), out.stderr_str());
                             for line in text.lines() {
@@ -327,7 +327,7 @@ impl Driver {
                 };
                 self.with_session(lab, Msg::Notice, move |s, tx| async move {
                     let cmd = Cmd::new(["podman", "restart", name.as_str()]);
-                    let note = match s.ctx.host(HostRole::Undercloud).exec(&cmd).await {
+                    let note = match s.ctx.host(s.ctx.facts.container_host).exec(&cmd).await {
                         Ok(o) if o.success() => format!("Restarted {name}"),
                         Ok(o) => format!("podman restart {name}: {}", o.stderr_str().trim()),
                         Err(e) => format!("podman restart {name}: {e}"),

@@ -16,6 +16,7 @@ pub mod domain;
 pub mod error;
 mod events;
 mod ffi;
+pub mod media;
 pub mod network;
 pub mod storage;
 pub mod uri;

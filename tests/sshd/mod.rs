@@ -147,10 +147,14 @@ impl Sshd {
         let log = self.dir.join("sshd.log");
         let _ = std::fs::remove_file(&log);
         let mut cmd = match &self.netns {
-            // `ip netns exec` execs sshd in place: the pid is sshd's.
+            // Only the network namespace changes: `ip netns exec` would also mount a fresh
+            // /sys without the cgroup mounts, and podman (runc) started over this sshd, as
+            // on a real hypervisor, needs them. nsenter execs sshd in place: the pid is
+            // sshd's.
             Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, "/usr/sbin/sshd"]);
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{ns}"))
+                    .arg("/usr/sbin/sshd");
                 c
             }
             None => Command::new("/usr/sbin/sshd"),

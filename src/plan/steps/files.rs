@@ -89,8 +89,11 @@ impl Step for PutFile {
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         let h = ctx.host(self.role);
         if let Some(dir) = self.path.parent() {
+            // As the same user as the write below (no sudo): a directory only root could
+            // create would not take the file anyway, and an undercloud's user may have no
+            // sudo at all.
             let d = dir.to_string_lossy().into_owned();
-            ctx.run_ok(self.role, &Cmd::new(["mkdir", "-p", "--", &d]).sudo())
+            ctx.run_ok(self.role, &Cmd::new(["mkdir", "-p", "--", &d]))
                 .await?;
         }
         h.write_file(&self.path, &self.content, self.mode).await?;

@@ -8,3 +8,4 @@ pub mod migration;
 pub mod openstack;
 pub mod system;
 pub mod vbmc;
+pub mod undercloud;

@@ -31,6 +31,9 @@ pub struct OpenstackCli {
     pub standin: bool,
     /// Prefix of container names (sandbox labs share this machine's podman).
     pub container_prefix: String,
+    /// Where the containers run (the undercloud, or the hypervisor for an undercloud
+    /// without podman: see [`Facts::container_host`]).
+    pub container_host: HostRole,
 }
 
 impl OpenstackCli {
@@ -40,6 +43,7 @@ impl OpenstackCli {
             home: facts.undercloud_home.clone(),
             standin: facts.standin_openstack,
             container_prefix: facts.container_prefix.clone(),
+            container_host: facts.container_host,
         }
     }
 
@@ -59,8 +63,12 @@ impl OpenstackCli {
             format!("STANDIN_HOME={}", self.home.display()),
             format!("LABWARP_LAB={}", self.lab),
             format!("STANDIN_NAME_PREFIX={}", self.container_prefix),
-            program,
         ];
+        if self.container_host == HostRole::Virthost {
+            // The stand-in then skips its containers, saying where they run instead.
+            argv.push("STANDIN_CONTAINER_HOST=the hypervisor".into());
+        }
+        argv.push(program);
         argv.extend(args.iter().map(|s| s.to_string()));
         Cmd::new(argv)
     }
@@ -77,7 +85,7 @@ pub async fn emit_containers(ctx: &StepCtx<'_>) {
 /// The lab's containers on the undercloud as the podman pane shows them (those labelled
 /// with the lab's name); `None` when podman could not be asked.
 pub async fn container_rows(ctx: &Ctx) -> Option<Vec<ContainerRow>> {
-    let podman = crate::podman::Podman::new(ctx.host(HostRole::Undercloud).clone());
+    let podman = crate::podman::Podman::new(ctx.host(ctx.facts.container_host).clone());
     let list = podman.list().await.ok()?;
     let lab = ctx.lab.name.as_str();
     Some(
@@ -102,11 +110,12 @@ pub async fn container_rows(ctx: &Ctx) -> Option<Vec<ContainerRow>> {
     )
 }
 
-/// Names of running containers carrying the lab's label on the undercloud.
-async fn running_containers(ctx: &StepCtx<'_>, lab: &str) -> anyhow::Result<Vec<String>> {
+/// Names of running containers carrying the lab's label on the container host.
+async fn running_containers(ctx: &StepCtx<'_>, cli: &OpenstackCli) -> anyhow::Result<Vec<String>> {
+    let lab = &cli.lab;
     let out = ctx
         .probe(
-            HostRole::Undercloud,
+            cli.container_host,
             &Cmd::new([
                 "podman".to_string(),
                 "ps".into(),
@@ -144,7 +153,7 @@ impl Step for UndercloudInstall {
         UNDERCLOUD_CONTAINERS
             .iter()
             .map(|c| Resource::Container {
-                host: HostRole::Undercloud,
+                host: self.cli.container_host,
                 name: format!("{}{c}", self.cli.container_prefix),
             })
             .collect()
@@ -154,7 +163,7 @@ impl Step for UndercloudInstall {
         if !ctx.host(HostRole::Undercloud).exists(&stackrc).await? {
             return Ok(Check::todo(format!("{} missing", stackrc.display())));
         }
-        let running = running_containers(ctx, &self.cli.lab).await?;
+        let running = running_containers(ctx, &self.cli).await?;
         let missing: Vec<&str> = UNDERCLOUD_CONTAINERS
             .iter()
             .copied()
@@ -179,6 +188,23 @@ impl Step for UndercloudInstall {
             &self.cli.cmd(&["undercloud", "install"]),
         )
         .await?;
+        if self.cli.standin && self.cli.container_host == HostRole::Virthost {
+            // The same stand-in starts the containers in the hypervisor's podman, fed on
+            // stdin (nothing is left on the hypervisor but the containers).
+            let cmd = Cmd::new([
+                "env".to_string(),
+                format!("LABWARP_LAB={}", self.cli.lab),
+                format!("STANDIN_NAME_PREFIX={}", self.cli.container_prefix),
+                "sh".into(),
+                "-s".into(),
+                "--".into(),
+                "undercloud".into(),
+                "containers".into(),
+            ])
+            .sudo()
+            .stdin(STANDIN.as_bytes().to_vec());
+            ctx.run_ok(HostRole::Virthost, &cmd).await?;
+        }
         emit_containers(ctx).await;
         Ok(())
     }
