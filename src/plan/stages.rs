@@ -9,10 +9,10 @@ use super::steps::openstack::{
     NodeImport, NodeIntrospect, OpenstackCli, OvercloudDeploy, STANDIN, UndercloudInstall,
 };
 use super::steps::system::{Packages, StackUser};
-use super::steps::vbmc;
 use super::steps::undercloud::{
     self, Address, EjectSeed, HostKey, SshFiles, SshReady, UndercloudRef,
 };
+use super::steps::vbmc;
 use super::{Facts, HostRole, Level, Plan, Stage};
 use crate::checks::QemuMode;
 use crate::lab::{Lab, Role};

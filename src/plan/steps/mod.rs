@@ -7,5 +7,5 @@ pub mod libvirt;
 pub mod migration;
 pub mod openstack;
 pub mod system;
-pub mod vbmc;
 pub mod undercloud;
+pub mod vbmc;
