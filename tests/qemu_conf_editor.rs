@@ -111,3 +111,14 @@ fn empty_and_missing_files() {
         ConfValue::Str("a#b".into())
     );
 }
+
+/// Found by `scripts/fuzz` (qemu_conf): an unterminated last line ending in '\r' is kept
+/// byte for byte; the edit only ends it with '\n' before appending its own lines.
+#[test]
+fn an_unterminated_last_line_ending_in_cr_is_kept_byte_for_byte() {
+    let text = "# set by hand\n#  p = \r\r\r\r\u{87}\r";
+    let edited = edit_for_mode(text, QemuMode::Root).expect("root mode sets the keys");
+    assert!(edited.starts_with(&format!("{text}\n")), "{edited:?}");
+    assert_eq!(edit_for_mode(&edited, QemuMode::Root), None, "idempotent");
+    assert_eq!(ConfFile::parse(&edited).render(), edited);
+}
