@@ -721,7 +721,7 @@ fn tui_journey(b: &LabBox, gap: Option<&str>) -> Outcome {
     let o = b.lab.labwarp(&["clean", "--level", "nodes", "--yes"]);
     assert!(o.status.success(), "clean --level nodes: {}", text(&o));
     let cmd = format!(
-        "env LABWARP_OPENSTACK_STANDIN=1 STANDIN_DELAY=0 ip netns exec {ns} {bin}; echo LABWARP-EXITED-$?; sleep 120",
+        "env LABWARP_OPENSTACK_STANDIN=1 LABWARP_STANDIN_CONTAINERS=hypervisor STANDIN_DELAY=0 ip netns exec {ns} {bin}; echo LABWARP-EXITED-$?; sleep 120",
         ns = b.ns,
         bin = bin()
     );

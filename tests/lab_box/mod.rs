@@ -113,6 +113,10 @@ impl LabBox {
         // TripleO cannot run in the tiny guest: labwarp's stand-in `openstack` does.
         lab.env
             .push(("LABWARP_OPENSTACK_STANDIN".into(), "1".into()));
+        // The tiny guest has no podman: the stand-in's containers run in the hypervisor's
+        // podman (this machine), which is where the podman pane reads them from.
+        lab.env
+            .push(("LABWARP_STANDIN_CONTAINERS".into(), "hypervisor".into()));
         let nodes = vec![
             "controller-0".to_string(),
             "compute-0".to_string(),
