@@ -111,30 +111,8 @@ async fn podman_over_ssh_as_a_user_goes_through_sudo() {
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let user = TestUser::new(tmp.path(), "unused-password");
     let opts = SshOptions::for_workspace(&tmp.path().join("ws"), TrustPolicy::FirstUse).unwrap();
-    // The user's key, owned by the user, where sshd looks for it.
-    let ssh_dir = user.home.join(".ssh");
-    std::fs::create_dir_all(&ssh_dir).unwrap();
-    std::fs::write(
-        ssh_dir.join("authorized_keys"),
-        format!("{}\n", opts.identity.public_line()),
-    )
-    .unwrap();
-    let chown = Command::new("chown")
-        .arg("-R")
-        .arg(format!("{0}:{0}", user.name))
-        .arg(&ssh_dir)
-        .output()
-        .unwrap();
-    assert!(chown.status.success(), "{chown:?}");
-    let mut sshd = Sshd::new(
-        &tmp.path().join("sshd"),
-        "127.0.0.1",
-        sshd::free_port(),
-        None,
-        "AuthorizedKeysFile .ssh/authorized_keys",
-    );
-    sshd.fake_home = false;
-    sshd.start();
+    user.authorize(&opts.identity.public_line());
+    let sshd = Sshd::for_users(&tmp.path().join("sshd"), false);
     let name = unique("mysql_");
     let _c = run_container(&name, "exec sleep 300", &[]);
     let p = Podman::new(Arc::new(SshHost::new(target(&sshd, &user.name), opts)));

@@ -466,17 +466,8 @@ async fn password_bootstrap_installs_the_key_once() {
     let password = format!("pw-{}-{}", std::process::id(), rand_word());
     let user = TestUser::new(tmp.path(), &password);
     let opts = SshOptions::for_workspace(&tmp.path().join("ws"), TrustPolicy::FirstUse).unwrap();
-    let mut sshd = Sshd::new(
-        &tmp.path().join("sshd"),
-        "127.0.0.1",
-        sshd::free_port(),
-        None,
-        // Password logins (root stays key-only: prohibit-password), keys from the user's
-        // ~/.ssh/authorized_keys.
-        "PasswordAuthentication yes\nAuthorizedKeysFile .ssh/authorized_keys",
-    );
-    sshd.fake_home = false;
-    sshd.start();
+    // Password logins (root stays key-only), keys from the user's ~/.ssh/authorized_keys.
+    let sshd = Sshd::for_users(&tmp.path().join("sshd"), true);
     let target = SshTarget {
         name: "virthost".into(),
         host: "127.0.0.1".into(),

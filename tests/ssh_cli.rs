@@ -254,15 +254,8 @@ fn bootstrap_confirms_the_host_key_and_asks_the_password_without_echo() {
     .unwrap();
     let password = format!("Pw{}x{:x}", std::process::id(), rand::random::<u32>());
     let user = TestUser::new(tmp.path(), &password);
-    let mut sshd = Sshd::new(
-        &tmp.path().join("sshd"),
-        "127.0.0.1",
-        sshd::free_port(),
-        None,
-        "PasswordAuthentication yes\nAuthorizedKeysFile .ssh/authorized_keys",
-    );
-    sshd.fake_home = false;
-    sshd.start();
+    // Password logins (root stays key-only), keys from the user's ~/.ssh/authorized_keys.
+    let sshd = Sshd::for_users(&tmp.path().join("sshd"), true);
     let fp = sshd.host_fingerprint();
     let ws = tmp.path().join("ws");
     let lab_file = tmp.path().join("lab.yaml");

@@ -93,6 +93,21 @@ impl Sshd {
         s
     }
 
+    /// A started sshd on 127.0.0.1 where users log in as themselves: keys from their own
+    /// `~/.ssh/authorized_keys`, their real home, and with `passwords` password logins too
+    /// (root stays key-only).
+    pub fn for_users(dir: &Path, passwords: bool) -> Sshd {
+        let extra = if passwords {
+            "PasswordAuthentication yes\nAuthorizedKeysFile .ssh/authorized_keys"
+        } else {
+            "AuthorizedKeysFile .ssh/authorized_keys"
+        };
+        let mut sshd = Sshd::new(dir, "127.0.0.1", free_port(), None, extra);
+        sshd.fake_home = false;
+        sshd.start();
+        sshd
+    }
+
     pub fn host_key_pub(&self) -> PathBuf {
         self.dir.join("host_ed25519.pub")
     }
@@ -375,6 +390,19 @@ impl TestUser {
         }
         assert!(child.wait().unwrap().success(), "chpasswd failed");
         user
+    }
+}
+
+impl TestUser {
+    /// Authorizes `public_line` in the user's own `~/.ssh/authorized_keys`, owned by the user.
+    pub fn authorize(&self, public_line: &str) {
+        let ssh_dir = self.home.join(".ssh");
+        std::fs::create_dir_all(&ssh_dir).unwrap();
+        std::fs::write(ssh_dir.join("authorized_keys"), format!("{public_line}\n")).unwrap();
+        run(Command::new("chown")
+            .arg("-R")
+            .arg(format!("{0}:{0}", self.name))
+            .arg(&ssh_dir));
     }
 }
 
