@@ -33,6 +33,32 @@ fn paused_files(lab: &TestLab) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// What libvirt, the lab's VirtualBMC directory, the state file and the logs hold, for a
+/// failure message (CI keeps nothing else).
+fn debug_dump(lab: &TestLab) -> String {
+    let sh = |c: &str| {
+        let o = std::process::Command::new("sh")
+            .args(["-c", c])
+            .output()
+            .unwrap();
+        format!(
+            "$ {c}\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    let ws = lab.ws().display().to_string();
+    [
+        sh("virsh -c qemu:///system list --all"),
+        sh(&format!(
+            "find {ws}/sandbox/vbmc; cat {ws}/sandbox/vbmc/nodes/*/config"
+        )),
+        sh(&format!("cat {ws}/state.yaml")),
+        sh(&format!("ls -l {ws}/logs; tail -n 30 {ws}/logs/*")),
+    ]
+    .join("\n")
+}
+
 #[test]
 fn kill_9_inside_every_step_then_rerun_reaches_the_same_end_state() {
     if !libvirtd_available() {
@@ -69,6 +95,8 @@ fn kill_9_inside_every_step_then_rerun_reaches_the_same_end_state() {
         })
         .collect();
     let mut paused: BTreeSet<String> = BTreeSet::new();
+    // The points in the order the runs were killed at, for the failure message.
+    let mut killed_at: Vec<String> = Vec::new();
     let mut kills = 0;
     loop {
         let left: Vec<String> = points
@@ -89,14 +117,21 @@ fn kill_9_inside_every_step_then_rerun_reaches_the_same_end_state() {
                 kills += 1;
                 for f in now {
                     let _ = std::fs::remove_file(lab.ws().join(&f));
-                    paused.insert(f.trim_start_matches("fault-paused-").to_string());
+                    let point = f.trim_start_matches("fault-paused-").to_string();
+                    killed_at.push(point.clone());
+                    paused.insert(point);
                 }
                 break None;
             }
             std::thread::sleep(Duration::from_millis(20));
         };
         if let Some(st) = finished {
-            assert!(st.success(), "the run after {kills} kill(s) failed: {st:?}");
+            assert!(
+                st.success(),
+                "the run after {kills} kill(s) (at {killed_at:?}) failed: {st:?}\n{}\n{}",
+                lab.spawned_log(),
+                debug_dump(&lab)
+            );
             break;
         }
         assert!(kills <= steps.len() * 2, "runs never converge");

@@ -380,6 +380,29 @@ fn a_lost_state_file_still_finds_the_entries_and_the_daemon() {
     let lab = TestLab::libvirtd("vl", octet);
     let o = lab.labwarp(&["run", "--yes"]);
     assert!(o.status.success(), "{}", text(&o));
+    // A run killed inside an entry's write used to leave its directory without a config;
+    // vbmcd's `list` then fails for good ("No domain with matching name"). The vbmcd step
+    // sees it and removes it, and the rerun converges.
+    let ghost = lab
+        .ws()
+        .join(format!("sandbox/vbmc/nodes/{}-ghost", lab.name));
+    std::fs::create_dir(&ghost).unwrap();
+    let o = lab.labwarp(&["plan", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let vbmcd = plan["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|st| st["steps"].as_array().unwrap())
+        .find(|s| s["id"] == "vbmcd")
+        .expect("the vbmcd step")
+        .clone();
+    assert_eq!(vbmcd["status"], "todo", "{vbmcd}");
+    assert!(vbmcd["saw"].as_str().unwrap().contains("-ghost"), "{vbmcd}");
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!ghost.exists(), "the broken entry is still there");
     // vbmcd dies by kill -9 behind labwarp's back: its BMC children keep the UDP ports
     // and still answer.
     let pid = std::fs::read_to_string(lab.ws().join("sandbox/vbmc/vbmcd.pid")).unwrap();

@@ -175,12 +175,22 @@ impl TestLab {
         self.cmd(args, None).output().expect("run labwarp")
     }
 
+    /// Starts labwarp in the background; its stdout and stderr go to `spawned.log` in the
+    /// workspace (overwritten by the next spawn), which [`TestLab::spawned_log`] reads back
+    /// so a failing run can say why.
     pub fn spawn(&self, args: &[&str], fault: Option<&str>) -> Child {
+        let log = std::fs::File::create(self.ws().join("spawned.log")).expect("spawned.log");
+        let err = log.try_clone().expect("spawned.log");
         self.cmd(args, fault)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(err))
             .spawn()
             .expect("spawn labwarp")
+    }
+
+    /// What the last [`TestLab::spawn`]ed run printed.
+    pub fn spawned_log(&self) -> String {
+        std::fs::read_to_string(self.ws().join("spawned.log")).unwrap_or_default()
     }
 
     /// Every step as `stage/step`, in plan order (from `labwarp plan --json`).

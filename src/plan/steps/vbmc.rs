@@ -86,6 +86,12 @@ impl VbmcPaths {
     pub fn node_config(&self, domain: &str) -> PathBuf {
         self.node_dir(domain).join("config")
     }
+    /// Where a new entry is put together before it is renamed into `nodes/`: vbmcd's
+    /// `list` fails on an entry directory without its config, so one never appears there
+    /// half written.
+    pub fn staging_dir(&self, domain: &str) -> PathBuf {
+        self.dir.join("staging").join(domain)
+    }
     /// The systemd unit used when systemd is PID 1.
     pub fn unit_name(&self) -> String {
         format!("labwarp-vbmcd-{}.service", self.lab)
@@ -460,6 +466,13 @@ impl Daemon {
                 conf.display()
             )));
         }
+        let broken = broken_entries(ctx.ctx, paths).await?;
+        if !broken.is_empty() {
+            return Ok(Check::todo(format!(
+                "entry directories without their config (an interrupted run left them; `vbmc list` fails on them): {}",
+                broken.join(", ")
+            )));
+        }
         let Some(pid) = daemon_pid(ctx.ctx, paths).await? else {
             return Ok(Check::todo(format!(
                 "no vbmcd running for {} (pid file {})",
@@ -514,6 +527,16 @@ impl Step for Daemon {
                 &Cmd::new(["mkdir", "-p", "-m", "0700", "--", &p(&d)]).sudo(),
             )
             .await?;
+        }
+        for d in broken_entries(ctx.ctx, paths).await? {
+            ctx.run_ok(
+                HostRole::Virthost,
+                &Cmd::new(["rm", "-rf", "--", &p(&paths.node_dir(&d))]).sudo(),
+            )
+            .await?;
+            ctx.info(format!(
+                "removed the entry directory {d}: it has no config (an interrupted run left it)"
+            ));
         }
         let conf = paths.conf_text();
         let changed =
@@ -759,22 +782,30 @@ impl Step for Node {
                 .run(HostRole::Virthost, &self.paths.vbmc(&["stop", &d]))
                 .await;
         }
-        ctx.run_ok(
-            HostRole::Virthost,
-            &Cmd::new([
-                "mkdir",
-                "-p",
-                "-m",
-                "0700",
-                "--",
-                &p(&self.paths.node_dir(&d)),
-            ])
-            .sudo(),
-        )
-        .await?;
         // The password goes only into this 0600 file, never onto a command line.
-        h.write_file(&path, self.entry.to_config().as_bytes(), 0o600)
+        let config = self.entry.to_config();
+        if h.exists(&self.paths.node_dir(&d)).await? {
+            h.write_file(&path, config.as_bytes(), 0o600).await?;
+        } else {
+            // A new entry appears in `nodes/` whole (renamed in with its config) or not at
+            // all, whenever this run is killed.
+            let staging = self.paths.staging_dir(&d);
+            let sh = |args: &[&str]| Cmd::new(args.iter().copied()).sudo();
+            ctx.run_ok(HostRole::Virthost, &sh(&["rm", "-rf", "--", &p(&staging)]))
+                .await?;
+            ctx.run_ok(
+                HostRole::Virthost,
+                &sh(&["mkdir", "-p", "-m", "0700", "--", &p(&staging)]),
+            )
             .await?;
+            h.write_file(&staging.join("config"), config.as_bytes(), 0o600)
+                .await?;
+            ctx.run_ok(
+                HostRole::Virthost,
+                &sh(&["mv", "-T", "--", &p(&staging), &p(&self.paths.node_dir(&d))]),
+            )
+            .await?;
+        }
         ctx.info(format!(
             "wrote {} (mode 0600): {}:{} user {}",
             path.display(),
@@ -843,6 +874,19 @@ pub async fn existing_entries(ctx: &Ctx, paths: &VbmcPaths) -> anyhow::Result<Ve
         .filter(|l| !l.is_empty())
         .map(str::to_string)
         .collect())
+}
+
+/// Entries in the lab's directory without their `config` file. vbmcd's `list` answers
+/// "No domain with matching name" for such a directory, whichever domains exist, so one
+/// left by an interrupted write would keep vbmcd from ever answering.
+pub async fn broken_entries(ctx: &Ctx, paths: &VbmcPaths) -> anyhow::Result<Vec<String>> {
+    let mut broken = Vec::new();
+    for d in existing_entries(ctx, paths).await? {
+        if !ctx.virthost.exists(&paths.node_config(&d)).await? {
+            broken.push(d);
+        }
+    }
+    Ok(broken)
 }
 
 /// Which firewall guards the hypervisor's INPUT, with the evidence.
