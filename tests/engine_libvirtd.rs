@@ -104,6 +104,7 @@ fn kill_9_inside_every_step_then_rerun_reaches_the_same_end_state() {
             .filter(|p| !paused.contains(&p.replace('/', "_")))
             .map(|p| format!("{p}=pause"))
             .collect();
+        let kills_before = kills;
         let mut child = lab.spawn(&["run", "--yes"], Some(&left.join(",")));
         // Wait for a pause (then kill -9 there) or for the run to end by itself.
         let finished = loop {
@@ -125,6 +126,14 @@ fn kill_9_inside_every_step_then_rerun_reaches_the_same_end_state() {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
+        if kills_before > 0 {
+            // Every run after a kill says it resumes an interrupted one, before any step.
+            let log = lab.spawned_log();
+            assert!(
+                log.contains("stopped without finishing; resuming: every step is checked again"),
+                "the run after a kill did not say it resumes:\n{log}"
+            );
+        }
         if let Some(st) = finished {
             assert!(
                 st.success(),
