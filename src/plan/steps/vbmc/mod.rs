@@ -1,0 +1,186 @@
+//! VirtualBMC on the hypervisor: the venv it lives in, one `vbmcd` per lab, one IPMI
+//! endpoint per overcloud node, and the firewall opened for their UDP ports.
+//!
+//! Why the entries are files and not `vbmc add`: `vbmc add` takes the IPMI password as an
+//! argument, so it would show in `/proc/<pid>/cmdline` (and `ps`) for anyone on the host.
+//! vbmcd (virtualbmc ≥ 2) rescans its `config_dir` every 3 s and starts every
+//! `<domain>/config` whose `active` is true, so labwarp writes that file (mode 0600, through
+//! the host's atomic write, never a command line) and only asks `vbmc start <domain>` (no
+//! secret) to have it picked up at once.
+//!
+//! Each lab has its own directory (`Facts::vbmc_dir`) holding `virtualbmc.conf`, the pid
+//! file, the log and `nodes/<domain>/config`; its daemon's control port (TCP on 127.0.0.1)
+//! is the lab's VBMC base port, which is already unique per lab on a host (its UDP ports
+//! are), so two labs' daemons never answer for each other.
+
+use crate::host::Cmd;
+use crate::lab::Lab;
+use crate::plan::{Ctx, Facts};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the venv goes unless `LABWARP_VBMC_VENV` says otherwise.
+pub const DEFAULT_VENV: &str = "/opt/labwarp-vbmc";
+/// Parent of the per-lab VirtualBMC directories on a real hypervisor.
+pub const STATE_ROOT: &str = "/var/lib/labwarp/vbmc";
+/// What `pip install` gets (quickstart and the lab guide install the latest release).
+pub const PIP_REQUIREMENT: &str = "virtualbmc";
+
+/// The lab's VirtualBMC layout on the hypervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VbmcPaths {
+    pub lab: String,
+    pub venv: PathBuf,
+    pub dir: PathBuf,
+    /// vbmcd's control port (ZMQ REP on 127.0.0.1).
+    pub server_port: u16,
+    /// The libvirt URI vbmcd's BMCs use (local to the hypervisor).
+    pub libvirt_uri: String,
+}
+
+impl VbmcPaths {
+    pub fn new(lab: &Lab, facts: &Facts) -> Self {
+        let uri = lab
+            .hypervisors
+            .first()
+            .map(|h| h.libvirt_uri.clone())
+            .unwrap_or_default();
+        VbmcPaths {
+            lab: lab.name.clone(),
+            venv: facts.vbmc_venv.clone(),
+            dir: facts.vbmc_dir.clone(),
+            server_port: lab.overcloud.vbmc.base_port,
+            libvirt_uri: local_uri(&uri),
+        }
+    }
+
+    pub fn of(ctx: &Ctx) -> Self {
+        Self::new(&ctx.lab, &ctx.facts)
+    }
+
+    /// The same lab with its directory elsewhere (as a state file recorded it).
+    pub fn with_dir(mut self, dir: &Path) -> Self {
+        self.dir = dir.to_path_buf();
+        self
+    }
+
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.venv.join("bin").join(name)
+    }
+    pub fn conf(&self) -> PathBuf {
+        self.dir.join("virtualbmc.conf")
+    }
+    pub fn pid_file(&self) -> PathBuf {
+        self.dir.join("vbmcd.pid")
+    }
+    pub fn log_file(&self) -> PathBuf {
+        self.dir.join("vbmcd.log")
+    }
+    pub fn nodes_dir(&self) -> PathBuf {
+        self.dir.join("nodes")
+    }
+    pub fn node_dir(&self, domain: &str) -> PathBuf {
+        self.nodes_dir().join(domain)
+    }
+    pub fn node_config(&self, domain: &str) -> PathBuf {
+        self.node_dir(domain).join("config")
+    }
+    /// Where a new entry is put together before it is renamed into `nodes/`: vbmcd's
+    /// `list` fails on an entry directory without its config, so one never appears there
+    /// half written.
+    pub fn staging_dir(&self, domain: &str) -> PathBuf {
+        self.dir.join("staging").join(domain)
+    }
+    /// The systemd unit used when systemd is PID 1.
+    pub fn unit_name(&self) -> String {
+        format!("labwarp-vbmcd-{}.service", self.lab)
+    }
+    pub fn unit_path(&self) -> PathBuf {
+        PathBuf::from("/etc/systemd/system").join(self.unit_name())
+    }
+
+    /// `virtualbmc.conf`: this lab's config dir, pid file, log and control port; passwords
+    /// masked in `vbmc show`/`list` and in vbmcd's log.
+    pub fn conf_text(&self) -> String {
+        format!(
+            "# written by labwarp for lab {lab}\n[default]\nconfig_dir = {nodes}\npid_file = {pid}\nserver_port = {port}\nshow_passwords = false\n\n[log]\nlogfile = {log}\ndebug = false\n\n[ipmi]\nsession_timeout = 20\n",
+            lab = self.lab,
+            nodes = self.nodes_dir().display(),
+            pid = self.pid_file().display(),
+            port = self.server_port,
+            log = self.log_file().display(),
+        )
+    }
+
+    /// `vbmc ARGS` against this lab's daemon (never starting one on its own).
+    pub fn vbmc(&self, args: &[&str]) -> Cmd {
+        let mut argv = vec![
+            "env".to_string(),
+            format!("VIRTUALBMC_CONFIG={}", self.conf().display()),
+            self.bin("vbmc").display().to_string(),
+            "--no-daemon".into(),
+        ];
+        argv.extend(args.iter().map(|s| s.to_string()));
+        Cmd::new(argv).sudo().timeout(Duration::from_secs(30))
+    }
+}
+
+/// vbmcd runs on the hypervisor: a remote URI as labwarp sees it is the local system one there.
+fn local_uri(uri: &str) -> String {
+    if uri.starts_with("qemu:///") {
+        uri.to_string()
+    } else {
+        "qemu:///system".into()
+    }
+}
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+mod daemon;
+mod entry;
+mod firewall;
+mod install;
+mod node;
+
+pub use daemon::{Daemon, daemon_pid, stop_daemon};
+pub use entry::BmcEntry;
+pub use firewall::{Firewall, OpenPorts, close_port, detect_firewall, iptables_rule, port_open};
+pub use install::{Install, remove_venv, venv_marker};
+pub use node::{Node, broken_entries, existing_entries, remove_entry};
+
+/// `vbmc list` through the lab's daemon: `(domain, status, address, port)` rows, or why not.
+pub async fn list(ctx: &Ctx, paths: &VbmcPaths) -> Result<Vec<[String; 4]>, String> {
+    let cmd = paths.vbmc(&["list", "-f", "json"]);
+    let out = ctx.virthost.exec(&cmd).await.map_err(|e| format!("{e}"))?;
+    if !out.success() {
+        return Err(format!(
+            "`vbmc list` failed: {}",
+            out.stderr_str().trim().lines().last().unwrap_or("")
+        ));
+    }
+    let v: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("`vbmc list -f json` printed something else: {e}"))?;
+    Ok(v.iter()
+        .map(|r| {
+            let s = |k: &str| match &r[k] {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            [s("Domain name"), s("Status"), s("Address"), s("Port")]
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_uris_become_the_local_system_one() {
+        assert_eq!(local_uri("qemu:///system"), "qemu:///system");
+        assert_eq!(local_uri("qemu+ssh://root@hv/system"), "qemu:///system");
+    }
+}
