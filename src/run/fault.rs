@@ -7,6 +7,9 @@
 //! - `pause`: writes `<workspace>/fault-paused-<STAGE>_<STEP>@<POINT>` (holding the pid) and
 //!   waits forever, so a test can `kill -9` the runner at a known place without timing
 //!   guesses (one file per point: parallel steps may pause at once);
+//! - `hold`: writes the same file and waits until the test removes it, then carries on (so
+//!   a test can change the world at a known place, e.g. restart libvirtd, and let the run
+//!   continue);
 //! - `abort`: the process aborts on the spot (no cleanup, like `kill -9`).
 //!
 //! Unset in normal use; the variable is read once per process.
@@ -22,6 +25,7 @@ pub const PAUSED_PREFIX: &str = "fault-paused-";
 pub enum Action {
     Fail,
     Pause,
+    Hold,
     Abort,
 }
 
@@ -47,8 +51,13 @@ pub fn parse(spec: &str) -> Result<Vec<Fault>, String> {
             let action = match action {
                 "fail" => Action::Fail,
                 "pause" => Action::Pause,
+                "hold" => Action::Hold,
                 "abort" => Action::Abort,
-                a => return Err(format!("{ENV}: unknown action `{a}` (fail, pause, abort)")),
+                a => {
+                    return Err(format!(
+                        "{ENV}: unknown action `{a}` (fail, pause, hold, abort)"
+                    ));
+                }
             };
             Ok(Fault {
                 key: key.to_string(),
@@ -79,12 +88,18 @@ pub async fn point(workspace: &Path, key: &str, point: &str) -> anyhow::Result<(
     match f.action {
         Action::Fail => anyhow::bail!("injected failure at {key}@{point}"),
         Action::Abort => std::process::abort(),
-        Action::Pause => {
+        Action::Pause | Action::Hold => {
             let note = format!("{}\n", std::process::id());
-            let file = format!("{PAUSED_PREFIX}{}@{point}", key.replace('/', "_"));
-            let _ = crate::run::state::write_atomic(&workspace.join(file), note.as_bytes());
-            std::future::pending::<()>().await;
-            unreachable!("pending never resolves")
+            let file = workspace.join(format!("{PAUSED_PREFIX}{}@{point}", key.replace('/', "_")));
+            let _ = crate::run::state::write_atomic(&file, note.as_bytes());
+            if f.action == Action::Pause {
+                std::future::pending::<()>().await;
+            }
+            // Polled: the test's signal is the file going away.
+            while file.exists() {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Ok(())
         }
     }
 }
@@ -95,8 +110,9 @@ mod tests {
 
     #[test]
     fn parses_entries_and_rejects_bad_ones() {
-        let f = parse("a/b@before-apply=fail, c/d@mid=pause").unwrap();
-        assert_eq!(f.len(), 2);
+        let f = parse("a/b@before-apply=fail, c/d@mid=pause, e/f@x=hold").unwrap();
+        assert_eq!(f.len(), 3);
+        assert_eq!(f[2].action, Action::Hold);
         assert_eq!(f[1].key, "c/d");
         assert_eq!(f[1].point, "mid");
         assert_eq!(f[1].action, Action::Pause);

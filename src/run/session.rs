@@ -1,7 +1,7 @@
 //! One session against a lab: the workspace, the hosts, the facts, the plan and the state
 //! store, wired together for `plan`, `run`, `status` and `clean` (and the TUI).
 
-use super::event::Event;
+use super::event::{Event, LogStream};
 use super::logs;
 use super::state::StateStore;
 use crate::host::lab as lab_hosts;
@@ -166,6 +166,7 @@ impl Session {
             .await
             .map_err(|e| anyhow::anyhow!("hypervisors[0].libvirt_uri: {e}"))?;
         let (events, log_task) = logs::tee(ws.join("logs"), out);
+        forward_libvirt_notices(&libvirt, &events);
         let ctx = Arc::new(Ctx {
             lab,
             facts,
@@ -183,6 +184,31 @@ impl Session {
             log_task,
         })
     }
+}
+
+/// Tells the run's log when libvirtd goes away and when the connection is back (the virt
+/// layer reconnects by itself). Holds the events sender weakly: the log task still ends
+/// when the session drops its sender.
+fn forward_libvirt_notices(libvirt: &crate::virt::Libvirt, events: &mpsc::UnboundedSender<Event>) {
+    let mut notices = libvirt.notices();
+    let events = events.downgrade();
+    tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            let line = match notices.recv().await {
+                Ok(line) => line,
+                Err(RecvError::Lagged(n)) => format!("({n} libvirt connection notices dropped)"),
+                Err(RecvError::Closed) => return,
+            };
+            let Some(tx) = events.upgrade() else { return };
+            let _ = tx.send(Event::Log {
+                stage: "libvirt".into(),
+                step: None,
+                stream: LogStream::Info,
+                line,
+            });
+        }
+    });
 }
 
 /// Where a lab's generated VirtualBMC password lives in its workspace (mode 0600, in a

@@ -585,7 +585,8 @@ impl Libvirt {
     ) -> Result<String, VirtError> {
         let name = name.to_string();
         let sx = snapshot_xml.to_string();
-        self.call(move |c| {
+        // Not repeatable: a second try would fail on the name the first one took.
+        self.call_once(move |c| {
             let dom = lookup(c, &name)?;
             let snap = dom
                 .create_snapshot_xml(&sx, flags)

@@ -49,6 +49,10 @@ pub enum VirtError {
         what: String,
         message: String,
     },
+    /// The daemon closed the connection (libvirtd stopped or restarted) and either did not
+    /// come back in time or the call was not safe to repeat; the message says which.
+    #[error("libvirt ({uri}): libvirtd went away (stopped or restarted) {message}")]
+    DaemonGone { uri: String, message: String },
     #[error("libvirt ({uri}): blocking task failed: {0}", uri = .1)]
     Join(String, String),
 }
@@ -64,6 +68,11 @@ impl VirtError {
 
     pub fn is_not_found(&self) -> bool {
         matches!(self, VirtError::NotFound { .. })
+    }
+
+    /// Whether libvirtd went away under this call (see [`VirtError::DaemonGone`]).
+    pub fn is_daemon_gone(&self) -> bool {
+        matches!(self, VirtError::DaemonGone { .. })
     }
 }
 

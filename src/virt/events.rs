@@ -96,8 +96,7 @@ impl Libvirt {
     async fn start_watch(&self, resync: Duration, use_events: bool) -> Result<Watch, VirtError> {
         let (raw_tx, raw_rx) = mpsc::unbounded_channel::<ffi::RawEvent>();
         let registration = if use_events {
-            self.call(move |c| Ok(ffi::register_lifecycle(&c.conn, raw_tx).ok()))
-                .await?
+            register(self, &raw_tx).await?
         } else {
             None
         };
@@ -111,19 +110,61 @@ impl Libvirt {
         let (tx, rx) = mpsc::channel(256);
         let lv = self.clone();
         tokio::spawn(async move {
-            run_watch(lv.clone(), initial, raw_rx, tx, resync, mode).await;
-            if let Some(id) = registration {
-                let _ = lv.call(move |c| Ok(ffi::deregister(&c.conn, id))).await;
+            let mut reg = registration;
+            run_watch(&lv, initial, raw_rx, &raw_tx, &mut reg, tx, resync, mode).await;
+            if let Some(r) = reg {
+                deregister(&lv, r).await;
             }
         });
         Ok(Watch { rx, mode })
     }
 }
 
+/// A lifecycle callback: its id and the connection generation it belongs to (a callback
+/// dies with its connection; see [`super::reconnect`]).
+#[derive(Debug, Clone, Copy)]
+struct Registration {
+    id: i32,
+    generation: u64,
+}
+
+/// Registers the lifecycle callback on the current connection; `None` when the driver
+/// has no events.
+async fn register(
+    lv: &Libvirt,
+    raw_tx: &mpsc::UnboundedSender<ffi::RawEvent>,
+) -> Result<Option<Registration>, VirtError> {
+    let tx = raw_tx.clone();
+    lv.call(move |c| {
+        Ok(ffi::register_lifecycle(&c.conn, tx.clone())
+            .ok()
+            .map(|id| Registration {
+                id,
+                generation: c.generation,
+            }))
+    })
+    .await
+}
+
+/// Removes a callback, unless its connection is gone (the id means nothing on another).
+async fn deregister(lv: &Libvirt, r: Registration) {
+    let _ = lv
+        .call_once(move |c| {
+            if c.generation == r.generation {
+                let _ = ffi::deregister(&c.conn, r.id);
+            }
+            Ok(())
+        })
+        .await;
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run_watch(
-    lv: Libvirt,
+    lv: &Libvirt,
     initial: Result<Vec<DomainInfo>, VirtError>,
     mut raw: mpsc::UnboundedReceiver<ffi::RawEvent>,
+    raw_tx: &mpsc::UnboundedSender<ffi::RawEvent>,
+    reg: &mut Option<Registration>,
     tx: mpsc::Sender<WatchEvent>,
     resync: Duration,
     mode: WatchMode,
@@ -142,6 +183,13 @@ async fn run_watch(
                 if !apply_listing(&mut known, lv.domains().await, &tx).await {
                     return;
                 }
+                // libvirtd restarted: the callback died with the old connection.
+                if mode == WatchMode::Events
+                    && reg.is_some_and(|r| r.generation != lv.reconnects())
+                    && let Ok(Some(r)) = register(lv, raw_tx).await
+                {
+                    *reg = Some(r);
+                }
             }
             ev = raw.recv(), if mode == WatchMode::Events => {
                 let Some(ev) = ev else { continue };
@@ -151,7 +199,7 @@ async fn run_watch(
                     names.insert(more.domain);
                 }
                 for name in names {
-                    if !refresh_one(&lv, &mut known, name, &tx).await {
+                    if !refresh_one(lv, &mut known, name, &tx).await {
                         return;
                     }
                 }

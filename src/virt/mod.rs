@@ -18,6 +18,7 @@ mod events;
 mod ffi;
 pub mod media;
 pub mod network;
+mod reconnect;
 pub mod storage;
 pub mod uri;
 pub mod xml;
@@ -30,20 +31,35 @@ pub use events::{Watch, WatchEvent, WatchMode};
 pub use network::{Lease, NetworkInfo};
 pub use storage::{PoolInfo, PoolState, VolumeInfo, VolumeSpec};
 
-use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
 use virt::connect::Connect;
 use virt::error::Error as LvError;
 
-/// A libvirt connection usable from async code. Clones share the connection.
+/// A libvirt connection usable from async code. Clones share the connection, and a
+/// reconnect after a libvirtd restart (see [`reconnect`]) is seen by every clone.
 #[derive(Clone)]
 pub struct Libvirt {
-    ctx: Arc<Ctx>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    uri: String,
+    /// The connection in use; replaced whole when libvirtd went away and came back.
+    current: RwLock<Arc<Ctx>>,
+    /// Held while reopening, so that concurrent calls reconnect once.
+    reconnecting: tokio::sync::Mutex<()>,
+    /// How long a lost connection is retried, in milliseconds.
+    window_ms: AtomicU64,
+    /// "Lost the connection" / "reconnected" lines for the front end (see
+    /// [`Libvirt::notices`]).
+    notices: tokio::sync::broadcast::Sender<String>,
 }
 
 impl std::fmt::Debug for Libvirt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Libvirt")
-            .field("uri", &self.ctx.uri)
+            .field("uri", &self.inner.uri)
             .finish()
     }
 }
@@ -52,6 +68,8 @@ impl std::fmt::Debug for Libvirt {
 pub(crate) struct Ctx {
     pub(crate) conn: Connect,
     pub(crate) uri: String,
+    /// 0 for the first connection, +1 per reconnect.
+    pub(crate) generation: u64,
 }
 
 impl Ctx {
@@ -109,29 +127,25 @@ impl Libvirt {
                 uri: uri.to_string(),
                 message: explain_connect_error(e.message()),
             })?;
+        let window = u64::try_from(reconnect::DEFAULT_WINDOW.as_millis()).unwrap_or(u64::MAX);
         Ok(Libvirt {
-            ctx: Arc::new(Ctx {
-                conn,
+            inner: Arc::new(Inner {
                 uri: uri.to_string(),
+                current: RwLock::new(Arc::new(Ctx {
+                    conn,
+                    uri: uri.to_string(),
+                    generation: 0,
+                })),
+                reconnecting: tokio::sync::Mutex::new(()),
+                window_ms: AtomicU64::new(window),
+                notices: tokio::sync::broadcast::channel(16).0,
             }),
         })
     }
 
     /// The URI this connection was opened with.
     pub fn uri(&self) -> &str {
-        &self.ctx.uri
-    }
-
-    /// Runs one blocking closure against the connection on the blocking pool.
-    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, VirtError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Ctx) -> Result<T, VirtError> + Send + 'static,
-    {
-        let ctx = self.ctx.clone();
-        tokio::task::spawn_blocking(move || f(&ctx))
-            .await
-            .map_err(|e| VirtError::Join(e.to_string(), self.ctx.uri.clone()))?
+        &self.inner.uri
     }
 
     /// The hypervisor's host name (as libvirt reports it).

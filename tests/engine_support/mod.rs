@@ -93,13 +93,18 @@ impl TestLab {
     /// and the stand-in `openstack`. Its VirtualBMC listens on 127.0.0.1 (this test runs in
     /// the root namespace) from UDP port `vbmc_base_port(octet)`, unique per test too.
     pub fn libvirtd(tag: &str, octet: u8) -> TestLab {
+        TestLab::libvirtd_at(tag, octet, "qemu:///system")
+    }
+
+    /// [`TestLab::libvirtd`] on the daemon at `uri` (a private one: tests/libvirtd_support).
+    pub fn libvirtd_at(tag: &str, octet: u8, uri: &str) -> TestLab {
         let name = unique(tag);
         let ws = tempfile::tempdir().expect("temp workspace");
         let file = ws.path().join("lab.yaml");
         std::fs::write(
             &file,
             format!(
-                "preset: demo\nname: {name}\nhypervisors:\n  - name: virthost\n    address: local\n    ssh_user: root\n    stack_user: {name}s\n    libvirt_uri: qemu:///system\n    distro: debian\n    domain_type: qemu\nnetworks:\n  - name: external\n    bridge: {name}e\n    mode: nat\n    cidr: 192.168.{octet}.0/24\n    gateway: 192.168.{octet}.1\n    dhcp: {{start: 192.168.{octet}.10, end: 192.168.{octet}.50}}\n  - name: overcloud\n    bridge: {name}o\n    mode: isolated\novercloud:\n  vbmc: {{base_port: {port}, address: 127.0.0.1}}\n",
+                "preset: demo\nname: {name}\nhypervisors:\n  - name: virthost\n    address: local\n    ssh_user: root\n    stack_user: {name}s\n    libvirt_uri: {uri}\n    distro: debian\n    domain_type: qemu\nnetworks:\n  - name: external\n    bridge: {name}e\n    mode: nat\n    cidr: 192.168.{octet}.0/24\n    gateway: 192.168.{octet}.1\n    dhcp: {{start: 192.168.{octet}.10, end: 192.168.{octet}.50}}\n  - name: overcloud\n    bridge: {name}o\n    mode: isolated\novercloud:\n  vbmc: {{base_port: {port}, address: 127.0.0.1}}\n",
                 port = vbmc_base_port(octet)
             ),
         )
@@ -108,7 +113,7 @@ impl TestLab {
             name,
             ws,
             file: Some(file),
-            uri: "qemu:///system".into(),
+            uri: uri.into(),
             netns: None,
             sandbox: true,
             env: Vec::new(),
