@@ -176,3 +176,95 @@ fn sigterm_stops_a_run_cleanly_and_the_next_run_resumes() {
     assert!(o.status.success(), "{}", text(&o));
     assert_built(&lab);
 }
+
+/// The undercloud install's detached job files, and whether its worker is alive.
+fn install_job(lab: &TestLab) -> (std::path::PathBuf, Option<i32>) {
+    let base = lab
+        .ws()
+        .join("sandbox/undercloud/home/stack/.labwarp-jobs/undercloud-install");
+    let pid = std::fs::read_to_string(base.with_extension("pid"))
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok());
+    (base, pid)
+}
+
+fn alive(pid: i32) -> bool {
+    // Not a zombie: a reaped or exited worker does not count.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
+}
+
+/// Starts a run with a slow stand-in, waits until the undercloud install's job runs, and
+/// kills labwarp with SIGKILL there; returns the job's worker pid.
+fn kill_9_during_the_install(lab: &TestLab) -> i32 {
+    let mut child = lab.spawn(&["run", "--yes"], None);
+    let pid = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!(
+                "the run ended before its install started: {st:?}\n{}",
+                lab.spawned_log()
+            );
+        }
+        if let (_, Some(pid)) = install_job(lab) {
+            break pid;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    pid
+}
+
+#[test]
+fn a_kill_9_leaves_the_install_running_and_the_next_run_follows_it() {
+    let mut lab = TestLab::demo("job");
+    // Slow enough (~25 s) that the install still runs when labwarp dies and when the
+    // rerun (a few seconds of checks on the test driver) reaches it.
+    lab.env.push(("STANDIN_DELAY".into(), "1.5".into()));
+    let worker = kill_9_during_the_install(&lab);
+    assert!(
+        alive(worker),
+        "the install died with labwarp (worker {worker})"
+    );
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("from an earlier run is still running"),
+        "the rerun did not follow the running install:\n{out}"
+    );
+    // One install, whether followed or finished before the rerun looked.
+    let journal = std::fs::read_to_string(
+        lab.ws()
+            .join("sandbox/undercloud/home/stack/.standin/invocations"),
+    )
+    .unwrap();
+    let installs = journal
+        .lines()
+        .filter(|l| l.starts_with("undercloud install"))
+        .count();
+    assert_eq!(installs, 1, "the install ran {installs} times:\n{journal}");
+    // The followed job's output reached the rerun's log.
+    assert!(
+        out.contains("The Undercloud has been successfully installed."),
+        "{out}"
+    );
+    assert_built(&lab);
+}
+
+#[test]
+fn clean_stops_an_install_left_running_by_a_kill_9() {
+    let mut lab = TestLab::demo("jobc");
+    lab.env.push(("STANDIN_DELAY".into(), "1.5".into()));
+    let worker = kill_9_during_the_install(&lab);
+    let o = lab.labwarp(&["clean", "--level", "nodes", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("stopped job"), "{out}");
+    assert!(!alive(worker), "worker {worker} still runs after the clean");
+    // Nothing started behind the clean's back: no container of the lab is left.
+    assert_eq!(lab.containers(), Vec::new(), "{out}");
+    let (base, _) = install_job(&lab);
+    assert!(!base.with_extension("pid").exists());
+}

@@ -82,6 +82,11 @@ impl StepCtx<'_> {
         });
     }
 
+    /// A line a command printed (a detached job's log, for instance), as its output.
+    pub fn output(&self, line: impl Into<String>) {
+        self.log(LogStream::Stdout, line.into());
+    }
+
     /// labwarp's own narration of what the step does.
     pub fn info(&self, line: impl Into<String>) {
         self.log(LogStream::Info, line.into());

@@ -75,6 +75,13 @@ pub enum Resource {
     FirewallPort { port: u16 },
     /// A podman container.
     Container { host: HostRole, name: String },
+    /// A detached long command (`super::job::Job`): stopped if it still runs, then its
+    /// files removed.
+    Job {
+        host: HostRole,
+        dir: PathBuf,
+        name: String,
+    },
     /// A file labwarp wrote.
     File {
         host: HostRole,
@@ -105,9 +112,10 @@ impl Resource {
     /// The lowest teardown level that removes this resource.
     pub fn level(&self) -> Level {
         match self {
-            Resource::Domain { .. } | Resource::VbmcEntry { .. } | Resource::Container { .. } => {
-                Level::Nodes
-            }
+            Resource::Domain { .. }
+            | Resource::VbmcEntry { .. }
+            | Resource::Container { .. }
+            | Resource::Job { .. } => Level::Nodes,
             Resource::Network { .. }
             | Resource::Pool { .. }
             | Resource::VbmcDaemon { .. }
@@ -124,7 +132,8 @@ impl Resource {
     /// directories last, the user after its files; VirtualBMC entries before their daemon).
     pub fn removal_rank(&self) -> u8 {
         match self {
-            Resource::Container { .. } => 0,
+            // A job still running would start containers again behind the clean's back.
+            Resource::Job { .. } | Resource::Container { .. } => 0,
             Resource::VbmcEntry { .. } => 1,
             // After the entries (removed through it), before its directory.
             Resource::VbmcDaemon { .. } | Resource::FirewallPort { .. } => 2,
@@ -155,6 +164,9 @@ impl fmt::Display for Resource {
             Resource::FirewallPort { port } => write!(f, "firewall opening UDP {port}"),
             Resource::Container { host, name } => {
                 write!(f, "container {name} on {}", role(host))
+            }
+            Resource::Job { host, dir, name } => {
+                write!(f, "job {name} ({}) on {}", dir.display(), role(host))
             }
             Resource::File { host, path, .. } => {
                 write!(f, "file {} on {}", path.display(), role(host))

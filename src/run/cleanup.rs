@@ -10,6 +10,7 @@
 
 use super::state::{ResourceStatus, State, StateStore};
 use crate::host::{Cmd, HostError};
+use crate::plan::job::Job;
 use crate::plan::resource::ABSENT_MARKER;
 use crate::plan::steps::vbmc::{self, VbmcPaths};
 use crate::plan::{Ctx, HostRole, Level, Plan, Resource};
@@ -211,6 +212,7 @@ async fn labelled_containers(ctx: &Ctx, role: HostRole) -> anyhow::Result<Vec<St
 pub fn lives_in_undercloud_vm(ctx: &Ctx, r: &Resource) -> bool {
     let role = match r {
         Resource::Container { host, .. }
+        | Resource::Job { host, .. }
         | Resource::File { host, .. }
         | Resource::Dir { host, .. }
         | Resource::User { host, .. }
@@ -233,6 +235,9 @@ pub async fn exists(ctx: &Ctx, r: &Resource) -> anyhow::Result<bool> {
                 .exec(&Cmd::new(["podman", "container", "exists", name]).sudo())
                 .await;
             matches!(out, Ok(o) if o.success())
+        }
+        Resource::Job { host, dir, name } => {
+            Job::new(dir, name).exists(ctx.host(*host).as_ref()).await?
         }
         Resource::User { host, name } => {
             let out = ctx
@@ -314,6 +319,16 @@ pub async fn remove(
             )
             .await?;
             log(format!("removed container {name}"));
+        }
+        Resource::Job { host, dir, name } => {
+            let job = Job::new(dir, name);
+            safe_to_remove(&job.base())?;
+            let h = ctx.host(*host);
+            if job.exists(h.as_ref()).await? || job.running(h.as_ref()).await? {
+                for line in job.stop_and_remove(h.as_ref()).await? {
+                    log(line);
+                }
+            }
         }
         Resource::User { host, name } => {
             if exists(ctx, r).await? {

@@ -1,6 +1,7 @@
 //! Steps that drive `openstack` on the undercloud (TripleO's, or labwarp's stand-in).
 
 use crate::host::Cmd;
+use crate::plan::job::{Job, jobs_dir};
 use crate::plan::{Check, Ctx, Facts, HostRole, Resource, Step, StepCtx};
 use crate::run::event::{ContainerRow, Event};
 use async_trait::async_trait;
@@ -44,6 +45,20 @@ impl OpenstackCli {
             standin: facts.standin_openstack,
             container_prefix: facts.container_prefix.clone(),
             container_host: facts.container_host,
+        }
+    }
+
+    /// A long `openstack` command's detached job in the stack user's home.
+    pub fn job(&self, name: &str) -> Job {
+        Job::new(jobs_dir(&self.home), name)
+    }
+
+    pub fn job_resource(&self, name: &str) -> Resource {
+        let job = self.job(name);
+        Resource::Job {
+            host: HostRole::Undercloud,
+            dir: job.dir,
+            name: job.name,
         }
     }
 
@@ -150,13 +165,12 @@ impl Step for UndercloudInstall {
         "openstack undercloud install".into()
     }
     fn resources(&self) -> Vec<Resource> {
-        UNDERCLOUD_CONTAINERS
-            .iter()
-            .map(|c| Resource::Container {
-                host: self.cli.container_host,
-                name: format!("{}{c}", self.cli.container_prefix),
-            })
-            .collect()
+        let mut r = vec![self.cli.job_resource(self.id())];
+        r.extend(UNDERCLOUD_CONTAINERS.iter().map(|c| Resource::Container {
+            host: self.cli.container_host,
+            name: format!("{}{c}", self.cli.container_prefix),
+        }));
+        r
     }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
         let stackrc = self.cli.home.join("stackrc");
@@ -183,11 +197,14 @@ impl Step for UndercloudInstall {
         })
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
-        ctx.run_ok(
-            HostRole::Undercloud,
-            &self.cli.cmd(&["undercloud", "install"]),
-        )
-        .await?;
+        self.cli
+            .job(self.id())
+            .run(
+                ctx,
+                HostRole::Undercloud,
+                &self.cli.cmd(&["undercloud", "install"]),
+            )
+            .await?;
         if self.cli.standin && self.cli.container_host == HostRole::Virthost {
             // The same stand-in starts the containers in the hypervisor's podman, fed on
             // stdin (nothing is left on the hypervisor but the containers).
@@ -303,6 +320,9 @@ impl Step for NodeIntrospect {
     fn title(&self) -> String {
         "openstack overcloud node introspect --all-manageable --provide".into()
     }
+    fn resources(&self) -> Vec<Resource> {
+        vec![self.cli.job_resource(self.id())]
+    }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
         let have = node_states(ctx, &self.cli).await?;
         let not_ready: Vec<String> = self
@@ -318,17 +338,20 @@ impl Step for NodeIntrospect {
         })
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
-        ctx.run_ok(
-            HostRole::Undercloud,
-            &self.cli.cmd(&[
-                "overcloud",
-                "node",
-                "introspect",
-                "--all-manageable",
-                "--provide",
-            ]),
-        )
-        .await?;
+        self.cli
+            .job(self.id())
+            .run(
+                ctx,
+                HostRole::Undercloud,
+                &self.cli.cmd(&[
+                    "overcloud",
+                    "node",
+                    "introspect",
+                    "--all-manageable",
+                    "--provide",
+                ]),
+            )
+            .await?;
         Ok(())
     }
 }
@@ -348,6 +371,9 @@ impl Step for OvercloudDeploy {
     fn title(&self) -> String {
         format!("openstack overcloud deploy --templates {}", self.templates)
     }
+    fn resources(&self) -> Vec<Resource> {
+        vec![self.cli.job_resource(self.id())]
+    }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
         let rc = self.cli.home.join("overcloudrc");
         Ok(if ctx.host(HostRole::Undercloud).exists(&rc).await? {
@@ -362,7 +388,9 @@ impl Step for OvercloudDeploy {
             args.push("-e");
             args.push(e);
         }
-        ctx.run_ok(HostRole::Undercloud, &self.cli.cmd(&args))
+        self.cli
+            .job(self.id())
+            .run(ctx, HostRole::Undercloud, &self.cli.cmd(&args))
             .await?;
         Ok(())
     }

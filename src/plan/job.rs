@@ -1,0 +1,294 @@
+//! Long commands (`openstack undercloud install`, `overcloud node introspect`, `overcloud
+//! deploy`) run as detached jobs on their host, so that labwarp dying (kill -9, a closed
+//! terminal, a dropped SSH connection) neither kills them halfway nor lets the next run
+//! start a second one next to them: the next run finds the job still running and follows
+//! it to its end, as if it had started it.
+//!
+//! A job is four files in a directory on its host, `<name>.pid`, `<name>.log`, `<name>.rc`
+//! (written last, atomically: the exit status) and nothing else; the worker is a `sh` in
+//! its own session (so `clean` stops it with everything it started, as one process group).
+//! Only POSIX sh, `setsid`, `kill`, `tail`, `tr` and `grep` are used: busybox has them all
+//! (no `flock` there), so a job runs on any undercloud labwarp can reach.
+
+use crate::host::{Cmd, Host, HostError};
+use crate::plan::{HostRole, StepCtx};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Exit status of the launcher when the job is already running.
+const ALREADY_RUNNING: i32 = 75;
+
+/// `alive`: the pid file names a live process whose command line holds the job's path
+/// (a pid reused after a reboot does not count). Shared by the scripts below.
+const ALIVE: &str = r#"alive() { p=$(cat "$1.pid" 2>/dev/null) && [ -n "$p" ] && tr '\000' '\n' < "/proc/$p/cmdline" 2>/dev/null | grep -qxF "$1"; }"#;
+
+/// `sh -c LAUNCH sh DIR NAME ARGV...`: exits 75 when the job runs already; otherwise
+/// starts it detached, writes its pid and exits 0.
+const LAUNCH: &str = r#"
+j="$1/$2"; shift 2
+if alive "$j" && [ ! -e "$j.rc" ]; then exit 75; fi
+rm -f -- "$j.rc" "$j.rc.tmp" "$j.pid" "$j.pid.tmp"
+: > "$j.log"
+setsid sh -c 'j=$1; shift; "$@" </dev/null >>"$j.log" 2>&1; echo $? > "$j.rc.tmp"; mv -f "$j.rc.tmp" "$j.rc"' sh "$j" "$@" </dev/null >/dev/null 2>&1 &
+echo $! > "$j.pid.tmp" && mv -f "$j.pid.tmp" "$j.pid"
+"#;
+
+/// `sh -c POLL sh JOB OFFSET`: first line `rc N`, `running` or `gone` (no status and no
+/// live worker), then the log from byte OFFSET (1-based).
+const POLL: &str = r#"
+j=$1
+if [ -e "$j.rc" ]; then echo "rc $(cat "$j.rc")"
+elif alive "$j"; then echo running
+elif [ -e "$j.rc" ]; then echo "rc $(cat "$j.rc")"
+else echo gone; fi
+tail -c +"$2" "$j.log" 2>/dev/null || true
+"#;
+
+/// `sh -c STOP sh JOB`: TERM to the worker's process group, KILL after 10 s; prints what
+/// it did.
+const STOP: &str = r#"
+j=$1
+if alive "$j" && [ ! -e "$j.rc" ]; then
+  p=$(cat "$j.pid")
+  kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true
+  i=0
+  while alive "$j" && [ $i -lt 10 ]; do sleep 1; i=$((i+1)); done
+  if alive "$j"; then kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true; fi
+  echo "stopped $p"
+fi
+"#;
+
+/// One named job in a directory on a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub dir: PathBuf,
+    pub name: String,
+}
+
+/// What a poll saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Status {
+    Exited(i32),
+    Running,
+    Gone,
+}
+
+impl Job {
+    pub fn new(dir: impl Into<PathBuf>, name: &str) -> Job {
+        Job {
+            dir: dir.into(),
+            name: name.to_string(),
+        }
+    }
+
+    /// The job's path without extension (`<dir>/<name>`).
+    pub fn base(&self) -> PathBuf {
+        self.dir.join(&self.name)
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.log", self.name))
+    }
+
+    fn script(body: &str) -> String {
+        format!("{ALIVE}\n{body}")
+    }
+
+    /// Runs `cmd` as this job on `role` (or follows the one still running from an earlier
+    /// run), streaming its output into the step's log; fails when it exits non-zero.
+    pub async fn run(&self, ctx: &StepCtx<'_>, role: HostRole, cmd: &Cmd) -> anyhow::Result<()> {
+        let host = ctx.host(role).clone();
+        let mkdir = Cmd::new(["mkdir", "-p", "-m", "0700", "--", &text(&self.dir)]);
+        let mkdir = if cmd.sudo { mkdir.sudo() } else { mkdir };
+        host.exec_ok(&mkdir).await?;
+        let mut argv = vec![
+            "sh".to_string(),
+            "-c".into(),
+            Self::script(LAUNCH),
+            "sh".into(),
+            text(&self.dir),
+            self.name.clone(),
+        ];
+        argv.extend(cmd.argv.iter().cloned());
+        let mut launch = Cmd::new(argv);
+        launch.sudo = cmd.sudo;
+        let out = host.exec(&launch).await?;
+        match out.code {
+            Some(0) => ctx.info(format!(
+                "{}$ {}  (a detached job: its output is {} there; a rerun follows it if labwarp stops)",
+                host.name(),
+                cmd.to_shell(),
+                self.log_path().display()
+            )),
+            Some(ALREADY_RUNNING) => ctx.info(format!(
+                "`{}` from an earlier run is still running on {}: following it instead of starting another (its output: {})",
+                cmd.to_shell(),
+                host.name(),
+                self.log_path().display()
+            )),
+            _ => anyhow::bail!(
+                "could not start `{}` on {}: {}",
+                cmd.to_shell(),
+                host.name(),
+                format!("{}{}", out.stdout_str(), out.stderr_str()).trim()
+            ),
+        }
+        let code = self.follow(ctx, host.as_ref(), cmd.sudo).await?;
+        if code != 0 {
+            let tail = self.tail(host.as_ref(), cmd.sudo, 5).await;
+            anyhow::bail!(
+                "`{}` on {} exited with {code}: {}",
+                cmd.to_shell(),
+                host.name(),
+                tail.join(" | ")
+            );
+        }
+        Ok(())
+    }
+
+    /// Streams the log until the job's exit status appears; returns it.
+    async fn follow(&self, ctx: &StepCtx<'_>, host: &dyn Host, sudo: bool) -> anyhow::Result<i32> {
+        // Bytes of the log already sent as whole lines.
+        let mut sent: u64 = 0;
+        loop {
+            let (status, bytes) = self.poll(host, sudo, sent).await?;
+            // Whole lines only while the job writes; the rest at its end.
+            let upto = match status {
+                Status::Running => bytes.iter().rposition(|b| *b == b'\n').map(|i| i + 1),
+                _ => Some(bytes.len()),
+            }
+            .unwrap_or(0);
+            for line in String::from_utf8_lossy(&bytes[..upto]).lines() {
+                ctx.output(line.to_string());
+            }
+            sent += upto as u64;
+            match status {
+                Status::Exited(code) => return Ok(code),
+                Status::Gone => anyhow::bail!(
+                    "the job {} stopped without an exit status (its host restarted, or it was killed): run again to start it anew",
+                    self.base().display()
+                ),
+                Status::Running => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    }
+
+    async fn poll(
+        &self,
+        host: &dyn Host,
+        sudo: bool,
+        sent: u64,
+    ) -> anyhow::Result<(Status, Vec<u8>)> {
+        let mut cmd = Cmd::new([
+            "sh".to_string(),
+            "-c".into(),
+            Self::script(POLL),
+            "sh".into(),
+            text(&self.base()),
+            (sent + 1).to_string(),
+        ]);
+        cmd.sudo = sudo;
+        let out = host.exec(&cmd).await?;
+        if !out.success() {
+            anyhow::bail!(
+                "could not read the job {} on {}: {}",
+                self.base().display(),
+                host.name(),
+                out.stderr_str().trim()
+            );
+        }
+        let nl = out
+            .stdout
+            .iter()
+            .position(|b| *b == b'\n')
+            .unwrap_or(out.stdout.len());
+        let first = String::from_utf8_lossy(&out.stdout[..nl])
+            .trim()
+            .to_string();
+        let rest = out.stdout.get(nl + 1..).unwrap_or_default().to_vec();
+        let status = match first.as_str() {
+            "running" => Status::Running,
+            "gone" => Status::Gone,
+            s => match s.strip_prefix("rc ").and_then(|c| c.trim().parse().ok()) {
+                Some(c) => Status::Exited(c),
+                None => anyhow::bail!("unexpected job status from {}: {first:?}", host.name()),
+            },
+        };
+        Ok((status, rest))
+    }
+
+    async fn tail(&self, host: &dyn Host, sudo: bool, n: usize) -> Vec<String> {
+        let mut cmd = Cmd::new(["tail", "-n", &n.to_string(), "--", &text(&self.log_path())]);
+        cmd.sudo = sudo;
+        match host.exec(&cmd).await {
+            Ok(o) => o.stdout_str().lines().map(str::to_string).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Whether the job's worker is alive now.
+    pub async fn running(&self, host: &dyn Host) -> Result<bool, HostError> {
+        let cmd = Cmd::new([
+            "sh".to_string(),
+            "-c".into(),
+            Self::script(r#"alive "$1" && [ ! -e "$1.rc" ]"#),
+            "sh".into(),
+            text(&self.base()),
+        ])
+        .sudo();
+        Ok(host.exec(&cmd).await?.success())
+    }
+
+    /// Whether any of the job's files exist.
+    pub async fn exists(&self, host: &dyn Host) -> Result<bool, HostError> {
+        for ext in ["pid", "log", "rc"] {
+            if host.exists(&self.with_ext(ext)).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn with_ext(&self, ext: &str) -> PathBuf {
+        self.dir.join(format!("{}.{ext}", self.name))
+    }
+
+    /// Stops the worker and what it started (its process group), then removes the job's
+    /// files. Returns what it did, for the clean's narration.
+    pub async fn stop_and_remove(&self, host: &dyn Host) -> anyhow::Result<Vec<String>> {
+        let mut did = Vec::new();
+        let stop = Cmd::new([
+            "sh".to_string(),
+            "-c".into(),
+            Self::script(STOP),
+            "sh".into(),
+            text(&self.base()),
+        ])
+        .sudo();
+        let out = host.exec_ok(&stop).await?;
+        if let Some(pid) = out.trim().strip_prefix("stopped ") {
+            did.push(format!(
+                "stopped job {} (process group {pid})",
+                self.base().display()
+            ));
+        }
+        let files: Vec<PathBuf> = ["pid", "pid.tmp", "log", "rc", "rc.tmp"]
+            .iter()
+            .map(|e| self.with_ext(e))
+            .collect();
+        let mut rm = Cmd::new(["rm", "-f", "--"]);
+        rm.argv.extend(files.iter().map(|f| text(f)));
+        host.exec_ok(&rm.sudo()).await?;
+        did.push(format!("removed job files {}.*", self.base().display()));
+        Ok(did)
+    }
+}
+
+fn text(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Where a lab's jobs live on the undercloud: a directory in the stack user's home.
+pub fn jobs_dir(home: &Path) -> PathBuf {
+    home.join(".labwarp-jobs")
+}
