@@ -14,7 +14,7 @@ mod engine_support;
 mod libvirtd_support;
 
 use engine_support::{TestLab, text};
-use labwarp::virt::{Libvirt, VirtError};
+use labwarp::virt::{Libvirt, VirtError, WatchEvent, WatchMode};
 use libvirtd_support::PrivateLibvirtd;
 use std::time::Duration;
 
@@ -166,6 +166,44 @@ async fn one_connection_survives_libvirtd_restarts() {
         lv.reconnects(),
         d.starts
     ));
+
+    // 5. A lifecycle-event watch re-registers on the new connection. Its resync period is
+    //    an hour, so only events (and the one listing after the reconnect) can report.
+    let mut watch = lv.watch(Duration::from_secs(3600)).await.expect("watch");
+    assert_eq!(watch.mode(), WatchMode::Events);
+    d = tokio::task::spawn_blocking(move || {
+        d.restart();
+        d
+    })
+    .await
+    .unwrap();
+    assert!(lv.domain_exists(&name).await.expect("reconnect"));
+    for (i, extra) in ["a", "b"].iter().enumerate() {
+        let other = format!("{name}{extra}");
+        let file = d.dir.path().join(format!("{other}.xml"));
+        std::fs::write(&file, domain_xml(&other, &disk)).unwrap();
+        let o = d.virsh(&["define", file.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // A hang guard, not a timing check: without a callback nothing arrives for an hour.
+        let seen = tokio::time::timeout(Duration::from_secs(120), async {
+            while let Some(ev) = watch.next().await {
+                if matches!(&ev, WatchEvent::Changed(x) if x.name == other) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert!(
+            matches!(seen, Ok(true)),
+            "the watch reported no change for {other} (#{i}) after a restart"
+        );
+    }
+    lines.push(
+        "event watch across a restart: re-registered on the new connection, new domains reported"
+            .into(),
+    );
+    drop(watch);
     drop(lv);
     tokio::task::spawn_blocking(move || drop(d)).await.unwrap();
     report("libvirtd restarted (virt layer)", &lines);

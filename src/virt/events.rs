@@ -173,6 +173,7 @@ async fn run_watch(
     if !apply_listing(&mut known, initial, &tx).await {
         return;
     }
+    let mut generations = lv.generations();
     let mut tick = tokio::time::interval(resync.max(Duration::from_millis(50)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await; // the first tick fires at once; the initial listing covered it
@@ -183,12 +184,22 @@ async fn run_watch(
                 if !apply_listing(&mut known, lv.domains().await, &tx).await {
                     return;
                 }
-                // libvirtd restarted: the callback died with the old connection.
+                // A re-registration that failed at the reconnect is tried again.
                 if mode == WatchMode::Events
                     && reg.is_some_and(|r| r.generation != lv.reconnects())
                     && let Ok(Some(r)) = register(lv, raw_tx).await
                 {
                     *reg = Some(r);
+                }
+            }
+            // libvirtd restarted and the connection was reopened: the callback died with
+            // the old connection, and changes made meanwhile sent no event.
+            Ok(()) = generations.changed(), if mode == WatchMode::Events => {
+                if let Ok(Some(r)) = register(lv, raw_tx).await {
+                    *reg = Some(r);
+                }
+                if !apply_listing(&mut known, lv.domains().await, &tx).await {
+                    return;
                 }
             }
             ev = raw.recv(), if mode == WatchMode::Events => {

@@ -54,6 +54,9 @@ struct Inner {
     /// "Lost the connection" / "reconnected" lines for the front end (see
     /// [`Libvirt::notices`]).
     notices: tokio::sync::broadcast::Sender<String>,
+    /// The current connection's generation, for watches that must re-register their
+    /// event callbacks on a new connection.
+    generations: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Libvirt {
@@ -139,6 +142,7 @@ impl Libvirt {
                 reconnecting: tokio::sync::Mutex::new(()),
                 window_ms: AtomicU64::new(window),
                 notices: tokio::sync::broadcast::channel(16).0,
+                generations: tokio::sync::watch::Sender::new(0),
             }),
         })
     }

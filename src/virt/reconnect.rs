@@ -87,6 +87,11 @@ impl Libvirt {
         self.inner.notices.subscribe()
     }
 
+    /// Changes each time the connection is reopened (value: its generation).
+    pub(crate) fn generations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.generations.subscribe()
+    }
+
     fn notice(&self, line: String) {
         tracing::warn!("{line}");
         // Nobody subscribed: nothing to tell.
@@ -230,6 +235,7 @@ impl Libvirt {
                         .current
                         .write()
                         .unwrap_or_else(|p| p.into_inner()) = next;
+                    self.inner.generations.send_replace(seen + 1);
                     self.notice(format!(
                         "reconnected to libvirtd ({uri}) after {attempts} attempt(s)"
                     ));
