@@ -48,6 +48,13 @@ fn main() {
         figures::mem_child(lines);
         return;
     }
+    // For profiling the frame (perf record / valgrind --tool=callgrind on this binary):
+    // `compare profile-frames N` draws N 200×50 dashboard frames, one new log line each.
+    if args.first().map(String::as_str) == Some("profile-frames") {
+        let n = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000);
+        figures::profile_frames(n);
+        return;
+    }
     // `cargo test --all-targets` runs bench targets without `--bench`: then only prove the
     // machinery works on something small (the figures take minutes and need root).
     if !std::env::args().any(|a| a == "--bench") {

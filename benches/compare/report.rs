@@ -33,7 +33,7 @@ fn machine() -> String {
         ("Kernel", sh("uname -sr")),
         ("OS", sh(". /etc/os-release && echo \"$PRETTY_NAME\"")),
         (
-            "Load average at report time",
+            "Load average at the end",
             sh("cut -d' ' -f1-3 /proc/loadavg"),
         ),
         ("libvirt", sh("virsh --version")),
@@ -193,6 +193,7 @@ pub fn write() {
         }
     }
     let refresh = criterion_ms("refresh/test-driver-50");
+    let refresh_full = criterion_ms("refresh/test-driver-50-full");
 
     let mut md = String::new();
     md.push_str(
@@ -210,9 +211,18 @@ pub fn write() {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        let build = std::env::var("LABWARP_BENCH_BUILD_SECS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(String::new(), |b| {
+                format!(", of which the build took {:.1} min", b as f64 / 60.0)
+            });
+        let load = std::env::var("LABWARP_BENCH_LOAD_START").map_or(String::new(), |l| {
+            format!(" Load average at the start: {l}; at the end: see below.")
+        });
         let _ = writeln!(
             md,
-            "This run: {} UTC, `scripts/bench` took {:.1} min (build included).\n",
+            "This run: {} UTC, `scripts/bench` took {:.1} min{build}.{load}\n",
             sh("date -u '+%Y-%m-%d %H:%M'"),
             now.saturating_sub(t0) as f64 / 60.0
         );
@@ -248,16 +258,19 @@ pub fn write() {
             f.method,
             table(&f.rows)
         );
-        if let (2, Some(r)) = (f.id, refresh) {
-            let _ = writeln!(
-                md,
-                "\ncriterion, same refresh on the test driver alone: median **{} ms** \
-                 (p10 – p90 {} – {} ms, {} samples).",
-                fmt(r.median, "ms"),
-                fmt(r.p10, "ms"),
-                fmt(r.p90, "ms"),
-                r.n
-            );
+        if f.id == 2 {
+            for (what, r) in [("light listing", refresh), ("full snapshots", refresh_full)] {
+                let Some(r) = r else { continue };
+                let _ = writeln!(
+                    md,
+                    "\ncriterion, the {what} on the test driver alone: median **{} ms** \
+                     (p10 – p90 {} – {} ms, {} samples).",
+                    fmt(r.median, "ms"),
+                    fmt(r.p10, "ms"),
+                    fmt(r.p90, "ms"),
+                    r.n
+                );
+            }
         }
         for c in &f.checks {
             let _ = writeln!(
@@ -276,9 +289,12 @@ pub fn write() {
     md.push_str(&changes());
     md.push_str(
         "\n## Reproduce\n\n```\nscripts/setup-host.sh   # once, as root\nscripts/bench\n```\n\n\
-         Figures alone: `cargo bench --bench compare -- ssh|virsh|ingest|mem|idle|startup|bringup`, \
-         `cargo bench --bench inproc`, then `cargo bench --bench compare -- report`. \
-         `LABWARP_BENCH_ROUNDS=N` changes the number of rounds (default 3).\n",
+         Figures alone: `scripts/bench ssh virsh frames ingest mem idle startup bringup` (any of \
+         them; then the report is rewritten with what the output dir holds), or by hand \
+         `cargo bench --profile bench-fast --bench compare -- FIGURE…`, \
+         `cargo bench --profile bench-fast --bench inproc`, then \
+         `cargo bench --profile bench-fast --bench compare -- report`. \
+         `LABWARP_BENCH_ROUNDS=N` changes the number of rounds.\n",
     );
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
     std::fs::write(&path, md).expect("write BENCHMARKS.md");

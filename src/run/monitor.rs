@@ -6,8 +6,9 @@
 
 use super::event::{ContainerRow, Event, VmRow};
 use crate::plan::Ctx;
-use crate::plan::steps::libvirt::domain_row;
 use crate::plan::steps::openstack::container_rows;
+use crate::virt::{DomainBrief, DomainState};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -38,40 +39,108 @@ pub fn spawn(ctx: Arc<Ctx>, every: Duration) -> Monitor {
 /// The lab's VMs as the pane shows them, in the lab's order; those that do not exist are
 /// left out. `None` when libvirt could not be read (the pane keeps what it has).
 pub async fn vm_rows(ctx: &Ctx) -> Option<Vec<VmRow>> {
-    let vms = crate::render::lab_vms(&ctx.lab).ok()?;
-    let mut rows = Vec::new();
-    for vm in vms {
-        if let Some(row) = domain_row(&ctx.libvirt, &vm.domain).await.ok()? {
-            rows.push(row);
+    VmLister::default().rows(ctx, true).await
+}
+
+/// Refreshes after which the addresses of a running VM that has some are re-read (they
+/// have no event); a running VM without any is re-read on every refresh until its lease
+/// shows up.
+const IPS_EVERY: u32 = 5;
+
+/// The VM pane's rows from the light listing ([`crate::virt::Libvirt::list_brief`]: one
+/// daemon round trip for every domain's state, vCPUs and memory) plus addresses, which
+/// need a full snapshot per domain and are re-read only for running VMs, less often.
+#[derive(Default)]
+struct VmLister {
+    /// Per domain: the state its addresses were read in, the addresses, refreshes since.
+    ips: HashMap<String, (DomainState, Vec<String>, u32)>,
+}
+
+impl VmLister {
+    /// `all_ips`: re-read every running VM's addresses now.
+    async fn rows(&mut self, ctx: &Ctx, all_ips: bool) -> Option<Vec<VmRow>> {
+        let vms = crate::render::lab_vms(&ctx.lab).ok()?;
+        let listing = ctx.libvirt.list_brief().await.ok()?;
+        let by_name: HashMap<&str, &DomainBrief> =
+            listing.iter().map(|d| (d.name.as_str(), d)).collect();
+        let mut rows = Vec::new();
+        for vm in vms {
+            let Some(d) = by_name.get(vm.domain.as_str()) else {
+                continue;
+            };
+            rows.push(VmRow {
+                name: d.name.clone(),
+                state: d.state.to_string(),
+                vcpus: d.vcpus,
+                memory_mib: d.max_memory_mib,
+                ips: self.ips_of(ctx, d, all_ips).await,
+            });
         }
+        self.ips
+            .retain(|name, _| by_name.contains_key(name.as_str()));
+        Some(rows)
     }
-    Some(rows)
+
+    async fn ips_of(&mut self, ctx: &Ctx, d: &DomainBrief, all: bool) -> Vec<String> {
+        if d.state != DomainState::Running {
+            self.ips.remove(&d.name);
+            return Vec::new();
+        }
+        let cached = self.ips.get_mut(&d.name);
+        if let Some((state, ips, age)) = cached
+            && *state == d.state
+            && !ips.is_empty()
+            && *age + 1 < IPS_EVERY
+            && !all
+        {
+            *age += 1;
+            return ips.clone();
+        }
+        let ips: Vec<String> = match ctx.libvirt.domain(&d.name).await {
+            Ok(full) => full.ips.iter().map(|ip| ip.addr.to_string()).collect(),
+            // Gone since the listing, or unreadable now: the next refresh tries again.
+            Err(_) => Vec::new(),
+        };
+        self.ips.insert(d.name.clone(), (d.state, ips.clone(), 0));
+        ips
+    }
 }
 
 async fn watch_vms(ctx: Arc<Ctx>, every: Duration) {
     let mut last: Option<Vec<VmRow>> = None;
-    let mut send_if_changed = async |ctx: &Ctx| {
-        if let Some(rows) = vm_rows(ctx).await
+    let mut lister = VmLister::default();
+    let mut send_if_changed = async |ctx: &Ctx, lister: &mut VmLister| {
+        if let Some(rows) = lister.rows(ctx, false).await
             && last.as_ref() != Some(&rows)
         {
             last = Some(rows.clone());
             ctx.emit(Event::Vms { vms: rows });
         }
     };
-    match ctx.libvirt.watch(every).await {
-        // Any change of any domain is a cue to re-read the lab's rows (cheap: a few
-        // lookups), which also catches addresses appearing.
-        Ok(mut watch) => {
-            send_if_changed(&ctx).await;
-            while watch.next().await.is_some() {
-                send_if_changed(&ctx).await;
-            }
-        }
-        Err(e) => {
-            tracing::warn!("libvirt watch unavailable ({e}); polling the VM list");
-            loop {
-                send_if_changed(&ctx).await;
-                tokio::time::sleep(every).await;
+    // Lifecycle events are cues to re-read at once; the periodic refresh catches addresses
+    // (which have no event) and drivers without events. One connection throughout.
+    let mut cues = ctx.libvirt.lifecycle_cues().await;
+    if cues.is_none() {
+        tracing::info!("libvirt lifecycle events unavailable; polling the VM list");
+    }
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is immediate: the first read below covers it
+    loop {
+        send_if_changed(&ctx, &mut lister).await;
+        match cues.as_mut() {
+            Some(c) => tokio::select! {
+                cue = c.next() => {
+                    if cue.is_none() {
+                        cues = None;
+                    } else {
+                        c.drain();
+                    }
+                }
+                _ = tick.tick() => {}
+            },
+            None => {
+                tick.tick().await;
             }
         }
     }

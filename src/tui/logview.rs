@@ -4,18 +4,23 @@
 //! offset is slower and its u16 offset cannot pass line 65,535).
 
 use crate::run::event::LogStream;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use std::collections::VecDeque;
 
 use super::style::Styles;
 
-/// Lines kept per stream before the oldest are dropped.
+/// Lines kept per stream before the oldest are dropped (all streams together are also held
+/// to [`crate::tui::runview::LogBudget`]).
 pub const DEFAULT_CAPACITY: usize = 200_000;
 
 #[derive(Debug, Clone)]
 pub struct LogLine {
     pub stream: LogStream,
     pub text: String,
+    /// Arrival order across all of the dashboard's streams (which line is the oldest of all).
+    pub at: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -25,6 +30,8 @@ pub struct LogRing {
     /// Sequence number of `lines[0]`: lines are addressed by sequence so positions stay
     /// stable while old lines drop off the front.
     first: u64,
+    /// Text bytes held (for the dashboard's memory budget across all streams).
+    bytes: usize,
 }
 
 impl Default for LogRing {
@@ -39,15 +46,44 @@ impl LogRing {
             lines: VecDeque::new(),
             cap: cap.max(1),
             first: 0,
+            bytes: 0,
         }
     }
 
-    pub fn push(&mut self, stream: LogStream, text: String) {
-        if self.lines.len() == self.cap {
-            self.lines.pop_front();
-            self.first += 1;
-        }
-        self.lines.push_back(LogLine { stream, text });
+    /// Appends a line; returns the text bytes of the line dropped to make room, if any.
+    pub fn push(&mut self, stream: LogStream, text: String) -> Option<usize> {
+        let at = self.end();
+        self.push_at(stream, text, at)
+    }
+
+    /// [`LogRing::push`] with the line's arrival order among several rings.
+    pub fn push_at(&mut self, stream: LogStream, text: String, at: u64) -> Option<usize> {
+        let dropped = if self.lines.len() == self.cap {
+            self.pop_oldest()
+        } else {
+            None
+        };
+        self.bytes += text.len();
+        self.lines.push_back(LogLine { stream, text, at });
+        dropped
+    }
+
+    /// Arrival order of the oldest line held.
+    pub fn oldest_at(&self) -> Option<u64> {
+        self.lines.front().map(|l| l.at)
+    }
+
+    /// Drops the oldest line (counted in [`LogRing::dropped`]); returns its text bytes.
+    pub fn pop_oldest(&mut self) -> Option<usize> {
+        let l = self.lines.pop_front()?;
+        self.first += 1;
+        self.bytes -= l.text.len();
+        Some(l.text.len())
+    }
+
+    /// Text bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn len(&self) -> usize {
@@ -261,9 +297,62 @@ impl LogView {
     }
 }
 
+/// Draws unwrapped lines row by row straight into the buffer, as a `Paragraph` without wrap
+/// would. Printable ASCII (nearly all log output) is copied cell by cell, skipping the
+/// grapheme segmentation, width lookups and per-line reflow a `Paragraph` does for every
+/// character: that was about a third of a 200×50 dashboard frame (callgrind, BENCHMARKS.md).
+/// Anything else goes through `Buffer::set_stringn`, which handles wide and control
+/// characters the way a `Paragraph` does.
+pub fn render_unwrapped(lines: &[Line], area: Rect, buf: &mut Buffer) {
+    let area = area.intersection(buf.area);
+    for (row, line) in lines.iter().take(area.height as usize).enumerate() {
+        let y = area.y + row as u16;
+        let mut x = area.x;
+        for span in &line.spans {
+            if x >= area.right() {
+                break;
+            }
+            let style = line.style.patch(span.style);
+            let room = (area.right() - x) as usize;
+            let text: &str = &span.content;
+            if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                let n = text.len().min(room);
+                let start = buf.index_of(x, y);
+                let cells = &mut buf.content[start..start + n];
+                for (cell, ch) in cells.iter_mut().zip(text.bytes()) {
+                    cell.set_char(char::from(ch)).set_style(style);
+                }
+                x += n as u16;
+            } else {
+                x = buf.set_stringn(x, y, text, room, style).0;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ratatui::style::{Color, Style};
+    use ratatui::widgets::{Paragraph, Widget};
+
+    #[test]
+    fn unwrapped_lines_draw_as_a_paragraph_does() {
+        let red = Style::new().fg(Color::Red);
+        let lines = vec![
+            Line::from("plain ascii that is longer than the pane is wide, cut at the edge"),
+            Line::from(vec![Span::styled("warn: ", red), Span::raw("mixed spans")]),
+            Line::from("wide 漢字 and é and a tab\there, also cut at the edge of the pane"),
+            Line::from(""),
+            Line::from("row beyond the area"),
+        ];
+        let area = Rect::new(2, 1, 30, 4);
+        let mut fast = Buffer::empty(Rect::new(0, 0, 40, 6));
+        let mut para = fast.clone();
+        render_unwrapped(&lines, area, &mut fast);
+        Paragraph::new(lines.clone()).render(area, &mut para);
+        assert_eq!(fast, para);
+    }
 
     fn ring(n: usize, cap: usize) -> LogRing {
         let mut r = LogRing::with_capacity(cap);

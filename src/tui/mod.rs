@@ -9,6 +9,7 @@ pub mod fields;
 pub mod form;
 pub mod keymap;
 pub mod logview;
+pub mod pacer;
 pub mod runview;
 pub mod screens;
 pub mod signatures;

@@ -52,6 +52,30 @@ pub struct Failure {
     pub error: String,
 }
 
+/// What the dashboard keeps of all its log streams together (every stage's and every
+/// container's): past either bound the oldest lines of the biggest stream are dropped, so
+/// memory stays bounded however many lines and streams arrive. ~100-byte lines hit the line
+/// bound (~45 MB held, see BENCHMARKS.md); long lines hit the byte bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogBudget {
+    pub lines: usize,
+    /// Text bytes.
+    pub bytes: usize,
+}
+
+impl Default for LogBudget {
+    fn default() -> Self {
+        LogBudget {
+            lines: 200_000,
+            bytes: 48 << 20,
+        }
+    }
+}
+
+/// A longer line is cut to this many bytes in the pane (a runaway line without newlines
+/// must not take the whole budget).
+pub const MAX_LINE_BYTES: usize = 16 << 10;
+
 #[derive(Debug, Clone, Default)]
 pub struct RunView {
     pub stages: Vec<StageView>,
@@ -59,6 +83,12 @@ pub struct RunView {
     pub containers: Vec<ContainerRow>,
     /// One log per stage, plus `podman:<name>` streams for container logs.
     pub logs: HashMap<String, LogRing>,
+    pub log_budget: LogBudget,
+    /// Lines and text bytes held by all of `logs` together.
+    held_lines: usize,
+    held_bytes: usize,
+    /// Lines pushed so far (the arrival order of the next line).
+    arrived: u64,
     pub failure: Option<Failure>,
     pub started: bool,
     pub finished: Option<(bool, bool)>,
@@ -82,11 +112,63 @@ impl RunView {
         self.logs.get(stream)
     }
 
-    pub fn push_log(&mut self, stream: &str, kind: LogStream, line: String) {
-        self.logs
-            .entry(stream.to_string())
-            .or_default()
-            .push(kind, line);
+    pub fn push_log(&mut self, stream: &str, kind: LogStream, mut line: String) {
+        if line.len() > MAX_LINE_BYTES {
+            let mut cut = MAX_LINE_BYTES;
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let total = line.len();
+            line.truncate(cut);
+            line.push_str(&format!(" … ({} bytes cut)", total - cut));
+        }
+        let bytes = line.len();
+        // No key allocation per line for a stream that exists (`entry` would take a String).
+        if !self.logs.contains_key(stream) {
+            self.logs.insert(stream.to_string(), LogRing::default());
+        }
+        self.held_lines += 1;
+        self.held_bytes += bytes;
+        let Some(ring) = self.logs.get_mut(stream) else {
+            return; // inserted above
+        };
+        self.arrived += 1;
+        if let Some(gone) = ring.push_at(kind, line, self.arrived) {
+            self.held_lines -= 1;
+            self.held_bytes -= gone;
+        }
+        while self.held_lines > 1
+            && (self.held_lines > self.log_budget.lines || self.held_bytes > self.log_budget.bytes)
+        {
+            if !self.drop_oldest(stream) {
+                break;
+            }
+        }
+    }
+
+    /// Lines and text bytes held by all log streams together.
+    pub fn log_held(&self) -> (usize, usize) {
+        (self.held_lines, self.held_bytes)
+    }
+
+    /// Drops the oldest line of all streams (the busy stream's own, usually).
+    fn drop_oldest(&mut self, pushed: &str) -> bool {
+        let victim = if self.logs.len() == 1 {
+            self.logs.get_mut(pushed)
+        } else {
+            self.logs
+                .values_mut()
+                .filter(|r| !r.is_empty())
+                .min_by_key(|r| r.oldest_at())
+        };
+        match victim.and_then(LogRing::pop_oldest) {
+            Some(gone) => {
+                self.held_lines -= 1;
+                self.held_bytes -= gone;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Folds one event in. `now_ms` is the app clock, for elapsed times of running stages.
@@ -220,5 +302,64 @@ pub fn fmt_duration(ms: u64) -> String {
         format!("{}m{:02}s", s / 60, s % 60)
     } else {
         format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_budget_holds_for_all_streams_together() {
+        let mut v = RunView {
+            log_budget: LogBudget {
+                lines: 100,
+                bytes: 1 << 20,
+            },
+            ..RunView::default()
+        };
+        for i in 0..1000 {
+            v.push_log(
+                &format!("podman:c{}", i % 10),
+                LogStream::Stdout,
+                format!("l{i}"),
+            );
+        }
+        assert_eq!(v.log_held().0, 100);
+        let total: usize = v.logs.values().map(LogRing::len).sum();
+        assert_eq!(total, 100, "the budget is shared, not per stream");
+        // The oldest lines went; every stream keeps its newest ones and counts the drop.
+        let r = v.log("podman:c3").unwrap();
+        assert_eq!(r.get(r.end() - 1).unwrap().text, "l993");
+        assert_eq!(r.get(r.dropped()).unwrap().text, "l903");
+        // A new busy stream pushes out the oldest lines of the others, never its own new
+        // ones, and the budget still holds.
+        for i in 0..50 {
+            v.push_log("undercloud-install", LogStream::Stdout, format!("u{i}"));
+        }
+        assert_eq!(v.log("undercloud-install").unwrap().len(), 50);
+        assert_eq!(v.logs.values().map(LogRing::len).sum::<usize>(), 100);
+    }
+
+    #[test]
+    fn the_byte_budget_and_a_runaway_line_are_bounded() {
+        let mut v = RunView {
+            log_budget: LogBudget {
+                lines: 1_000_000,
+                bytes: 64 << 10,
+            },
+            ..RunView::default()
+        };
+        v.push_log("s", LogStream::Stdout, "é".repeat(MAX_LINE_BYTES));
+        let first = &v.log("s").unwrap().get(0).unwrap().text;
+        assert!(first.len() < MAX_LINE_BYTES + 40, "cut: {}", first.len());
+        assert!(first.ends_with("bytes cut)"), "says it was cut");
+        for i in 0..10_000 {
+            v.push_log("s", LogStream::Stdout, format!("{i:0100}"));
+        }
+        let (lines, bytes) = v.log_held();
+        assert!(bytes <= 64 << 10, "{bytes} bytes held");
+        assert_eq!(bytes, v.log("s").unwrap().bytes());
+        assert_eq!(lines, v.log("s").unwrap().len());
     }
 }

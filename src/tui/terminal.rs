@@ -1,11 +1,12 @@
 //! The event loop and the terminal's life: raw mode + alternate screen + mouse on start,
 //! always restored (normal exit, error, panic, Ctrl-C, SIGTERM/SIGHUP). Input comes from
 //! crossterm's async EventStream (never a blocking poll inside async code); the screen is
-//! redrawn only after something changed.
+//! redrawn only after something changed, and at most at the frame rate ([`super::pacer`]).
 
 use super::Options;
 use super::app::{App, Msg};
 use super::driver::{Control, Driver};
+use super::pacer::Pacer;
 use super::style::Styles;
 use super::view;
 use anyhow::Context;
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-/// Messages handled before a redraw at most, so a burst of log lines costs one frame.
+/// Messages taken off the channel at a time (the pacer decides when to draw).
 const BATCH: usize = 2048;
 
 pub fn run(opts: Options) -> anyhow::Result<()> {
@@ -106,13 +107,19 @@ async fn run_async(opts: Options, workspace: PathBuf) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tracing::info!("tui started");
+    let mut pacer = Pacer::default();
 
     loop {
-        if app.dirty {
+        // A dirty screen is drawn once the frame budget allows; until then events keep
+        // being folded in (a burst of log lines costs one frame per ~16 ms, not per batch).
+        let now = Instant::now();
+        if app.dirty && pacer.due(now) {
             terminal.draw(|f| view::draw(&app, f))?;
             app.dirty = false;
+            pacer.drawn(now);
         }
         let first = tokio::select! {
+            _ = tokio::time::sleep_until(pacer.next().into()), if app.dirty => None,
             ev = events.next() => match ev {
                 Some(Ok(ev)) => to_msg(ev),
                 Some(Err(e)) => return Err(e).context("reading terminal input"),

@@ -16,6 +16,7 @@ pub mod domain;
 pub mod error;
 mod events;
 mod ffi;
+pub mod listing;
 pub mod media;
 pub mod network;
 mod reconnect;
@@ -28,6 +29,7 @@ pub use domain::{
 };
 pub use error::{Kind, Outcome, VirtError};
 pub use events::{Watch, WatchEvent, WatchMode};
+pub use listing::DomainBrief;
 pub use network::{Lease, NetworkInfo};
 pub use storage::{PoolInfo, PoolState, VolumeInfo, VolumeSpec};
 

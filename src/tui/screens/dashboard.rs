@@ -440,11 +440,14 @@ fn draw_vms(app: &App, frame: &mut Frame, area: Rect) {
     let focused = app.dash.focus == Pane::Vms;
     // IPs get a column when the pane is wide enough (zoom it to see them on a small screen).
     let with_ips = area.width >= 58;
-    let rows = app.run.vms.iter().enumerate().map(|(i, vm)| {
+    // Only the rows that fit (borders and header take three): the table is drawn without
+    // scrolling state, so the rest would be built only to be dropped.
+    let fit = area.height.saturating_sub(3) as usize;
+    let rows = app.run.vms.iter().take(fit).enumerate().map(|(i, vm)| {
         let state_style = if vm.state == "running" { s.ok } else { s.muted };
         let mut cells = vec![
-            Cell::from(vm.name.clone()),
-            Cell::from(Span::styled(vm.state.clone(), state_style)),
+            Cell::from(vm.name.as_str()),
+            Cell::from(Span::styled(vm.state.as_str(), state_style)),
             Cell::from(vm.vcpus.to_string()),
             Cell::from(format!("{}M", vm.memory_mib)),
         ];
@@ -524,35 +527,42 @@ fn draw_logs(app: &App, frame: &mut Frame, area: Rect) {
     let lines = d
         .log
         .visible(r, inner.width as usize, inner.height as usize, s);
-    let mut p = Paragraph::new(lines);
     if d.log.wrap {
-        p = p.wrap(Wrap { trim: false });
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    } else {
+        crate::tui::logview::render_unwrapped(&lines, inner, frame.buffer_mut());
     }
-    frame.render_widget(p, inner);
 }
 
 fn draw_podman(app: &App, frame: &mut Frame, area: Rect) {
     let s = &app.styles;
     let focused = app.dash.focus == Pane::Podman;
-    let rows = app.run.containers.iter().enumerate().map(|(i, c)| {
-        let health = match c.health.as_str() {
-            "healthy" => s.ok,
-            "unhealthy" => s.error,
-            _ => s.muted,
-        };
-        Row::new(vec![
-            Cell::from(c.name.clone()),
-            Cell::from(c.image.clone()),
-            Cell::from(c.state.clone()),
-            Cell::from(Span::styled(c.health.clone(), health)),
-            Cell::from(c.uptime.clone()),
-        ])
-        .style(if focused && i == app.dash.container {
-            s.selected
-        } else {
-            s.base
-        })
-    });
+    let fit = area.height.saturating_sub(3) as usize;
+    let rows = app
+        .run
+        .containers
+        .iter()
+        .take(fit)
+        .enumerate()
+        .map(|(i, c)| {
+            let health = match c.health.as_str() {
+                "healthy" => s.ok,
+                "unhealthy" => s.error,
+                _ => s.muted,
+            };
+            Row::new(vec![
+                Cell::from(c.name.as_str()),
+                Cell::from(c.image.as_str()),
+                Cell::from(c.state.as_str()),
+                Cell::from(Span::styled(c.health.as_str(), health)),
+                Cell::from(c.uptime.as_str()),
+            ])
+            .style(if focused && i == app.dash.container {
+                s.selected
+            } else {
+                s.base
+            })
+        });
     let title = if app.run.containers.is_empty() {
         " Undercloud containers (none yet) ".to_string()
     } else {
