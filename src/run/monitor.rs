@@ -137,7 +137,7 @@ async fn watch_vms(ctx: Arc<Ctx>, every: Duration) {
                         c.drain();
                     }
                 }
-                _ = tick.tick() => {}
+                _ = tick.tick() => c.renew().await,
             },
             None => {
                 tick.tick().await;

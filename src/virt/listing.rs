@@ -25,12 +25,14 @@ pub struct DomainBrief {
 /// callers that re-read what they show themselves. Dropping it deregisters the callback.
 pub struct Cues {
     rx: tokio::sync::mpsc::UnboundedReceiver<super::ffi::RawEvent>,
+    tx: tokio::sync::mpsc::UnboundedSender<super::ffi::RawEvent>,
     lv: Libvirt,
-    id: i32,
+    /// Callback id and the connection generation it lives on (it dies with it).
+    reg: (i32, u64),
 }
 
 impl Cues {
-    /// The next domain that changed; `None` once the connection stops delivering.
+    /// The next domain that changed.
     pub async fn next(&mut self) -> Option<String> {
         self.rx.recv().await.map(|e| e.domain)
     }
@@ -43,18 +45,49 @@ impl Cues {
         }
         n
     }
+
+    /// After a libvirtd restart the callback died with the old connection: registers it
+    /// on the current one (call it on each periodic refresh).
+    pub async fn renew(&mut self) {
+        if self.reg.1 != self.lv.reconnects()
+            && let Some(reg) = register(&self.lv, &self.tx).await
+        {
+            self.reg = reg;
+        }
+    }
+}
+
+async fn register(
+    lv: &Libvirt,
+    tx: &tokio::sync::mpsc::UnboundedSender<super::ffi::RawEvent>,
+) -> Option<(i32, u64)> {
+    let tx = tx.clone();
+    lv.call(move |c| {
+        Ok(super::ffi::register_lifecycle(&c.conn, tx.clone())
+            .ok()
+            .map(|id| (id, c.generation)))
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 impl Drop for Cues {
     fn drop(&mut self) {
-        let (lv, id) = (self.lv.clone(), self.id);
-        let deregister = move || {
-            let _ = super::ffi::deregister(&lv.ctx.conn, id);
-        };
-        // A daemon call: off the async threads when there is a runtime.
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) => drop(h.spawn_blocking(deregister)),
-            Err(_) => deregister(),
+        let (lv, (id, generation)) = (self.lv.clone(), self.reg);
+        // A daemon call, made off the dropping thread; without a runtime the process is
+        // ending and the connection with it.
+        if let Ok(h) = tokio::runtime::Handle::try_current() {
+            h.spawn(async move {
+                let _ = lv
+                    .call_once(move |c| {
+                        if c.generation == generation {
+                            let _ = super::ffi::deregister(&c.conn, id);
+                        }
+                        Ok(())
+                    })
+                    .await;
+            });
         }
     }
 }
@@ -63,15 +96,12 @@ impl Libvirt {
     /// Domain lifecycle events as [`Cues`]; `None` when the connection has none (then poll).
     pub async fn lifecycle_cues(&self) -> Option<Cues> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let id = self
-            .call(move |c| Ok(super::ffi::register_lifecycle(&c.conn, tx).ok()))
-            .await
-            .ok()
-            .flatten()?;
+        let reg = register(self, &tx).await?;
         Some(Cues {
             rx,
+            tx,
             lv: self.clone(),
-            id,
+            reg,
         })
     }
 
