@@ -804,6 +804,23 @@ fn tui_journey(b: &LabBox, gap: Option<&str>) -> Outcome {
         "log pane streamed: {first} lines when the stages started running, {last} at the end"
     ));
     let failed = s.contains("Stages: failed");
+    if !failed {
+        // The podman pane lists the lab's containers, as many as podman runs.
+        let running = b
+            .lab
+            .containers()
+            .into_iter()
+            .filter(|(_, st)| st == "running")
+            .count();
+        let title = format!(" Undercloud containers ({running}) ");
+        let s = t.wait_until("the podman pane with the lab's containers", |s| {
+            s.contains(&title)
+        });
+        assert!(running > 0, "podman runs no container of the lab:\n{s}");
+        seen.push(format!(
+            "dashboard podman pane: {running} containers (podman agrees)"
+        ));
+    }
     t.keys(&["q"]);
     t.wait_for("LABWARP-EXITED-");
     match (failed, gap) {
