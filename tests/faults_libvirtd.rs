@@ -114,6 +114,43 @@ async fn one_connection_survives_libvirtd_restarts() {
     assert!(back.contains("reconnected to libvirtd"), "notice: {back}");
     lines.push("call made while libvirtd was down: waited, reconnected, succeeded".into());
 
+    // 2b. Crashed while a call waits for its answer: the call is repeated on a new
+    //     connection. The daemon is frozen until the request sits unread in its socket,
+    //     then killed and started again.
+    let mut notices = lv.notices();
+    d.freeze();
+    let lv2 = lv.clone();
+    let pending = tokio::spawn(async move { lv2.domain("lwf-no-such-domain").await });
+    d = tokio::task::spawn_blocking(move || {
+        let t0 = std::time::Instant::now();
+        while !d.request_queued() {
+            if t0.elapsed() > Duration::from_secs(120) {
+                d.crash();
+                d.up();
+                panic!("the call's request never reached the frozen daemon's socket");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d.crash();
+        d.up();
+        d
+    })
+    .await
+    .unwrap();
+    let res = pending.await.unwrap();
+    assert!(
+        matches!(&res, Err(e) if e.is_not_found()),
+        "the repeated call should answer \"not found\" from the new daemon: {res:?}"
+    );
+    let lost = notices.recv().await.expect("a notice");
+    assert!(
+        lost.contains("lost the connection") && !lost.contains("connection to libvirtd is closed"),
+        "the call should have died in flight: {lost}"
+    );
+    lines.push(format!(
+        "crash during a call: repeated on the new connection ({lost})"
+    ));
+
     // 3. A call that must not run twice, on a connection that died before it: reconnects
     //    first and runs once.
     d = tokio::task::spawn_blocking(move || {

@@ -198,6 +198,38 @@ impl PrivateLibvirtd {
         child.wait().expect("wait for libvirtd");
     }
 
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        let child = self.child.as_ref().expect("the private libvirtd runs");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, sig).expect("signal libvirtd");
+    }
+
+    /// Stops the daemon in its tracks (SIGSTOP): requests queue up unanswered.
+    pub fn freeze(&self) {
+        self.signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// Whether a client request waits unread in one of the daemon's sockets (read while
+    /// it is frozen: the bytes stay in its receive queue). From `ss -xp` (unix sockets
+    /// bound in the filesystem are listed in the root network namespace).
+    pub fn request_queued(&self) -> bool {
+        let pid = self.child.as_ref().map(|c| c.id()).unwrap_or(0);
+        let o = Command::new("ss").arg("-xpH").output().expect("ss");
+        String::from_utf8_lossy(&o.stdout).lines().any(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            l.contains(&format!("pid={pid},"))
+                && cols.get(2).and_then(|q| q.parse::<u64>().ok()).unwrap_or(0) > 0
+        })
+    }
+
+    /// Kills the daemon (SIGKILL, a crash: no cleanup) and reaps it.
+    pub fn crash(&mut self) {
+        self.signal(nix::sys::signal::Signal::SIGKILL);
+        if let Some(mut child) = self.child.take() {
+            child.wait().expect("wait for libvirtd");
+        }
+    }
+
     pub fn restart(&mut self) {
         self.down();
         self.up();
