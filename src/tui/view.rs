@@ -26,7 +26,16 @@ pub const MIN_SIZE: (u16, u16) = (30, 8);
 
 pub fn draw(app: &App, frame: &mut Frame) {
     let area = frame.area();
-    frame.render_widget(Block::new().style(app.styles.base), area);
+    // The base style on every cell (what `Block::new().style(base)` does, without a bounds-
+    // checked index per cell: a tenth of a 200×50 frame).
+    let buf = frame.buffer_mut();
+    if buf.area == area {
+        for cell in &mut buf.content {
+            cell.set_style(app.styles.base);
+        }
+    } else {
+        buf.set_style(area, app.styles.base);
+    }
     if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
         let lines = vec![
             Line::styled("labwarp", app.styles.title),
