@@ -1,7 +1,7 @@
 //! The lab's vbmcd: started (systemd unit or detached process), found by its pid file,
 //! and stopped with the BMC processes it started.
 
-use super::{VbmcPaths, broken_entries, list, p};
+use super::{VbmcPaths, broken_entries, list, p, wait_until_done};
 use crate::host::Cmd;
 use crate::plan::{Check, Ctx, HostRole, Level, Resource, Step, StepCtx};
 use async_trait::async_trait;
@@ -189,16 +189,9 @@ impl Step for Daemon {
             }
         }
         // vbmcd writes its pid file and binds its control port within a second or two.
-        let mut last = String::new();
-        for _ in 0..60 {
-            let c = self.status(ctx).await?;
-            if c.done {
-                ctx.info(c.saw);
-                return Ok(());
-            }
-            last = c.saw;
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        let Err(last) = wait_until_done(ctx, 60, || self.status(ctx)).await? else {
+            return Ok(());
+        };
         let tail = h
             .read_file(&paths.dir.join("vbmcd.out"))
             .await

@@ -15,7 +15,7 @@
 
 use crate::host::Cmd;
 use crate::lab::Lab;
-use crate::plan::{Ctx, Facts};
+use crate::plan::{Check, Ctx, Facts, StepCtx};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -172,6 +172,30 @@ pub async fn list(ctx: &Ctx, paths: &VbmcPaths) -> Result<Vec<[String; 4]>, Stri
             [s("Domain name"), s("Status"), s("Address"), s("Port")]
         })
         .collect())
+}
+
+/// Asks `status` every 250 ms, at most `tries` times, until it says done (what it saw is
+/// narrated); otherwise returns what it saw last.
+async fn wait_until_done<F, Fut>(
+    ctx: &StepCtx<'_>,
+    tries: usize,
+    mut status: F,
+) -> anyhow::Result<Result<(), String>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Check>>,
+{
+    let mut last = String::new();
+    for _ in 0..tries {
+        let c = status().await?;
+        if c.done {
+            ctx.info(c.saw);
+            return Ok(Ok(()));
+        }
+        last = c.saw;
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    Ok(Err(last))
 }
 
 #[cfg(test)]

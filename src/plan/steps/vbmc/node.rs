@@ -1,11 +1,10 @@
 //! One overcloud node's IPMI endpoint, and the entries in the lab's directory.
 
-use super::{BmcEntry, VbmcPaths, list, p};
+use super::{BmcEntry, VbmcPaths, list, p, wait_until_done};
 use crate::host::Cmd;
 use crate::lab::Lab;
 use crate::plan::{Check, Ctx, HostRole, Resource, Step, StepCtx};
 use async_trait::async_trait;
-use std::time::Duration;
 
 /// One node's IPMI endpoint: its config in the lab's vbmcd directory, started and running.
 pub struct Node {
@@ -134,16 +133,9 @@ impl Step for Node {
         ));
         ctx.run_ok(HostRole::Virthost, &self.paths.vbmc(&["start", &d]))
             .await?;
-        let mut last = String::new();
-        for _ in 0..40 {
-            let c = self.status(ctx).await?;
-            if c.done {
-                ctx.info(c.saw);
-                return Ok(());
-            }
-            last = c.saw;
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        let Err(last) = wait_until_done(ctx, 40, || self.status(ctx)).await? else {
+            return Ok(());
+        };
         anyhow::bail!(
             "{last} (see {} on the hypervisor: is {}:{} free and the address assigned there?)",
             self.paths.log_file().display(),
