@@ -226,19 +226,6 @@ impl Job {
         }
     }
 
-    /// Whether the job's worker is alive now.
-    pub async fn running(&self, host: &dyn Host) -> Result<bool, HostError> {
-        let cmd = Cmd::new([
-            "sh".to_string(),
-            "-c".into(),
-            Self::script(r#"alive "$1" && [ ! -e "$1.rc" ]"#),
-            "sh".into(),
-            text(&self.base()),
-        ])
-        .sudo();
-        Ok(host.exec(&cmd).await?.success())
-    }
-
     /// Whether any of the job's files exist.
     pub async fn exists(&self, host: &dyn Host) -> Result<bool, HostError> {
         for ext in ["pid", "log", "rc"] {

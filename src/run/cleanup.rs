@@ -324,7 +324,8 @@ pub async fn remove(
             let job = Job::new(dir, name);
             safe_to_remove(&job.base())?;
             let h = ctx.host(*host);
-            if job.exists(h.as_ref()).await? || job.running(h.as_ref()).await? {
+            // No pid file, no worker: the files alone say whether anything is there.
+            if job.exists(h.as_ref()).await? {
                 for line in job.stop_and_remove(h.as_ref()).await? {
                     log(line);
                 }
