@@ -5,7 +5,8 @@
 
 mod common;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main};
 use labwarp::tui::app::Msg;
 use std::time::Duration;
 
@@ -21,7 +22,9 @@ fn frame_time(c: &mut Criterion) {
         1000
     };
     let mut g = c.benchmark_group("frame");
-    for (lines, label) in [(1_000, "1k"), (1_000_000, "1M"), (10_000_000, "10M")] {
+    let sizes = [(1_000, "1k"), (1_000_000, "1M"), (10_000_000, "10M")];
+    for (pass, (lines, label)) in sizes.into_iter().enumerate() {
+        control(&mut g, pass);
         let lines = lines / scale;
         let mut app = common::dashboard_app(lines, (200, 50));
         let mut next = lines;
@@ -38,7 +41,31 @@ fn frame_time(c: &mut Criterion) {
             });
         }
     }
+    control(&mut g, sizes.len());
     g.finish();
+}
+
+/// The same fixed work (sorting a copy of 5,000 pseudo-random integers) timed before, between
+/// and after the frame benchmarks: these run one after the other for seconds each, and on a
+/// shared machine the same code can run much slower for a while. The report shows how much
+/// the control moved in the run.
+fn control(g: &mut BenchmarkGroup<'_, WallTime>, pass: usize) {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let input: Vec<u64> = (0..5_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        })
+        .collect();
+    g.bench_function(BenchmarkId::new("control", pass), |b| {
+        b.iter(|| {
+            let mut v = input.clone();
+            v.sort_unstable();
+            std::hint::black_box(v)
+        })
+    });
 }
 
 /// The VM pane's refresh on a test-driver file with 50 domains: the light listing the
