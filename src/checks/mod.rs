@@ -116,6 +116,12 @@ impl CmdRun {
     }
 }
 
+impl Default for CmdRun {
+    fn default() -> Self {
+        CmdRun::NotProbed("not gathered".into())
+    }
+}
+
 impl<'a> HostView<'a> {
     /// The host's real file system (`/`).
     pub fn system(host: &'a dyn Host, local: bool) -> Self {
