@@ -253,8 +253,14 @@ impl<'a> HostView<'a> {
     async fn exec(&self, argv: &[String], sudo: bool) -> CmdRun {
         let mut cmd = Cmd::new(argv.iter().cloned()).timeout(CMD_TIMEOUT);
         cmd.sudo = sudo;
+        self.run(&cmd).await
+    }
+
+    /// Runs a prepared command (its own stdin, timeout, sudo) whatever the root, and keeps what
+    /// it did as a [`CmdRun`].
+    pub async fn run(&self, cmd: &Cmd) -> CmdRun {
         let shown = cmd.to_shell();
-        match self.host.exec(&cmd).await {
+        match self.host.exec(cmd).await {
             Ok(out) => CmdRun::Ran {
                 shown,
                 code: out.code,

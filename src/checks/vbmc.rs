@@ -117,16 +117,7 @@ pub async fn gather(view: &HostView<'_>, ctx: &CheckContext) -> VbmcFacts {
             (Some(pw), true) => {
                 let v = &lab.overcloud.vbmc;
                 let cmd = ipmi_status_cmd(&v.address, n.vbmc_port, &v.username, pw.expose());
-                let shown = cmd.to_shell();
-                match view.host.exec(&cmd).await {
-                    Ok(out) => CmdRun::Ran {
-                        shown,
-                        code: out.code,
-                        stdout: out.stdout_str(),
-                        stderr: out.stderr_str(),
-                    },
-                    Err(e) => CmdRun::Error(e.to_string()),
-                }
+                view.run(&cmd).await
             }
         };
         nodes.push(NodeProbe {
