@@ -71,15 +71,12 @@ impl Host for LazyHost {
     fn name(&self) -> &str {
         &self.name
     }
-    async fn exec(&self, cmd: &Cmd) -> Result<Output, HostError> {
-        self.host()?.exec(cmd).await
-    }
-    async fn exec_streaming(
+    async fn run(
         &self,
         cmd: &Cmd,
-        lines: mpsc::Sender<OutputLine>,
+        lines: Option<mpsc::Sender<OutputLine>>,
     ) -> Result<Output, HostError> {
-        self.host()?.exec_streaming(cmd, lines).await
+        self.host()?.run(cmd, lines).await
     }
     async fn read_file(&self, path: &Path) -> Result<Vec<u8>, HostError> {
         self.host()?.read_file(path).await

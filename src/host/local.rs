@@ -53,6 +53,13 @@ impl LocalHost {
             self.file_err(path, e.to_string())
         }
     }
+}
+
+#[async_trait]
+impl Host for LocalHost {
+    fn name(&self) -> &str {
+        &self.name
+    }
 
     async fn run(
         &self,
@@ -128,6 +135,29 @@ impl LocalHost {
         })?;
         guard.0 = None;
         Ok(out)
+    }
+
+    async fn read_file(&self, path: &Path) -> Result<Vec<u8>, HostError> {
+        tokio::fs::read(path)
+            .await
+            .map_err(|e| self.io_file_err(path, e))
+    }
+
+    async fn write_file(&self, path: &Path, data: &[u8], mode: u32) -> Result<(), HostError> {
+        let (p, d) = (path.to_path_buf(), data.to_vec());
+        tokio::task::spawn_blocking(move || write_atomic(&p, &d, mode))
+            .await
+            .map_err(|e| self.file_err(path, e.to_string()))?
+            .map_err(|e| self.io_file_err(path, e))
+    }
+
+    async fn exists(&self, path: &Path) -> Result<bool, HostError> {
+        // symlink_metadata: a dangling symlink still exists.
+        match tokio::fs::symlink_metadata(path).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(self.io_file_err(path, e)),
+        }
     }
 }
 
@@ -233,48 +263,6 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Resu
     }
     // Make the rename itself durable.
     std::fs::File::open(&dir)?.sync_all()
-}
-
-#[async_trait]
-impl Host for LocalHost {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    async fn exec(&self, cmd: &Cmd) -> Result<Output, HostError> {
-        self.run(cmd, None).await
-    }
-
-    async fn exec_streaming(
-        &self,
-        cmd: &Cmd,
-        lines: mpsc::Sender<OutputLine>,
-    ) -> Result<Output, HostError> {
-        self.run(cmd, Some(lines)).await
-    }
-
-    async fn read_file(&self, path: &Path) -> Result<Vec<u8>, HostError> {
-        tokio::fs::read(path)
-            .await
-            .map_err(|e| self.io_file_err(path, e))
-    }
-
-    async fn write_file(&self, path: &Path, data: &[u8], mode: u32) -> Result<(), HostError> {
-        let (p, d) = (path.to_path_buf(), data.to_vec());
-        tokio::task::spawn_blocking(move || write_atomic(&p, &d, mode))
-            .await
-            .map_err(|e| self.file_err(path, e.to_string()))?
-            .map_err(|e| self.io_file_err(path, e))
-    }
-
-    async fn exists(&self, path: &Path) -> Result<bool, HostError> {
-        // symlink_metadata: a dangling symlink still exists.
-        match tokio::fs::symlink_metadata(path).await {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(self.io_file_err(path, e)),
-        }
-    }
 }
 
 #[cfg(test)]

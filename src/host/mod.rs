@@ -204,8 +204,18 @@ pub trait Host: Send + Sync {
     /// Short name used in messages and logs (`virthost`, `undercloud`, `local`).
     fn name(&self) -> &str;
 
+    /// Runs a command: [`Host::exec_streaming`] when `lines` is given, [`Host::exec`] when
+    /// not. The one method an implementation writes for both.
+    async fn run(
+        &self,
+        cmd: &Cmd,
+        lines: Option<mpsc::Sender<OutputLine>>,
+    ) -> Result<Output, HostError>;
+
     /// Runs a command to completion and collects its output.
-    async fn exec(&self, cmd: &Cmd) -> Result<Output, HostError>;
+    async fn exec(&self, cmd: &Cmd) -> Result<Output, HostError> {
+        self.run(cmd, None).await
+    }
 
     /// Runs a command, sending each output line to `lines` as it arrives; the returned
     /// `Output` has empty stdout/stderr (they went to the channel). Dropping the future
@@ -214,7 +224,9 @@ pub trait Host: Send + Sync {
         &self,
         cmd: &Cmd,
         lines: mpsc::Sender<OutputLine>,
-    ) -> Result<Output, HostError>;
+    ) -> Result<Output, HostError> {
+        self.run(cmd, Some(lines)).await
+    }
 
     /// Reads a whole file. A missing file is `HostError::File` with reason "not found".
     async fn read_file(&self, path: &Path) -> Result<Vec<u8>, HostError>;
@@ -242,12 +254,7 @@ pub trait Host: Send + Sync {
         }
         // Dropping the losing exec future kills the command (an implementation duty).
         tokio::select! {
-            r = async {
-                match lines {
-                    Some(tx) => self.exec_streaming(cmd, tx).await,
-                    None => self.exec(cmd).await,
-                }
-            } => r,
+            r = self.run(cmd, lines) => r,
             _ = cancel.cancelled() => Err(cancelled()),
         }
     }
