@@ -1,7 +1,8 @@
 //! Domains: typed snapshots and idempotent lifecycle operations.
 
 use super::error::{is_invalid_state, is_missing, is_unsupported};
-use super::{Ctx, Kind, Libvirt, Outcome, VirtError, xml};
+use super::object::{self, obj_err};
+use super::{Ctx, Libvirt, Outcome, VirtError, xml};
 use serde::Serialize;
 use std::fmt::Debug;
 use std::net::IpAddr;
@@ -137,28 +138,16 @@ impl Undefined {
     }
 }
 
-/// Maps a libvirt error on a named domain: a missing domain becomes `NotFound`.
 fn dom_err(c: &Ctx, op: &str, name: &str, e: LvError) -> VirtError {
-    if is_missing(&e) {
-        c.not_found(Kind::Domain, name)
-    } else {
-        c.lv(format!("{op} domain '{name}'"), e)
-    }
+    obj_err::<Domain>(c, op, name, e)
 }
 
 pub(crate) fn lookup(c: &Ctx, name: &str) -> Result<Domain, VirtError> {
-    c.conn
-        .lookup_domain_by_name(name)
-        .map_err(|e| dom_err(c, "look up", name, e))
+    object::lookup(c, name)
 }
 
-/// Looks a domain up; `Ok(None)` when it does not exist.
 fn lookup_opt(c: &Ctx, name: &str) -> Result<Option<Domain>, VirtError> {
-    match lookup(c, name) {
-        Ok(d) => Ok(Some(d)),
-        Err(VirtError::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
+    object::lookup_opt(c, name)
 }
 
 /// CamelCase variant name → kebab-case reason text (`FromSnapshot` → `from-snapshot`).
@@ -393,19 +382,6 @@ pub(crate) fn snapshot(c: &Ctx, dom: &Domain) -> Result<DomainInfo, VirtError> {
     })
 }
 
-/// Destroys a domain if it runs; `AlreadyInState` when it does not.
-fn destroy_blocking(c: &Ctx, dom: &Domain, name: &str) -> Result<Outcome, VirtError> {
-    if !dom.is_active().map_err(|e| dom_err(c, "query", name, e))? {
-        return Ok(Outcome::AlreadyInState);
-    }
-    match dom.destroy() {
-        Ok(()) => Ok(Outcome::Done),
-        // Stopped between the check and the call.
-        Err(e) if is_invalid_state(&e) => Ok(Outcome::AlreadyInState),
-        Err(e) => Err(dom_err(c, "destroy", name, e)),
-    }
-}
-
 impl Libvirt {
     /// Snapshots of every domain (active and inactive), sorted by name.
     pub async fn domains(&self) -> Result<Vec<DomainInfo>, VirtError> {
@@ -414,17 +390,7 @@ impl Libvirt {
                 .conn
                 .list_all_domains(0)
                 .map_err(|e| c.lv("list domains", e))?;
-            let mut out = Vec::with_capacity(doms.len());
-            for d in &doms {
-                match snapshot(c, d) {
-                    Ok(i) => out.push(i),
-                    // Undefined while we were looking: it is simply not there any more.
-                    Err(VirtError::NotFound { .. }) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            out.sort_by(|a, b| a.name.cmp(&b.name));
-            Ok(out)
+            object::snapshots(c, &doms, snapshot, |i| &i.name)
         })
         .await
     }
@@ -470,31 +436,14 @@ impl Libvirt {
     /// when it already runs (or is paused).
     pub async fn start(&self, name: &str) -> Result<Outcome, VirtError> {
         let name = name.to_string();
-        self.call(move |c| {
-            let dom = lookup(c, &name)?;
-            if dom.is_active().map_err(|e| dom_err(c, "query", &name, e))? {
-                return Ok(Outcome::AlreadyInState);
-            }
-            match dom.create() {
-                Ok(()) => Ok(Outcome::Done),
-                Err(e) if is_invalid_state(&e) && dom.is_active().unwrap_or(false) => {
-                    Ok(Outcome::AlreadyInState)
-                }
-                Err(e) => Err(dom_err(c, "start", &name, e)),
-            }
-        })
-        .await
+        self.call(move |c| object::start::<Domain>(c, &name)).await
     }
 
     /// Powers a domain off at once. `AlreadyInState` when it is not running,
     /// `AlreadyAbsent` when it does not exist.
     pub async fn destroy(&self, name: &str) -> Result<Outcome, VirtError> {
         let name = name.to_string();
-        self.call(move |c| match lookup_opt(c, &name)? {
-            None => Ok(Outcome::AlreadyAbsent),
-            Some(dom) => destroy_blocking(c, &dom, &name),
-        })
-        .await
+        self.call(move |c| object::stop::<Domain>(c, &name)).await
     }
 
     /// Asks the guest to shut down (ACPI), waits up to `timeout` for it to stop, then
@@ -627,7 +576,7 @@ fn undefine_blocking(c: &Ctx, name: &str, opts: UndefineOptions) -> Result<Undef
         Vec::new()
     };
 
-    report.destroyed = match destroy_blocking(c, &dom, name) {
+    report.destroyed = match object::stop_active(c, &dom, name) {
         Ok(o) => o == Outcome::Done,
         Err(VirtError::NotFound { .. }) => false,
         Err(e) => return Err(e),

@@ -19,6 +19,7 @@ mod ffi;
 pub mod listing;
 pub mod media;
 pub mod network;
+mod object;
 mod reconnect;
 pub mod storage;
 pub mod uri;

@@ -1,7 +1,8 @@
 //! Networks: snapshots with DHCP leases, idempotent define/start/destroy/undefine.
 
-use super::error::{is_invalid_state, is_missing, is_unsupported};
-use super::{Ctx, Kind, Libvirt, Outcome, VirtError, ffi};
+use super::error::is_unsupported;
+use super::object::{self, obj_err};
+use super::{Ctx, Libvirt, Outcome, VirtError, ffi};
 use serde::Serialize;
 use std::net::IpAddr;
 use virt::error::Error as LvError;
@@ -36,23 +37,11 @@ pub struct NetworkInfo {
 }
 
 fn net_err(c: &Ctx, op: &str, name: &str, e: LvError) -> VirtError {
-    if is_missing(&e) {
-        c.not_found(Kind::Network, name)
-    } else {
-        c.lv(format!("{op} network '{name}'"), e)
-    }
-}
-
-fn lookup_opt(c: &Ctx, name: &str) -> Result<Option<Network>, VirtError> {
-    match c.conn.lookup_network_by_name(name) {
-        Ok(n) => Ok(Some(n)),
-        Err(e) if is_missing(&e) => Ok(None),
-        Err(e) => Err(c.lv(format!("look up network '{name}'"), e)),
-    }
+    obj_err::<Network>(c, op, name, e)
 }
 
 fn lookup(c: &Ctx, name: &str) -> Result<Network, VirtError> {
-    lookup_opt(c, name)?.ok_or_else(|| c.not_found(Kind::Network, name))
+    object::lookup(c, name)
 }
 
 fn snapshot(c: &Ctx, net: &Network) -> Result<NetworkInfo, VirtError> {
@@ -101,16 +90,7 @@ impl Libvirt {
                 .conn
                 .list_all_networks(0)
                 .map_err(|e| c.lv("list networks", e))?;
-            let mut out = Vec::new();
-            for n in &nets {
-                match snapshot(c, n) {
-                    Ok(i) => out.push(i),
-                    Err(VirtError::NotFound { .. }) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            out.sort_by(|a, b| a.name.cmp(&b.name));
-            Ok(out)
+            object::snapshots(c, &nets, snapshot, |i| &i.name)
         })
         .await
     }
@@ -146,72 +126,26 @@ impl Libvirt {
     /// Starts a defined network; `AlreadyInState` when it is active.
     pub async fn start_network(&self, name: &str) -> Result<Outcome, VirtError> {
         let name = name.to_string();
-        self.call(move |c| {
-            let net = lookup(c, &name)?;
-            if net.is_active().map_err(|e| net_err(c, "query", &name, e))? {
-                return Ok(Outcome::AlreadyInState);
-            }
-            match net.create() {
-                Ok(()) => Ok(Outcome::Done),
-                Err(e) if is_invalid_state(&e) && net.is_active().unwrap_or(false) => {
-                    Ok(Outcome::AlreadyInState)
-                }
-                Err(e) => Err(net_err(c, "start", &name, e)),
-            }
-        })
-        .await
+        self.call(move |c| object::start::<Network>(c, &name)).await
     }
 
     pub async fn set_network_autostart(&self, name: &str, on: bool) -> Result<(), VirtError> {
         let name = name.to_string();
-        self.call(move |c| {
-            lookup(c, &name)?
-                .set_autostart(on)
-                .map(|_| ())
-                .map_err(|e| net_err(c, "set autostart of", &name, e))
-        })
-        .await
+        self.call(move |c| object::set_autostart::<Network>(c, &name, on))
+            .await
     }
 
     /// Stops a network; `AlreadyInState` when inactive, `AlreadyAbsent` when missing.
     pub async fn destroy_network(&self, name: &str) -> Result<Outcome, VirtError> {
         let name = name.to_string();
-        self.call(move |c| destroy_blocking(c, &name)).await
+        self.call(move |c| object::stop::<Network>(c, &name)).await
     }
 
     /// Removes a network whatever its state: stops it if active, then undefines it.
     /// `AlreadyAbsent` when it does not exist.
     pub async fn undefine_network(&self, name: &str) -> Result<Outcome, VirtError> {
         let name = name.to_string();
-        self.call(move |c| {
-            if destroy_blocking(c, &name)? == Outcome::AlreadyAbsent {
-                return Ok(Outcome::AlreadyAbsent);
-            }
-            // A transient network is gone once stopped.
-            let Some(net) = lookup_opt(c, &name)? else {
-                return Ok(Outcome::Done);
-            };
-            match net.undefine() {
-                Ok(()) => Ok(Outcome::Done),
-                Err(e) if is_missing(&e) => Ok(Outcome::Done),
-                Err(e) => Err(net_err(c, "undefine", &name, e)),
-            }
-        })
-        .await
-    }
-}
-
-fn destroy_blocking(c: &Ctx, name: &str) -> Result<Outcome, VirtError> {
-    let Some(net) = lookup_opt(c, name)? else {
-        return Ok(Outcome::AlreadyAbsent);
-    };
-    if !net.is_active().map_err(|e| net_err(c, "query", name, e))? {
-        return Ok(Outcome::AlreadyInState);
-    }
-    match net.destroy() {
-        Ok(()) => Ok(Outcome::Done),
-        Err(e) if is_invalid_state(&e) => Ok(Outcome::AlreadyInState),
-        Err(e) if is_missing(&e) => Ok(Outcome::AlreadyAbsent),
-        Err(e) => Err(net_err(c, "stop", name, e)),
+        self.call(move |c| object::stop_and_undefine::<Network>(c, &name))
+            .await
     }
 }

@@ -1,6 +1,7 @@
 //! Storage pools and volumes: snapshots and idempotent operations.
 
-use super::error::{is_invalid_state, is_missing};
+use super::error::is_missing;
+use super::object::{self, obj_err};
 use super::{Ctx, Kind, Libvirt, Outcome, VirtError, xml};
 use quick_xml::escape::escape;
 use serde::Serialize;
@@ -91,23 +92,11 @@ pub fn dir_pool_xml(name: &str, path: &str) -> String {
 }
 
 fn pool_err(c: &Ctx, op: &str, name: &str, e: LvError) -> VirtError {
-    if is_missing(&e) {
-        c.not_found(Kind::Pool, name)
-    } else {
-        c.lv(format!("{op} storage pool '{name}'"), e)
-    }
-}
-
-fn lookup_opt(c: &Ctx, name: &str) -> Result<Option<StoragePool>, VirtError> {
-    match c.conn.lookup_storage_pool_by_name(name) {
-        Ok(p) => Ok(Some(p)),
-        Err(e) if is_missing(&e) => Ok(None),
-        Err(e) => Err(c.lv(format!("look up storage pool '{name}'"), e)),
-    }
+    obj_err::<StoragePool>(c, op, name, e)
 }
 
 fn lookup(c: &Ctx, name: &str) -> Result<StoragePool, VirtError> {
-    lookup_opt(c, name)?.ok_or_else(|| c.not_found(Kind::Pool, name))
+    object::lookup(c, name)
 }
 
 fn volume_snapshot(c: &Ctx, v: &StorageVol) -> Result<VolumeInfo, VirtError> {
@@ -184,21 +173,6 @@ fn pool_snapshot(c: &Ctx, p: &StoragePool) -> Result<PoolInfo, VirtError> {
     })
 }
 
-fn destroy_blocking(c: &Ctx, name: &str) -> Result<Outcome, VirtError> {
-    let Some(p) = lookup_opt(c, name)? else {
-        return Ok(Outcome::AlreadyAbsent);
-    };
-    if !p.is_active().map_err(|e| pool_err(c, "query", name, e))? {
-        return Ok(Outcome::AlreadyInState);
-    }
-    match p.destroy() {
-        Ok(()) => Ok(Outcome::Done),
-        Err(e) if is_invalid_state(&e) => Ok(Outcome::AlreadyInState),
-        Err(e) if is_missing(&e) => Ok(Outcome::AlreadyAbsent),
-        Err(e) => Err(pool_err(c, "stop", name, e)),
-    }
-}
-
 impl Libvirt {
     /// Snapshots of every storage pool with its volumes, sorted by name.
     pub async fn pools(&self) -> Result<Vec<PoolInfo>, VirtError> {
@@ -207,16 +181,7 @@ impl Libvirt {
                 .conn
                 .list_all_storage_pools(0)
                 .map_err(|e| c.lv("list storage pools", e))?;
-            let mut out = Vec::new();
-            for p in &pools {
-                match pool_snapshot(c, p) {
-                    Ok(i) => out.push(i),
-                    Err(VirtError::NotFound { .. }) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            out.sort_by(|a, b| a.name.cmp(&b.name));
-            Ok(out)
+            object::snapshots(c, &pools, pool_snapshot, |i| &i.name)
         })
         .await
     }
@@ -266,57 +231,29 @@ impl Libvirt {
     /// Starts a pool; `AlreadyInState` when active.
     pub async fn start_pool(&self, name: &str) -> Result<Outcome, VirtError> {
         let name = name.to_string();
-        self.call(move |c| {
-            let p = lookup(c, &name)?;
-            if p.is_active().map_err(|e| pool_err(c, "query", &name, e))? {
-                return Ok(Outcome::AlreadyInState);
-            }
-            match p.create(0) {
-                Ok(()) => Ok(Outcome::Done),
-                Err(e) if is_invalid_state(&e) && p.is_active().unwrap_or(false) => {
-                    Ok(Outcome::AlreadyInState)
-                }
-                Err(e) => Err(pool_err(c, "start", &name, e)),
-            }
-        })
-        .await
+        self.call(move |c| object::start::<StoragePool>(c, &name))
+            .await
     }
 
     pub async fn set_pool_autostart(&self, name: &str, on: bool) -> Result<(), VirtError> {
         let name = name.to_string();
-        self.call(move |c| {
-            lookup(c, &name)?
-                .set_autostart(on)
-                .map(|_| ())
-                .map_err(|e| pool_err(c, "set autostart of", &name, e))
-        })
-        .await
+        self.call(move |c| object::set_autostart::<StoragePool>(c, &name, on))
+            .await
     }
 
     /// Stops a pool; `AlreadyInState` when inactive, `AlreadyAbsent` when missing.
     pub async fn destroy_pool(&self, name: &str) -> Result<Outcome, VirtError> {
         let name = name.to_string();
-        self.call(move |c| destroy_blocking(c, &name)).await
+        self.call(move |c| object::stop::<StoragePool>(c, &name))
+            .await
     }
 
     /// Removes a pool definition whatever its state (stops it first). Volumes and the
     /// directory stay on disk. `AlreadyAbsent` when missing.
     pub async fn undefine_pool(&self, name: &str) -> Result<Outcome, VirtError> {
         let name = name.to_string();
-        self.call(move |c| {
-            if destroy_blocking(c, &name)? == Outcome::AlreadyAbsent {
-                return Ok(Outcome::AlreadyAbsent);
-            }
-            let Some(p) = lookup_opt(c, &name)? else {
-                return Ok(Outcome::Done);
-            };
-            match p.undefine() {
-                Ok(()) => Ok(Outcome::Done),
-                Err(e) if is_missing(&e) => Ok(Outcome::Done),
-                Err(e) => Err(pool_err(c, "undefine", &name, e)),
-            }
-        })
-        .await
+        self.call(move |c| object::stop_and_undefine::<StoragePool>(c, &name))
+            .await
     }
 
     /// Creates a volume in an active pool. `AlreadyInState` (and the existing volume) when a
@@ -346,7 +283,7 @@ impl Libvirt {
         let pool = pool.to_string();
         let volume = volume.to_string();
         self.call(move |c| {
-            let Some(p) = lookup_opt(c, &pool)? else {
+            let Some(p) = object::lookup_opt::<StoragePool>(c, &pool)? else {
                 return Ok(Outcome::AlreadyAbsent);
             };
             let _ = p.refresh(0);

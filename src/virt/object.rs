@@ -1,0 +1,204 @@
+//! What libvirt's named objects — domains, networks, storage pools — have in common: looked
+//! up by name, listed as snapshots, started, stopped, undefined and set to autostart, each
+//! idempotently and with the same error mapping. The kind's own module keeps what is its
+//! own (snapshots, leases, volumes, shutdown, undefine with storage).
+
+use super::error::{is_invalid_state, is_missing};
+use super::{Ctx, Kind, Outcome, VirtError};
+use virt::connect::Connect;
+use virt::domain::Domain;
+use virt::error::Error as LvError;
+use virt::network::Network;
+use virt::storage_pool::StoragePool;
+
+/// One kind of named libvirt object, as far as the shared operations need it.
+pub(crate) trait Object: Sized {
+    const KIND: Kind;
+    /// How an error of [`Object::stop`] names the operation (`stop network 'x'`).
+    const STOP_VERB: &'static str;
+    fn lookup_by_name(conn: &Connect, name: &str) -> Result<Self, LvError>;
+    fn is_active(&self) -> Result<bool, LvError>;
+    fn start(&self) -> Result<(), LvError>;
+    fn stop(&self) -> Result<(), LvError>;
+    fn undefine(&self) -> Result<(), LvError>;
+    fn set_autostart(&self, on: bool) -> Result<(), LvError>;
+}
+
+impl Object for Domain {
+    const KIND: Kind = Kind::Domain;
+    const STOP_VERB: &'static str = "destroy";
+    fn lookup_by_name(conn: &Connect, name: &str) -> Result<Self, LvError> {
+        conn.lookup_domain_by_name(name)
+    }
+    fn is_active(&self) -> Result<bool, LvError> {
+        Domain::is_active(self)
+    }
+    fn start(&self) -> Result<(), LvError> {
+        self.create()
+    }
+    fn stop(&self) -> Result<(), LvError> {
+        self.destroy()
+    }
+    fn undefine(&self) -> Result<(), LvError> {
+        Domain::undefine(self)
+    }
+    fn set_autostart(&self, on: bool) -> Result<(), LvError> {
+        Domain::set_autostart(self, on)
+    }
+}
+
+impl Object for Network {
+    const KIND: Kind = Kind::Network;
+    const STOP_VERB: &'static str = "stop";
+    fn lookup_by_name(conn: &Connect, name: &str) -> Result<Self, LvError> {
+        conn.lookup_network_by_name(name)
+    }
+    fn is_active(&self) -> Result<bool, LvError> {
+        Network::is_active(self)
+    }
+    fn start(&self) -> Result<(), LvError> {
+        self.create()
+    }
+    fn stop(&self) -> Result<(), LvError> {
+        self.destroy()
+    }
+    fn undefine(&self) -> Result<(), LvError> {
+        Network::undefine(self)
+    }
+    fn set_autostart(&self, on: bool) -> Result<(), LvError> {
+        Network::set_autostart(self, on)
+    }
+}
+
+impl Object for StoragePool {
+    const KIND: Kind = Kind::Pool;
+    const STOP_VERB: &'static str = "stop";
+    fn lookup_by_name(conn: &Connect, name: &str) -> Result<Self, LvError> {
+        conn.lookup_storage_pool_by_name(name)
+    }
+    fn is_active(&self) -> Result<bool, LvError> {
+        StoragePool::is_active(self)
+    }
+    fn start(&self) -> Result<(), LvError> {
+        self.create(0)
+    }
+    fn stop(&self) -> Result<(), LvError> {
+        self.destroy()
+    }
+    fn undefine(&self) -> Result<(), LvError> {
+        StoragePool::undefine(self)
+    }
+    fn set_autostart(&self, on: bool) -> Result<(), LvError> {
+        StoragePool::set_autostart(self, on)
+    }
+}
+
+/// A libvirt error on a named object: a missing object becomes `NotFound`, anything else
+/// says what labwarp was doing (`start network 'x'`).
+pub(crate) fn obj_err<O: Object>(c: &Ctx, op: &str, name: &str, e: LvError) -> VirtError {
+    if is_missing(&e) {
+        c.not_found(O::KIND, name)
+    } else {
+        c.lv(format!("{op} {} '{name}'", O::KIND), e)
+    }
+}
+
+/// Looks an object up; `Ok(None)` when it does not exist.
+pub(crate) fn lookup_opt<O: Object>(c: &Ctx, name: &str) -> Result<Option<O>, VirtError> {
+    match O::lookup_by_name(&c.conn, name) {
+        Ok(o) => Ok(Some(o)),
+        Err(e) if is_missing(&e) => Ok(None),
+        Err(e) => Err(c.lv(format!("look up {} '{name}'", O::KIND), e)),
+    }
+}
+
+/// Looks an object up; `VirtError::NotFound` when it does not exist.
+pub(crate) fn lookup<O: Object>(c: &Ctx, name: &str) -> Result<O, VirtError> {
+    lookup_opt(c, name)?.ok_or_else(|| c.not_found(O::KIND, name))
+}
+
+/// Snapshots of every object listed, sorted by name; one undefined while we were looking is
+/// simply not there any more.
+pub(crate) fn snapshots<O, I>(
+    c: &Ctx,
+    all: &[O],
+    snapshot: impl Fn(&Ctx, &O) -> Result<I, VirtError>,
+    name_of: impl Fn(&I) -> &str,
+) -> Result<Vec<I>, VirtError> {
+    let mut out = Vec::with_capacity(all.len());
+    for o in all {
+        match snapshot(c, o) {
+            Ok(i) => out.push(i),
+            Err(VirtError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    out.sort_by(|a, b| name_of(a).cmp(name_of(b)));
+    Ok(out)
+}
+
+/// Starts a defined object; `AlreadyInState` when it is active (also when it became active
+/// between the check and the call).
+pub(crate) fn start<O: Object>(c: &Ctx, name: &str) -> Result<Outcome, VirtError> {
+    let o: O = lookup(c, name)?;
+    if o.is_active()
+        .map_err(|e| obj_err::<O>(c, "query", name, e))?
+    {
+        return Ok(Outcome::AlreadyInState);
+    }
+    match o.start() {
+        Ok(()) => Ok(Outcome::Done),
+        Err(e) if is_invalid_state(&e) && o.is_active().unwrap_or(false) => {
+            Ok(Outcome::AlreadyInState)
+        }
+        Err(e) => Err(obj_err::<O>(c, "start", name, e)),
+    }
+}
+
+/// Stops an object if it is active; `AlreadyInState` when it is not (also when it stopped
+/// between the check and the call), `AlreadyAbsent` when it vanished meanwhile.
+pub(crate) fn stop_active<O: Object>(c: &Ctx, o: &O, name: &str) -> Result<Outcome, VirtError> {
+    if !o
+        .is_active()
+        .map_err(|e| obj_err::<O>(c, "query", name, e))?
+    {
+        return Ok(Outcome::AlreadyInState);
+    }
+    match o.stop() {
+        Ok(()) => Ok(Outcome::Done),
+        Err(e) if is_invalid_state(&e) => Ok(Outcome::AlreadyInState),
+        Err(e) if is_missing(&e) => Ok(Outcome::AlreadyAbsent),
+        Err(e) => Err(obj_err::<O>(c, O::STOP_VERB, name, e)),
+    }
+}
+
+/// Stops an object by name; `AlreadyAbsent` when it does not exist.
+pub(crate) fn stop<O: Object>(c: &Ctx, name: &str) -> Result<Outcome, VirtError> {
+    match lookup_opt::<O>(c, name)? {
+        None => Ok(Outcome::AlreadyAbsent),
+        Some(o) => stop_active(c, &o, name),
+    }
+}
+
+/// Removes an object whatever its state: stops it if active, then undefines it (a transient
+/// one is gone once stopped). `AlreadyAbsent` when it does not exist.
+pub(crate) fn stop_and_undefine<O: Object>(c: &Ctx, name: &str) -> Result<Outcome, VirtError> {
+    if stop::<O>(c, name)? == Outcome::AlreadyAbsent {
+        return Ok(Outcome::AlreadyAbsent);
+    }
+    let Some(o) = lookup_opt::<O>(c, name)? else {
+        return Ok(Outcome::Done);
+    };
+    match o.undefine() {
+        Ok(()) => Ok(Outcome::Done),
+        Err(e) if is_missing(&e) => Ok(Outcome::Done),
+        Err(e) => Err(obj_err::<O>(c, "undefine", name, e)),
+    }
+}
+
+/// Turns autostart on or off.
+pub(crate) fn set_autostart<O: Object>(c: &Ctx, name: &str, on: bool) -> Result<(), VirtError> {
+    lookup::<O>(c, name)?
+        .set_autostart(on)
+        .map_err(|e| obj_err::<O>(c, "set autostart of", name, e))
+}
