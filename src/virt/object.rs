@@ -24,74 +24,56 @@ pub(crate) trait Object: Sized {
     fn set_autostart(&self, on: bool) -> Result<(), LvError>;
 }
 
-impl Object for Domain {
-    const KIND: Kind = Kind::Domain;
-    const STOP_VERB: &'static str = "destroy";
-    fn lookup_by_name(conn: &Connect, name: &str) -> Result<Self, LvError> {
-        conn.lookup_domain_by_name(name)
-    }
-    fn is_active(&self) -> Result<bool, LvError> {
-        Domain::is_active(self)
-    }
-    fn start(&self) -> Result<(), LvError> {
-        self.create()
-    }
-    fn stop(&self) -> Result<(), LvError> {
-        self.destroy()
-    }
-    fn undefine(&self) -> Result<(), LvError> {
-        Domain::undefine(self)
-    }
-    fn set_autostart(&self, on: bool) -> Result<(), LvError> {
-        Domain::set_autostart(self, on)
-    }
+// The `virt` crate has no trait of its own for these; the methods map one to one.
+macro_rules! libvirt_object {
+    ($ty:ident, $kind:expr, $stop_verb:literal, $lookup:ident, |$o:ident| $start:expr) => {
+        impl Object for $ty {
+            const KIND: Kind = $kind;
+            const STOP_VERB: &'static str = $stop_verb;
+            fn lookup_by_name(conn: &Connect, name: &str) -> Result<Self, LvError> {
+                conn.$lookup(name)
+            }
+            fn is_active(&self) -> Result<bool, LvError> {
+                $ty::is_active(self)
+            }
+            fn start(&self) -> Result<(), LvError> {
+                let $o = self;
+                $start
+            }
+            fn stop(&self) -> Result<(), LvError> {
+                $ty::destroy(self)
+            }
+            fn undefine(&self) -> Result<(), LvError> {
+                $ty::undefine(self)
+            }
+            fn set_autostart(&self, on: bool) -> Result<(), LvError> {
+                $ty::set_autostart(self, on)
+            }
+        }
+    };
 }
 
-impl Object for Network {
-    const KIND: Kind = Kind::Network;
-    const STOP_VERB: &'static str = "stop";
-    fn lookup_by_name(conn: &Connect, name: &str) -> Result<Self, LvError> {
-        conn.lookup_network_by_name(name)
-    }
-    fn is_active(&self) -> Result<bool, LvError> {
-        Network::is_active(self)
-    }
-    fn start(&self) -> Result<(), LvError> {
-        self.create()
-    }
-    fn stop(&self) -> Result<(), LvError> {
-        self.destroy()
-    }
-    fn undefine(&self) -> Result<(), LvError> {
-        Network::undefine(self)
-    }
-    fn set_autostart(&self, on: bool) -> Result<(), LvError> {
-        Network::set_autostart(self, on)
-    }
-}
-
-impl Object for StoragePool {
-    const KIND: Kind = Kind::Pool;
-    const STOP_VERB: &'static str = "stop";
-    fn lookup_by_name(conn: &Connect, name: &str) -> Result<Self, LvError> {
-        conn.lookup_storage_pool_by_name(name)
-    }
-    fn is_active(&self) -> Result<bool, LvError> {
-        StoragePool::is_active(self)
-    }
-    fn start(&self) -> Result<(), LvError> {
-        self.create(0)
-    }
-    fn stop(&self) -> Result<(), LvError> {
-        self.destroy()
-    }
-    fn undefine(&self) -> Result<(), LvError> {
-        StoragePool::undefine(self)
-    }
-    fn set_autostart(&self, on: bool) -> Result<(), LvError> {
-        StoragePool::set_autostart(self, on)
-    }
-}
+libvirt_object!(
+    Domain,
+    Kind::Domain,
+    "destroy",
+    lookup_domain_by_name,
+    |d| d.create()
+);
+libvirt_object!(
+    Network,
+    Kind::Network,
+    "stop",
+    lookup_network_by_name,
+    |n| n.create()
+);
+libvirt_object!(
+    StoragePool,
+    Kind::Pool,
+    "stop",
+    lookup_storage_pool_by_name,
+    |p| p.create(0)
+);
 
 /// A libvirt error on a named object: a missing object becomes `NotFound`, anything else
 /// says what labwarp was doing (`start network 'x'`).
