@@ -42,18 +42,8 @@ fn resize_to_10x5_and_back_during_a_demo_run() {
         100,
         30,
     );
-    t.wait_for("Hypervisor: the machine the lab runs on");
-    t.keys(&["C-n"]);
-    t.wait_for("Undercloud: the director VM");
-    t.keys(&["C-n"]);
-    t.wait_for("Overcloud: node group 1 of");
-    t.keys(&["C-n"]);
-    t.wait_for(" checks, ");
-    t.keys(&["n"]);
-    if !t.screen().contains("Plan: what each step") {
-        t.keys(&["n"]);
-    }
-    t.wait_for("Plan: what each step changes on the host");
+    t.walk_demo_forms();
+    t.preflight_to_review();
     t.wait_for("network demo-external");
     t.keys(&["s"]);
     t.wait_for("Stages: running");

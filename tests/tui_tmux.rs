@@ -47,12 +47,8 @@ fn demo_journey_in_tmux() {
         "leaving a form saves workspace/lab.yaml"
     );
 
-    // Review shows the engine's plan diff; the first Next may only warn about findings.
-    t.keys(&["n"]);
-    if !t.screen().contains("Plan: what each step") {
-        t.keys(&["n"]);
-    }
-    t.wait_for("Plan: what each step changes on the host");
+    // Review shows the engine's plan diff.
+    t.preflight_to_review();
     t.wait_for("network demo-external");
     t.keys(&["s"]);
     t.wait_for("Stages: running");

@@ -4,6 +4,7 @@
 use crate::common::{self, Stats};
 use crate::sshd::{self, Sshd};
 use crate::tiny_guest_support;
+use crate::tmux_support::Tmux;
 use labwarp::host::{Cmd, Host, SshHost, SshOptions, SshTarget, TrustPolicy};
 use labwarp::tui::app::Msg;
 use labwarp::virt::{Libvirt, UndefineOptions};
@@ -581,71 +582,6 @@ pub fn mem() -> Figure {
 // ---------------------------------------------------------------------------------------
 // 5. Idle cost, 6. start-up
 
-/// A tmux session running one command; killed on drop.
-struct Tmux(String);
-
-impl Tmux {
-    fn start(dir: &Path, w: u16, h: u16, cmd: &str) -> Tmux {
-        let name = format!("lwbench-{}-{}", std::process::id(), sshd::unique());
-        must(
-            Command::new("tmux")
-                .args(["new-session", "-d", "-s", &name, "-x"])
-                .arg(w.to_string())
-                .arg("-y")
-                .arg(h.to_string())
-                .arg("-c")
-                .arg(dir)
-                .arg(cmd),
-        );
-        Tmux(name)
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        must(
-            Command::new("tmux")
-                .args(["send-keys", "-t", &self.0])
-                .args(keys),
-        );
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.0])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait_for(&self, needle: &str) {
-        let end = Instant::now() + Duration::from_secs(180);
-        while !self.screen().contains(needle) {
-            assert!(
-                Instant::now() < end,
-                "`{needle}` never appeared; the screen is:\n{}",
-                self.screen()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn pane_pid(&self) -> u32 {
-        let out =
-            must(Command::new("tmux").args(["list-panes", "-t", &self.0, "-F", "#{pane_pid}"]));
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .expect("pane pid")
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .output();
-    }
-}
-
 /// utime + stime of a process (all its threads), in clock ticks.
 fn cpu_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -677,26 +613,17 @@ pub fn idle() -> Figure {
     );
     let tmp = tempfile::tempdir().expect("temp dir");
     let bin = labwarp_bin();
-    let t = Tmux::start(
+    let mut t = Tmux::start_sized(
+        &format!("lwbench-{}-{}", std::process::id(), sshd::unique()),
         tmp.path(),
+        &format!("exec {} --demo", bin.display()),
         200,
         50,
-        &format!("exec {} --demo", bin.display()),
     );
-    t.wait_for("Hypervisor: the machine the lab runs on");
+    t.limit = Duration::from_secs(180);
     t.wait_for("test:///default");
-    t.keys(&["C-n"]);
-    t.wait_for("Undercloud: the director VM");
-    t.keys(&["C-n"]);
-    t.wait_for("Overcloud: node group 1 of");
-    t.keys(&["C-n"]);
-    t.wait_for(" checks, ");
-    t.keys(&["n"]);
-    std::thread::sleep(Duration::from_millis(500));
-    if !t.screen().contains("Plan: what each step") {
-        t.keys(&["n"]);
-    }
-    t.wait_for("Plan: what each step changes on the host");
+    t.walk_demo_forms();
+    t.preflight_to_review();
     t.keys(&["s"]);
     t.wait_for("Stages: done");
     // Let the last events and container snapshots land.

@@ -16,6 +16,8 @@ mod common;
 mod sshd;
 #[path = "../../tests/tiny_guest_support/mod.rs"]
 mod tiny_guest_support;
+#[path = "../../tests/tmux_support/mod.rs"]
+mod tmux_support;
 
 mod figures;
 mod report;

@@ -119,6 +119,45 @@ impl Tmux {
     }
 }
 
+/// Steps of `labwarp --demo` that several tests (and the idle benchmark) walk alike.
+impl Tmux {
+    /// From the hypervisor form (filled from the demo preset) through the undercloud and
+    /// overcloud forms to preflight, with Next (`C-n`) on each.
+    pub fn walk_demo_forms(&self) {
+        self.wait_for("Hypervisor: the machine the lab runs on");
+        self.keys(&["C-n"]);
+        self.wait_for("Undercloud: the director VM");
+        self.keys(&["C-n"]);
+        self.wait_for("Overcloud: node group 1 of");
+        self.keys(&["C-n"]);
+    }
+
+    /// From preflight to the plan review: the first Next may only warn about the findings,
+    /// the second goes on.
+    pub fn preflight_to_review(&self) {
+        self.wait_for(" checks, ");
+        self.keys(&["n"]);
+        // Let the screen change before deciding whether a second Next is needed.
+        std::thread::sleep(Duration::from_millis(500));
+        if !self.screen().contains("Plan: what each step") {
+            self.keys(&["n"]);
+        }
+        self.wait_for("Plan: what each step changes on the host");
+    }
+
+    /// The process running in the session's pane.
+    pub fn pane_pid(&self) -> u32 {
+        let out = Command::new("tmux")
+            .args(["list-panes", "-t", &self.session, "-F", "#{pane_pid}"])
+            .output()
+            .expect("tmux list-panes");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("pane pid")
+    }
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
