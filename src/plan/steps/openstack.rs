@@ -53,6 +53,20 @@ impl OpenstackCli {
         Job::new(jobs_dir(&self.home), name)
     }
 
+    /// Runs `openstack ARGS` on the undercloud as the detached job `name` (the step's id),
+    /// its output streamed; a job still running from an earlier labwarp is followed to its
+    /// end instead of started again (see [`Job::run`]).
+    pub async fn run_job(
+        &self,
+        ctx: &StepCtx<'_>,
+        name: &str,
+        args: &[&str],
+    ) -> anyhow::Result<()> {
+        self.job(name)
+            .run(ctx, HostRole::Undercloud, &self.cmd(args))
+            .await
+    }
+
     pub fn job_resource(&self, name: &str) -> Resource {
         let job = self.job(name);
         Resource::Job {
@@ -198,12 +212,7 @@ impl Step for UndercloudInstall {
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         self.cli
-            .job(self.id())
-            .run(
-                ctx,
-                HostRole::Undercloud,
-                &self.cli.cmd(&["undercloud", "install"]),
-            )
+            .run_job(ctx, self.id(), &["undercloud", "install"])
             .await?;
         if self.cli.standin && self.cli.container_host == HostRole::Virthost {
             // The same stand-in starts the containers in the hypervisor's podman, fed on
@@ -339,20 +348,18 @@ impl Step for NodeIntrospect {
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         self.cli
-            .job(self.id())
-            .run(
+            .run_job(
                 ctx,
-                HostRole::Undercloud,
-                &self.cli.cmd(&[
+                self.id(),
+                &[
                     "overcloud",
                     "node",
                     "introspect",
                     "--all-manageable",
                     "--provide",
-                ]),
+                ],
             )
-            .await?;
-        Ok(())
+            .await
     }
 }
 
@@ -388,10 +395,6 @@ impl Step for OvercloudDeploy {
             args.push("-e");
             args.push(e);
         }
-        self.cli
-            .job(self.id())
-            .run(ctx, HostRole::Undercloud, &self.cli.cmd(&args))
-            .await?;
-        Ok(())
+        self.cli.run_job(ctx, self.id(), &args).await
     }
 }
