@@ -90,6 +90,29 @@ pub async fn open_session(
         })
 }
 
+/// For the read-only listings (`plan`, `status`): loads the lab, opens its session on a
+/// new runtime and hands it to `body`, whose exit code is returned; a failure on the way is
+/// printed and its exit code returned. Nothing shows the session's events, but their
+/// receiver lives as long as `body` runs. A closed pipe ends the process quietly.
+pub fn with_read_only_session(
+    command: &str,
+    args: &LabArgs,
+    body: impl AsyncFnOnce(Session) -> ExitCode,
+) -> ExitCode {
+    quiet_on_broken_pipe();
+    let (lab, rt) = match lab_and_runtime(args) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        match open_session(command, lab, args, tx).await {
+            Ok(s) => body(s).await,
+            Err(code) => code,
+        }
+    })
+}
+
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

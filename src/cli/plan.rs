@@ -2,10 +2,9 @@
 //! would apply.
 
 use super::EXIT_INVALID;
-use super::common::{LabArgs, lab_and_runtime, open_session};
+use super::common::{LabArgs, with_read_only_session};
 use crate::run::survey::{PlanView, survey};
 use std::process::ExitCode;
-use tokio::sync::mpsc;
 
 pub fn print_text(v: &PlanView) {
     println!(
@@ -40,17 +39,7 @@ pub fn print_text(v: &PlanView) {
 }
 
 pub fn run(args: LabArgs, json: bool) -> ExitCode {
-    super::common::quiet_on_broken_pipe();
-    let (lab, rt) = match lab_and_runtime(&args) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        let (tx, _rx) = mpsc::unbounded_channel();
-        let s = match open_session("plan", lab, &args, tx).await {
-            Ok(s) => s,
-            Err(code) => return code,
-        };
+    with_read_only_session("plan", &args, async |s| {
         let v = survey(&s).await;
         if json {
             match serde_json::to_string_pretty(&v) {

@@ -1,10 +1,9 @@
 //! `labwarp status`: what exists (from the state file) and what is left (live checks).
 
-use super::common::{LabArgs, lab_and_runtime, open_session};
+use super::common::{LabArgs, with_read_only_session};
 use crate::run::state::{ResourceStatus, State};
 use crate::run::survey::survey;
 use std::process::ExitCode;
-use tokio::sync::mpsc;
 
 fn pid_alive(pid: u32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
@@ -27,17 +26,7 @@ fn last_run_text(st: &State) -> String {
 }
 
 pub fn run(args: LabArgs, json: bool) -> ExitCode {
-    super::common::quiet_on_broken_pipe();
-    let (lab, rt) = match lab_and_runtime(&args) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        let (tx, _rx) = mpsc::unbounded_channel();
-        let s = match open_session("status", lab, &args, tx).await {
-            Ok(s) => s,
-            Err(code) => return code,
-        };
+    with_read_only_session("status", &args, async |s| {
         let st = s.store.snapshot();
         let view = survey(&s).await;
         if json {
