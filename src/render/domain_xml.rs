@@ -10,8 +10,8 @@
 //! - With `kvm` the guest gets `host-passthrough` (nested virtualisation for computes); TCG
 //!   (`qemu`) keeps libvirt's default CPU model, which it can emulate.
 
-use super::network_xml::{finish, xml_error};
-use super::{LABWARP_XMLNS, LABWARP_XMLNS_PREFIX, RenderContext, Result, VirtType, Vm, VmRole};
+use super::network_xml::{finish, write_name_and_metadata, xml_error};
+use super::{RenderContext, Result, VirtType, Vm, VmRole};
 use crate::lab::Lab;
 use quick_xml::Writer;
 use quick_xml::events::BytesText;
@@ -75,20 +75,16 @@ pub fn render(lab: &Lab, ctx: &RenderContext, vm: &Vm) -> Result<String> {
     w.create_element("domain")
         .with_attribute(("type", ctx.virt_type.as_str()))
         .write_inner_content(|w| {
-            w.create_element("name")
-                .write_text_content(BytesText::new(&vm.domain))?;
-            w.create_element("metadata").write_inner_content(|w| {
-                w.create_element(format!("{LABWARP_XMLNS_PREFIX}:vm"))
-                    .with_attribute((
-                        format!("xmlns:{LABWARP_XMLNS_PREFIX}").as_str(),
-                        LABWARP_XMLNS,
-                    ))
-                    .with_attribute(("lab", lab.name.as_str()))
-                    .with_attribute(("name", vm.name.as_str()))
-                    .with_attribute(("role", vm.role.as_str()))
-                    .write_empty()?;
-                Ok(())
-            })?;
+            write_name_and_metadata(
+                w,
+                &vm.domain,
+                "vm",
+                &[
+                    ("lab", lab.name.as_str()),
+                    ("name", vm.name.as_str()),
+                    ("role", vm.role.as_str()),
+                ],
+            )?;
             w.create_element("memory")
                 .with_attribute(("unit", "MiB"))
                 .write_text_content(BytesText::new(&memory))?;

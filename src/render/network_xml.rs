@@ -94,19 +94,12 @@ pub fn render(lab: &Lab, ctx: &RenderContext, net: &Network) -> Result<String> {
         root = root.with_attribute(("xmlns:dnsmasq", DNSMASQ_XMLNS));
     }
     root.write_inner_content(|w| {
-        w.create_element("name")
-            .write_text_content(BytesText::new(&name))?;
-        w.create_element("metadata").write_inner_content(|w| {
-            w.create_element(format!("{LABWARP_XMLNS_PREFIX}:network"))
-                .with_attribute((
-                    format!("xmlns:{LABWARP_XMLNS_PREFIX}").as_str(),
-                    LABWARP_XMLNS,
-                ))
-                .with_attribute(("lab", lab.name.as_str()))
-                .with_attribute(("name", net.name.as_str()))
-                .write_empty()?;
-            Ok(())
-        })?;
+        write_name_and_metadata(
+            w,
+            &name,
+            "network",
+            &[("lab", lab.name.as_str()), ("name", net.name.as_str())],
+        )?;
         match net.mode {
             NetworkMode::Nat => {
                 w.create_element("forward")
@@ -192,6 +185,32 @@ fn write_ip(w: &mut Writer<Vec<u8>>, a: &Addressing) -> io::Result<()> {
             })?;
         }
     }
+    Ok(())
+}
+
+/// `<name>NAME</name>` and `<metadata><labwarp:KIND xmlns:labwarp=… ATTRS/></metadata>`:
+/// the libvirt object's name and the labwarp element by which cleanup knows it as ours.
+pub(super) fn write_name_and_metadata(
+    w: &mut Writer<Vec<u8>>,
+    name: &str,
+    kind: &str,
+    attrs: &[(&str, &str)],
+) -> io::Result<()> {
+    w.create_element("name")
+        .write_text_content(BytesText::new(name))?;
+    w.create_element("metadata").write_inner_content(|w| {
+        let mut e = w
+            .create_element(format!("{LABWARP_XMLNS_PREFIX}:{kind}"))
+            .with_attribute((
+                format!("xmlns:{LABWARP_XMLNS_PREFIX}").as_str(),
+                LABWARP_XMLNS,
+            ));
+        for a in attrs {
+            e = e.with_attribute(*a);
+        }
+        e.write_empty()?;
+        Ok(())
+    })?;
     Ok(())
 }
 
