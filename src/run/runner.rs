@@ -102,9 +102,7 @@ pub async fn run(
             .collect(),
     });
 
-    let mut stage_started: Vec<Option<Instant>> = vec![None; plan.len()];
-    let mut stage_finished: Vec<bool> = mask.iter().map(|m| !m).collect();
-    let mut outcomes: Vec<Option<StageOutcome>> = vec![None; plan.len()];
+    let mut progress = StageProgress::new(&mask);
     let mut set: JoinSet<(usize, StepResult)> = JoinSet::new();
     let mut running: BTreeSet<usize> = BTreeSet::new();
     let mut cancelled = cancel.is_cancelled();
@@ -127,7 +125,7 @@ pub async fn run(
                     let reason = format!("not run: {} did not finish", nodes[*bad].key);
                     nodes[i].status = Status::Blocked;
                     let n = &nodes[i];
-                    start_stage(&ctx, plan, n.stage, &mut stage_started);
+                    progress.start(&ctx, plan, n.stage);
                     ctx.emit(Event::StepSkipped {
                         stage: n.key.stage.clone(),
                         step: n.key.step.clone(),
@@ -137,7 +135,7 @@ pub async fn run(
                 } else if deps.iter().all(|s| s.satisfied()) {
                     nodes[i].status = Status::Running;
                     running.insert(i);
-                    start_stage(&ctx, plan, nodes[i].stage, &mut stage_started);
+                    progress.start(&ctx, plan, nodes[i].stage);
                     let stage = &plan[nodes[i].stage];
                     let step = stage
                         .steps
@@ -151,14 +149,7 @@ pub async fn run(
                 }
             }
         }
-        finish_stages(
-            &ctx,
-            plan,
-            &nodes,
-            &stage_started,
-            &mut stage_finished,
-            &mut outcomes,
-        );
+        progress.finish_resolved(&ctx, plan, &nodes);
         if set.is_empty() {
             break;
         }
@@ -225,19 +216,12 @@ pub async fn run(
         for n in nodes.iter_mut().filter(|n| n.status == Status::Pending) {
             n.status = Status::Cancelled;
         }
-        finish_stages(
-            &ctx,
-            plan,
-            &nodes,
-            &stage_started,
-            &mut stage_finished,
-            &mut outcomes,
-        );
+        progress.finish_resolved(&ctx, plan, &nodes);
     }
 
     let stages: Vec<(String, StageOutcome)> = plan
         .iter()
-        .zip(&outcomes)
+        .zip(&progress.outcomes)
         .filter_map(|(s, o)| o.map(|o| (s.id.clone(), o)))
         .collect();
     let ok = !cancelled && stages.iter().all(|(_, o)| *o == StageOutcome::Done);
@@ -274,54 +258,66 @@ fn fail(ctx: &Ctx, store: &StateStore, n: &mut Node, err: String) {
     });
 }
 
-fn start_stage(ctx: &Ctx, plan: &Plan, stage: usize, started: &mut [Option<Instant>]) {
-    if started[stage].is_none() {
-        started[stage] = Some(Instant::now());
-        ctx.emit(Event::StageStarted {
-            stage: plan[stage].id.clone(),
-        });
-    }
+/// Where each stage stands: when its first step started, whether its `StageFinished` went
+/// out (unselected stages count as finished: they report nothing), and how it ended.
+struct StageProgress {
+    started: Vec<Option<Instant>>,
+    finished: Vec<bool>,
+    outcomes: Vec<Option<StageOutcome>>,
 }
 
-/// Emits `StageFinished` for each selected stage whose steps are all resolved.
-fn finish_stages(
-    ctx: &Ctx,
-    plan: &Plan,
-    nodes: &[Node],
-    started: &[Option<Instant>],
-    finished: &mut [bool],
-    outcomes: &mut [Option<StageOutcome>],
-) {
-    for (si, stage) in plan.iter().enumerate() {
-        if finished[si] {
-            continue;
+impl StageProgress {
+    fn new(mask: &[bool]) -> Self {
+        StageProgress {
+            started: vec![None; mask.len()],
+            finished: mask.iter().map(|m| !m).collect(),
+            outcomes: vec![None; mask.len()],
         }
-        let mine: Vec<&Node> = nodes.iter().filter(|n| n.stage == si).collect();
-        if !mine.iter().all(|n| n.status.resolved()) {
-            continue;
-        }
-        let outcome = if mine.iter().any(|n| n.status == Status::Failed) {
-            StageOutcome::Failed
-        } else if mine.iter().all(|n| n.status.satisfied()) {
-            StageOutcome::Done
-        } else {
-            StageOutcome::Skipped
-        };
-        if started[si].is_none() {
-            // Never started (empty, or cancelled before its first step): still report it.
+    }
+
+    /// Emits `StageStarted` the first time one of the stage's steps starts (or is blocked).
+    fn start(&mut self, ctx: &Ctx, plan: &Plan, stage: usize) {
+        if self.started[stage].is_none() {
+            self.started[stage] = Some(Instant::now());
             ctx.emit(Event::StageStarted {
-                stage: stage.id.clone(),
+                stage: plan[stage].id.clone(),
             });
         }
-        finished[si] = true;
-        outcomes[si] = Some(outcome);
-        ctx.emit(Event::StageFinished {
-            stage: stage.id.clone(),
-            outcome,
-            elapsed_ms: started[si]
-                .map(|t| t.elapsed().as_millis() as u64)
-                .unwrap_or(0),
-        });
+    }
+
+    /// Emits `StageFinished` for each selected stage whose steps are all resolved.
+    fn finish_resolved(&mut self, ctx: &Ctx, plan: &Plan, nodes: &[Node]) {
+        for (si, stage) in plan.iter().enumerate() {
+            if self.finished[si] {
+                continue;
+            }
+            let mine: Vec<&Node> = nodes.iter().filter(|n| n.stage == si).collect();
+            if !mine.iter().all(|n| n.status.resolved()) {
+                continue;
+            }
+            let outcome = if mine.iter().any(|n| n.status == Status::Failed) {
+                StageOutcome::Failed
+            } else if mine.iter().all(|n| n.status.satisfied()) {
+                StageOutcome::Done
+            } else {
+                StageOutcome::Skipped
+            };
+            if self.started[si].is_none() {
+                // Never started (empty, or cancelled before its first step): still report it.
+                ctx.emit(Event::StageStarted {
+                    stage: stage.id.clone(),
+                });
+            }
+            self.finished[si] = true;
+            self.outcomes[si] = Some(outcome);
+            ctx.emit(Event::StageFinished {
+                stage: stage.id.clone(),
+                outcome,
+                elapsed_ms: self.started[si]
+                    .map(|t| t.elapsed().as_millis() as u64)
+                    .unwrap_or(0),
+            });
+        }
     }
 }
 
