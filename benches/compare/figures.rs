@@ -104,9 +104,9 @@ pub async fn ssh() -> Figure {
          `SshHost` (one russh connection, opened before the round) 200 at once (capped at sshd's \
          MaxSessions = 10 channels), then one at a time, taking turns in blocks of 25 commands \
          with `ssh` through an OpenSSH ControlMaster, the local floor and `ssh` opening a new \
-         connection per command (so the machine's slow spells of seconds spread over every way). Per-command time \
-         of the sequential ways is each command's own latency; of the parallel way, the round's \
-         wall time / 200. Every command's exit status is checked.",
+         connection per command (so the machine's slow spells of seconds spread over every \
+         way). Per-command time of the sequential ways is each command's own latency; of the \
+         parallel way, the round's wall time / 200. Every command's exit status is checked.",
     );
     if let Some(why) = sshd::unavailable() {
         fig.notes.push(format!("SKIPPED: {why}"));
