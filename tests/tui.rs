@@ -6,6 +6,7 @@ use labwarp::run::event::{
     ContainerRow, Event, FindingRow, LogStream, StageInfo, StageOutcome, StepInfo, VmRow,
 };
 use labwarp::tui::app::{CleanLevel, Effect, Msg, PlanStage, PlanStep, PlanView, Screen};
+use labwarp::tui::screens::cleanup::Preview;
 use labwarp::tui::style::Styles;
 use labwarp::tui::{App, view};
 use ratatui::Terminal;
@@ -579,11 +580,14 @@ fn cleanup_preview_needs_the_typed_name() {
             ..
         }]
     ));
-    a.update(Msg::CleanupPreview(Ok(vec![
-        "domain demo-undercloud (and its disks)".into(),
-        "domain demo-controller-0".into(),
-        "network demo-external".into(),
-    ])));
+    a.update(Msg::CleanupPreview(Ok(Preview {
+        remove: vec![
+            "domain demo-undercloud (and its disks)".into(),
+            "domain demo-controller-0".into(),
+            "network demo-external".into(),
+        ],
+        kept: vec![],
+    })));
     typed(&mut a, "dem");
     let fx = key(&mut a, KeyCode::Enter);
     assert!(fx.is_empty(), "a wrong name removes nothing");
@@ -1075,11 +1079,16 @@ fn cleanup_preview_app() -> App {
     key(&mut a, KeyCode::Char('c'));
     key(&mut a, KeyCode::Down);
     key(&mut a, KeyCode::Enter);
-    a.update(Msg::CleanupPreview(Ok(vec![
-        "domain demo-undercloud (and its disks)".into(),
-        "domain demo-controller-0".into(),
-        "network demo-external".into(),
-    ])));
+    a.update(Msg::CleanupPreview(Ok(Preview {
+        remove: vec![
+            "domain demo-undercloud (and its disks)".into(),
+            "domain demo-controller-0".into(),
+            "network demo-external".into(),
+        ],
+        kept: vec![
+            "directory /var/lib/libvirt/images on virthost: looks like the lab's, not removed: existed before labwarp".into(),
+        ],
+    })));
     typed(&mut a, "demo");
     a
 }

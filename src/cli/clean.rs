@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 fn print_list(p: &CleanPlan) {
     println!(
-        "clean --level {} of lab {}: {} item(s)",
+        "clean --level {} of lab {}: {} item(s) to remove",
         p.level.as_str(),
         p.lab,
         p.items.len()
@@ -21,7 +21,19 @@ fn print_list(p: &CleanPlan) {
             FoundBy::Discovery => "discovered",
             FoundBy::Both => "state file + discovered",
         };
-        println!("  - {:<70} ({by})", i.what);
+        println!("  - {:<70} ({by}; {})", i.what, i.proof);
+    }
+    if !p.kept.is_empty() {
+        println!(
+            "left alone: {} item(s) labwarp cannot prove it made",
+            p.kept.len()
+        );
+        for k in &p.kept {
+            println!("  = {}: {}", k.what, k.why);
+            if let Some(c) = &k.by_hand {
+                println!("      by hand: {c}");
+            }
+        }
     }
 }
 
@@ -83,10 +95,14 @@ pub fn run(args: LabArgs, level: Level, dry_run: bool, yes: bool, json: bool) ->
             );
         } else {
             println!(
-                "removed {} item(s), {} failed",
+                "removed {} item(s), {} failed, {} left alone",
                 report.removed.len(),
-                report.failed.len()
+                report.failed.len(),
+                list.kept.len() + report.kept.len()
             );
+            for (what, why) in &report.kept {
+                println!("  KEPT {what}: {why}");
+            }
             for (what, err) in &report.failed {
                 println!("  FAILED {what}: {err}");
             }

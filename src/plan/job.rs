@@ -44,18 +44,41 @@ else echo gone; fi
 tail -c +"$2" "$j.log" 2>/dev/null || true
 "#;
 
-/// `sh -c STOP sh JOB`: TERM to the worker's process group, KILL after 10 s; prints what
-/// it did.
+/// `sh -c STOP sh JOB`: stops every process of the worker's session (the worker is a
+/// session leader, so whatever it started carries its session id, wherever it was
+/// reparented), TERM first and KILL after 10 s, and waits until none is left; prints
+/// `stopped PID` when it stopped something, `left PIDS` (exit 1) when some survived.
+/// Zombies are skipped: they run nothing, and a PID 1 that does not reap keeps them.
+/// (`kill -- -PGID` is not used: dash and busybox refuse `--` there, which once let the
+/// worker's children run on behind a clean.)
 const STOP: &str = r#"
 j=$1
-if alive "$j" && [ ! -e "$j.rc" ]; then
-  p=$(cat "$j.pid")
-  kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true
+p=$(cat "$j.pid" 2>/dev/null) || exit 0
+case $p in ''|*[!0-9]*) exit 0 ;; esac
+members() {
+  for f in /proc/[0-9]*/stat; do
+    s=$(cat "$f" 2>/dev/null) || continue
+    set -- ${s##*) }
+    [ "$1" = Z ] && continue
+    [ "$4" = "$p" ] || continue
+    n=${f#/proc/}
+    echo "${n%/stat}"
+  done
+}
+m=$(members)
+[ -n "$m" ] || exit 0
+kill -TERM $m 2>/dev/null
+i=0
+while [ -n "$(members)" ] && [ $i -lt 10 ]; do sleep 1; i=$((i+1)); done
+m=$(members)
+if [ -n "$m" ]; then
+  kill -KILL $m 2>/dev/null
   i=0
-  while alive "$j" && [ $i -lt 10 ]; do sleep 1; i=$((i+1)); done
-  if alive "$j"; then kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true; fi
-  echo "stopped $p"
+  while [ -n "$(members)" ] && [ $i -lt 10 ]; do sleep 1; i=$((i+1)); done
 fi
+m=$(members)
+if [ -n "$m" ]; then echo "processes of the job survived KILL:" $m >&2; exit 1; fi
+echo "stopped $p"
 "#;
 
 /// One named job in a directory on a host.
@@ -255,7 +278,7 @@ impl Job {
         let out = host.exec_ok(&stop).await?;
         if let Some(pid) = out.trim().strip_prefix("stopped ") {
             did.push(format!(
-                "stopped job {} (process group {pid})",
+                "stopped job {} (every process of its session {pid})",
                 self.base().display()
             ));
         }

@@ -4,6 +4,7 @@
 
 pub mod ctx;
 pub mod job;
+pub mod owner;
 pub mod resource;
 pub mod stages;
 pub mod step;
@@ -63,8 +64,20 @@ pub struct Facts {
     /// session; `None` for a sandbox, which needs no SSH).
     #[serde(default)]
     pub ssh_public_key: Option<String>,
+    /// The lab's identity (`workspace/lab-id`, see [`owner`]): with the name, what marks
+    /// labwarp's objects (container labels, libvirt metadata, directory markers). Set by
+    /// the session; empty when unknown (nothing is then proven ours by a mark).
+    #[serde(default)]
+    pub lab_id: String,
     /// The choices above, in words, for output.
     pub notes: Vec<String>,
+}
+
+impl Facts {
+    /// This lab as its marks name it.
+    pub fn owner(&self, lab: &str) -> owner::Owner {
+        owner::Owner::new(lab, &self.lab_id)
+    }
 }
 
 impl Facts {
@@ -178,6 +191,7 @@ impl Facts {
             container_prefix,
             container_host,
             ssh_public_key: None,
+            lab_id: String::new(),
             domain_type,
             domain_type_reason: reason,
             sandbox,

@@ -88,11 +88,17 @@ pub enum Resource {
         path: PathBuf,
         level: Level,
     },
-    /// A directory labwarp created (removed with its content).
+    /// A directory labwarp created (with its marker file, `super::owner`). Removed only
+    /// once empty of everything labwarp did not make, unless `whole`: a directory that is
+    /// labwarp's own through and through (a VirtualBMC directory, cloud-init sources, the
+    /// sandbox undercloud standing for a VM's disk), removed with its content once proven
+    /// the lab's. A directory that existed before labwarp is never removed.
     Dir {
         host: HostRole,
         path: PathBuf,
         level: Level,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        whole: bool,
     },
     /// A user labwarp created (`stack`).
     User { host: HostRole, name: String },
@@ -132,18 +138,24 @@ impl Resource {
     /// directories last, the user after its files; VirtualBMC entries before their daemon).
     pub fn removal_rank(&self) -> u8 {
         match self {
-            // A job still running would start containers again behind the clean's back.
-            Resource::Job { .. } | Resource::Container { .. } => 0,
-            Resource::VbmcEntry { .. } => 1,
+            // A job still running would start containers again behind the clean's back:
+            // it is stopped (every process of its session) before any container goes.
+            Resource::Job { .. } => 0,
+            Resource::Container { .. } => 1,
+            Resource::VbmcEntry { .. } => 2,
             // After the entries (removed through it), before its directory.
-            Resource::VbmcDaemon { .. } | Resource::FirewallPort { .. } => 2,
-            Resource::Domain { .. } => 3,
-            Resource::File { .. } => 4,
-            Resource::Pool { .. } => 5,
-            Resource::Network { .. } => 6,
-            Resource::Dir { .. } | Resource::VbmcVenv { .. } => 7,
-            Resource::ConfigBackup { .. } => 8,
-            Resource::User { .. } => 9,
+            Resource::VbmcDaemon { .. } | Resource::FirewallPort { .. } => 3,
+            Resource::Domain { .. } => 4,
+            Resource::File { .. } => 5,
+            Resource::Pool { .. } => 6,
+            Resource::Network { .. } => 7,
+            // Deepest first, so a directory is emptied of labwarp's subdirectories before
+            // it is looked at (see `Resource::Dir`).
+            Resource::Dir { path, .. } => 8u8
+                .saturating_add((32usize.saturating_sub(path.components().count())).min(40) as u8),
+            Resource::VbmcVenv { .. } => 8,
+            Resource::ConfigBackup { .. } => 60,
+            Resource::User { .. } => 61,
         }
     }
 }
@@ -171,9 +183,15 @@ impl fmt::Display for Resource {
             Resource::File { host, path, .. } => {
                 write!(f, "file {} on {}", path.display(), role(host))
             }
-            Resource::Dir { host, path, .. } => {
-                write!(f, "directory {} on {}", path.display(), role(host))
-            }
+            Resource::Dir {
+                host, path, whole, ..
+            } => write!(
+                f,
+                "directory {} on {}{}",
+                path.display(),
+                role(host),
+                if *whole { " (with its content)" } else { "" }
+            ),
             Resource::User { host, name } => write!(f, "user {name} on {}", role(host)),
             Resource::ConfigBackup { host, path, backup } => write!(
                 f,
@@ -212,6 +230,7 @@ mod tests {
                 host: HostRole::Undercloud,
                 path: "/tmp/x".into(),
                 level: Level::Nodes,
+                whole: false,
             },
         ];
         let y = serde_yaml::to_string(&r).unwrap();

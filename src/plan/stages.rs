@@ -37,6 +37,7 @@ fn render_ctx(lab: &Lab, facts: &Facts, workspace: &Path) -> RenderContext {
     let mut r = RenderContext::for_lab(lab, workspace);
     r.image_dir = facts.pool_dir.clone();
     r.ssh_public_key = facts.ssh_public_key.clone();
+    r.lab_id = facts.lab_id.clone();
     r.virt_type = if facts.domain_type == "kvm" {
         VirtType::Kvm
     } else {
@@ -63,6 +64,7 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
             role: HostRole::Virthost,
             path: facts.sandbox_dir.clone(),
             level: Level::Virthost,
+            whole: false,
         });
         base.push("sandbox");
     }
@@ -116,6 +118,7 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
                 role: HostRole::Virthost,
                 path: facts.pool_dir.clone(),
                 level: Level::Virthost,
+                whole: false,
             },
             &base,
         )
@@ -159,6 +162,7 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
         } else {
             Level::All
         },
+        whole: false,
     });
     if facts.sandbox {
         // Nothing boots on the test driver: an empty image stands in for the download.
@@ -308,12 +312,14 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
                 role: HostRole::Undercloud,
                 path: root,
                 level: Level::Nodes,
+                whole: true,
             })
             .then(MakeDir {
                 id: "home".into(),
                 role: HostRole::Undercloud,
                 path: home.clone(),
                 level: Level::Nodes,
+                whole: false,
             });
     }
 

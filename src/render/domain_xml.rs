@@ -83,6 +83,7 @@ pub fn render(lab: &Lab, ctx: &RenderContext, vm: &Vm) -> Result<String> {
                     ("lab", lab.name.as_str()),
                     ("name", vm.name.as_str()),
                     ("role", vm.role.as_str()),
+                    ("id", ctx.lab_id.as_str()),
                 ],
             )?;
             w.create_element("memory")

@@ -117,6 +117,9 @@ pub struct RenderContext {
     pub vbmc_password: Option<Secret>,
     /// Host key pair installed in the undercloud (makes user-data a secret file).
     pub undercloud_host_key: Option<HostKeyPair>,
+    /// The lab's identity (`plan::owner`), written into libvirt metadata so that cleanup
+    /// can prove a domain or network is this lab's; empty: not written.
+    pub lab_id: String,
 }
 
 impl RenderContext {
@@ -156,6 +159,7 @@ impl RenderContext {
             overcloud_user: "tripleo-admin".into(),
             vbmc_password: lab.overcloud.vbmc.password.clone(),
             undercloud_host_key: None,
+            lab_id: String::new(),
         }
     }
 

@@ -98,7 +98,11 @@ pub fn render(lab: &Lab, ctx: &RenderContext, net: &Network) -> Result<String> {
             w,
             &name,
             "network",
-            &[("lab", lab.name.as_str()), ("name", net.name.as_str())],
+            &[
+                ("lab", lab.name.as_str()),
+                ("name", net.name.as_str()),
+                ("id", ctx.lab_id.as_str()),
+            ],
         )?;
         match net.mode {
             NetworkMode::Nat => {
@@ -205,7 +209,8 @@ pub(super) fn write_name_and_metadata(
                 format!("xmlns:{LABWARP_XMLNS_PREFIX}").as_str(),
                 LABWARP_XMLNS,
             ));
-        for a in attrs {
+        // An empty value (the lab's id when unknown) is left out.
+        for a in attrs.iter().filter(|(_, v)| !v.is_empty()) {
             e = e.with_attribute(*a);
         }
         e.write_empty()?;

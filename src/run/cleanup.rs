@@ -1,28 +1,29 @@
 //! Teardown: what a clean at a level will remove (as data, for `--dry-run` and the TUI's
 //! guided cleanup), and removal that converges in one run whatever state things are in.
 //!
-//! The list comes from two sources, merged: the state file, and discovery on the live
-//! hosts (libvirt objects named with the lab prefix or carrying labwarp's ownership
-//! metadata, containers labelled with the lab, and every resource the plan would create
-//! that exists now). So a half-created lab, or one whose state.yaml was lost, is still
-//! cleaned. Every removal treats "already gone" as success, and one failure does not stop
-//! the others.
+//! labwarp removes only what it can prove it made (`super::ownership`): what the state
+//! file recorded, or what carries the lab's marks (name *and* identity). Candidates come
+//! from the state file and from discovery on the live hosts (the plan's own resources,
+//! libvirt objects named with the lab prefix or carrying labwarp metadata, containers
+//! labelled with or named after the lab); each is proven the lab's, and removed, or
+//! reported as left alone with the reason and the command that removes it by hand. A
+//! directory is removed only once it holds nothing labwarp did not make (or, `whole`, when
+//! it is labwarp's own through and through). Every removal treats "already gone" as
+//! success, and one failure does not stop the others.
 
+use super::ownership::{self, Proof};
 use super::state::{ResourceStatus, State, StateStore};
 use crate::host::{Cmd, HostError};
 use crate::plan::job::Job;
+use crate::plan::owner::{MARKER_FILE, marker_path};
 use crate::plan::resource::ABSENT_MARKER;
 use crate::plan::steps::vbmc::{self, VbmcPaths};
 use crate::plan::{Ctx, HostRole, Level, Plan, Resource};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Label every container labwarp starts carries (`labwarp.lab=<lab name>`).
-pub const CONTAINER_LABEL: &str = "labwarp.lab";
-/// Comment (GECOS) of a user labwarp created: only such users are ever removed.
-pub fn user_comment(lab: &str) -> String {
-    format!("labwarp lab {lab}")
-}
+pub use crate::plan::owner::CONTAINER_LABEL;
+pub use ownership::{lives_in_undercloud_vm, user_comment};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -40,20 +41,44 @@ pub struct CleanItem {
     pub found_by: FoundBy,
     /// Its status in the state file, when it is there.
     pub state: Option<ResourceStatus>,
+    /// How labwarp knows it is the lab's.
+    #[serde(default)]
+    pub proof: String,
 }
 
-/// What a clean at `level` would remove, in removal order.
+/// Something found that looks like the lab's but that labwarp will not remove.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptItem {
+    pub what: String,
+    /// Why it is left alone.
+    pub why: String,
+    /// The command that removes it by hand, for whoever knows it is not needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_hand: Option<String>,
+}
+
+/// What a clean at `level` would remove, in removal order, and what it leaves alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CleanPlan {
     pub lab: String,
     pub level: Level,
     pub items: Vec<CleanItem>,
+    /// Found, looks like the lab's, left alone (and why).
+    #[serde(default)]
+    pub kept: Vec<KeptItem>,
+    /// Recorded in the state file but already gone, or inside a directory removed whole
+    /// (they go with it): forgotten from the state file by the clean.
+    #[serde(default)]
+    pub gone: Vec<Resource>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct CleanReport {
     pub removed: Vec<String>,
     pub failed: Vec<(String, String)>,
+    /// Left alone while removing (a directory that turned out to hold foreign files).
+    #[serde(default)]
+    pub kept: Vec<(String, String)>,
 }
 
 impl CleanReport {
@@ -62,164 +87,283 @@ impl CleanReport {
     }
 }
 
-/// Builds the removal list from the state file, the plan and discovery on the live hosts.
+/// Builds the removal list from the state file, the plan and discovery on the live hosts:
+/// every candidate proven the lab's is listed for removal, the others are listed as kept.
 pub async fn inventory(
     ctx: &Ctx,
     state: &State,
     plan: &Plan,
     level: Level,
 ) -> anyhow::Result<CleanPlan> {
-    let mut items: Vec<CleanItem> = Vec::new();
-    let mut add = |r: Resource, by: FoundBy, st: Option<ResourceStatus>| {
-        if r.level() > level {
-            return;
+    let mut out = CleanPlan {
+        lab: ctx.lab.name.clone(),
+        level,
+        items: Vec::new(),
+        kept: Vec::new(),
+        gone: Vec::new(),
+    };
+    let mut seen: Vec<Resource> = Vec::new();
+    let mut not_ours: Vec<(Resource, String)> = Vec::new();
+    let mut candidates: Vec<(Resource, FoundBy)> = Vec::new();
+    for e in &state.resources {
+        candidates.push((e.resource.clone(), FoundBy::State));
+    }
+    let (found, notes) = discover(ctx, plan).await?;
+    out.kept.extend(notes);
+    for r in found {
+        match candidates.iter_mut().find(|(c, _)| *c == r) {
+            Some((_, by)) => *by = FoundBy::Both,
+            None => candidates.push((r, FoundBy::Discovery)),
         }
-        match items.iter_mut().find(|i| i.resource == r) {
-            Some(i) => {
-                if i.found_by != by {
-                    i.found_by = FoundBy::Both;
-                }
+    }
+    for (r, by) in candidates {
+        if r.level() > level || seen.contains(&r) {
+            continue;
+        }
+        seen.push(r.clone());
+        let st = state
+            .resources
+            .iter()
+            .find(|e| e.resource == r)
+            .map(|e| e.status);
+        if lives_in_undercloud_vm(ctx, &r) {
+            if st.is_some() {
+                out.items.push(CleanItem {
+                    what: r.to_string(),
+                    resource: r,
+                    found_by: by,
+                    state: st,
+                    proof: "inside the undercloud VM: goes with it".into(),
+                });
+            }
+            continue;
+        }
+        match ownership::prove(ctx, state, &r).await? {
+            Proof::Absent => {
                 if st.is_some() {
-                    i.state = st;
+                    out.gone.push(r);
                 }
             }
-            None => items.push(CleanItem {
+            Proof::Ours(proof) => out.items.push(CleanItem {
                 what: r.to_string(),
                 resource: r,
                 found_by: by,
                 state: st,
+                proof,
             }),
+            Proof::NotOurs(why) => not_ours.push((r, why)),
         }
+    }
+    out.items.sort_by_key(|i| i.resource.removal_rank());
+    // What lies inside a directory removed whole goes with it.
+    let wholes: Vec<(HostRole, std::path::PathBuf)> = out
+        .items
+        .iter()
+        .filter_map(|i| match &i.resource {
+            Resource::Dir {
+                host,
+                path,
+                whole: true,
+                ..
+            } => Some((*host, path.clone())),
+            _ => None,
+        })
+        .collect();
+    let inside_whole = |r: &Resource| match r {
+        Resource::File { host, path, .. } | Resource::Dir { host, path, .. } => wholes
+            .iter()
+            .any(|(h, w)| (h == host || ctx.facts.sandbox) && path != w && path.starts_with(w)),
+        _ => false,
     };
-    for e in &state.resources {
-        add(e.resource.clone(), FoundBy::State, Some(e.status));
-    }
-    for r in discover(ctx, plan).await? {
-        add(r, FoundBy::Discovery, None);
-    }
-    items.sort_by_key(|i| i.resource.removal_rank());
-    Ok(CleanPlan {
-        lab: ctx.lab.name.clone(),
-        level,
-        items,
-    })
-}
-
-/// Resources that exist now and are labwarp's: the plan's own resources found on the
-/// hosts, plus containers labelled with the lab.
-pub async fn discover(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Vec<Resource>> {
-    let mut out: Vec<Resource> = Vec::new();
-    for stage in plan {
-        for p in &stage.steps {
-            for r in p.step.resources() {
-                if out.contains(&r) || lives_in_undercloud_vm(ctx, &r) {
-                    continue;
-                }
-                if exists(ctx, &r).await? {
-                    out.push(r);
-                }
-            }
+    let (covered, items): (Vec<CleanItem>, Vec<CleanItem>) = std::mem::take(&mut out.items)
+        .into_iter()
+        .partition(|i| inside_whole(&i.resource));
+    out.items = items;
+    out.gone.extend(covered.into_iter().map(|i| i.resource));
+    for (r, why) in not_ours {
+        if !inside_whole(&r) {
+            out.kept.push(KeptItem {
+                what: r.to_string(),
+                why: format!("looks like the lab's, not removed: {why}"),
+                by_hand: ownership::by_hand(ctx, &r),
+            });
         }
     }
-    // libvirt objects named with the lab prefix, or carrying labwarp's ownership metadata.
-    let prefix = format!("{}-", ctx.lab.name);
-    for d in ctx.libvirt.domains().await? {
-        let ours = d.name.starts_with(&prefix) || d.labwarp_lab.as_deref() == Some(&ctx.lab.name);
-        let r = Resource::Domain { name: d.name };
-        if ours && !out.contains(&r) {
-            out.push(r);
-        }
-    }
-    for n in ctx.libvirt.networks().await? {
-        let r = Resource::Network {
-            name: n.name.clone(),
+    // A directory that would still hold what labwarp did not make stays, and says so.
+    let mut i = 0;
+    while i < out.items.len() {
+        let leftovers = match &out.items[i].resource {
+            Resource::Dir {
+                host,
+                path,
+                whole: false,
+                ..
+            } => foreign_entries(ctx, *host, path, &out.items).await?,
+            _ => Vec::new(),
         };
-        if n.name.starts_with(&prefix) && !out.contains(&r) {
-            out.push(r);
-        }
-    }
-    for p in ctx.libvirt.pools().await? {
-        let r = Resource::Pool {
-            name: p.name.clone(),
-        };
-        if p.name.starts_with(&prefix) && !out.contains(&r) {
-            out.push(r);
-        }
-    }
-    // VirtualBMC: every entry in the lab's directory (a node the lab no longer has, too),
-    // and its daemon when one runs or left a pid file.
-    if !ctx.facts.test_driver {
-        let paths = VbmcPaths::of(ctx);
-        for node in vbmc::existing_entries(ctx, &paths).await? {
-            let r = Resource::VbmcEntry { node };
-            if !out.contains(&r) {
-                out.push(r);
-            }
-        }
-        let d = Resource::VbmcDaemon {
-            dir: paths.dir.clone(),
-        };
-        if !out.contains(&d) && exists(ctx, &d).await? {
-            out.push(d);
-        }
-    }
-    // In the sandbox both roles are this machine: look once, as the undercloud.
-    let roles: &[HostRole] = if ctx.facts.sandbox {
-        &[HostRole::Undercloud]
-    } else {
-        &[HostRole::Virthost]
-    };
-    for role in roles.iter().copied() {
-        for name in labelled_containers(ctx, role).await? {
-            let r = Resource::Container { host: role, name };
-            if !out.contains(&r) {
-                out.push(r);
-            }
+        if leftovers.is_empty() {
+            i += 1;
+        } else {
+            let item = out.items.remove(i);
+            out.kept.push(KeptItem {
+                why: format!(
+                    "holds what labwarp did not make, so it stays: {}",
+                    summarise(&leftovers)
+                ),
+                by_hand: ownership::by_hand(ctx, &item.resource),
+                what: item.what,
+            });
         }
     }
     Ok(out)
 }
 
-/// Containers carrying the lab's label on a host (none when podman is not installed).
-async fn labelled_containers(ctx: &Ctx, role: HostRole) -> anyhow::Result<Vec<String>> {
-    let cmd = Cmd::new([
-        "podman".to_string(),
-        "ps".into(),
-        "-a".into(),
-        "--filter".into(),
-        format!("label={CONTAINER_LABEL}={}", ctx.lab.name),
-        "--format".into(),
-        "{{.Names}}".into(),
-    ])
-    .sudo();
-    match ctx.host(role).exec(&cmd).await {
-        Ok(out) if out.success() => Ok(out
-            .stdout_str()
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect()),
-        // podman missing or failing: nothing labwarp could have started there.
-        Ok(_) => Ok(Vec::new()),
-        Err(HostError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e.into()),
+/// Entries of `dir` (but its marker) that no item of the list removes.
+async fn foreign_entries(
+    ctx: &Ctx,
+    role: HostRole,
+    dir: &Path,
+    items: &[CleanItem],
+) -> anyhow::Result<Vec<String>> {
+    let removed: Vec<&Path> = items
+        .iter()
+        .filter_map(|i| match &i.resource {
+            // In the sandbox both roles are this machine.
+            Resource::File { host, path, .. } | Resource::Dir { host, path, .. }
+                if *host == role || ctx.facts.sandbox =>
+            {
+                Some(path.as_path())
+            }
+            _ => None,
+        })
+        .collect();
+    Ok(list_dir(ctx, role, dir)
+        .await?
+        .into_iter()
+        .filter(|n| !removed.contains(&dir.join(n).as_path()))
+        .collect())
+}
+
+/// The entries of a directory but labwarp's marker (`ls -A`: hidden ones too).
+async fn list_dir(ctx: &Ctx, role: HostRole, dir: &Path) -> anyhow::Result<Vec<String>> {
+    let p = dir.to_string_lossy().into_owned();
+    let out = ctx
+        .host(role)
+        .exec(&Cmd::new(["ls", "-A", "-1", "--", &p]).sudo())
+        .await?;
+    if !out.success() {
+        anyhow::bail!(
+            "cannot list {} on {}: {}",
+            dir.display(),
+            ctx.host(role).name(),
+            out.stderr_str().trim()
+        );
+    }
+    Ok(out
+        .stdout_str()
+        .lines()
+        .filter(|l| !l.is_empty() && *l != MARKER_FILE)
+        .map(str::to_string)
+        .collect())
+}
+
+fn summarise(names: &[String]) -> String {
+    let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+    let more = names.len().saturating_sub(shown.len());
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
     }
 }
 
-/// Resources inside a real undercloud VM go with the VM (its disk is removed at `nodes`):
-/// nothing to do for them one by one. In the sandbox they live on this machine.
-pub fn lives_in_undercloud_vm(ctx: &Ctx, r: &Resource) -> bool {
-    let role = match r {
-        Resource::Container { host, .. }
-        | Resource::Job { host, .. }
-        | Resource::File { host, .. }
-        | Resource::Dir { host, .. }
-        | Resource::User { host, .. }
-        | Resource::ConfigBackup { host, .. } => *host,
-        _ => HostRole::Virthost,
+/// Candidates found on the live hosts (each still to be proven the lab's), and notes on
+/// what could not be looked at.
+pub async fn discover(ctx: &Ctx, plan: &Plan) -> anyhow::Result<(Vec<Resource>, Vec<KeptItem>)> {
+    let mut out: Vec<Resource> = Vec::new();
+    let mut notes = Vec::new();
+    let mut add = |r: Resource| {
+        if !out.contains(&r) {
+            out.push(r);
+        }
     };
-    role == HostRole::Undercloud && !ctx.facts.sandbox
+    for stage in plan {
+        for p in &stage.steps {
+            for r in p.step.resources() {
+                if !lives_in_undercloud_vm(ctx, &r) {
+                    add(r);
+                }
+            }
+        }
+    }
+    // libvirt objects named with the lab prefix, or whose metadata names the lab.
+    let prefix = format!("{}-", ctx.lab.name);
+    for d in ctx.libvirt.domains().await? {
+        if d.name.starts_with(&prefix) || d.labwarp_lab.as_deref() == Some(&ctx.lab.name) {
+            add(Resource::Domain { name: d.name });
+        }
+    }
+    for n in ctx.libvirt.networks().await? {
+        if n.name.starts_with(&prefix) {
+            add(Resource::Network { name: n.name });
+        }
+    }
+    for p in ctx.libvirt.pools().await? {
+        if p.name.starts_with(&prefix) {
+            add(Resource::Pool { name: p.name });
+        }
+    }
+    // VirtualBMC: every entry in the lab's directory (a node the lab no longer has, too),
+    // and its daemon.
+    if !ctx.facts.test_driver {
+        let paths = VbmcPaths::of(ctx);
+        for node in vbmc::existing_entries(ctx, &paths).await? {
+            add(Resource::VbmcEntry { node });
+        }
+        add(Resource::VbmcDaemon {
+            dir: paths.dir.clone(),
+        });
+    }
+    // Containers labelled with the lab's name or named after it. In the sandbox both
+    // roles are this machine: look once, as the undercloud.
+    let role = if ctx.facts.sandbox {
+        HostRole::Undercloud
+    } else {
+        HostRole::Virthost
+    };
+    let podman = crate::podman::Podman::new(ctx.host(role).clone());
+    match podman.list().await {
+        Ok(list) => {
+            for c in list {
+                let labelled = c.labels.get(CONTAINER_LABEL) == Some(&ctx.lab.name);
+                if labelled || c.name.starts_with(&prefix) {
+                    add(Resource::Container {
+                        host: role,
+                        name: c.name,
+                    });
+                }
+            }
+        }
+        Err(e) if podman_missing(&e) => {}
+        Err(e) => notes.push(KeptItem {
+            what: format!("containers on {}", ctx.host(role).name()),
+            why: format!("podman could not list them ({e}): none of them is removed"),
+            by_hand: None,
+        }),
+    }
+    Ok((out, notes))
+}
+
+/// podman not installed there: nothing labwarp could have started.
+fn podman_missing(e: &crate::podman::PodmanError) -> bool {
+    match e {
+        crate::podman::PodmanError::Host(HostError::Io(io)) => {
+            io.kind() == std::io::ErrorKind::NotFound
+        }
+        // Over SSH a missing program is the shell's 127.
+        crate::podman::PodmanError::Failed { code, .. } => code == "127",
+        _ => false,
+    }
 }
 
 /// Whether a resource exists now.
@@ -287,27 +431,64 @@ fn safe_to_remove(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Removes one resource; "already gone" is success. `log` narrates what was done.
+/// Removes one resource the caller has proven the lab's (cleanup's inventory, or a
+/// step's undo of what its apply made); "already gone" is success. Returns why it was
+/// left alone instead, for a directory that holds what labwarp did not make (never
+/// removed) or a path that became a symbolic link. `log` narrates what was done.
 pub async fn remove(
     ctx: &Ctx,
     r: &Resource,
     log: &mut (dyn FnMut(String) + Send),
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<String>> {
     match r {
         Resource::File { host, path, .. } => {
             safe_to_remove(path)?;
             let h = ctx.host(*host);
-            if h.exists(path).await? {
+            // `rm -f` on a link removes the link, never what it points at.
+            if h.exists(path).await? || ownership::is_link(ctx, *host, path).await {
                 run_ok(ctx, *host, Cmd::new(["rm", "-f", "--"]).arg_path(path)).await?;
                 log(format!("removed file {}", path.display()));
             }
         }
-        Resource::Dir { host, path, .. } => {
+        Resource::Dir {
+            host, path, whole, ..
+        } => {
             safe_to_remove(path)?;
+            if ownership::is_link(ctx, *host, path).await {
+                return Ok(Some(format!(
+                    "{} is a symbolic link: labwarp never follows one to delete",
+                    path.display()
+                )));
+            }
             let h = ctx.host(*host);
-            if h.exists(path).await? {
+            if !h.exists(path).await? {
+                return Ok(None);
+            }
+            if *whole {
                 run_ok(ctx, *host, Cmd::new(["rm", "-rf", "--"]).arg_path(path)).await?;
-                log(format!("removed directory {}", path.display()));
+                log(format!(
+                    "removed directory {} with its content",
+                    path.display()
+                ));
+            } else {
+                let left = list_dir(ctx, *host, path).await?;
+                if !left.is_empty() {
+                    let why = format!(
+                        "directory {} holds what labwarp did not make, so it stays: {}",
+                        path.display(),
+                        summarise(&left)
+                    );
+                    log(format!("kept {why}"));
+                    return Ok(Some(why));
+                }
+                run_ok(
+                    ctx,
+                    *host,
+                    Cmd::new(["rm", "-f", "--"]).arg_path(&marker_path(path)),
+                )
+                .await?;
+                run_ok(ctx, *host, Cmd::new(["rmdir", "--"]).arg_path(path)).await?;
+                log(format!("removed directory {} (empty)", path.display()));
             }
         }
         Resource::Container { host, name } => {
@@ -417,7 +598,7 @@ pub async fn remove(
             }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 async fn run_ok(ctx: &Ctx, role: HostRole, cmd: Cmd) -> anyhow::Result<()> {
@@ -459,16 +640,23 @@ pub async fn execute(ctx: &Ctx, store: &StateStore, plan: &CleanPlan) -> CleanRe
             continue;
         }
         match remove(ctx, &item.resource, &mut log).await {
-            Ok(()) => {
+            Ok(None) => {
                 let _ = store.update(|s| s.forget_resource(&item.resource));
                 report.removed.push(item.what.clone());
             }
+            // Still the lab's (recorded, marked): a later clean removes it once emptied.
+            Ok(Some(why)) => report.kept.push((item.what.clone(), why)),
             Err(e) => {
                 sc.info(format!("could not remove {}: {e:#}", item.what));
                 report.failed.push((item.what.clone(), format!("{e:#}")));
             }
         }
     }
+    let _ = store.update(|s| {
+        for r in &plan.gone {
+            s.forget_resource(r);
+        }
+    });
     // Step outcomes describe resources that may now be gone: the next run re-checks anyway.
     // Every level removes the VMs: their addresses and the host keys pinned for them go too.
     let kh = crate::host::known_hosts::KnownHosts::new(ctx.workspace.join("known_hosts"));

@@ -23,6 +23,27 @@ fn stage_of(e: &Event) -> Option<&str> {
     }
 }
 
+/// Opens `dir/<stage>.log` for appending, never through a symbolic link (neither the
+/// directory nor the file: a link planted there would have labwarp write elsewhere).
+fn open_log(dir: &std::path::Path, stage: &str) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let is_link = |p: &std::path::Path| {
+        std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
+    };
+    if is_link(dir) {
+        return Err(std::io::Error::other(format!(
+            "{} is a symbolic link: labwarp does not write logs through links; remove it",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir)?;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(dir.join(format!("{stage}.log")))
+}
+
 /// Returns a sender whose events are written to the stage logs and then forwarded to `out`.
 /// The task ends when every sender is dropped (after writing what was queued).
 pub fn tee(
@@ -39,12 +60,7 @@ pub fn tee(
                 let f = match files.get_mut(stage) {
                     Some(f) => Some(f),
                     None => {
-                        let opened = std::fs::create_dir_all(&dir).and_then(|_| {
-                            OpenOptions::new()
-                                .create(true)
-                                .append(true)
-                                .open(dir.join(format!("{stage}.log")))
-                        });
+                        let opened = open_log(&dir, stage);
                         match opened {
                             Ok(f) => Some(files.entry(stage.to_string()).or_insert(f)),
                             Err(err) if !warned => {

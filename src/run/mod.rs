@@ -5,10 +5,12 @@ pub mod event;
 pub mod fault;
 pub mod logs;
 pub mod monitor;
+pub mod ownership;
 pub mod print;
 pub mod runner;
 pub mod session;
 pub mod state;
 pub mod survey;
+pub mod workspace;
 
 pub use runner::{RunSummary, run};

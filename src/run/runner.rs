@@ -407,7 +407,10 @@ async fn run_step(
             return Ok(Some(before.saw));
         }
         sc.info(format!("to do: {}", before.saw));
-        let resources = step.resources();
+        // Recorded before apply: only what labwarp is about to make (absent now) or can
+        // prove is the lab's. What exists and is not is never claimed, and a file or a
+        // container in the way is not overwritten or replaced: the step stops, naming it.
+        let resources = claimable(&ctx, &store, step.resources()).await?;
         store.update(|s| {
             s.record_step(&k, StepStatus::Running, None);
             for r in &resources {
@@ -435,6 +438,39 @@ async fn run_step(
         Ok(None) => StepResult::Done(started.elapsed().as_millis() as u64),
         Err(e) => StepResult::Failed(format!("{e:#}")),
     }
+}
+
+/// The resources of a step about to apply that labwarp may record as its own (see above).
+async fn claimable(
+    ctx: &Ctx,
+    store: &StateStore,
+    resources: Vec<crate::plan::Resource>,
+) -> anyhow::Result<Vec<crate::plan::Resource>> {
+    use crate::plan::Resource;
+    use crate::run::ownership::{Proof, lives_in_undercloud_vm, prove};
+    let state = store.snapshot();
+    let mut out = Vec::new();
+    for r in resources {
+        let recorded = state.resources.iter().any(|e| e.resource == r);
+        if recorded || lives_in_undercloud_vm(ctx, &r) {
+            out.push(r);
+            continue;
+        }
+        match prove(ctx, &state, &r).await? {
+            Proof::Absent | Proof::Ours(_) => out.push(r),
+            Proof::NotOurs(why) => match r {
+                Resource::File { .. } | Resource::Container { .. } => anyhow::bail!(
+                    "{r} is in the way and labwarp did not make it ({why}); labwarp will not overwrite or remove it: move it aside or remove it yourself{}, then run again",
+                    crate::run::ownership::by_hand(ctx, &r)
+                        .map(|c| format!(" (`{c}`)"))
+                        .unwrap_or_default()
+                ),
+                // Used as it is (an existing directory, a network to start), never claimed.
+                _ => {}
+            },
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

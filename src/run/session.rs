@@ -128,6 +128,8 @@ impl Session {
         let mut facts = Facts::decide(&lab, &ws);
         std::fs::create_dir_all(&ws)
             .map_err(|e| anyhow::anyhow!("workspace {}: {e}", ws.display()))?;
+        super::workspace::refuse_links(&ws)?;
+        facts.lab_id = super::workspace::lab_id(&ws)?;
         let store = Arc::new(StateStore::open(ws.join("state.yaml"))?);
         let (virthost, undercloud) = hosts(&lab, &facts, &ws, trust, &store).await?;
         if !facts.sandbox {

@@ -196,6 +196,7 @@ mod tests {
             host: HostRole::Virthost,
             path: "/x".into(),
             level: Level::Virthost,
+            whole: false,
         };
         store
             .update(|s| s.record_resource(&r, ResourceStatus::Creating, "a/b"))

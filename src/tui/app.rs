@@ -162,7 +162,7 @@ pub enum Msg {
         id: String,
         result: Result<String, String>,
     },
-    CleanupPreview(Result<Vec<String>, String>),
+    CleanupPreview(Result<cleanup::Preview, String>),
     /// Cleanup done: how many items were removed and what failed (with why).
     CleanupFinished(Result<(usize, Vec<String>), String>),
     LogSaved(Result<PathBuf, String>),

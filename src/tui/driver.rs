@@ -257,7 +257,19 @@ impl Driver {
                             cleanup::inventory(&s.ctx, &state, &s.plan, engine_level(level)).await;
                         let msg = match r {
                             Ok(plan) => {
-                                let items = plan.items.iter().map(|i| i.what.clone()).collect();
+                                let items = crate::tui::screens::cleanup::Preview {
+                                    remove: plan.items.iter().map(|i| i.what.clone()).collect(),
+                                    kept: plan
+                                        .kept
+                                        .iter()
+                                        .map(|k| match &k.by_hand {
+                                            Some(c) => {
+                                                format!("{}: {} (by hand: {c})", k.what, k.why)
+                                            }
+                                            None => format!("{}: {}", k.what, k.why),
+                                        })
+                                        .collect(),
+                                };
                                 if let Ok(mut k) = keep.lock() {
                                     *k = Some(plan);
                                 }

@@ -150,6 +150,22 @@ pub fn labwarp_lab(domain: &Element) -> Option<String> {
     candidates.into_iter().flatten().find(|s| !s.is_empty())
 }
 
+/// The lab identity in labwarp's ownership element (its `id` attribute; see
+/// `plan::owner`), on a domain or a network; `None` for objects written without one.
+pub fn labwarp_id(object: &Element) -> Option<String> {
+    let meta = object.child("metadata")?;
+    meta.children
+        .iter()
+        .find(|c| {
+            c.namespace
+                .as_deref()
+                .is_some_and(|ns| ns.to_ascii_lowercase().contains("labwarp"))
+        })?
+        .attr("id")
+        .map(str::to_string)
+        .filter(|s| !s.is_empty())
+}
+
 /// One `<disk>` of a domain: its device kind and where its data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiskSource {

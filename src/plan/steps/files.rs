@@ -1,16 +1,18 @@
 //! Steps that put directories and files on a host.
 
 use crate::host::Cmd;
+use crate::plan::owner::marker_path;
 use crate::plan::{Check, HostRole, Level, Resource, Step, StepCtx};
 use async_trait::async_trait;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// A directory labwarp owns (removed at `level`).
+/// A directory labwarp owns (removed at `level`; see [`Resource::Dir`] for `whole`).
 pub struct MakeDir {
     pub id: String,
     pub role: HostRole,
     pub path: PathBuf,
     pub level: Level,
+    pub whole: bool,
 }
 
 #[async_trait]
@@ -26,6 +28,7 @@ impl Step for MakeDir {
             host: self.role,
             path: self.path.clone(),
             level: self.level,
+            whole: self.whole,
         }]
     }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
@@ -36,11 +39,34 @@ impl Step for MakeDir {
         })
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
-        let p = self.path.to_string_lossy().into_owned();
-        ctx.run_ok(self.role, &Cmd::new(["mkdir", "-p", "--", &p]).sudo())
-            .await?;
-        Ok(())
+        make_own_dir(ctx, self.role, &self.path, None).await
     }
+}
+
+/// Creates `path` (and missing parents) with `mode` when it is missing, and marks it as
+/// this lab's (`plan::owner`) so that cleanup can prove it made it. A directory that
+/// exists already is used as it is and never marked: labwarp did not make it.
+pub async fn make_own_dir(
+    ctx: &StepCtx<'_>,
+    role: HostRole,
+    path: &Path,
+    mode: Option<&str>,
+) -> anyhow::Result<()> {
+    let h = ctx.host(role);
+    if h.exists(path).await? {
+        return Ok(());
+    }
+    let p = path.to_string_lossy().into_owned();
+    let mut argv = vec!["mkdir", "-p"];
+    if let Some(m) = mode {
+        argv.extend(["-m", m]);
+    }
+    argv.extend(["--", &p]);
+    ctx.run_ok(role, &Cmd::new(argv).sudo()).await?;
+    let owner = ctx.ctx.facts.owner(&ctx.ctx.lab.name);
+    h.write_file(&marker_path(path), owner.marker_text().as_bytes(), 0o644)
+        .await?;
+    Ok(())
 }
 
 /// A file with exact content and mode; done when the host's copy is byte-identical.

@@ -385,6 +385,7 @@ impl Step for SeedIso {
                 host: HostRole::Virthost,
                 path: self.src_dir(),
                 level: Level::Nodes,
+                whole: true,
             },
             Resource::File {
                 host: HostRole::Virthost,
@@ -415,12 +416,7 @@ impl Step for SeedIso {
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         let h = ctx.host(HostRole::Virthost);
         let dir = self.src_dir();
-        let d = dir.to_string_lossy().into_owned();
-        ctx.run_ok(
-            HostRole::Virthost,
-            &Cmd::new(["mkdir", "-p", "--", d.as_str()]).sudo(),
-        )
-        .await?;
+        super::files::make_own_dir(ctx, HostRole::Virthost, &dir, None).await?;
         // user-data may carry keys and hashes: readable by root only.
         h.write_file(&dir.join("user-data"), self.user_data.as_bytes(), 0o600)
             .await?;

@@ -110,6 +110,7 @@ impl Step for NfsExport {
                 host: self.role,
                 path: self.export_path.clone(),
                 level: Level::Nodes,
+                whole: false,
             },
         ]
     }
@@ -154,11 +155,11 @@ impl Step for NfsExport {
         })
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
-        for d in [&self.export_path, &self.exports_dir] {
-            let d = d.to_string_lossy().into_owned();
-            ctx.run_ok(self.role, &Cmd::new(["mkdir", "-p", "--", &d]).sudo())
-                .await?;
-        }
+        // The share is the lab's (marked when labwarp creates it); /etc/exports.d is not.
+        super::files::make_own_dir(ctx, self.role, &self.export_path, None).await?;
+        let d = self.exports_dir.to_string_lossy().into_owned();
+        ctx.run_ok(self.role, &Cmd::new(["mkdir", "-p", "--", &d]).sudo())
+            .await?;
         ctx.host(self.role)
             .write_file(&self.file(), self.content().as_bytes(), 0o644)
             .await?;

@@ -2,6 +2,7 @@
 
 use crate::host::Cmd;
 use crate::plan::job::{Job, jobs_dir};
+use crate::plan::owner::{CONTAINER_ID_LABEL, CONTAINER_LABEL};
 use crate::plan::{Check, Ctx, Facts, HostRole, Resource, Step, StepCtx};
 use crate::run::event::{ContainerRow, Event};
 use async_trait::async_trait;
@@ -28,6 +29,8 @@ pub const UNDERCLOUD_CONTAINERS: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct OpenstackCli {
     pub lab: String,
+    /// The lab's identity (`plan::owner`): the stand-in labels its containers with it.
+    pub lab_id: String,
     pub home: PathBuf,
     pub standin: bool,
     /// Prefix of container names (sandbox labs share this machine's podman).
@@ -41,6 +44,7 @@ impl OpenstackCli {
     pub fn new(lab: &str, facts: &Facts) -> Self {
         OpenstackCli {
             lab: lab.to_string(),
+            lab_id: facts.lab_id.clone(),
             home: facts.undercloud_home.clone(),
             standin: facts.standin_openstack,
             container_prefix: facts.container_prefix.clone(),
@@ -91,6 +95,7 @@ impl OpenstackCli {
             format!("HOME={}", self.home.display()),
             format!("STANDIN_HOME={}", self.home.display()),
             format!("LABWARP_LAB={}", self.lab),
+            format!("LABWARP_LAB_ID={}", self.lab_id),
             format!("STANDIN_NAME_PREFIX={}", self.container_prefix),
         ];
         if self.container_host == HostRole::Virthost {
@@ -112,18 +117,18 @@ pub async fn emit_containers(ctx: &StepCtx<'_>) {
 }
 
 /// The lab's containers on the undercloud as the podman pane shows them (those labelled
-/// with the lab's name); `None` when podman could not be asked.
+/// with the lab's name and identity); `None` when podman could not be asked.
 pub async fn container_rows(ctx: &Ctx) -> Option<Vec<ContainerRow>> {
     let podman = crate::podman::Podman::new(ctx.host(ctx.facts.container_host).clone());
     let list = podman.list().await.ok()?;
-    let lab = ctx.lab.name.as_str();
+    let owner = ctx.facts.owner(&ctx.lab.name);
     Some(
         list.into_iter()
             .filter(|c| {
-                c.labels
-                    .get(crate::run::cleanup::CONTAINER_LABEL)
-                    .map(String::as_str)
-                    == Some(lab)
+                owner.is(
+                    c.labels.get(CONTAINER_LABEL).map(String::as_str),
+                    c.labels.get(CONTAINER_ID_LABEL).map(String::as_str),
+                )
             })
             .map(|c| ContainerRow {
                 name: c.name,
@@ -149,7 +154,9 @@ async fn running_containers(ctx: &StepCtx<'_>, cli: &OpenstackCli) -> anyhow::Re
                 "podman".to_string(),
                 "ps".into(),
                 "--filter".into(),
-                format!("label={}={lab}", crate::run::cleanup::CONTAINER_LABEL),
+                format!("label={CONTAINER_LABEL}={lab}"),
+                "--filter".into(),
+                format!("label={CONTAINER_ID_LABEL}={}", cli.lab_id),
                 "--format".into(),
                 "{{.Names}}".into(),
             ])
@@ -220,6 +227,7 @@ impl Step for UndercloudInstall {
             let cmd = Cmd::new([
                 "env".to_string(),
                 format!("LABWARP_LAB={}", self.cli.lab),
+                format!("LABWARP_LAB_ID={}", self.cli.lab_id),
                 format!("STANDIN_NAME_PREFIX={}", self.cli.container_prefix),
                 "sh".into(),
                 "-s".into(),

@@ -27,6 +27,8 @@ pub struct State {
     pub phase: Phase,
     /// What the dry run says will be removed.
     pub items: Vec<String>,
+    /// What the dry run found but leaves alone, with why (labwarp cannot prove it made it).
+    pub kept: Vec<String>,
     pub error: Option<String>,
     /// The lab's name, typed to confirm.
     pub typed: Option<TextArea<'static>>,
@@ -49,10 +51,37 @@ impl State {
     }
 }
 
-pub fn on_preview(app: &mut App, r: Result<Vec<String>, String>) {
+/// The engine's dry run, as the screen shows it: what goes, and what stays and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preview {
+    pub remove: Vec<String>,
+    pub kept: Vec<String>,
+}
+
+impl State {
+    /// The preview's lines: each removal, then what is left alone.
+    fn lines(&self) -> Vec<(bool, String)> {
+        let mut out: Vec<(bool, String)> = self
+            .items
+            .iter()
+            .map(|i| (true, format!("  - {i}")))
+            .collect();
+        if !self.kept.is_empty() {
+            out.push((
+                false,
+                format!("  Left alone ({}), not proven this lab's:", self.kept.len()),
+            ));
+            out.extend(self.kept.iter().map(|k| (false, format!("  = {k}"))));
+        }
+        out
+    }
+}
+
+pub fn on_preview(app: &mut App, r: Result<Preview, String>) {
     match r {
-        Ok(items) => {
-            app.cleanup.items = items;
+        Ok(p) => {
+            app.cleanup.items = p.remove;
+            app.cleanup.kept = p.kept;
             app.cleanup.phase = Phase::Preview;
             let mut ta = TextArea::default();
             ta.set_placeholder_text(format!("type {} to confirm", app.lab.name));
@@ -119,7 +148,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         }
         (Phase::Preview, Action::Up) => c.scroll = c.scroll.saturating_sub(1),
         (Phase::Preview, Action::Down) => {
-            c.scroll = (c.scroll + 1).min(c.items.len().saturating_sub(1))
+            c.scroll = (c.scroll + 1).min((c.items.len() + c.kept.len()).saturating_sub(1))
         }
         (Phase::Preview, Action::Back) => {
             c.phase = Phase::Choose;
@@ -192,15 +221,20 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(inner);
             let h = list.height as usize;
             let room = h.saturating_sub(1).max(1);
-            let first = c.scroll.min(c.items.len().saturating_sub(room));
-            let mut lines: Vec<Line> = c
-                .items
+            let all = c.lines();
+            let first = c.scroll.min(all.len().saturating_sub(room));
+            let mut lines: Vec<Line> = all
                 .iter()
                 .skip(first)
                 .take(room)
-                .map(|i| Line::from(Span::styled(format!("  - {i}"), s.warn)))
+                .map(|(goes, l)| {
+                    Line::from(Span::styled(
+                        l.clone(),
+                        if *goes { s.warn } else { s.muted },
+                    ))
+                })
                 .collect();
-            let below = c.items.len().saturating_sub(first + room);
+            let below = all.len().saturating_sub(first + room);
             if below > 0 {
                 lines.push(Line::from(Span::styled(
                     format!("  … and {below} more (↑/↓ to scroll)"),

@@ -108,6 +108,7 @@ impl Step for Daemon {
                 host: HostRole::Virthost,
                 path: self.paths.dir.clone(),
                 level: Level::Virthost,
+                whole: true,
             },
         ]
     }
@@ -117,13 +118,13 @@ impl Step for Daemon {
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         let paths = &self.paths;
         let h = ctx.host(HostRole::Virthost).clone();
-        for d in [paths.dir.clone(), paths.nodes_dir()] {
-            ctx.run_ok(
-                HostRole::Virthost,
-                &Cmd::new(["mkdir", "-p", "-m", "0700", "--", &p(&d)]).sudo(),
-            )
+        crate::plan::steps::files::make_own_dir(ctx, HostRole::Virthost, &paths.dir, Some("0700"))
             .await?;
-        }
+        ctx.run_ok(
+            HostRole::Virthost,
+            &Cmd::new(["mkdir", "-p", "-m", "0700", "--", &p(&paths.nodes_dir())]).sudo(),
+        )
+        .await?;
         for d in broken_entries(ctx.ctx, paths).await? {
             ctx.run_ok(
                 HostRole::Virthost,
