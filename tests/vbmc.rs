@@ -474,5 +474,9 @@ fn a_lost_state_file_still_finds_the_entries_and_the_daemon() {
     assert_eq!(vbmcd_processes(lab.ws()), Vec::<String>::new());
     let base = vbmc_base_port(octet);
     assert!(!udp_listening(base) && !udp_listening(base + 1));
+    // Unmarked files (disks, console logs) were left alone, with their commands.
+    engine_support::remove_left_alone_files(&list);
+    let o = lab.labwarp(&["clean", "--level", "virthost", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
     assert_eq!(lab.leftovers(), Vec::<String>::new());
 }

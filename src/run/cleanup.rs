@@ -631,8 +631,15 @@ impl ArgPath for Cmd {
 pub async fn execute(ctx: &Ctx, store: &StateStore, plan: &CleanPlan) -> CleanReport {
     let mut report = CleanReport::default();
     let sc = ctx.stage("clean");
-    for item in &plan.items {
+    for (n, item) in plan.items.iter().enumerate() {
         let mut log = |l: String| sc.info(l);
+        // Tests pause (and kill -9) a clean half-way here: `clean/item-N@before-remove`.
+        if let Err(e) =
+            super::fault::point(&ctx.workspace, &format!("clean/item-{n}"), "before-remove").await
+        {
+            report.failed.push((item.what.clone(), format!("{e:#}")));
+            continue;
+        }
         if lives_in_undercloud_vm(ctx, &item.resource) {
             sc.info(format!("{}: goes with the undercloud VM", item.what));
             let _ = store.update(|s| s.forget_resource(&item.resource));

@@ -293,7 +293,7 @@ pub fn by_hand(ctx: &Ctx, r: &Resource) -> Option<String> {
             n = q(name)
         ),
         Resource::Container { name, .. } => format!("podman rm -f {}", q(name)),
-        Resource::File { path, .. } => format!("rm -- {}", p(path)),
+        Resource::File { path, .. } => format!("rm -f -- {}", p(path)),
         Resource::Dir { path, .. } => format!(
             "ls -la {d}   # then, if nothing there is needed: rm -r -- {d}",
             d = p(path)

@@ -391,3 +391,26 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// After a lost state file: runs the commands a `clean --dry-run --json` listed for the
+/// files it left alone (unmarked, so not provably the lab's), as a user who knows they are
+/// not needed would. Returns how many it ran.
+pub fn remove_left_alone_files(dry_run: &serde_json::Value) -> usize {
+    let cmds: Vec<String> = dry_run["kept"]
+        .as_array()
+        .expect("the dry run lists what it leaves alone")
+        .iter()
+        .filter(|k| k["what"].as_str().unwrap_or("").starts_with("file "))
+        .map(|k| {
+            k["by_hand"]
+                .as_str()
+                .expect("a file left alone comes with the command that removes it")
+                .to_string()
+        })
+        .collect();
+    for c in &cmds {
+        let st = Command::new("sh").args(["-c", c]).status().expect("sh");
+        assert!(st.success(), "{c}");
+    }
+    cmds.len()
+}

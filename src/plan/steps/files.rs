@@ -32,15 +32,29 @@ impl Step for MakeDir {
         }]
     }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
-        Ok(if ctx.host(self.role).exists(&self.path).await? {
-            Check::done(format!("{} exists", self.path.display()))
-        } else {
+        let h = ctx.host(self.role);
+        Ok(if !h.exists(&self.path).await? {
             Check::todo(format!("{} missing", self.path.display()))
+        } else if made_here(ctx, &self.path) && !h.exists(&marker_path(&self.path)).await? {
+            // Made by labwarp, killed before its marker was written.
+            Check::todo(format!("{} lacks labwarp's marker", self.path.display()))
+        } else {
+            Check::done(format!("{} exists", self.path.display()))
         })
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         make_own_dir(ctx, self.role, &self.path, None).await
     }
+}
+
+/// Whether the state file records `path` as a directory labwarp made.
+fn made_here(ctx: &StepCtx<'_>, path: &Path) -> bool {
+    ctx.ctx
+        .store
+        .snapshot()
+        .resources
+        .iter()
+        .any(|e| matches!(&e.resource, Resource::Dir { path: p, .. } if p == path))
 }
 
 /// Creates `path` (and missing parents) with `mode` when it is missing, and marks it as
@@ -53,7 +67,13 @@ pub async fn make_own_dir(
     mode: Option<&str>,
 ) -> anyhow::Result<()> {
     let h = ctx.host(role);
+    let owner = ctx.ctx.facts.owner(&ctx.ctx.lab.name);
     if h.exists(path).await? {
+        // Made by an earlier run killed before the marker: mark it now.
+        if made_here(ctx, path) && !h.exists(&marker_path(path)).await? {
+            h.write_file(&marker_path(path), owner.marker_text().as_bytes(), 0o644)
+                .await?;
+        }
         return Ok(());
     }
     let p = path.to_string_lossy().into_owned();
@@ -63,7 +83,6 @@ pub async fn make_own_dir(
     }
     argv.extend(["--", &p]);
     ctx.run_ok(role, &Cmd::new(argv).sudo()).await?;
-    let owner = ctx.ctx.facts.owner(&ctx.ctx.lab.name);
     h.write_file(&marker_path(path), owner.marker_text().as_bytes(), 0o644)
         .await?;
     Ok(())

@@ -269,7 +269,9 @@ pub async fn emit_vms(ctx: &StepCtx<'_>) {
     ctx.ctx.emit(Event::Vms { vms: rows });
 }
 
-/// Removes a domain in any state (running, paused, managed save, snapshots, nvram).
+/// Removes a domain in any state (running, paused, managed save, snapshots, nvram). Its
+/// disks are not deleted with it: each disk labwarp made is a file of its own in the state
+/// file, removed as such, and a disk someone attached to the VM is not labwarp's to delete.
 pub async fn remove_domain(
     lv: &crate::virt::Libvirt,
     name: &str,
@@ -278,7 +280,7 @@ pub async fn remove_domain(
         .undefine(
             name,
             UndefineOptions {
-                remove_storage: true,
+                remove_storage: false,
             },
         )
         .await?)
