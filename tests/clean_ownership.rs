@@ -252,9 +252,9 @@ fn clean_at_every_level_and_after_a_kill_touches_nothing_it_did_not_make() {
     for want in [
         format!("domain {name}-stranger"),
         format!("network {name}-strnet"),
-        format!("container {name}-nova_api"),
-        format!("container {name}-twin"),
-        format!("directory {}", pool.display()),
+        format!("container {name}-nova_api "),
+        format!("container {name}-twin "),
+        format!("directory {} ", pool.display()),
     ] {
         assert!(
             kept.iter().any(|k| k.starts_with(&want)),

@@ -239,6 +239,20 @@ async fn files_are_written_atomically_with_mode() {
         .unwrap_err();
     assert!(matches!(err, HostError::File { .. }), "{err}");
     assert!(!f.tmp.path().join("canary").exists() && !Path::new("canary").exists());
+    // A symbolic link planted at the target (to a file, or to a directory `mv` would move
+    // into) is refused and never written through.
+    let elsewhere = f.tmp.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("victim"), "precious").unwrap();
+    for to in [elsewhere.join("victim"), elsewhere.clone()] {
+        let link = dir.join("planted");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&to, &link).unwrap();
+        let err = h.write_file(&link, b"x", 0o644).await.unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(elsewhere.join("victim")).unwrap(), "precious");
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 1, "wrote into {to:?}");
+    }
 }
 
 #[tokio::test]

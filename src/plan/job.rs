@@ -31,6 +31,10 @@ rm -f -- "$j.rc" "$j.rc.tmp" "$j.pid" "$j.pid.tmp"
 : > "$j.log"
 setsid sh -c 'j=$1; shift; "$@" </dev/null >>"$j.log" 2>&1; echo $? > "$j.rc.tmp"; mv -f "$j.rc.tmp" "$j.rc"' sh "$j" "$@" </dev/null >/dev/null 2>&1 &
 echo $! > "$j.pid.tmp" && mv -f "$j.pid.tmp" "$j.pid"
+# Until the worker has exec'd (its command line then names the job), `alive` cannot tell it
+# from a dead one: a poll in that window would call it gone. Wait for it (10 s at most).
+i=0
+while ! alive "$j" && [ ! -e "$j.rc" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 "#;
 
 /// `sh -c POLL sh JOB OFFSET`: first line `rc N`, `running` or `gone` (no status and no

@@ -121,6 +121,8 @@ impl Session {
         trust: TrustPolicy,
     ) -> anyhow::Result<Session> {
         let ws = workspace_dir(&lab, workspace)?;
+        // Before anything is written there (the VBMC password below).
+        super::workspace::refuse_links(&ws)?;
         let mut lab = lab;
         if lab.overcloud.vbmc.password.is_none() {
             lab.overcloud.vbmc.password = Some(vbmc_password(&ws)?.0);
@@ -128,7 +130,6 @@ impl Session {
         let mut facts = Facts::decide(&lab, &ws);
         std::fs::create_dir_all(&ws)
             .map_err(|e| anyhow::anyhow!("workspace {}: {e}", ws.display()))?;
-        super::workspace::refuse_links(&ws)?;
         facts.lab_id = super::workspace::lab_id(&ws)?;
         let store = Arc::new(StateStore::open(ws.join("state.yaml"))?);
         let (virthost, undercloud) = hosts(&lab, &facts, &ws, trust, &store).await?;
@@ -241,6 +242,8 @@ pub fn stored_vbmc_password(ws: &Path) -> anyhow::Result<Option<crate::lab::Secr
 pub fn vbmc_password(ws: &Path) -> anyhow::Result<(crate::lab::Secret, bool)> {
     use rand::Rng;
     use std::os::unix::fs::PermissionsExt;
+    super::workspace::refuse_link(&ws.join("secrets"))?;
+    super::workspace::refuse_link(&vbmc_password_path(ws))?;
     if let Some(pw) = stored_vbmc_password(ws)? {
         return Ok((pw, false));
     }

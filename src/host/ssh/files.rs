@@ -8,8 +8,10 @@ use std::path::Path;
 /// Writes stdin to a temp file next to the target, sets the mode, flushes it to disk
 /// (coreutils `sync FILE`; best effort elsewhere), renames it into place. The temp name is
 /// fixed per target, so a write cut half-way (connection lost) leaves a file the next write
-/// replaces rather than litter; `set -C` (noclobber) never follows a planted symlink.
+/// replaces rather than litter; `set -C` (noclobber) never follows a planted symlink, and a
+/// target that is a symbolic link is refused (`mv` would follow one to a directory).
 const WRITE_FILE: &str = r#"set -e
+if [ -L "$1" ]; then echo "refusing to write $1: it is a symbolic link (labwarp never writes through one); remove it and run again" >&2; exit 3; fi
 umask 077
 t="$(dirname -- "$1")/.$(basename -- "$1").labwarp-tmp"
 trap 'rm -f -- "$t"' EXIT
