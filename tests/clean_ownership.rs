@@ -193,7 +193,7 @@ fn clean_at_every_level_and_after_a_kill_touches_nothing_it_did_not_make() {
     // named with the lab's prefix in it, user files in the workspace and the sandbox.
     let pool = ws.join("sandbox/pool");
     std::fs::create_dir_all(pool.join("keep")).unwrap();
-    let mut files = vec![
+    let files = vec![
         pool.join("other-vm.qcow2"),
         pool.join("keep/notes.txt"),
         pool.join(format!("{name}-stray.qcow2")),
@@ -224,8 +224,9 @@ fn clean_at_every_level_and_after_a_kill_touches_nothing_it_did_not_make() {
     );
     let cache_file = ws.join("sandbox/images/user.iso");
     std::fs::write(&cache_file, "mine").unwrap();
-    files.push(cache_file.clone());
-    let before = snapshot(&files);
+    let mut with_cache = files.clone();
+    with_cache.push(cache_file.clone());
+    let before = snapshot(&with_cache);
 
     // The dry run says what stays and why, before anything is removed.
     let o = lab.labwarp(&["clean", "--level", "all", "--dry-run", "--json"]);
@@ -311,10 +312,26 @@ fn clean_at_every_level_and_after_a_kill_touches_nothing_it_did_not_make() {
         assert!(o.status.success(), "{}", text(&o));
         assert_planted_intact(&before, &planted, &format!("after clean --level {level}"));
     }
+    // The image cache directory labwarp made stays while it holds the user's file (and
+    // stays recorded, so that a later clean removes it once emptied).
+    let images = ws.join("sandbox/images");
+    let left: Vec<String> = made_by_labwarp_left(&lab, &planted)
+        .into_iter()
+        .filter(|l| !l.contains(&format!("{}\"", images.display())))
+        .collect();
     assert_eq!(
-        made_by_labwarp_left(&lab, &planted),
+        left,
         Vec::<String>::new(),
         "labwarp's own objects must be gone"
+    );
+    let mut in_images: Vec<String> = std::fs::read_dir(&images)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    in_images.sort();
+    assert_eq!(
+        in_images,
+        vec![".labwarp-owner".to_string(), "user.iso".into()]
     );
     // labwarp's directories are gone where it made them; the pool directory that existed
     // before stays with exactly what it held (and the stray volume), nothing of the lab.
@@ -337,6 +354,12 @@ fn clean_at_every_level_and_after_a_kill_touches_nothing_it_did_not_make() {
         !ws.join("sandbox/undercloud").exists(),
         "the sandbox undercloud is labwarp's"
     );
+    // Once the user moves their file away, the next clean removes labwarp's directory.
+    std::fs::remove_file(&cache_file).unwrap();
+    let o = lab.labwarp(&["clean", "--level", "all", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!images.exists(), "{}", text(&o));
+    assert_eq!(made_by_labwarp_left(&lab, &planted), Vec::<String>::new());
     let o = lab.labwarp(&["clean", "--level", "all", "--dry-run"]);
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("0 item(s) to remove"),

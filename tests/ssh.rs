@@ -250,8 +250,15 @@ async fn files_are_written_atomically_with_mode() {
         std::os::unix::fs::symlink(&to, &link).unwrap();
         let err = h.write_file(&link, b"x", 0o644).await.unwrap_err();
         assert!(err.to_string().contains("symbolic link"), "{err}");
-        assert_eq!(std::fs::read_to_string(elsewhere.join("victim")).unwrap(), "precious");
-        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 1, "wrote into {to:?}");
+        assert_eq!(
+            std::fs::read_to_string(elsewhere.join("victim")).unwrap(),
+            "precious"
+        );
+        assert_eq!(
+            std::fs::read_dir(&elsewhere).unwrap().count(),
+            1,
+            "wrote into {to:?}"
+        );
     }
 }
 
