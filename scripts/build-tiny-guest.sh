@@ -51,7 +51,11 @@ KPKG=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
 DROPBEAR_PKGS=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
   --no-breaks --no-replaces --no-enhances --no-pre-depends dropbear-bin |
   grep -v '^ ' | grep -v '^<' | sort -u)
-PKGS="$KPKG busybox-static $DROPBEAR_PKGS"
+# ipmitool and its libraries: the undercloud talks IPMI to the nodes' BMCs, as ironic does.
+IPMI_PKGS=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
+  --no-breaks --no-replaces --no-enhances --no-pre-depends ipmitool |
+  grep -v '^ ' | grep -v '^<' | sort -u)
+PKGS=$(printf '%s\n' "$KPKG" busybox-static $DROPBEAR_PKGS $IPMI_PKGS | sort -u | tr '\n' ' ')
 
 # shellcheck disable=SC2086
 VERSIONS=$(apt-cache policy $PKGS | awk '/^[^ ].*:$/ {p = substr($0, 1, length($0) - 1)}
@@ -103,7 +107,7 @@ done
 LIBPATH="$PKG/lib/x86_64-linux-gnu:$PKG/usr/lib/x86_64-linux-gnu"
 LOADER=$PKG/lib64/ld-linux-x86-64.so.2
 [ -e "$LOADER" ] || die "loader missing from libc6"
-for bin in usr/sbin/dropbear usr/bin/dropbearkey; do
+for bin in usr/sbin/dropbear usr/bin/dropbearkey usr/bin/ipmitool; do
   cp "$PKG/$bin" "$ROOT/$bin"
   "$LOADER" --library-path "$LIBPATH" --list "$PKG/$bin" >"$WORK/ldd.txt" ||
     die "cannot list libraries of $bin"
@@ -272,6 +276,18 @@ echo "$hn" >/etc/hostname
 echo "127.0.1.1 $hn" >>/etc/hosts
 
 udhcpc -i eth0 -b -t 30 -T 1 -x "hostname:$hn" -s /usr/share/udhcpc/default.script
+
+# Test rig: `labwarp.ctlplane=ADDR/PREFIX` on the kernel command line puts the undercloud's
+# local_ip on eth1 (the provisioning NIC), which TripleO's undercloud install does on a
+# real undercloud (br-ctlplane); the stand-in installer cannot, as it is not root here.
+for w in $(cat /proc/cmdline); do
+  case $w in
+    labwarp.ctlplane=*)
+      ip link set eth1 up && ip addr add "${w#labwarp.ctlplane=}" dev eth1 &&
+        say "ctlplane: ${w#labwarp.ctlplane=} on eth1 (test rig, as TripleO's install would)"
+      ;;
+  esac
+done
 
 dropbearkey -t ed25519 -f /etc/dropbear/dropbear_ed25519_host_key >/dev/null 2>&1
 hostkey=$(dropbearkey -y -f /etc/dropbear/dropbear_ed25519_host_key | grep '^ssh-ed25519' | cut -d' ' -f1,2)

@@ -238,9 +238,12 @@ fn vm_lab(tag: &str, port: u16, kernel: &Path, initrd: &Path) -> VmLab {
         format!(
             "preset: demo\nname: {name}\nworkspace: {ws}\n\
 hypervisors:\n  - name: virthost\n    address: 127.0.0.1\n    ssh_port: {port}\n    ssh_user: root\n    stack_user: {name}s\n    libvirt_uri: qemu:///system\n    distro: debian\n    domain_type: qemu\n    pool_path: {pool}\n\
-networks:\n  - name: external\n    bridge: {name}e\n    mode: nat\n    cidr: 192.168.{octet}.0/24\n    gateway: 192.168.{octet}.1\n    dhcp: {{start: 192.168.{octet}.10, end: 192.168.{octet}.50}}\n  - name: overcloud\n    bridge: {name}o\n    mode: isolated\n\
-images:\n  cache_dir: {cache}\n  undercloud: {{source: {base}}}\n  overcloud_kernel: {{source: {kernel}}}\n  overcloud_initrd: {{source: {initrd}}}\n  kernel_cmdline: console=ttyS0\n\
-overcloud:\n  vbmc: {{base_port: {vbmc}, address: 127.0.0.1}}\n",
+networks:\n  - name: external\n    bridge: {name}e\n    mode: nat\n    cidr: 192.168.{octet}.0/24\n    gateway: 192.168.{octet}.1\n    dhcp: {{start: 192.168.{octet}.10, end: 192.168.{octet}.50}}\n  - name: overcloud\n    bridge: {name}o\n    mode: isolated\n    cidr: 192.168.{p}.0/24\n    gateway: 192.168.{p}.254\n\
+images:\n  cache_dir: {cache}\n  undercloud: {{source: {base}}}\n  overcloud_kernel: {{source: {kernel}}}\n  overcloud_initrd: {{source: {initrd}}}\n  kernel_cmdline: console=ttyS0 labwarp.ctlplane=192.168.{p}.1/24\n\
+undercloud:\n{conf}\
+overcloud:\n  vbmc: {{base_port: {vbmc}, address: 192.168.{p}.254}}\n",
+            p = octet + 40,
+            conf = ctlplane_conf(octet + 40),
             vbmc = engine_support::vbmc_base_port(octet),
             ws = p("workspace"),
             pool = p("pool"),
@@ -419,4 +422,12 @@ fn a_real_undercloud_vm_through_an_ssh_hypervisor_lease_pinned_key_proxyjump_eje
     );
     assert!(lab.containers().is_empty(), "{:?}", lab.containers());
     assert!(lab.state()["addresses"].is_null(), "{:?}", lab.state());
+}
+
+/// The `undercloud.conf` part of a lab file whose ctlplane is 192.168.`p`.0/24 (the
+/// provisioning network, where the hypervisor owns .254 for VirtualBMC).
+fn ctlplane_conf(p: u8) -> String {
+    format!(
+        "  conf:\n    local_ip: 192.168.{p}.1/24\n    undercloud_public_host: 192.168.{p}.2\n    undercloud_admin_host: 192.168.{p}.3\n    subnet: {{cidr: 192.168.{p}.0/24, dhcp_start: 192.168.{p}.5, dhcp_end: 192.168.{p}.30, gateway: 192.168.{p}.1, inspection_start: 192.168.{p}.100, inspection_end: 192.168.{p}.120}}\n"
+    )
 }

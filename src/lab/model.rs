@@ -469,7 +469,10 @@ impl Drop for Secret {
 pub struct Vbmc {
     /// UDP port of the first node; the rest follow in node order (6230, 6231, ...).
     pub base_port: u16,
-    /// Address vbmcd listens on (quickstart: the undercloud ctlplane `.1`).
+    /// Address the BMCs listen on: the hypervisor's own address on the provisioning
+    /// network (that network's `gateway`), which ironic on the undercloud reaches over its
+    /// `local_interface`. Not the undercloud's `local_ip` (quickstart's `.1`: there VBMC ran
+    /// on the undercloud), nor inside its DHCP or inspection ranges.
     pub address: String,
     pub username: String,
     /// IPMI password; generated per lab into the workspace when not set. Never written back
@@ -482,7 +485,7 @@ impl Default for Vbmc {
     fn default() -> Self {
         Vbmc {
             base_port: 6230,
-            address: "192.168.24.1".into(),
+            address: "192.168.24.254".into(),
             username: "admin".into(),
             password: None,
         }

@@ -147,6 +147,16 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
                 },
                 &base,
             );
+        // The BMCs listen on the hypervisor's own address on the provisioning network:
+        // checked once the networks are up.
+        let address = lab.overcloud.vbmc.address.clone();
+        let network = lab
+            .networks
+            .iter()
+            .find(|n| n.gateway.as_deref() == Some(address.as_str()))
+            .map(|n| n.name.clone());
+        let nets: Vec<&str> = net_ids.iter().map(String::as_str).collect();
+        hypervisor = hypervisor.with_after(vbmc::BmcAddress { address, network }, &nets);
     }
 
     // images: the undercloud's base image in the cache.
@@ -429,7 +439,21 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
         env_files.push(env.clone());
         deploy_after.push(LIVE_MIGRATION);
     }
-    let deploy = Stage::new(OVERCLOUD_DEPLOY, "Deploy the overcloud", &deploy_after)
+    let mut deploy = Stage::new(OVERCLOUD_DEPLOY, "Deploy the overcloud", &deploy_after);
+    if !facts.test_driver {
+        // As ironic will see them: from the undercloud, before the nodes are handed over.
+        let v = &lab.overcloud.vbmc;
+        deploy = deploy.then(vbmc::BmcReachable {
+            address: v.address.clone(),
+            user: v.username.clone(),
+            nodes: lab
+                .nodes()
+                .iter()
+                .map(|n| (n.name.clone(), n.vbmc_port))
+                .collect(),
+        });
+    }
+    let deploy = deploy
         .then(NodeImport {
             cli: cli.clone(),
             nodes: nodes.clone(),

@@ -141,6 +141,13 @@ pub fn render(lab: &Lab, ctx: &RenderContext, net: &Network) -> Result<String> {
                 .write_empty()?;
         }
         if let Some(a) = &addr {
+            // An address without DHCP (the provisioning network, where the hypervisor owns
+            // the VirtualBMC address): no dnsmasq at all, ironic serves DHCP and DNS there.
+            if a.dhcp.is_none() {
+                w.create_element("dns")
+                    .with_attribute(("enable", "no"))
+                    .write_empty()?;
+            }
             write_ip(w, a)?;
         }
         if with_dnsmasq {

@@ -265,12 +265,15 @@ networks:
   - name: overcloud
     bridge: {name}o
     mode: isolated
+    cidr: 192.168.{p}.0/24
+    gateway: 192.168.{p}.254
 images:
   cache_dir: {tmp}/cache
   undercloud: {{source: {base}}}
   overcloud_kernel: {{source: {kernel}}}
   overcloud_initrd: {{source: {initrd}}}
-  kernel_cmdline: console=ttyS0
+  # labwarp.ctlplane: the tiny guest puts local_ip on eth1, as TripleO's install would.
+  kernel_cmdline: console=ttyS0 labwarp.ctlplane=192.168.{p}.1/24
 undercloud:
   vm:
     name: undercloud
@@ -278,16 +281,32 @@ undercloud:
     memory_mib: 256
     disks: [{{size_gib: 1}}]
     nics: [{{network: external}}, {{network: overcloud}}]
-overcloud:
+{conf}overcloud:
   nodes:
     - {{role: controller, count: 1, vcpus: 1, memory_mib: 256, disks: [{{size_gib: 1}}], networks: [overcloud]}}
     - {{role: compute, count: 2, vcpus: 1, memory_mib: 256, disks: [{{size_gib: 1}}], networks: [overcloud]}}
-  vbmc: {{base_port: 6230, address: 127.0.0.1, username: admin}}
+  vbmc: {{base_port: 6230, address: 192.168.{p}.254, username: admin}}
 ",
+        p = provisioning_octet(octet),
+        conf = ctlplane_conf(provisioning_octet(octet)),
         ws = ws.display(),
         tmp = tmp.display(),
         base = base.display(),
         kernel = guest.kernel.display(),
         initrd = guest.initrd.display(),
+    )
+}
+
+/// The provisioning network's /24 beside a lab's external one (40 higher, in 200-239 for
+/// the box): the hypervisor owns .254 there (VirtualBMC), the undercloud .1.
+pub fn provisioning_octet(external: u8) -> u8 {
+    external.wrapping_add(40)
+}
+
+/// The `undercloud.conf` part of a lab file (under `undercloud:`) whose ctlplane is
+/// 192.168.`p`.0/24, with the VirtualBMC address .254 outside every range of it.
+pub fn ctlplane_conf(p: u8) -> String {
+    format!(
+        "  conf:\n    local_ip: 192.168.{p}.1/24\n    undercloud_public_host: 192.168.{p}.2\n    undercloud_admin_host: 192.168.{p}.3\n    subnet: {{cidr: 192.168.{p}.0/24, dhcp_start: 192.168.{p}.5, dhcp_end: 192.168.{p}.30, gateway: 192.168.{p}.1, inspection_start: 192.168.{p}.100, inspection_end: 192.168.{p}.120}}\n"
     )
 }

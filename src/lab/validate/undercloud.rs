@@ -240,10 +240,24 @@ fn conf(lab: &Lab, r: &mut Report) {
     let Some(net) = r.check(format!("{sp}.cidr"), &s.cidr, fields::cidr(&s.cidr)) else {
         return;
     };
+    // libvirt may give the hypervisor an address on the ctlplane (the provisioning
+    // network's `gateway`, where VirtualBMC listens), but never serve DHCP there: ironic does.
+    let mut hypervisor_on_ctlplane: Vec<(usize, IpAddr)> = Vec::new();
     for (i, n) in lab.networks.iter().enumerate() {
         if let Ok(other) = n.cidr.parse::<IpNet>()
             && overlap(&net, &other)
         {
+            if n.dhcp.is_none() && other == net {
+                if let Some(host) = n
+                    .gateway
+                    .as_deref()
+                    .and_then(|g| g.parse::<IpAddr>().ok())
+                    .or_else(|| other.hosts().next())
+                {
+                    hypervisor_on_ctlplane.push((i, host));
+                }
+                continue;
+            }
             r.error(
                     format!("{sp}.cidr"),
                     &s.cidr,
@@ -316,6 +330,29 @@ fn conf(lab: &Lab, r: &mut Report) {
         dhcp.as_ref().is_some_and(|d| d.contains(ip))
             || inspection.as_ref().is_some_and(|i| i.contains(ip))
     };
+    for (i, host) in &hypervisor_on_ctlplane {
+        let local = c.local_ip.split('/').next().and_then(|a| a.parse::<IpAddr>().ok());
+        let clash = if Some(*host) == local {
+            Some("the undercloud's local_ip")
+        } else if in_ranges(*host) {
+            Some("the ctlplane DHCP or inspection range")
+        } else if [&c.undercloud_public_host, &c.undercloud_admin_host]
+            .iter()
+            .any(|h| h.parse::<IpAddr>().ok() == Some(*host))
+        {
+            Some("the undercloud's public or admin host address")
+        } else {
+            None
+        };
+        if let Some(what) = clash {
+            r.error(
+                format!("networks[{i}].gateway"),
+                host,
+                format!("the hypervisor's address on the provisioning network would be {what}"),
+                "give the network a `gateway` outside local_ip and both ranges, e.g. the subnet's .254",
+            );
+        }
+    }
     if let Some(g) = gateway
         && in_ranges(g)
     {

@@ -138,17 +138,21 @@ fn p(path: &Path) -> String {
     path.display().to_string()
 }
 
+mod address;
 mod daemon;
 mod entry;
 mod firewall;
 mod install;
 mod node;
+mod reach;
 
+pub use address::BmcAddress;
 pub use daemon::{Daemon, daemon_pid, stop_daemon};
 pub use entry::BmcEntry;
 pub use firewall::{Firewall, OpenPorts, close_port, detect_firewall, iptables_rule, port_open};
 pub use install::{Install, remove_venv, venv_marker};
 pub use node::{Node, broken_entries, existing_entries, remove_entry};
+pub use reach::BmcReachable;
 
 /// `vbmc list` through the lab's daemon: `(domain, status, address, port)` rows, or why not.
 pub async fn list(ctx: &Ctx, paths: &VbmcPaths) -> Result<Vec<[String; 4]>, String> {
