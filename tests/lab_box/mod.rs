@@ -63,6 +63,11 @@ fn free_octet(ns: &str) -> u8 {
 }
 
 impl LabBox {
+    /// The hypervisor's address on the provisioning network, where the BMCs listen.
+    pub fn bmc_address(&self) -> String {
+        format!("192.168.{}.254", provisioning_octet(self.octet))
+    }
+
     pub fn new() -> LabBox {
         let ns = netns();
         let guest = ensure_built();

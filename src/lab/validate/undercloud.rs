@@ -331,7 +331,11 @@ fn conf(lab: &Lab, r: &mut Report) {
             || inspection.as_ref().is_some_and(|i| i.contains(ip))
     };
     for (i, host) in &hypervisor_on_ctlplane {
-        let local = c.local_ip.split('/').next().and_then(|a| a.parse::<IpAddr>().ok());
+        let local = c
+            .local_ip
+            .split('/')
+            .next()
+            .and_then(|a| a.parse::<IpAddr>().ok());
         let clash = if Some(*host) == local {
             Some("the undercloud's local_ip")
         } else if in_ranges(*host) {

@@ -86,7 +86,9 @@ impl Step for BmcReachable {
 fn describe(address: &str, silent: &[(String, u16, String)]) -> String {
     silent
         .iter()
-        .map(|(n, p, said)| format!("node {n}: BMC {address}:{p} did not answer from the undercloud ({said})"))
+        .map(|(n, p, said)| {
+            format!("node {n}: BMC {address}:{p} did not answer from the undercloud ({said})")
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
