@@ -15,7 +15,6 @@ from the stand-in's journal) is judged when given. Prints {"versions": {...}, "c
 whenever it could judge (the caller decides).
 """
 
-import argparse
 import contextlib
 import io
 import json
