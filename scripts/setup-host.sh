@@ -68,6 +68,10 @@ if ! "$VBMC_VENV/bin/vbmc" --version >/dev/null 2>&1; then
   "$VBMC_VENV/bin/pip" install -q --disable-pip-version-check virtualbmc
 fi
 "$VBMC_VENV/bin/vbmc" --version
+# TripleO's own code (python-tripleoclient, tripleo-common, tripleo-ansible; pinned), the
+# judge of tests/tripleo_contract.rs, in its own venv (LABWARP_TRIPLEO_VENV, default
+# /opt/labwarp-tripleo). Skipped when already installed.
+bash "$(dirname "$0")/setup-tripleo.sh"
 # The tiny test guest (Debian kernel + busybox/dropbear initrd) that tests/tiny_guest.rs and
 # tests/kvm_probe.rs boot. The tests also build it on demand; building here keeps that ~20 s
 # out of the test run. Cached by package versions: a rerun is instant.

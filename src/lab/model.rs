@@ -314,7 +314,8 @@ impl Default for CtlplaneSubnet {
     }
 }
 
-/// The `undercloud.conf` fields labwarp manages (TripleO's names).
+/// The `undercloud.conf` fields labwarp manages (TripleO's names). Not `enable_heat` nor
+/// `enable_nova`: tripleoclient 20 marks both deprecated for removal and ignores them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UndercloudConf {
@@ -334,8 +335,6 @@ pub struct UndercloudConf {
     pub generate_service_certificate: bool,
     pub enable_ironic: bool,
     pub enable_ironic_inspector: bool,
-    pub enable_heat: bool,
-    pub enable_nova: bool,
     pub clean_nodes: bool,
     pub subnet: CtlplaneSubnet,
 }
@@ -358,8 +357,6 @@ impl Default for UndercloudConf {
             generate_service_certificate: false,
             enable_ironic: true,
             enable_ironic_inspector: true,
-            enable_heat: true,
-            enable_nova: true,
             clean_nodes: false,
             subnet: CtlplaneSubnet::default(),
         }

@@ -39,6 +39,13 @@ pub trait Step: Send + Sync {
     fn resources(&self) -> Vec<Resource> {
         Vec::new()
     }
+    /// Every `openstack` command line this step's check and apply issue, as the words
+    /// after `openstack` (what [`crate::plan::steps::openstack::OpenstackCli::cmd`] runs),
+    /// so that TripleO's own argument parsers can judge them without running anything
+    /// (`tests/tripleo_contract.rs`). Empty for a step that runs no `openstack`.
+    fn openstack_argv(&self) -> Vec<Vec<String>> {
+        Vec::new()
+    }
     /// Whether the step's outcome is already in place. Read-only.
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check>;
     /// Makes the outcome true. Must converge from any partial state a killed run left.

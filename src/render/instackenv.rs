@@ -2,8 +2,11 @@
 //! import`), one IPMI endpoint per node served by VirtualBMC.
 //!
 //! Field values follow tripleo-quickstart's `instackenv.json.j2` (strings for cpu, memory,
-//! disk and port); `mac` is the PXE NIC (the node's first). A `profile:` capability per role
-//! lets TripleO match nodes to flavors without a separate tagging step.
+//! disk and port); `ports` holds the PXE NIC (the node's first), the form
+//! `tripleo_common.utils.nodes.validate_nodes` accepts: it refuses the older `mac` list
+//! ("no longer supported, use ports"), and Ironic's node registration creates ports only
+//! from `ports`, so a `mac` would be silently dropped. A `profile:` capability per role lets
+//! TripleO match nodes to flavors without a separate tagging step.
 
 use super::{RenderContext, RenderError, Result, VmRole, lab_vms};
 use crate::lab::{Lab, Role};
@@ -17,12 +20,18 @@ struct Node<'a> {
     pm_port: String,
     pm_user: &'a str,
     pm_password: &'a str,
-    mac: Vec<&'a str>,
+    ports: Vec<Port<'a>>,
     cpu: String,
     memory: String,
     disk: String,
     arch: &'a str,
     capabilities: String,
+}
+
+/// One Ironic port: the NIC's MAC address.
+#[derive(Serialize)]
+struct Port<'a> {
+    address: &'a str,
 }
 
 #[derive(Serialize)]
@@ -65,10 +74,12 @@ pub fn render(lab: &Lab, ctx: &RenderContext) -> Result<String> {
             pm_port: node.vbmc_port.to_string(),
             pm_user: &lab.overcloud.vbmc.username,
             pm_password: password.expose(),
-            mac: vm
+            ports: vm
                 .nics
                 .first()
-                .map(|n| n.mac.as_str())
+                .map(|n| Port {
+                    address: n.mac.as_str(),
+                })
                 .into_iter()
                 .collect(),
             cpu: vm.vcpus.to_string(),

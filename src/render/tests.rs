@@ -193,7 +193,10 @@ fn instackenv_needs_a_password_and_is_a_secret_file() {
     assert_eq!(nodes[0]["pm_type"], "ipmi");
     // The PXE MAC is the node's first NIC, the one its domain XML boots from.
     let vms = lab_vms(&lab).unwrap();
-    assert_eq!(nodes[0]["mac"][0], vms[1].nics[0].mac.as_str());
+    assert_eq!(nodes[0]["ports"][0]["address"], vms[1].nics[0].mac.as_str());
+    assert_eq!(nodes[0]["ports"].as_array().unwrap().len(), 1);
+    // validate_nodes refuses a `mac` field: it must not come back.
+    assert!(nodes.iter().all(|n| n.get("mac").is_none()), "{v}");
 }
 
 #[test]

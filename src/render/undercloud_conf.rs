@@ -1,5 +1,8 @@
 //! `undercloud.conf` for `openstack undercloud install`, with TripleO's key names (the keys
 //! of tripleo-quickstart-extras' `undercloud.conf.j2`): `[DEFAULT]` plus `[ctlplane-subnet]`.
+//! Only options python-tripleoclient 20 registers and does not deprecate for removal
+//! (`tests/tripleo_contract.rs` loads every preset's file with them): no `enable_heat` or
+//! `enable_nova`, which it ignores.
 //!
 //! oslo.config reads it; values are single-line, lists are comma-separated and booleans are
 //! `true`/`false`. A value holding a newline is refused rather than written, since it would
@@ -112,8 +115,6 @@ pub fn render(lab: &Lab) -> Result<String> {
     );
     ini.set_bool("enable_ironic", c.enable_ironic);
     ini.set_bool("enable_ironic_inspector", c.enable_ironic_inspector);
-    ini.set_bool("enable_heat", c.enable_heat);
-    ini.set_bool("enable_nova", c.enable_nova);
     ini.set_bool("clean_nodes", c.clean_nodes);
     ini.set("subnets", "ctlplane-subnet", "")?;
     ini.set("local_subnet", "ctlplane-subnet", "")?;

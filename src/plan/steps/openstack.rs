@@ -3,7 +3,7 @@
 use crate::host::Cmd;
 use crate::plan::job::{Job, jobs_dir};
 use crate::plan::owner::{CONTAINER_ID_LABEL, CONTAINER_LABEL};
-use crate::plan::{Check, Ctx, Facts, HostRole, Resource, Step, StepCtx};
+use crate::plan::{Check, Ctx, Facts, HostRole, Plan, Resource, Step, StepCtx};
 use crate::run::event::{ContainerRow, Event};
 use async_trait::async_trait;
 use std::path::PathBuf;
@@ -24,6 +24,74 @@ pub const UNDERCLOUD_CONTAINERS: &[&str] = &[
     "ironic_pxe_http",
     "glance_api",
 ];
+
+/// Words as owned strings (an argv).
+fn words(w: &[&str]) -> Vec<String> {
+    w.iter().map(|s| s.to_string()).collect()
+}
+
+/// `openstack undercloud install`.
+pub fn undercloud_install_argv() -> Vec<String> {
+    words(&["undercloud", "install"])
+}
+
+/// The node listing the import and introspection checks read.
+pub fn node_list_argv() -> Vec<String> {
+    words(&[
+        "baremetal",
+        "node",
+        "list",
+        "-f",
+        "value",
+        "-c",
+        "Name",
+        "-c",
+        "Provisioning State",
+    ])
+}
+
+/// `openstack overcloud node import FILE`.
+pub fn node_import_argv(file: &std::path::Path) -> Vec<String> {
+    let mut a = words(&["overcloud", "node", "import"]);
+    a.push(file.to_string_lossy().into_owned());
+    a
+}
+
+/// `openstack overcloud node introspect --all-manageable --provide`.
+pub fn node_introspect_argv() -> Vec<String> {
+    words(&[
+        "overcloud",
+        "node",
+        "introspect",
+        "--all-manageable",
+        "--provide",
+    ])
+}
+
+/// `openstack overcloud deploy --templates T -e F ...`.
+pub fn deploy_argv(templates: &str, env_files: &[String]) -> Vec<String> {
+    let mut a = words(&["overcloud", "deploy", "--templates", templates]);
+    for e in env_files {
+        a.push("-e".into());
+        a.push(e.clone());
+    }
+    a
+}
+
+/// Every `openstack` command line the plan's steps issue, in plan order, with the step
+/// that issues it (`stage/step`): what the TripleO contract test parses.
+pub fn plan_argv(plan: &Plan) -> Vec<(String, Vec<String>)> {
+    plan.iter()
+        .flat_map(|stage| {
+            stage.steps.iter().flat_map(move |p| {
+                p.step
+                    .openstack_argv()
+                    .into_iter()
+                    .map(move |argv| (format!("{}/{}", stage.id, p.step.id()), argv))
+            })
+        })
+        .collect()
+}
 
 /// How to call `openstack` on the undercloud: argv prefix (environment + program).
 #[derive(Debug, Clone)]
@@ -60,11 +128,11 @@ impl OpenstackCli {
     /// Runs `openstack ARGS` on the undercloud as the detached job `name` (the step's id),
     /// its output streamed; a job still running from an earlier labwarp is followed to its
     /// end instead of started again (see [`Job::run`]).
-    pub async fn run_job(
+    pub async fn run_job<S: AsRef<str>>(
         &self,
         ctx: &StepCtx<'_>,
         name: &str,
-        args: &[&str],
+        args: &[S],
     ) -> anyhow::Result<()> {
         self.job(name)
             .run(ctx, HostRole::Undercloud, &self.cmd(args))
@@ -84,7 +152,7 @@ impl OpenstackCli {
         self.home.join("bin").join("openstack")
     }
 
-    pub fn cmd(&self, args: &[&str]) -> Cmd {
+    pub fn cmd<S: AsRef<str>>(&self, args: &[S]) -> Cmd {
         let program = if self.standin {
             self.standin_path().to_string_lossy().into_owned()
         } else {
@@ -103,7 +171,7 @@ impl OpenstackCli {
             argv.push("STANDIN_CONTAINER_HOST=the hypervisor".into());
         }
         argv.push(program);
-        argv.extend(args.iter().map(|s| s.to_string()));
+        argv.extend(args.iter().map(|s| s.as_ref().to_string()));
         Cmd::new(argv)
     }
 }
@@ -193,6 +261,9 @@ impl Step for UndercloudInstall {
         }));
         r
     }
+    fn openstack_argv(&self) -> Vec<Vec<String>> {
+        vec![undercloud_install_argv()]
+    }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
         let stackrc = self.cli.home.join("stackrc");
         if !ctx.host(HostRole::Undercloud).exists(&stackrc).await? {
@@ -219,7 +290,7 @@ impl Step for UndercloudInstall {
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         self.cli
-            .run_job(ctx, self.id(), &["undercloud", "install"])
+            .run_job(ctx, self.id(), &undercloud_install_argv())
             .await?;
         if self.cli.standin && self.cli.container_host == HostRole::Virthost {
             // The same stand-in starts the containers in the hypervisor's podman, fed on
@@ -255,20 +326,7 @@ async fn node_states(
     cli: &OpenstackCli,
 ) -> anyhow::Result<Vec<(String, String)>> {
     let out = ctx
-        .probe(
-            HostRole::Undercloud,
-            &cli.cmd(&[
-                "baremetal",
-                "node",
-                "list",
-                "-f",
-                "value",
-                "-c",
-                "Name",
-                "-c",
-                "Provisioning State",
-            ]),
-        )
+        .probe(HostRole::Undercloud, &cli.cmd(&node_list_argv()))
         .await?;
     if !out.success() {
         return Ok(Vec::new());
@@ -291,6 +349,9 @@ impl Step for NodeImport {
     fn title(&self) -> String {
         "openstack overcloud node import instackenv.json".into()
     }
+    fn openstack_argv(&self) -> Vec<Vec<String>> {
+        vec![node_list_argv(), node_import_argv(&self.file())]
+    }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
         let have = node_states(ctx, &self.cli).await?;
         let missing: Vec<&String> = self
@@ -312,14 +373,19 @@ impl Step for NodeImport {
         })
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
-        let file = self.cli.home.join("instackenv.json");
-        let f = file.to_string_lossy().into_owned();
         ctx.run_ok(
             HostRole::Undercloud,
-            &self.cli.cmd(&["overcloud", "node", "import", &f]),
+            &self.cli.cmd(&node_import_argv(&self.file())),
         )
         .await?;
         Ok(())
+    }
+}
+
+impl NodeImport {
+    /// The uploaded instackenv.json on the undercloud.
+    fn file(&self) -> PathBuf {
+        self.cli.home.join("instackenv.json")
     }
 }
 
@@ -340,6 +406,9 @@ impl Step for NodeIntrospect {
     fn resources(&self) -> Vec<Resource> {
         vec![self.cli.job_resource(self.id())]
     }
+    fn openstack_argv(&self) -> Vec<Vec<String>> {
+        vec![node_list_argv(), node_introspect_argv()]
+    }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
         let have = node_states(ctx, &self.cli).await?;
         let not_ready: Vec<String> = self
@@ -356,17 +425,7 @@ impl Step for NodeIntrospect {
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         self.cli
-            .run_job(
-                ctx,
-                self.id(),
-                &[
-                    "overcloud",
-                    "node",
-                    "introspect",
-                    "--all-manageable",
-                    "--provide",
-                ],
-            )
+            .run_job(ctx, self.id(), &node_introspect_argv())
             .await
     }
 }
@@ -389,6 +448,9 @@ impl Step for OvercloudDeploy {
     fn resources(&self) -> Vec<Resource> {
         vec![self.cli.job_resource(self.id())]
     }
+    fn openstack_argv(&self) -> Vec<Vec<String>> {
+        vec![deploy_argv(&self.templates, &self.env_files)]
+    }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
         let rc = self.cli.home.join("overcloudrc");
         Ok(if ctx.host(HostRole::Undercloud).exists(&rc).await? {
@@ -398,11 +460,7 @@ impl Step for OvercloudDeploy {
         })
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
-        let mut args: Vec<&str> = vec!["overcloud", "deploy", "--templates", &self.templates];
-        for e in &self.env_files {
-            args.push("-e");
-            args.push(e);
-        }
+        let args = deploy_argv(&self.templates, &self.env_files);
         self.cli.run_job(ctx, self.id(), &args).await
     }
 }

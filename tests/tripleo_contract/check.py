@@ -1,0 +1,254 @@
+"""TripleO's own code judges what labwarp writes and runs (tests/tripleo_contract.rs).
+
+Run with the python of the venv scripts/setup-tripleo.sh makes (python-tripleoclient 20,
+tripleo-common 18, tripleo-ansible 6). One lab per process: tripleoclient's validators read
+oslo.config's global CONF.
+
+    python check.py SPEC.json
+
+SPEC: {"undercloud_conf": PATH?, "instackenv": PATH?,
+       "commands": [{"argv": [...], "label": STR?, "credentials": [...]?}]}
+where argv is what follows `openstack` and file arguments name real files; label names the
+check instead of the argv. `credentials` (the OS_* variables present when the command ran,
+from the stand-in's journal) is judged when given. Prints {"versions": {...}, "checks":
+[{"check", "ok", "detail", "kind"}]}; each failure's detail names what is wrong. Exits 0
+whenever it could judge (the caller decides).
+"""
+
+import contextlib
+import io
+import json
+import logging
+import shlex
+import sys
+from importlib.metadata import entry_points, version
+from unittest import mock
+
+from oslo_config import cfg
+from tripleo_common.utils import nodes as tripleo_nodes
+from tripleoclient import utils as oooutils
+from tripleoclient.config.undercloud import UndercloudConfig
+from tripleoclient.v1 import overcloud_deploy
+from tripleoclient.v1 import undercloud_config  # registers the options on cfg.CONF
+from tripleoclient.v1 import undercloud_preflight as preflight
+
+COMMAND_GROUPS = (
+    "openstack.tripleoclient.v2",
+    "openstack.tripleoclient.v1",
+    "openstack.baremetal.v1",
+)
+# Every command after the undercloud install talks to its services: it needs credentials.
+NO_CREDENTIALS_NEEDED = ("undercloud_install",)
+CREDENTIAL_VARIABLES = ("OS_CLOUD", "OS_AUTH_URL")
+
+checks = []
+
+
+def report(check, ok, detail, kind="contract"):
+    detail = "; ".join(line for line in detail.splitlines() if line.strip())
+    checks.append({"check": check, "ok": ok, "detail": detail, "kind": kind})
+
+
+# ---- undercloud.conf -------------------------------------------------------------------
+
+
+def registered(config, subnets, local_subnet):
+    """(section, key) -> (section, option, deprecated alias or None), as tripleoclient
+    registers them: [DEFAULT] and one group per subnet (`_load_subnets_config_groups`)."""
+    groups = {"DEFAULT": config.get_opts()}
+    for subnet in subnets:
+        local = subnet == local_subnet
+        groups[subnet] = (config.get_local_subnet_opts() if local
+                          else config.get_remote_subnet_opts())
+    known = {}
+    for section, opts in groups.items():
+        for opt in opts:
+            known[(section, opt.name)] = (section, opt, None)
+    for section, opts in groups.items():
+        for opt in opts:
+            for alias in opt.deprecated_opts or []:
+                key = (alias.group or section, alias.name or opt.name)
+                known.setdefault(key, (section, opt, alias))
+    return known
+
+
+def option_problems(path):
+    """Keys tripleoclient does not register, deprecates, or cannot parse."""
+    sections = {}
+    cfg.ConfigParser(path, sections).parse()
+    oooutils.load_config(cfg.CONF, path)
+    undercloud_config._load_subnets_config_groups()  # as `undercloud install` does
+    subnets = list(cfg.CONF.subnets)
+    known = registered(UndercloudConfig(), subnets, cfg.CONF.local_subnet)
+    problems = []
+    for section, keys in sections.items():
+        if section != "DEFAULT" and section not in subnets:
+            problems.append(f"unknown section [{section}] (not in subnets = "
+                            f"{','.join(subnets)})")
+            continue
+        for key in keys:
+            where = f"[{section}] {key}"
+            if (section, key) not in known:
+                problems.append(f"{where}: unknown option (tripleoclient "
+                                f"registers no such key)")
+                continue
+            group, opt, alias = known[(section, key)]
+            if alias is not None:
+                problems.append(f"{where}: deprecated name of [{group}] {opt.name}")
+                continue
+            if opt.deprecated_for_removal:
+                problems.append(f"{where}: deprecated for removal "
+                                f"({opt.deprecated_reason})")
+            try:
+                cfg.CONF[key] if group == "DEFAULT" else cfg.CONF[group][key]
+            except (cfg.ConfigFileValueError, ValueError) as e:
+                problems.append(f"{where}: unparsable value: {e}")
+    return sections, problems
+
+
+def value_problems():
+    """tripleoclient's own preflight validators of values (not those that probe the host)."""
+    problems = []
+    conf = cfg.CONF
+    steps = [
+        ("value formats", preflight._validate_value_formats),
+        ("deprecated now invalid", preflight._validate_deprecetad_now_invalid_parameters),
+        ("routed networks", preflight._check_routed_networks_enabled_if_multiple_subnets_defined),
+        ("dns nameservers", preflight._check_all_or_no_subnets_use_dns_nameservers),
+        ("IP addresses", preflight._validate_ips),
+        ("architectures", preflight._validate_architecure_options),
+    ]
+    for subnet in conf.subnets:
+        s = conf.get(subnet)
+        steps += [
+            (f"{subnet} in CIDR", lambda s=s, n=subnet: preflight._validate_in_cidr(s, n)),
+            (f"{subnet} DHCP range", lambda s=s, n=subnet: preflight._validate_dhcp_range(s, n)),
+            (f"{subnet} inspection range", lambda s=s: preflight._validate_inspection_range(s)),
+            (f"{subnet} nameservers", lambda s=s: preflight._validate_dnsnameservers(s)),
+        ]
+    for name, step in steps:
+        try:
+            step()
+        except (preflight.FailedValidation, RuntimeError, ValueError, KeyError) as e:
+            problems.append(f"{name}: {e}")
+    return problems
+
+
+def check_undercloud_conf(path):
+    try:
+        sections, problems = option_problems(path)
+    except (cfg.Error, OSError) as e:
+        report("undercloud.conf options", False, f"not loadable: {e}")
+        return
+    count = sum(len(keys) for keys in sections.values())
+    report("undercloud.conf options", not problems,
+           "; ".join(problems) or
+           f"{count} keys in {len(sections)} sections, each a registered option "
+           f"(subnets: {','.join(cfg.CONF.subnets)})")
+    if not problems:
+        problems = value_problems()
+        report("undercloud.conf values (preflight validators)", not problems,
+               "; ".join(problems) or "value formats, CIDR, DHCP and inspection ranges, "
+               "nameservers pass")
+
+
+# ---- instackenv.json --------------------------------------------------------------------
+
+
+def nodes_problem(nodes):
+    try:
+        tripleo_nodes.validate_nodes(nodes)
+    except Exception as e:  # InvalidNode, or a KeyError on a malformed node
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+def check_instackenv(path):
+    with open(path) as f:
+        nodes = oooutils.parse_env_file(f)  # as `overcloud node import` reads it
+    problem = nodes_problem(nodes)
+    report("instackenv.json validate_nodes", problem is None,
+           problem or f"{len(nodes)} node(s) valid: "
+           + ", ".join(n.get("name", "?") for n in nodes))
+
+
+# ---- command lines ----------------------------------------------------------------------
+
+
+def find_command(argv):
+    """The entry point of the longest command name argv starts with, and the rest."""
+    commands = {}
+    for group in COMMAND_GROUPS:
+        for ep in entry_points(group=group):
+            commands.setdefault(ep.name, ep)
+    for n in range(min(len(argv), 4), 0, -1):
+        name = "_".join(argv[:n])
+        if name in commands:
+            return name, commands[name], argv[n:]
+    return None, None, argv
+
+
+def parse(argv):
+    """(command name, parsed args or None, problem or None)."""
+    name, ep, rest = find_command(argv)
+    if ep is None:
+        return None, None, f"no TripleO command `openstack {' '.join(argv[:3])}`"
+    cls = ep.load()
+    prog = "openstack " + name.replace("_", " ")
+    parser = cls(mock.MagicMock(), mock.MagicMock()).get_parser(prog)
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            parsed = parser.parse_args(rest)
+    except SystemExit:
+        lines = [line for line in err.getvalue().splitlines() if line.strip()]
+        return name, None, lines[-1] if lines else "argument parser exited"
+    return name, parsed, None
+
+
+def after_parse(name, parsed):
+    """What the command itself checks first about its arguments."""
+    if name == "overcloud_deploy":
+        overcloud_deploy._validate_args(parsed)
+    if name == "overcloud_node_import":
+        nodes = oooutils.parse_env_file(parsed.env_file)
+        parsed.env_file.close()
+        problem = nodes_problem(nodes)
+        if problem:
+            raise ValueError(f"its file {parsed.env_file.name}: {problem}")
+
+
+def check_command(command):
+    argv = command["argv"]
+    shown = command.get("label") or "openstack " + shlex.join(argv)
+    name, parsed, problem = parse(argv)
+    if problem is None:
+        try:
+            after_parse(name, parsed)
+        except Exception as e:
+            problem = f"{type(e).__name__}: {e}"
+    report(f"argv: {shown}", problem is None, problem or f"{name} parser accepts it")
+    if "credentials" in command and name and name not in NO_CREDENTIALS_NEEDED:
+        present = [v for v in command["credentials"] if v in CREDENTIAL_VARIABLES]
+        report(f"credentials: {shown}", bool(present),
+               f"present: {', '.join(present)}" if present else
+               "neither OS_CLOUD nor OS_AUTH_URL was set (source stackrc or set "
+               "OS_CLOUD=undercloud)", kind="credentials")
+
+
+def main():
+    logging.disable(logging.CRITICAL)  # the verdicts below say what is wrong
+    spec = json.load(open(sys.argv[1]))
+    if spec.get("undercloud_conf"):
+        check_undercloud_conf(spec["undercloud_conf"])
+    if spec.get("instackenv"):
+        check_instackenv(spec["instackenv"])
+    for command in spec.get("commands", []):
+        check_command(command)
+    versions = {d: version(d) for d in ("python-tripleoclient", "tripleo-common",
+                                        "tripleo-ansible", "oslo.config", "cliff")}
+    json.dump({"versions": versions, "checks": checks}, sys.stdout, indent=1)
+
+
+if __name__ == "__main__":
+    main()
