@@ -189,4 +189,11 @@ fn a_missing_iso_tool_is_found_by_preflight_with_its_package() {
         "{}",
         text(&o)
     );
+    // What the failure blocked says so, naming the failed step (never "already done").
+    assert!(
+        all.contains("[undercloud-vm] seed-iso: not run: images/undercloud-image failed"),
+        "{}",
+        text(&o)
+    );
+    assert!(!all.contains("already done"), "{}", text(&o));
 }
