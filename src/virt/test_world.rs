@@ -293,12 +293,21 @@ impl Libvirt {
         super::uri::check(&uri)?;
         super::events::ensure_event_loop();
         let owned = uri.clone();
-        let conn = tokio::task::spawn_blocking(move || {
+        let (conn, loaded) = tokio::task::spawn_blocking(move || {
             let conn = Connect::open(Some(&owned)).map_err(|e| e.message().to_string())?;
-            if let Some(text) = &existing {
-                apply_fixups(&conn, text)?;
-            }
-            Ok::<_, String>(conn)
+            // The world as loaded: a process that changes nothing never writes the file (a
+            // `status` during a run must not put back what the run has changed since).
+            let Some(text) = &existing else {
+                return Ok::<_, String>((conn, String::new()));
+            };
+            apply_fixups(&conn, text)?;
+            let ctx = Ctx {
+                conn,
+                uri: owned,
+                generation: 0,
+            };
+            let loaded = snapshot(&ctx)?;
+            Ok((ctx.conn, loaded))
         })
         .await
         .map_err(|e| VirtError::Join(e.to_string(), uri.clone()))?
@@ -325,12 +334,14 @@ impl Libvirt {
                 generations: tokio::sync::watch::Sender::new(0),
                 world: Some(Arc::new(World {
                     path: path.to_path_buf(),
-                    last: Mutex::new(String::new()),
+                    last: Mutex::new(loaded),
                 })),
             }),
         };
-        // The first save: a world loaded from test:///default is written at once.
-        lv.call(|_| Ok(())).await?;
+        if lv.uri() == "test:///default" {
+            // No file yet: test:///default's own world is written at once.
+            lv.call(|_| Ok(())).await?;
+        }
         Ok(lv)
     }
 
@@ -376,6 +387,34 @@ mod tests {
             uri: "x".into(),
             generation: 0,
         })
+    }
+
+    /// A process that only reads (`status` during a run) never writes the world back, so
+    /// it cannot undo what a run saved meanwhile.
+    #[tokio::test]
+    async fn a_reader_never_writes_the_world() {
+        use crate::virt::Libvirt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("libvirt-test.xml");
+        drop(Libvirt::connect_test_world(&path).await.unwrap());
+        let reader = Libvirt::connect_test_world(&path).await.unwrap();
+        let writer = Libvirt::connect_test_world(&path).await.unwrap();
+        writer
+            .call(|c| {
+                c.conn
+                    .define_network_xml("<network><name>tw-later</name></network>")
+                    .unwrap();
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let saved = std::fs::read_to_string(&path).unwrap();
+        assert!(saved.contains("tw-later"));
+        let n = reader
+            .call(|c| Ok(c.conn.list_all_networks(0).unwrap().len()))
+            .await;
+        assert!(n.unwrap() >= 1);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), saved);
     }
 
     #[tokio::test]
