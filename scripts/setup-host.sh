@@ -12,12 +12,22 @@ if [ "${LABWARP_SKIP_APT:-0}" != 1 ]; then
   # Debian 12's qemu-system needs the qemu-utils of the same release; the image may ship a
   # newer backport, so pin qemu-utils to qemu-system-x86's candidate version.
   qemu_version=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')
+  # Every command labwarp runs (scripts/tools.tsv: the one list, also read by scripts/run
+  # and preflight), qemu-utils pinned as above; then what only the tests use.
+  tools=()
+  while read -r cmd deb _rest; do
+    case "$cmd" in '' | '#'*) continue ;; esac
+    [ "$deb" = qemu-utils ] && deb="qemu-utils=${qemu_version}"
+    tools+=("$deb")
+  done < "$(dirname "$0")/tools.tsv"
+  # shellcheck disable=SC2046 # one package may provide two commands: list it once
   apt-get install -y -qq --no-install-recommends --allow-downgrades \
-    libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
-    dnsmasq-base iptables iproute2 openssh-server openssh-client podman runc busybox-static \
-    genisoimage cloud-init ipmitool tmux procps psmisc xorriso libxml2-utils sudo curl \
-    nfs-kernel-server python3-venv python3-dev gcc \
-    "qemu-utils=${qemu_version}" "qemu-system-x86=${qemu_version}" >/dev/null
+    $(printf '%s\n' "${tools[@]}" | sort -u) \
+    libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu \
+    dnsmasq-base iptables iproute2 openssh-server openssh-client \
+    cloud-init tmux psmisc xorriso libxml2-utils sudo \
+    python3-dev gcc \
+    "qemu-system-x86=${qemu_version}" >/dev/null
 fi
 
 log "libvirt users and directories"

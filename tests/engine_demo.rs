@@ -314,3 +314,77 @@ fn clean_stops_an_install_left_running_by_a_kill_9() {
     let (base, _) = install_job(&lab);
     assert!(!base.with_extension("pid").exists());
 }
+
+/// The demo keeps its world (issue 15): after a finished run, a new process sees the lab as
+/// the run left it (libvirt's test driver world is kept in the workspace), and `status`,
+/// `plan` and `clean` with no lab argument use the lab the workspace was built from.
+#[test]
+fn the_demo_keeps_its_world_and_its_lab_across_processes() {
+    let mut lab = TestLab::demo("world");
+    let dir = lab.ws.path().to_path_buf();
+    lab.workspace = Some(dir.join("workspace"));
+    std::fs::create_dir_all(lab.ws()).unwrap();
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // A new process, the same lab: every step's check passes against the live world.
+    let steps = lab.steps_with_status();
+    let todo: Vec<_> = steps.iter().filter(|(_, s)| s != "done").collect();
+    assert!(
+        todo.is_empty() && steps.len() > 20,
+        "not done after the run: {todo:?}"
+    );
+    let world = lab.ws().join("libvirt-test.xml");
+    let virsh = std::process::Command::new("virsh")
+        .arg("-c")
+        .arg(format!("test://{}", world.display()))
+        .args(["list", "--all", "--name"])
+        .output()
+        .expect("virsh");
+    let names = String::from_utf8_lossy(&virsh.stdout);
+    for vm in ["undercloud", "controller-0", "compute-0"] {
+        assert!(
+            names.contains(&format!("{}-{vm}", lab.name)),
+            "{vm} not in the saved world: {names}"
+        );
+    }
+
+    // No lab argument, in the directory holding ./workspace: the recorded lab.
+    let bare = |args: &[&str]| {
+        std::process::Command::new(engine_support::bin())
+            .args(args)
+            .current_dir(&dir)
+            .env("STANDIN_DELAY", "0")
+            .env("LABWARP_SANDBOX", "1")
+            .output()
+            .expect("labwarp")
+    };
+    let st = bare(&["status"]);
+    assert!(st.status.success(), "{}", text(&st));
+    let out = String::from_utf8_lossy(&st.stdout);
+    assert!(
+        out.contains(&format!("lab {}: finished", lab.name)) && !out.contains("left:"),
+        "{}",
+        text(&st)
+    );
+    let plan = bare(&["plan"]);
+    assert!(
+        String::from_utf8_lossy(&plan.stdout).contains(", 0 to apply"),
+        "{}",
+        text(&plan)
+    );
+    let clean = bare(&["clean", "--level", "all", "--yes"]);
+    assert!(clean.status.success(), "{}", text(&clean));
+    assert_gone(&lab);
+    let saved = std::fs::read_to_string(&world).unwrap();
+    assert!(
+        !saved.contains(&lab.name),
+        "the saved world still holds the lab's objects:\n{saved}"
+    );
+    let plan = bare(&["plan"]);
+    assert!(
+        String::from_utf8_lossy(&plan.stdout).contains("0 step(s) already done"),
+        "after clean every step is to do again: {}",
+        text(&plan)
+    );
+}

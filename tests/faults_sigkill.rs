@@ -13,11 +13,12 @@
 //! then run to the end. That keeps ≥ 50 kills inside CI's time while every kill is
 //! followed by a rerun.
 //!
-//! VMs on test:///default live in the killed process's memory: "converges" means the last
-//! rerun's own VM snapshot equals the reference's (its checks noticed the lost domains and
-//! made them again), state.yaml records them created, and `labwarp status --json` (a new
-//! process, so a new empty test driver) reports the same step statuses as after the
-//! reference run. Containers and sandbox files outlive the process and are compared as is.
+//! VMs on test:///default live in the process's memory and labwarp writes that world to the
+//! workspace (`libvirt-test.xml`) after every change, so a kill can lose at most the change
+//! in flight: "converges" means the VMs, networks and pools of the saved world (read by
+//! virsh from outside labwarp) equal the reference's, state.yaml records them created, and
+//! `labwarp status --json` (a new process, loading the saved world) reports the same step
+//! statuses as after the reference run. Containers and sandbox files are compared as is.
 
 mod engine_support;
 
@@ -70,25 +71,15 @@ fn events(stdout: &[u8]) -> Vec<serde_json::Value> {
 }
 
 /// The last VM snapshot of a run, with the lab name replaced.
-fn last_vms(evs: &[serde_json::Value], lab: &str) -> Vec<String> {
-    let Some(v) = evs.iter().rev().find(|e| e["event"] == "vms") else {
-        return Vec::new();
-    };
-    let mut out: Vec<String> = v["vms"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|m| {
-            format!(
-                "{} {}",
-                m["name"].as_str().unwrap_or("?").replace(lab, "LAB"),
-                m["state"].as_str().unwrap_or("?")
-            )
+/// The lab's VMs with their state in the world the workspace keeps, lab name replaced.
+fn world_vms(lab: &TestLab) -> Vec<String> {
+    lab.libvirt_objects()
+        .into_iter()
+        .filter_map(|o| {
+            o.strip_prefix("domain ")
+                .map(|d| d.replace(&lab.name, "LAB"))
         })
-        .collect();
-    out.sort();
-    out
+        .collect()
 }
 
 /// `labwarp status --json`, reduced to what must be equal between two labs.
@@ -145,9 +136,15 @@ fn reference() -> Reference {
         }
     }
     assert_state_valid(&lab, "reference");
+    let vms = world_vms(&lab);
+    assert_eq!(
+        vms.len(),
+        3,
+        "the reference run's saved world holds the undercloud and two nodes: {vms:?}"
+    );
     Reference {
         end: lab.end_state(),
-        vms: last_vms(&evs, &lab.name),
+        vms,
         status: status_view(&lab),
         points,
         order,
@@ -233,7 +230,7 @@ fn chain(
                         .join("\n")
                 );
                 assert_state_valid(&lab, &format!("chain {idx} final"));
-                let vms = last_vms(&seen, &lab.name);
+                let vms = world_vms(&lab);
                 let end = lab.end_state();
                 let status = status_view(&lab);
                 assert_eq!(

@@ -229,3 +229,33 @@ async fn interactive_shell_argv_runs_on_a_tty() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("marker-42"), "{text}");
 }
+
+/// One name, one builder: the image the tests use is the one the stand-in `openstack` starts
+/// its containers from (issue 15: the demo's five-applet image under the tests' name made a
+/// later test run fail), and it has every busybox applet, whichever of the two built it.
+#[tokio::test]
+async fn tests_and_stand_in_share_one_image_with_every_applet() {
+    let image = ensure_image();
+    let standin = include_str!("../scripts/standin/openstack");
+    assert!(
+        standin.contains(&format!("IMAGE=\"{image}\"")),
+        "the stand-in names another image than {image}"
+    );
+    let name = unique("lw-applets");
+    let _g = run_container(
+        &name,
+        "n=0; for a in $(busybox --list); do [ -e /bin/$a ] || { echo missing $a; exit 1; }; n=$((n+1)); done; echo applets $n; /bin/true",
+        &[],
+    );
+    assert_eq!(wait_exit(&name), 0, "an applet is missing from {image}");
+    let logs = podman().logs(&name, None).await.unwrap();
+    let count: usize = logs
+        .iter()
+        .find_map(|l| {
+            l.line
+                .strip_prefix("applets ")
+                .map(|n| n.trim().parse().unwrap())
+        })
+        .expect("the container counted its applets");
+    assert!(count > 100, "only {count} applets in {image}");
+}

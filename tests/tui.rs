@@ -1280,3 +1280,43 @@ fn tiny_terminal_draws_a_notice_and_the_full_view_comes_back() {
         report.join("; ")
     );
 }
+
+/// Issue 15: a plan line longer than the pane is wrapped, not cut, and names its object once.
+#[test]
+fn review_wraps_long_plan_lines() {
+    let mut a = preflight_app();
+    key(&mut a, KeyCode::Char('n'));
+    key(&mut a, KeyCode::Char('n'));
+    let path = "/home/someone/labs/a-rather-long-workspace-name/workspace/sandbox/pool/demo-undercloud-cidata.iso";
+    a.update(Msg::Plan(Ok(PlanView {
+        stages: vec![PlanStage {
+            title: "Undercloud VM".into(),
+            steps: vec![PlanStep {
+                title: format!("cloud-init seed {path}"),
+                change: format!("directory {path}.d on virthost · missing"),
+                done: false,
+            }],
+        }],
+        files: vec![],
+        capacity: None,
+    })));
+    let screen = text(&render(&mut a, 80, 24));
+    // Every piece of the title and the change is on screen, across lines (a path longer
+    // than a line is cut into pieces: the lines are joined back without spaces).
+    let flat: String = screen
+        .lines()
+        .map(|l| l.trim_matches(|c: char| c == '│' || c == ' ').to_string())
+        .collect();
+    for piece in [
+        "+ cloud-init seed",
+        "demo-undercloud-cidata.iso",
+        "directory",
+        ".iso.d on virthost · missing",
+    ] {
+        assert!(flat.contains(piece), "{piece:?} not shown:\n{screen}");
+    }
+    assert!(
+        screen.lines().all(|l| l.chars().count() <= 80),
+        "a line runs past the screen:\n{screen}"
+    );
+}

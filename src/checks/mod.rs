@@ -7,6 +7,7 @@
 
 pub mod apparmor;
 pub mod capacity;
+pub mod commands;
 pub mod finding;
 pub mod images;
 pub mod kvm_probe;
@@ -369,6 +370,7 @@ pub struct Facts {
     pub network: network::NetworkFacts,
     pub user_os: user_os::UserOsFacts,
     pub vbmc: vbmc::VbmcFacts,
+    pub commands: commands::CommandsFacts,
 }
 
 /// Reads every fact through the view.
@@ -390,6 +392,7 @@ pub async fn gather(view: &HostView<'_>, ctx: &CheckContext) -> Facts {
         network: network::gather(view, ctx).await,
         user_os: user_os::gather(view, ctx).await,
         vbmc: vbmc::gather(view, ctx).await,
+        commands: commands::gather(view, ctx).await,
     }
 }
 
@@ -405,6 +408,7 @@ pub fn evaluate(facts: &Facts, ctx: &CheckContext) -> Vec<Finding> {
     out.extend(network::evaluate(&facts.network, ctx));
     out.extend(user_os::evaluate(&facts.user_os, ctx));
     out.extend(vbmc::evaluate(&facts.vbmc, ctx));
+    out.extend(commands::evaluate(&facts.commands, ctx));
     out
 }
 

@@ -6,7 +6,7 @@ use crate::run::event::Event;
 use crate::run::session::Session;
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tokio::sync::mpsc;
 
@@ -35,15 +35,40 @@ pub struct LabArgs {
 }
 
 impl LabArgs {
+    /// The lab file to read: the one named, else `lab.yaml` here, else the lab the workspace
+    /// was built from (`<--workspace or ./workspace>/lab.yaml`, recorded by `labwarp run`);
+    /// `None` with `--preset`.
+    pub fn source(&self) -> Option<PathBuf> {
+        if self.preset.is_some() {
+            return None;
+        }
+        if let Some(f) = &self.file {
+            return Some(f.clone());
+        }
+        let here = PathBuf::from("lab.yaml");
+        if here.exists() {
+            return Some(here);
+        }
+        let ws = self
+            .workspace
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("workspace"));
+        let built = crate::run::session::lab_file(&ws);
+        Some(if built.is_file() { built } else { here })
+    }
+
     /// Loads and validates the lab; errors are printed in full by the caller.
     pub fn load(&self) -> Result<Lab, String> {
         let mut lab = match &self.preset {
             Some(p) => lab::load_preset(p).map_err(|e| e.to_string())?,
             None => {
-                let path = self
-                    .file
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from("lab.yaml"));
+                let path = self.source().unwrap_or_else(|| PathBuf::from("lab.yaml"));
+                if self.file.is_none() && path != Path::new("lab.yaml") {
+                    eprintln!(
+                        "labwarp: no lab.yaml here: using {}, the lab this workspace was built from",
+                        path.display()
+                    );
+                }
                 lab::load_path(&path).map_err(|e| e.to_string())?
             }
         };

@@ -53,6 +53,7 @@ pub fn run(args: LabArgs, yes: bool, json: bool, selection: Selection) -> ExitCo
     };
     rt.block_on(async move {
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+        let recorded = lab.clone();
         let s = match open_session("run", lab, &args, tx).await {
             Ok(s) => s,
             Err(code) => return code,
@@ -78,6 +79,11 @@ pub fn run(args: LabArgs, yes: bool, json: bool, selection: Selection) -> ExitCo
         }
         if !yes && !confirm(&format!("Build lab {} now?", s.ctx.lab.name)) {
             return ExitCode::from(EXIT_INVALID);
+        }
+        if let Err(e) =
+            crate::run::session::record_lab(&recorded, &s.ctx.workspace, args.source().as_deref())
+        {
+            eprintln!("labwarp run: could not record the lab in the workspace: {e:#}");
         }
         let printer = tokio::spawn(async move {
             while let Some(e) = rx.recv().await {

@@ -17,6 +17,7 @@ pub mod lab;
 pub mod lazy;
 pub(crate) mod local;
 pub mod ssh;
+pub mod tools;
 
 pub use local::LocalHost;
 pub use ssh::{SshHost, SshOptions, SshTarget, TrustPolicy};

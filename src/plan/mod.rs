@@ -33,7 +33,8 @@ pub struct Facts {
     /// `workspace/sandbox`: always with libvirt's in-memory test driver (nothing boots), and
     /// with `LABWARP_SANDBOX=1` on a real libvirt.
     pub sandbox: bool,
-    /// The libvirt URI is the in-memory test driver (`test:///default`).
+    /// The libvirt URI is the in-memory test driver (`test:///default`; its world is saved
+    /// in the workspace, see `virt::test_world`).
     pub test_driver: bool,
     /// `workspace/sandbox` (removed at `virthost`).
     pub sandbox_dir: PathBuf,

@@ -94,6 +94,13 @@ pub enum Event {
         step: StepId,
         reason: String,
     },
+    /// Not run: a step it depends on failed (`failed` is that step, `stage/step`, followed
+    /// through any step it blocked in turn). Never "already done".
+    StepBlocked {
+        stage: StageId,
+        step: StepId,
+        failed: String,
+    },
     StepFinished {
         stage: StageId,
         step: StepId,

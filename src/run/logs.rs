@@ -15,6 +15,7 @@ fn stage_of(e: &Event) -> Option<&str> {
         Event::StageStarted { stage }
         | Event::StepStarted { stage, .. }
         | Event::StepSkipped { stage, .. }
+        | Event::StepBlocked { stage, .. }
         | Event::StepFinished { stage, .. }
         | Event::StepFailed { stage, .. }
         | Event::Log { stage, .. }

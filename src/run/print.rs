@@ -22,6 +22,11 @@ pub fn text(e: &Event) -> String {
         } => {
             format!("[{stage}] {step}: skipped ({reason})")
         }
+        Event::StepBlocked {
+            stage,
+            step,
+            failed,
+        } => format!("[{stage}] {step}: not run: {failed} failed"),
         Event::StepFinished {
             stage,
             step,

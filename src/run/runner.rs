@@ -57,6 +57,24 @@ struct Node {
     status: Status,
 }
 
+/// The failed step behind a failed or blocked one (a blocked step names what blocked it).
+fn root_failure(nodes: &[Node], mut i: usize) -> usize {
+    for _ in 0..nodes.len() {
+        if nodes[i].status != Status::Blocked {
+            break;
+        }
+        match nodes[i]
+            .deps
+            .iter()
+            .find(|d| matches!(nodes[**d].status, Status::Failed | Status::Blocked))
+        {
+            Some(d) => i = *d,
+            None => break,
+        }
+    }
+    i
+}
+
 enum StepResult {
     AlreadyDone(String),
     Done(u64),
@@ -122,14 +140,14 @@ pub async fn run(
                     .iter()
                     .find(|d| matches!(nodes[**d].status, Status::Failed | Status::Blocked))
                 {
-                    let reason = format!("not run: {} did not finish", nodes[*bad].key);
+                    let failed = nodes[root_failure(&nodes, *bad)].key.to_string();
                     nodes[i].status = Status::Blocked;
                     let n = &nodes[i];
                     progress.start(&ctx, plan, n.stage);
-                    ctx.emit(Event::StepSkipped {
+                    ctx.emit(Event::StepBlocked {
                         stage: n.key.stage.clone(),
                         step: n.key.step.clone(),
-                        reason,
+                        failed,
                     });
                     changed = true;
                 } else if deps.iter().all(|s| s.satisfied()) {

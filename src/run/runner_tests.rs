@@ -266,8 +266,23 @@ async fn a_failure_blocks_its_dependants_but_not_independent_work() {
         err.contains("exited with 3") && err.contains("broken"),
         "{err}"
     );
-    assert!(ev.iter().any(|e| matches!(e,
-        Event::StepSkipped { step, reason, .. } if step == "after-bad" && reason.contains("one/bad"))));
+    // Blocked steps name the failed step behind them (never "already done").
+    for blocked in ["after-bad", "later"] {
+        assert!(
+            ev.iter().any(|e| matches!(e,
+                Event::StepBlocked { step, failed, .. } if step == blocked && failed == "one/bad")),
+            "{blocked} not reported blocked by one/bad: {ev:?}"
+        );
+    }
+    assert!(!ev.iter().any(|e| matches!(e, Event::StepSkipped { .. })));
+    assert_eq!(
+        crate::run::print::text(&Event::StepBlocked {
+            stage: "two".into(),
+            step: "later".into(),
+            failed: "one/bad".into()
+        }),
+        "[two] later: not run: one/bad failed"
+    );
     let st = load(f.store.path()).unwrap();
     assert_eq!(
         st.steps["one/bad"].status,

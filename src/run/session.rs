@@ -164,10 +164,14 @@ impl Session {
             .first()
             .map(|h| h.libvirt_uri.clone())
             .unwrap_or_default();
-        // One connection per session: test:///default forgets everything when it closes.
-        let libvirt = crate::virt::Libvirt::connect(&uri)
-            .await
-            .map_err(|e| anyhow::anyhow!("hypervisors[0].libvirt_uri: {e}"))?;
+        // test:///default forgets everything when its last connection closes: its world is
+        // kept in the workspace instead, so the next process sees the lab as this one left it.
+        let libvirt = if uri == "test:///default" {
+            crate::virt::Libvirt::connect_test_world(&test_world_path(&ws)).await
+        } else {
+            crate::virt::Libvirt::connect(&uri).await
+        }
+        .map_err(|e| anyhow::anyhow!("hypervisors[0].libvirt_uri: {e}"))?;
         let (events, log_task) = logs::tee(ws.join("logs"), out);
         forward_libvirt_notices(&libvirt, &events);
         let ctx = Arc::new(Ctx {
@@ -187,6 +191,48 @@ impl Session {
             log_task,
         })
     }
+}
+
+/// The lab a workspace was built from: `labwarp run` records it there (and the TUI saves
+/// its lab there), so `status`, `plan`, `clean` and `run` without a lab argument use it.
+pub fn lab_file(ws: &Path) -> PathBuf {
+    ws.join("lab.yaml")
+}
+
+/// Records `lab` as the lab the workspace `ws` is built from (unless it was loaded from that
+/// very file): whole, with the absolute workspace, and without a typed VirtualBMC password,
+/// which goes to the workspace's 0600 file instead.
+pub fn record_lab(lab: &Lab, ws: &Path, source: Option<&Path>) -> anyhow::Result<()> {
+    let path = lab_file(ws);
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if source.is_some_and(|src| same(src, &path)) {
+        return Ok(());
+    }
+    let mut lab = lab.clone();
+    lab.workspace = ws.to_path_buf();
+    crate::secrets::stash_vbmc_password(&mut lab, ws)
+        .map_err(|e| anyhow::anyhow!("VirtualBMC password: {e}"))?;
+    let text = format!(
+        "# The lab this workspace was built from (written by `labwarp run`); `labwarp status`,\n# `plan`, `clean` and `run` use it when given no lab.\n{}",
+        crate::lab::to_yaml(&lab)
+    );
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".lab.yaml")
+        .tempfile_in(ws)?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(&path)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.error))?;
+    Ok(())
+}
+
+/// Where a lab on `test:///default` keeps libvirt's world (domains, networks, pools) between
+/// processes: the test driver loads it as `test:///<path>`.
+pub fn test_world_path(ws: &Path) -> PathBuf {
+    ws.join("libvirt-test.xml")
 }
 
 /// Tells the run's log when libvirtd goes away and when the connection is back (the virt

@@ -412,15 +412,10 @@ async fn survey(s: &Session) -> PlanView {
             }
             let (done, change) = match p.step.check(&sc).await {
                 Ok(c) if c.done => (true, c.saw),
-                Ok(c) => {
-                    let what: Vec<String> = resources.iter().map(|r| r.to_string()).collect();
-                    let change = if what.is_empty() {
-                        c.saw
-                    } else {
-                        format!("{} (now: {})", what.join(", "), c.saw)
-                    };
-                    (false, change)
-                }
+                Ok(c) => (
+                    false,
+                    super::plan_lines::change(&p.step.title(), &resources, &c.saw),
+                ),
                 Err(e) => (false, format!("check failed: {e:#}")),
             };
             steps.push(PlanStep {

@@ -10,6 +10,7 @@ pub mod form;
 pub mod keymap;
 pub mod logview;
 pub mod pacer;
+pub mod plan_lines;
 pub mod runview;
 pub mod screens;
 pub mod signatures;

@@ -13,6 +13,8 @@ pub enum Status {
     /// Already in the wanted state: nothing changed.
     Skipped,
     Failed,
+    /// Not run: a step (or stage) it depends on failed, or the run was cancelled.
+    Blocked,
 }
 
 #[derive(Debug, Clone)]
@@ -205,6 +207,20 @@ impl RunView {
                     format!("{step}: already done ({reason})"),
                 );
             }
+            Event::StepBlocked {
+                stage,
+                step,
+                failed,
+            } => {
+                if let Some(s) = self.step_mut(&stage, &step) {
+                    s.status = Status::Blocked;
+                }
+                self.push_log(
+                    &stage,
+                    LogStream::Info,
+                    format!("{step}: not run: {failed} failed"),
+                );
+            }
             Event::StepFinished {
                 stage,
                 step,
@@ -249,7 +265,7 @@ impl RunView {
                     s.status = match outcome {
                         StageOutcome::Done => Status::Done,
                         StageOutcome::Failed => Status::Failed,
-                        StageOutcome::Skipped => Status::Skipped,
+                        StageOutcome::Skipped => Status::Blocked,
                     };
                     s.elapsed_ms = Some(elapsed_ms);
                     s.eta_secs = None;
@@ -339,6 +355,38 @@ mod tests {
         }
         assert_eq!(v.log("undercloud-install").unwrap().len(), 50);
         assert_eq!(v.logs.values().map(LogRing::len).sum::<usize>(), 100);
+    }
+
+    #[test]
+    fn a_blocked_step_reads_not_run_never_already_done() {
+        let mut v = RunView::default();
+        v.apply(
+            Event::RunStarted {
+                stages: vec![StageInfo {
+                    id: "undercloud-vm".into(),
+                    title: "Undercloud VM".into(),
+                    steps: vec![crate::run::event::StepInfo {
+                        id: "seed-iso".into(),
+                        title: "cloud-init seed".into(),
+                    }],
+                }],
+            },
+            0,
+        );
+        v.apply(
+            Event::StepBlocked {
+                stage: "undercloud-vm".into(),
+                step: "seed-iso".into(),
+                failed: "images/undercloud-image".into(),
+            },
+            1,
+        );
+        let st = &v.stages[0];
+        assert_eq!(st.steps[0].status, Status::Blocked);
+        assert_eq!(st.steps_done(), 0, "a blocked step is not done");
+        let log = v.log("undercloud-vm").unwrap();
+        let last = &log.get(log.end() - 1).unwrap().text;
+        assert_eq!(last, "seed-iso: not run: images/undercloud-image failed");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Known failure signatures: text seen in a failed step's error or its last log lines,
-//! mapped to what it means and how to fix it. Data, so adding one is one entry.
+//! mapped to what it means and how to fix it. Data, so adding one is one entry; a command
+//! that could not start is recognised from the error and named with its package from the
+//! one list of commands labwarp runs (`host::tools`, `scripts/tools.tsv`).
 
 pub struct Signature {
     /// Any of these (lowercase) in the error or the log tail matches.
@@ -75,17 +77,74 @@ pub static SIGNATURES: &[Signature] = &[
     },
 ];
 
-/// Signatures matching a failure, best first (in table order).
-pub fn diagnose<'a>(error: &str, tail: impl Iterator<Item = &'a str>) -> Vec<&'static Signature> {
-    let mut text = error.to_lowercase();
+/// What a failure means, from a signature or from the missing command it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnosis {
+    pub title: String,
+    pub explanation: String,
+    pub fix: String,
+}
+
+impl From<&Signature> for Diagnosis {
+    fn from(s: &Signature) -> Self {
+        Diagnosis {
+            title: s.title.into(),
+            explanation: s.explanation.into(),
+            fix: s.fix.into(),
+        }
+    }
+}
+
+/// "cannot start `X`" (or a shell's "X: not found"): the command is not installed.
+fn missing_command(text: &str) -> Option<Diagnosis> {
+    let cmd = crate::host::tools::missing_command(text)?;
+    let (explanation, fix) = match crate::host::tools::lookup(&cmd) {
+        Some(t) => (
+            format!(
+                "The step runs `{cmd}`, which is not installed on that host (or not on its \
+                 PATH). labwarp's list of the commands it runs (scripts/tools.tsv) gives its \
+                 package; `labwarp check` reports every missing one before a run."
+            ),
+            format!(
+                "apt-get install -y {} (Debian/Ubuntu) or dnf install -y {} (EL), then run again: \
+                 the run resumes at this step.",
+                t.debian, t.el
+            ),
+        ),
+        None => (
+            format!(
+                "The step runs `{cmd}`, which is not installed on that host (or not on its PATH)."
+            ),
+            format!(
+                "Install the package that provides {cmd} (apt-file search bin/{cmd} or dnf \
+                 provides '*/{cmd}'), then run again: the run resumes at this step."
+            ),
+        ),
+    };
+    Some(Diagnosis {
+        title: format!("`{cmd}` is missing"),
+        explanation,
+        fix,
+    })
+}
+
+/// What matches a failure, best first: a missing command, then the signatures in table
+/// order.
+pub fn diagnose<'a>(error: &str, tail: impl Iterator<Item = &'a str>) -> Vec<Diagnosis> {
+    let mut text = error.to_string();
     for line in tail {
         text.push('\n');
-        text.push_str(&line.to_lowercase());
+        text.push_str(line);
     }
-    SIGNATURES
-        .iter()
-        .filter(|s| s.needles.iter().any(|n| text.contains(n)))
-        .collect()
+    let mut out: Vec<Diagnosis> = missing_command(&text).into_iter().collect();
+    let lower = text.to_lowercase();
+    out.extend(
+        SIGNATURES
+            .iter()
+            .filter(|s| s.needles.iter().any(|n| lower.contains(n)))
+            .map(Diagnosis::from),
+    );
+    out
 }
 
 #[cfg(test)]
@@ -103,6 +162,22 @@ mod tests {
             .into_iter(),
         );
         assert_eq!(hits[0].title, "QEMU cannot open a disk image");
+    }
+
+    #[test]
+    fn a_command_that_cannot_start_is_named_with_its_package() {
+        let hits = diagnose(
+            "cannot start `sudo -n genisoimage -quiet -output /w/seed.iso`: No such file or directory (os error 2)",
+            std::iter::empty(),
+        );
+        assert_eq!(hits[0].title, "`genisoimage` is missing");
+        assert!(
+            hits[0].fix.contains("apt-get install -y genisoimage"),
+            "{}",
+            hits[0].fix
+        );
+        let hits = diagnose("exit status 127", ["sh: 1: busybox: not found"].into_iter());
+        assert!(hits[0].fix.contains("busybox-static"), "{}", hits[0].fix);
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod network;
 mod object;
 mod reconnect;
 pub mod storage;
+mod test_world;
 pub mod uri;
 pub mod xml;
 
@@ -33,6 +34,7 @@ pub use events::{Watch, WatchEvent, WatchMode};
 pub use listing::DomainBrief;
 pub use network::{Lease, NetworkInfo};
 pub use storage::{PoolInfo, PoolState, VolumeInfo, VolumeSpec};
+pub use test_world::world_uri;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
@@ -60,6 +62,8 @@ struct Inner {
     /// The current connection's generation, for watches that must re-register their
     /// event callbacks on a new connection.
     generations: tokio::sync::watch::Sender<u64>,
+    /// The test driver's world file, written after every call (see [`test_world`]).
+    world: Option<Arc<test_world::World>>,
 }
 
 impl std::fmt::Debug for Libvirt {
@@ -146,6 +150,7 @@ impl Libvirt {
                 window_ms: AtomicU64::new(window),
                 notices: tokio::sync::broadcast::channel(16).0,
                 generations: tokio::sync::watch::Sender::new(0),
+                world: None,
             }),
         })
     }

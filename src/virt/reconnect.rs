@@ -172,11 +172,22 @@ impl Libvirt {
         T: Send + 'static,
         F: FnOnce(&Ctx) -> Result<T, VirtError> + Send + 'static,
     {
+        let world = self.inner.world.clone();
+        let notices = self.inner.notices.clone();
         tokio::task::spawn_blocking(move || {
             if !ctx.conn.is_alive().unwrap_or(false) {
                 return Attempt::DeadBefore;
             }
-            match f(&ctx) {
+            let r = f(&ctx);
+            // A test driver whose world lives in a file: keep the file up to date.
+            if let Some(w) = &world
+                && let Err(e) = w.save(&ctx)
+            {
+                let line = format!("could not save the test driver's world: {e}");
+                tracing::warn!("{line}");
+                let _ = notices.send(line);
+            }
+            match r {
                 Err(e) if dead(&ctx, &e) => Attempt::DiedDuring(e),
                 r => Attempt::Done(r),
             }

@@ -1,74 +1,40 @@
-//! podman fixtures: a busybox image built locally (no registry is reachable) and containers
-//! run with the flags this sandbox needs (runc, no network, lowered ulimits; see
-//! HOST-SETUP.md), removed when their guard drops.
+//! podman fixtures: the busybox image labwarp's stand-in `openstack` builds (no registry is
+//! reachable; one name, one builder, so the order of demo runs and test runs never matters)
+//! and containers run with the flags this sandbox needs (runc, no network, lowered ulimits;
+//! see HOST-SETUP.md), removed when their guard drops.
 
-use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
-
-/// The test image: Debian's static busybox with one symlink per applet, imported from a
-/// rootfs tarball.
-pub const IMAGE: &str = "localhost/labwarp-busybox:latest";
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
         out.status.success(),
-        "{cmd:?} failed: {}",
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn build_image() {
-    let busybox = Path::new("/bin/busybox");
-    assert!(
-        busybox.exists(),
-        "/bin/busybox missing: install busybox-static (scripts/setup-host.sh)"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("rootfs");
-    let bin = root.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    for d in ["tmp", "etc", "proc", "sys", "dev"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::copy(busybox, bin.join("busybox")).unwrap();
-    let list = run(Command::new(busybox).arg("--list"));
-    for applet in list.lines().map(str::trim).filter(|a| !a.is_empty()) {
-        if applet != "busybox" {
-            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
-        }
-    }
-    let tar = dir.path().join("rootfs.tar");
-    run(Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tar)
-        .arg("."));
-    run(Command::new("podman")
-        .arg("import")
-        .arg("-q")
-        .arg(&tar)
-        .arg(IMAGE));
-}
-
-/// Builds the image once per test process (and not at all when it already exists; the
-/// content is the same, so concurrent builds by other test binaries are harmless).
+/// The stand-in's image (every busybox applet), built by the stand-in's own builder
+/// (`scripts/standin/openstack --ensure-image`) when missing; returns its name. Once per
+/// test process; concurrent builds by other test binaries import the same content.
 pub fn ensure_image() -> &'static str {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let exists = Command::new("podman")
-            .args(["image", "exists", IMAGE])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !exists {
-            build_image();
-        }
-    });
-    IMAGE
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/standin/openstack");
+        let out = run(Command::new("sh")
+            .arg(script)
+            .arg("--ensure-image")
+            .env("LABWARP_LAB", "tests"));
+        let name = out.lines().last().unwrap_or_default().trim().to_string();
+        assert!(
+            name.starts_with("localhost/labwarp-busybox:"),
+            "the stand-in printed no image name: {out:?}"
+        );
+        name
+    })
 }
 
 /// Removes the container when dropped (also when the test panics).

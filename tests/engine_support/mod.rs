@@ -249,9 +249,21 @@ impl TestLab {
         v
     }
 
+    /// The URI virsh reads the lab's libvirt through: for a lab on `test:///default`, the
+    /// world labwarp keeps in the workspace (`libvirt-test.xml`, loaded as `test:///PATH`),
+    /// so what a run left is seen from outside labwarp.
+    pub fn virsh_uri(&self) -> String {
+        let world = self.ws().join("libvirt-test.xml");
+        if self.uri == "test:///default" && world.is_file() {
+            labwarp::virt::world_uri(&world)
+        } else {
+            self.uri.clone()
+        }
+    }
+
     fn virsh_names(&self, what: &str) -> Vec<String> {
         let out = Command::new("virsh")
-            .args(["-c", &self.uri, what, "--all", "--name"])
+            .args(["-c", &self.virsh_uri(), what, "--all", "--name"])
             .output()
             .expect("virsh");
         let prefix = format!("{}-", self.name);
@@ -263,13 +275,14 @@ impl TestLab {
             .collect()
     }
 
-    /// Domains with their state, networks and pools named with the lab prefix (real
-    /// libvirtd only: every test:///default connection starts empty).
+    /// Domains with their state, networks and pools named with the lab prefix (on
+    /// test:///default: in the world the workspace keeps, see [`TestLab::virsh_uri`]).
     pub fn libvirt_objects(&self) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
+        let uri = self.virsh_uri();
         for d in self.virsh_names("list") {
             let st = Command::new("virsh")
-                .args(["-c", &self.uri, "domstate", &d])
+                .args(["-c", &uri, "domstate", &d])
                 .output()
                 .expect("virsh domstate");
             out.insert(format!(

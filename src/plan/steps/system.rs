@@ -15,7 +15,8 @@ pub struct Packages {
 }
 
 impl Packages {
-    /// The hypervisor's packages for a distro family.
+    /// The hypervisor's packages for a distro family: libvirt, qemu, dnsmasq and what
+    /// VirtualBMC's venv builds with, plus the packages of the hypervisor's commands.
     pub fn for_distro(distro: DistroFamily) -> Self {
         let names: &[&str] = match distro {
             DistroFamily::Debian => &[
@@ -48,10 +49,16 @@ impl Packages {
                 "ipmitool",
             ],
         };
-        Packages {
-            distro,
-            names: names.iter().map(|s| s.to_string()).collect(),
+        let mut names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        // And the package of every command the plan runs on a hypervisor (the one list,
+        // scripts/tools.tsv, that preflight checks too).
+        let tools = crate::host::tools::needed(&[crate::host::tools::Role::Hypervisor]);
+        for p in crate::host::tools::packages(&tools, distro) {
+            if !names.iter().any(|n| n == p) {
+                names.push(p.to_string());
+            }
         }
+        Packages { distro, names }
     }
 
     async fn missing(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Vec<String>> {

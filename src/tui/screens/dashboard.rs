@@ -384,6 +384,7 @@ fn status_mark(app: &App, st: Status) -> (&'static str, ratatui::style::Style) {
         Status::Done => ("✓", s.ok),
         Status::Skipped => ("=", s.muted),
         Status::Failed => ("✗", s.error),
+        Status::Blocked => ("-", s.muted),
     }
 }
 

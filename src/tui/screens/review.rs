@@ -4,6 +4,7 @@
 use crate::tui::action::Action;
 use crate::tui::app::{App, Effect, PlanView, Screen};
 use crate::tui::fields;
+use crate::tui::plan_lines;
 use crate::tui::view;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -114,11 +115,34 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                     } else {
                         step.change.as_str()
                     };
-                    lines.push(Line::from(vec![
-                        Span::styled(format!("  {mark} "), style),
-                        Span::styled(step.title.clone(), s.base),
-                        Span::styled(format!("  {change}"), s.muted),
-                    ]));
+                    let width = usize::from(inner.width);
+                    let one = 4 + step.title.chars().count() + 2 + change.chars().count();
+                    if one <= width {
+                        lines.push(Line::from(vec![
+                            Span::styled(format!("  {mark} "), style),
+                            Span::styled(step.title.clone(), s.base),
+                            Span::styled(format!("  {change}"), s.muted),
+                        ]));
+                        continue;
+                    }
+                    // Too long for one line: the title, then what changes, each wrapped.
+                    for (i, part) in plan_lines::wrap(&step.title, width.saturating_sub(6))
+                        .into_iter()
+                        .enumerate()
+                    {
+                        let lead = if i == 0 {
+                            Span::styled(format!("  {mark} "), style)
+                        } else {
+                            Span::raw("      ")
+                        };
+                        lines.push(Line::from(vec![lead, Span::styled(part, s.base)]));
+                    }
+                    for part in plan_lines::wrap(change, width.saturating_sub(6)) {
+                        lines.push(Line::from(vec![
+                            Span::raw("      "),
+                            Span::styled(part, s.muted),
+                        ]));
+                    }
                 }
             }
         }
