@@ -307,13 +307,19 @@ pub fn url(value: &str) -> Check {
         .strip_prefix("https://")
         .or_else(|| value.strip_prefix("http://"));
     match rest {
+        // RFC 3986 characters only: a quote, a blank, `<>`, `{}`, `|`, `\` or `^` must be
+        // percent-encoded in a URL, and refusing them keeps every URL one plain argv word.
         Some(r)
-            if !r.is_empty() && !r.starts_with('/') && !value.chars().any(char::is_whitespace) =>
+            if !r.is_empty()
+                && !r.starts_with('/')
+                && value.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c)
+                }) =>
         {
             Ok(())
         }
         _ => bad(
-            "not an http(s) URL",
+            "not an http(s) URL (blanks, quotes and `<>{}|\\^` must be percent-encoded)",
             "write a URL like https://example.com/image.qcow2",
         ),
     }

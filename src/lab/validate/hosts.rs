@@ -1,7 +1,7 @@
 //! The lab's own fields, the hypervisors and the images.
 
 use super::Report;
-use super::fields;
+use super::{fields, paths};
 use crate::lab::model::{ImageSource, Lab};
 use std::collections::HashMap;
 
@@ -113,13 +113,13 @@ pub fn hypervisors(lab: &Lab, r: &mut Report) {
             fields::libvirt_uri(&h.libvirt_uri),
         );
         let pool = h.pool_path.to_string_lossy();
-        r.check(format!("{p}.pool_path"), &pool, fields::abs_path(&pool));
+        r.check(format!("{p}.pool_path"), &pool, paths::owned(&pool, true));
     }
 }
 
 pub fn images(lab: &Lab, r: &mut Report) {
     let cache = lab.images.cache_dir.to_string_lossy();
-    r.check("images.cache_dir", &cache, fields::path(&cache));
+    r.check("images.cache_dir", &cache, paths::owned(&cache, false));
     source("images.undercloud", &lab.images.undercloud, r);
     let kernel = lab.images.overcloud_kernel.as_ref();
     let initrd = lab.images.overcloud_initrd.as_ref();

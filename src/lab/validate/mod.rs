@@ -6,6 +6,7 @@ pub mod fields;
 mod hosts;
 mod networks;
 mod overcloud;
+pub mod paths;
 mod undercloud;
 mod vms;
 

@@ -78,12 +78,17 @@ pub fn networks(lab: &Lab, r: &mut Report) {
             (NetworkMode::Bridged, Some(nic)) => {
                 r.check(format!("{p}.host_nic"), nic, fields::ifname(nic));
             }
-            (_, Some(nic)) => r.warning(
-                format!("{p}.host_nic"),
-                nic,
-                "host_nic is only used with `mode: bridged`",
-                "remove host_nic, or set mode: bridged",
-            ),
+            (_, Some(nic))
+                if r.check(format!("{p}.host_nic"), nic, fields::ifname(nic))
+                    .is_some() =>
+            {
+                r.warning(
+                    format!("{p}.host_nic"),
+                    nic,
+                    "host_nic is only used with `mode: bridged`",
+                    "remove host_nic, or set mode: bridged",
+                );
+            }
             _ => {}
         }
         if let Some(mtu) = n.mtu

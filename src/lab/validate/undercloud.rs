@@ -2,6 +2,7 @@
 
 use super::fields::{self, range_len};
 use super::networks::{MTU_MAX, MTU_MIN, overlap};
+use super::paths;
 use super::{Report, realistic, vms};
 use crate::lab::model::Lab;
 use ipnet::IpNet;
@@ -231,7 +232,7 @@ fn conf(lab: &Lab, r: &mut Report) {
     r.check(
         format!("{p}.container_images_file"),
         &c.container_images_file,
-        fields::abs_path(&c.container_images_file),
+        paths::owned(&c.container_images_file, true),
     );
 
     // [ctlplane-subnet]
