@@ -13,6 +13,29 @@ pub fn from_yaml_error(err: &serde_yaml::Error, syntax: bool) -> (Problem, Optio
     let full = err.to_string();
     let text = strip_location_suffix(&full);
     if syntax {
+        let (path, rest) = split_path(&text);
+        if !path.is_empty() && (rest.contains(" as u128") || rest.contains(" as i128")) {
+            // A number longer than 64 bits: the YAML reader cannot hold it, whatever the field.
+            let value = if is_secret_path(path) {
+                "***".to_string()
+            } else {
+                first_quoted(rest)
+            };
+            return (
+                Problem::error(
+                    path,
+                    value,
+                    "the number is too large",
+                    "put the value in quotes if it is text, or write a smaller number",
+                ),
+                location,
+            );
+        }
+        let text = if is_secret_path(path) {
+            format!("{path}: {}", mask_quoted(rest))
+        } else {
+            text
+        };
         let fix = match location {
             Some(l) => format!(
                 "correct the YAML near line {} column {} (check indentation, colons and quotes)",
@@ -26,7 +49,36 @@ pub fn from_yaml_error(err: &serde_yaml::Error, syntax: bool) -> (Problem, Optio
         );
     }
     let (path, message) = split_path(&text);
-    (describe(path, message), location)
+    let mut problem = describe(path, message);
+    if is_secret_path(&problem.path) {
+        // Whatever serde quoted from a secret's value stays out of every message.
+        problem.value = if problem.value.is_empty() {
+            String::new()
+        } else {
+            "***".into()
+        };
+        problem.message = problem
+            .message
+            .split(" `")
+            .next()
+            .unwrap_or_default()
+            .into();
+    }
+    (problem, location)
+}
+
+/// Every backticked part replaced by `***` (serde quotes values between backticks).
+fn mask_quoted(text: &str) -> String {
+    text.split('`')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { "***" } else { part })
+        .collect::<Vec<_>>()
+        .join("`")
+}
+
+/// Fields whose value is a secret: never shown in a problem.
+pub fn is_secret_path(path: &str) -> bool {
+    path.rsplit('.').next().is_some_and(|k| k == "password")
 }
 
 /// serde_yaml puts ` at line L column C` after the message (libyaml errors may go on with

@@ -43,6 +43,19 @@ pub fn hypervisors(lab: &Lab, r: &mut Report) {
             "add one, e.g. `hypervisors: [{name: virthost, address: 127.0.0.2}]`",
         );
     }
+    if let Some(second) = lab.hypervisors.get(1) {
+        // Everything labwarp plans (networks, pools, VMs, VirtualBMC) goes to hypervisors[0];
+        // a second entry would be silently ignored.
+        r.error(
+            "hypervisors[1]",
+            &second.name,
+            format!(
+                "the lab lists {} hypervisors; only one is supported until a lab can span hosts",
+                lab.hypervisors.len()
+            ),
+            "remove hypervisors[1] and any after it, and build one lab per hypervisor",
+        );
+    }
     let mut names: HashMap<&str, usize> = HashMap::new();
     let mut endpoints: HashMap<(&str, u16), usize> = HashMap::new();
     for (i, h) in lab.hypervisors.iter().enumerate() {

@@ -24,6 +24,12 @@ pub fn validate(lab: &Lab) -> Vec<Problem> {
     undercloud::undercloud(lab, &mut r);
     overcloud::overcloud(lab, &mut r);
     vms::cross(lab, &mut r);
+    // A secret is never shown, even where a rule quoted a value that happens to hold it.
+    if let Some(pw) = &lab.overcloud.vbmc.password {
+        for p in &mut r.problems {
+            p.mask(pw.expose());
+        }
+    }
     r.problems
 }
 
