@@ -60,7 +60,7 @@ fn warnings_are_printed_but_exit_0() {
     let path = dir.path().join("lab.yaml");
     std::fs::write(
         &path,
-        "preset: minimal\nundercloud:\n  vm:\n    memory_mib: 4096\n",
+        "preset: minimal\nundercloud:\n  vm:\n    memory_mib: 7800\n",
     )
     .unwrap();
     let out = labwarp(&["validate", path.to_str().unwrap()]);

@@ -240,7 +240,9 @@ fn vm_lab(tag: &str, port: u16, kernel: &Path, initrd: &Path) -> VmLab {
 hypervisors:\n  - name: virthost\n    address: 127.0.0.1\n    ssh_port: {port}\n    ssh_user: root\n    stack_user: {name}s\n    libvirt_uri: qemu:///system\n    distro: debian\n    domain_type: qemu\n    pool_path: {pool}\n\
 networks:\n  - name: external\n    bridge: {name}e\n    mode: nat\n    cidr: 192.168.{octet}.0/24\n    gateway: 192.168.{octet}.1\n    dhcp: {{start: 192.168.{octet}.10, end: 192.168.{octet}.50}}\n  - name: overcloud\n    bridge: {name}o\n    mode: isolated\n\
 images:\n  cache_dir: {cache}\n  undercloud: {{source: {base}}}\n  overcloud_kernel: {{source: {kernel}}}\n  overcloud_initrd: {{source: {initrd}}}\n  kernel_cmdline: console=ttyS0\n\
-overcloud:\n  vbmc: {{base_port: {vbmc}, address: 127.0.0.1}}\n",
+overcloud:\n  vbmc: {{base_port: {vbmc}, address: 127.0.0.1}}\n\
+# Tiny guests on a real libvirtd, vbmcd on this machine's loopback (the stand-in undercloud is\n# this machine too): installer rules a real undercloud would enforce.\n\
+overrides: [bmc-address, undercloud-memory, node-memory]\n",
             vbmc = engine_support::vbmc_base_port(octet),
             ws = p("workspace"),
             pool = p("pool"),

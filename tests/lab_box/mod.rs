@@ -283,6 +283,9 @@ overcloud:
     - {{role: controller, count: 1, vcpus: 1, memory_mib: 256, disks: [{{size_gib: 1}}], networks: [overcloud]}}
     - {{role: compute, count: 2, vcpus: 1, memory_mib: 256, disks: [{{size_gib: 1}}], networks: [overcloud]}}
   vbmc: {{base_port: 6230, address: 127.0.0.1, username: admin}}
+# A tiny guest stands in for the undercloud and vbmcd listens on this machine's loopback:
+# installer rules a real undercloud would enforce, knowingly broken here.
+overrides: [bmc-address, undercloud-memory, node-memory]
 ",
         ws = ws.display(),
         tmp = tmp.display(),

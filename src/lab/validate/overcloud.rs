@@ -1,6 +1,6 @@
 //! Overcloud node groups, VirtualBMC, deploy options, live migration and the plan's totals.
 
-use super::{Report, node_count, node_names, realistic, vms};
+use super::{Report, node_count, node_names, vms};
 use super::{fields, paths};
 use crate::lab::model::{Lab, Role};
 
@@ -24,7 +24,6 @@ pub fn overcloud(lab: &Lab, r: &mut Report) {
 }
 
 fn groups(lab: &Lab, r: &mut Report) {
-    let real = realistic(lab);
     for (j, g) in lab.overcloud.nodes.iter().enumerate() {
         let p = format!("overcloud.nodes[{j}]");
         if g.count > GROUP_COUNT_MAX {
@@ -36,19 +35,6 @@ fn groups(lab: &Lab, r: &mut Report) {
             );
         }
         vms::sizes(&p, g.vcpus, g.memory_mib, &g.disks, r);
-        // Known failure sizes (quickstart issue #28: a 4 GB controller does not deploy).
-        let min = match g.role {
-            Role::Controller => 6144,
-            _ => 2048,
-        };
-        if real && g.count > 0 && g.memory_mib >= vms::MEMORY_MIN_MIB && g.memory_mib < min {
-            r.warning(
-                format!("{p}.memory_mib"),
-                g.memory_mib,
-                format!("a {} with less than {min} MiB will not deploy", g.role),
-                format!("use at least {min} MiB (quickstart uses 8192)"),
-            );
-        }
     }
     if node_count(lab) == 0 {
         r.warning(
