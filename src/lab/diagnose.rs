@@ -169,8 +169,24 @@ fn describe(path: &str, message: &str) -> Problem {
     if message.starts_with("unknown field") {
         let key = first_quoted(message);
         let known = expected_list(message);
+        // Suggestions come from this level only; a key that exists at another level is
+        // said to belong there instead.
+        let elsewhere = levels_with_key(&key);
         let fix = match suggest(&key, known.iter().map(String::as_str)) {
             Some(s) => format!("did you mean `{s}`?"),
+            None if !elsewhere.is_empty() => format!(
+                "`{key}` is not a key of {}; it belongs under {}: move it there",
+                if path.is_empty() || path == "." {
+                    "the top level".to_string()
+                } else {
+                    format!("`{path}`")
+                },
+                elsewhere
+                    .iter()
+                    .map(|l| format!("`{l}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
             None if known.is_empty() => "remove this key".to_string(),
             None => format!("remove it or use one of {}", list(&known)),
         };
@@ -208,6 +224,78 @@ fn describe(path: &str, message: &str) -> Problem {
         message.to_string(),
         "check this key against the lab.yaml reference (labwarp validate --preset demo shows a valid file)",
     )
+}
+
+/// Every key path of a lab with every optional part present, list indexes written `[N]`:
+/// `overcloud.nodes[N].memory_mib`.
+fn key_paths() -> &'static [String] {
+    static PATHS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    PATHS.get_or_init(|| {
+        use super::model::*;
+        let mut lab = Lab {
+            preset: Some(String::new()),
+            theme: Some(String::new()),
+            overrides: vec![String::new()],
+            ..Lab::default()
+        };
+        for n in &mut lab.networks {
+            n.gateway = Some(String::new());
+            n.dhcp = Some(DhcpRange::default());
+            n.mtu = Some(0);
+            n.host_nic = Some(String::new());
+        }
+        let src = ImageSource {
+            md5: Some(String::new()),
+            md5_url: Some(String::new()),
+            ..ImageSource::default()
+        };
+        lab.images.undercloud = src.clone();
+        lab.images.overcloud_kernel = Some(src.clone());
+        lab.images.overcloud_initrd = Some(src);
+        for nic in &mut lab.undercloud.vm.nics {
+            nic.mac = Some(String::new());
+        }
+        let mut out = vec!["overcloud.vbmc.password".to_string()];
+        if let Ok(v) = serde_yaml::to_value(&lab) {
+            collect_keys(&v, "", &mut out);
+        }
+        out
+    })
+}
+
+fn collect_keys(v: &serde_yaml::Value, prefix: &str, out: &mut Vec<String>) {
+    match v {
+        serde_yaml::Value::Mapping(m) => {
+            for (k, v) in m {
+                let k = k.as_str().unwrap_or_default();
+                let p = join(prefix, k);
+                out.push(p.clone());
+                collect_keys(v, &p, out);
+            }
+        }
+        serde_yaml::Value::Sequence(s) => {
+            if let Some(first) = s.first() {
+                collect_keys(first, &format!("{prefix}[N]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The levels (parent paths, `[N]` for list items) where `key` is a key; the top level is
+/// `the top level`.
+fn levels_with_key(key: &str) -> Vec<String> {
+    let mut levels: Vec<String> = key_paths()
+        .iter()
+        .filter_map(|p| match p.rsplit_once('.') {
+            Some((parent, k)) if k == key => Some(parent.to_string()),
+            None if p == key => Some("the top level".to_string()),
+            _ => None,
+        })
+        .collect();
+    levels.dedup();
+    levels.truncate(3);
+    levels
 }
 
 /// serde's Rust-flavoured type names in words a lab.yaml author knows.
@@ -263,6 +351,21 @@ mod tests {
         let (path, msg) = split_path("unknown field `x`, expected `a` or `b`");
         assert_eq!(path, "");
         assert_eq!(expected_list(msg), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn a_key_from_another_level_is_sent_there() {
+        let p = describe("", "unknown field `nodes`, expected `preset` or `name`");
+        assert_eq!(
+            p.fix,
+            "`nodes` is not a key of the top level; it belongs under `overcloud`: move it there"
+        );
+        let p = describe(
+            "overcloud.vbmc",
+            "unknown field `memory_mib`, expected `base_port` or `address`",
+        );
+        assert!(p.fix.contains("`undercloud.vm`"), "{}", p.fix);
+        assert!(p.fix.contains("`overcloud.nodes[N]`"), "{}", p.fix);
     }
 
     #[test]

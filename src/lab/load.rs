@@ -98,6 +98,10 @@ fn resolve(text: &str, origin: &str, chain: &mut Vec<String>) -> Result<Value, L
                 "YAML indents with spaces, not tabs: replace the tab at line {} column {}",
                 l.line, l.column
             );
+        } else if let Some((better, at)) = super::syntax::explain(&problem.message, location, text)
+        {
+            problem = better;
+            location = Some(at);
         }
         LabError::single(origin, location, problem)
     })?;
