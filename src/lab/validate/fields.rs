@@ -60,7 +60,7 @@ pub fn cidr(value: &str) -> Check<IpNet> {
     if net.trunc() != net {
         return bad(
             "the address has host bits set",
-            format!("use the network address: {}", net.trunc()),
+            format!("use `{}` (the network address)", net.trunc()),
         );
     }
     let max = match net {
@@ -394,7 +394,7 @@ pub fn libvirt_uri(value: &str) -> Check {
             if !authority.is_empty() {
                 return bad(
                     "a local qemu URI has no host part",
-                    "use qemu:///system, or qemu+ssh://USER@HOST/system for a remote host",
+                    "use `qemu:///system`, or qemu+ssh://USER@HOST/system for a remote host",
                 );
             }
             qemu_path(path)
@@ -499,7 +499,7 @@ mod tests {
         assert!(cidr("192.168.24.0/24").is_ok());
         assert_eq!(
             cidr("192.168.24.1/24").unwrap_err().fix,
-            "use the network address: 192.168.24.0/24"
+            "use `192.168.24.0/24` (the network address)"
         );
         assert!(
             cidr("192.168.24.0")

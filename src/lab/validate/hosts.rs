@@ -21,7 +21,14 @@ pub fn lab(lab: &Lab, r: &mut Report) {
         );
     }
     let ws = lab.workspace.to_string_lossy();
-    r.check("workspace", &ws, fields::path(&ws));
+    // The user's own directory, anywhere they like (shell syntax included, it is only ever
+    // one argv word), but never a system directory: keys, logs and state are written there.
+    if r.check("workspace", &ws, fields::path(&ws)).is_some()
+        && ws.starts_with('/')
+        && let Some(norm) = paths::normalise(&ws)
+    {
+        r.check("workspace", &ws, paths::not_system(&norm));
+    }
     if let Some(theme) = &lab.theme {
         let names = crate::theme::names();
         if !names.contains(&theme.as_str()) {

@@ -60,7 +60,7 @@ fn vbmc(lab: &Lab, r: &mut Report) {
     } else if u64::from(v.base_port) + nodes.saturating_sub(1) > u64::from(u16::MAX) {
         let last = u64::from(v.base_port) + nodes - 1;
         let fix = match (u64::from(u16::MAX) + 1).checked_sub(nodes) {
-            Some(max) if max >= 1 => format!("use a base port of at most {max}, e.g. 6230"),
+            Some(max) if max >= 1 => format!("use `6230` (a base port of at most {max})"),
             _ => "use fewer nodes: each needs its own UDP port".to_string(),
         };
         r.error(
@@ -181,7 +181,7 @@ fn live_migration(lab: &Lab, r: &mut Report) {
             format!("{p}.nfs_version"),
             &m.nfs_version,
             "not an NFS version",
-            "use 4 (or 3, 4.1, 4.2)",
+            "use `4` (or 3, 4.1, 4.2)",
         );
     }
     if !m

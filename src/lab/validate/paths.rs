@@ -135,9 +135,14 @@ pub fn not_system(path: &str) -> Check {
         .filter(|p| !p.is_empty())
         .unwrap_or(path);
     if let Some(tree) = SYSTEM_TREES.iter().find(|t| within(path, t)) {
+        let place = if path == *tree {
+            format!("{path} belongs")
+        } else {
+            format!("{path} is inside {tree}, which belongs")
+        };
         return bad(
-            format!("{path} is inside {tree}, which belongs to the system, not to a lab"),
-            "use a directory of the lab's own, e.g. /var/lib/libvirt/images or /export/nova",
+            format!("{place} to the system, not to a lab"),
+            "use a directory of the lab's own, outside the system's (/etc, /usr, /proc, ...)",
         );
     }
     if SYSTEM_DIRS.contains(&path) {

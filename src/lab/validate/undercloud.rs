@@ -169,7 +169,10 @@ fn conf(lab: &Lab, r: &mut Report) {
             format!("{p}.undercloud_hostname"),
             &c.undercloud_hostname,
             "the undercloud's host name must be fully qualified",
-            format!("add a domain: {}.localdomain", c.undercloud_hostname),
+            format!(
+                "write `{}.localdomain` (with a domain)",
+                c.undercloud_hostname
+            ),
         );
     }
     r.check(
