@@ -210,3 +210,30 @@ impl fmt::Display for LabError {
 }
 
 impl std::error::Error for LabError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_100_kb_value_is_cut_and_controls_are_escaped() {
+        let big = "x".repeat(100 * 1024);
+        let p = Problem::error("name", big.as_str(), format!("bad {big}"), "fix\nit");
+        let shown = p.to_string();
+        assert!(shown.len() < 600, "{} bytes shown", shown.len());
+        assert!(shown.contains("(102400 characters)"), "{shown}");
+        assert!(!shown.contains('\n'), "{shown}");
+        let p = Problem::error("x", "\u{1b}]0;pwned\u{7}", "m", "f");
+        assert!(!p.to_string().contains('\u{1b}'), "{p}");
+    }
+
+    #[test]
+    fn mask_hides_a_secret_everywhere_but_leaves_short_ones() {
+        let mut p = Problem::error("p", "hunter22", "not hunter22", "use hunter22x");
+        p.mask("hunter22");
+        assert_eq!(p.to_string(), "p: not *** (value: ***) — fix: use ***x");
+        let mut p = Problem::error("p", "a", "a message", "f");
+        p.mask("a");
+        assert_eq!(p.message, "a message");
+    }
+}
