@@ -23,7 +23,19 @@ pub fn lab(lab: &Lab, r: &mut Report) {
     let ws = lab.workspace.to_string_lossy();
     // The user's own directory, anywhere they like (shell syntax included, it is only ever
     // one argv word), but never a system directory: keys, logs and state are written there.
-    if r.check("workspace", &ws, fields::path(&ws)).is_some()
+    let ws_check = fields::path(&ws).and_then(|()| {
+        if ws.contains('"') {
+            // ssh.config names the workspace key and known_hosts in double quotes, and
+            // OpenSSH has no way to escape one inside them.
+            fields::bad(
+                "the path holds `\"`, which ssh.config cannot carry (IdentityFile, UserKnownHostsFile)",
+                "rename the directory without double quotes",
+            )
+        } else {
+            Ok(())
+        }
+    });
+    if r.check("workspace", &ws, ws_check).is_some()
         && ws.starts_with('/')
         && let Some(norm) = paths::normalise(&ws)
     {
