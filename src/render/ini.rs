@@ -1,17 +1,35 @@
-//! INI as oslo.config reads it (`undercloud.conf`): the one INI writer.
+//! INI: the one INI writer, in the two dialects labwarp writes.
 //!
-//! oslo.config's parser (`oslo_config/iniparser.py`) reads `key = value` lines: a line that
+//! [`Dialect::Oslo`], `undercloud.conf`: oslo.config's parser (`oslo_config/iniparser.py`) reads `key = value` lines: a line that
 //! starts with a blank continues the previous value, `#` and `;` start comment lines, blanks
 //! around a value are dropped, and a value wrapped in matching quotes loses them. Values then
 //! go through PEP 292 substitution: `$name` and `${name}` are replaced by other options and
 //! `$$` is a literal `$`. So this writer refuses control characters (no second line can
 //! start), refuses a value wrapped in quotes, writes `$` as `$$`, and trims blanks the parser
-//! would drop anyway. Keys and section names are fixed by the caller and checked to be words.
+//! would drop anyway.
+//!
+//! [`Dialect::ConfigParser`], VirtualBMC's `virtualbmc.conf` and per-node `config`: Python's
+//! configparser with its default interpolation, where `%` starts a reference (and vbmc's own
+//! writes of a `%` fail), blanks around a value are dropped and an indented line continues a
+//! value. So control characters, `%` and surrounding blanks are refused.
+//!
+//! Keys and section names are fixed by the caller and checked to be words.
 
 use super::{Result, bad};
 
+/// Which parser reads the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// oslo.config (`$` substitution; `$$` is a `$`).
+    Oslo,
+    /// Python configparser (`%` interpolation).
+    ConfigParser,
+}
+
 pub struct Ini {
     out: String,
+    dialect: Dialect,
+    sections: usize,
 }
 
 fn is_word(s: &str) -> bool {
@@ -22,6 +40,11 @@ fn is_word(s: &str) -> bool {
 
 /// The value as oslo.config will read it back, or why it cannot be written.
 pub fn value(field: &str, value: &str) -> Result<String> {
+    value_in(Dialect::Oslo, field, value)
+}
+
+/// The value as `dialect`'s parser will read it back, or why it cannot be written.
+pub fn value_in(dialect: Dialect, field: &str, value: &str) -> Result<String> {
     if value.chars().any(char::is_control) {
         return Err(bad(
             field,
@@ -30,21 +53,52 @@ pub fn value(field: &str, value: &str) -> Result<String> {
         ));
     }
     let v = value.trim();
-    let quoted =
-        v.len() >= 2 && (v.starts_with('"') || v.starts_with('\'')) && v.ends_with(&v[..1]);
-    if quoted {
-        return Err(bad(
-            field,
-            value,
-            "is wrapped in quotes, which undercloud.conf's parser strips; remove them",
-        ));
+    match dialect {
+        Dialect::Oslo => {
+            let quoted =
+                v.len() >= 2 && (v.starts_with('"') || v.starts_with('\'')) && v.ends_with(&v[..1]);
+            if quoted {
+                return Err(bad(
+                    field,
+                    value,
+                    "is wrapped in quotes, which undercloud.conf's parser strips; remove them",
+                ));
+            }
+            Ok(v.replace('$', "$$"))
+        }
+        Dialect::ConfigParser => {
+            if v != value {
+                return Err(bad(
+                    field,
+                    value,
+                    "starts or ends with blanks, which configparser drops; remove them",
+                ));
+            }
+            if v.contains('%') {
+                return Err(bad(
+                    field,
+                    value,
+                    "contains `%`, which configparser (VirtualBMC's config) reads as a reference; remove it",
+                ));
+            }
+            Ok(v.to_string())
+        }
     }
-    Ok(v.replace('$', "$$"))
 }
 
 impl Ini {
-    /// A file starting with `header` as comment lines (control characters escaped).
+    /// An oslo.config file starting with `header` as comment lines (control characters
+    /// escaped), a blank line after them.
     pub fn new(header: &str) -> Self {
+        Self::with_dialect(Dialect::Oslo, header)
+    }
+
+    /// A configparser file; the first section follows the header directly.
+    pub fn configparser(header: &str) -> Self {
+        Self::with_dialect(Dialect::ConfigParser, header)
+    }
+
+    fn with_dialect(dialect: Dialect, header: &str) -> Self {
         let mut out = String::new();
         for line in header.lines() {
             out.push_str("# ");
@@ -57,14 +111,23 @@ impl Ini {
             }
             out.push('\n');
         }
-        Ini { out }
+        Ini {
+            out,
+            dialect,
+            sections: 0,
+        }
     }
 
     pub fn section(&mut self, name: &str) {
         debug_assert!(is_word(name), "section names are fixed words");
-        if !self.out.is_empty() {
+        let blank = match self.dialect {
+            Dialect::Oslo => !self.out.is_empty(),
+            Dialect::ConfigParser => self.sections > 0,
+        };
+        if blank {
             self.out.push('\n');
         }
+        self.sections += 1;
         self.out.push('[');
         self.out.push_str(name);
         self.out.push_str("]\n");
@@ -75,7 +138,7 @@ impl Ini {
         if !is_word(key) {
             return Err(bad(field, key, "is not an INI key"));
         }
-        let v = value(field, v)?;
+        let v = value_in(self.dialect, field, v)?;
         self.out.push_str(key);
         self.out.push_str(" = ");
         self.out.push_str(&v);
@@ -83,17 +146,22 @@ impl Ini {
         Ok(())
     }
 
+    /// `true`/`false` (oslo.config), `True`/`False` (configparser, as Python writes them).
     pub fn set_bool(&mut self, key: &str, value: bool) {
         self.out.push_str(key);
-        self.out
-            .push_str(if value { " = true\n" } else { " = false\n" });
+        self.out.push_str(match (self.dialect, value) {
+            (Dialect::Oslo, true) => " = true\n",
+            (Dialect::Oslo, false) => " = false\n",
+            (Dialect::ConfigParser, true) => " = True\n",
+            (Dialect::ConfigParser, false) => " = False\n",
+        });
     }
 
     /// A comma-separated list; an item holding a comma would become two and is refused.
     pub fn set_list(&mut self, key: &str, values: &[String], field: &str) -> Result<()> {
         for (i, v) in values.iter().enumerate() {
             let f = format!("{field}[{i}]");
-            value(&f, v)?;
+            value_in(self.dialect, &f, v)?;
             if v.contains(',') {
                 return Err(bad(
                     f,

@@ -375,6 +375,17 @@ pub fn abs_path(value: &str) -> Check {
 /// A libvirt connection URI labwarp can drive.
 pub fn libvirt_uri(value: &str) -> Check {
     let fix = "use qemu:///system, qemu:///session, qemu+ssh://root@HOST/system or test:///default";
+    // One word everywhere it goes (virsh argv, VirtualBMC's config, qemu+ssh wrappers): the
+    // query part is not parsed below, so blanks, quotes and control characters are refused here.
+    if value
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "\"'`".contains(c))
+    {
+        return bad(
+            "a libvirt URI is one word, without blanks, quotes or control characters",
+            fix,
+        );
+    }
     let Some((scheme, rest)) = value.split_once("://") else {
         return bad("not a libvirt URI", fix);
     };
@@ -528,6 +539,8 @@ mod tests {
             "qemu://system",
             "xen:///system",
             "qemu+ssh:///system",
+            "qemu:///system?x\ny",
+            "qemu:///system?socket=/a b",
             "qemu:///foo",
             "test:///",
         ] {
