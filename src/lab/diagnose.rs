@@ -169,12 +169,14 @@ fn describe(path: &str, message: &str) -> Problem {
     if message.starts_with("unknown field") {
         let key = first_quoted(message);
         let known = expected_list(message);
-        // Suggestions come from this level only; a key that exists at another level is
-        // said to belong there instead.
+        // A key that exists as written at another level is said to belong there (rather
+        // than "did you mean" a look-alike of this level: `undercloud_hostname` at the top is
+        // not `undercloud`); otherwise suggestions come from this level only.
         let elsewhere = levels_with_key(&key);
-        let fix = match suggest(&key, known.iter().map(String::as_str)) {
-            Some(s) => format!("did you mean `{s}`?"),
-            None if !elsewhere.is_empty() => format!(
+        let here = suggest(&key, known.iter().map(String::as_str));
+        let fix = match here {
+            Some(s) if elsewhere.is_empty() => format!("did you mean `{s}`?"),
+            _ if !elsewhere.is_empty() => format!(
                 "`{key}` is not a key of {}; it belongs under {}: move it there",
                 if path.is_empty() || path == "." {
                     "the top level".to_string()
@@ -187,8 +189,8 @@ fn describe(path: &str, message: &str) -> Problem {
                     .collect::<Vec<_>>()
                     .join(" or ")
             ),
-            None if known.is_empty() => "remove this key".to_string(),
-            None => format!("remove it or use one of {}", list(&known)),
+            _ if known.is_empty() => "remove this key".to_string(),
+            _ => format!("remove it or use one of {}", list(&known)),
         };
         return Problem::error(join(path, &key), key, "unknown key", fix);
     }
@@ -366,6 +368,12 @@ mod tests {
         );
         assert!(p.fix.contains("`undercloud.vm`"), "{}", p.fix);
         assert!(p.fix.contains("`overcloud.nodes[N]`"), "{}", p.fix);
+        // A look-alike of this level does not win over the key's own level.
+        let p = describe(
+            "",
+            "unknown field `undercloud_hostname`, expected `undercloud` or `overcloud`",
+        );
+        assert!(p.fix.contains("`undercloud.conf`"), "{}", p.fix);
     }
 
     #[test]
