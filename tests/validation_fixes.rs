@@ -1,8 +1,9 @@
 //! Fixes are checked by applying them. Every error of every case in tests/invalid_configs/
-//! whose fix gives a value (`use \`V\``, `write \`V\``, `did you mean \`V\`?`), a reordering
-//! (`put \`X\` first`) or a removal (`remove PATH`) is applied by machine to the lab; the
-//! error must be gone, and a case with one error must then validate. Fixes worded as advice
-//! without a value are counted, not applied.
+//! whose fix gives a value (`use \`V\``, `write \`V\``, `did you mean \`V\`?`, an example
+//! `e.g. V` or `like V`), a reordering (`put \`X\` first`) or a removal (`remove PATH`) is
+//! applied by machine to the lab; the error must be gone, and a case with one error must then
+//! validate. Fixes worded as advice without a value are counted, not applied
+//! (`LABWARP_PRINT_ADVICE=1 ... -- --nocapture` lists them).
 //!
 //! Installer rules (`(rule R; ...)` in the message) must also yield to `overrides: [R]`:
 //! the lab then loads, with the problem as a warning.
@@ -85,9 +86,24 @@ fn apply(full: &Value, p: &Problem) -> Option<Value> {
         }
         return Some(v);
     }
+    // An example (`e.g. V` or `e.g. \`key: V\``) is a value too: applied, it must validate.
+    let last_key = p.path.rsplit('.').next().unwrap_or_default();
+    let example = fix
+        .split_once("e.g. ")
+        .or_else(|| fix.split_once(" like "))
+        .map(|(_, rest)| match rest.strip_prefix('`') {
+            Some(q) => {
+                let q = q.split('`').next().unwrap_or_default();
+                q.strip_prefix(last_key)
+                    .and_then(|r| r.strip_prefix(": "))
+                    .unwrap_or(q)
+            }
+            None => rest.split([' ', ',', ')']).next().unwrap_or_default(),
+        });
     let value = quoted_after(fix, "use ")
         .or_else(|| quoted_after(fix, "write "))
-        .or_else(|| quoted_after(fix, "did you mean "))?;
+        .or_else(|| quoted_after(fix, "did you mean "))
+        .or(example.filter(|e| !e.is_empty()))?;
     let value: Value = serde_yaml::from_str(value).unwrap_or(Value::String(value.into()));
     set(&mut v, &p.path, value);
     Some(v)
@@ -119,6 +135,9 @@ fn every_fix_with_a_value_is_applied_and_the_lab_then_validates() {
         for p in &errors {
             let Some(fixed) = apply(&full, p) else {
                 advice += 1;
+                if std::env::var_os("LABWARP_PRINT_ADVICE").is_some() {
+                    println!("ADVICE {}: {}", p.path, p.fix);
+                }
                 continue;
             };
             applied += 1;
