@@ -156,7 +156,7 @@ pub fn networks(lab: &Lab, r: &mut Report) {
         let checked = fields::cidr(&n.cidr).map_err(|b| fields::Bad {
             fix: match suggest_cidr(lab, i) {
                 Some(s) if b.message.starts_with("not a network") => {
-                    format!("write it in CIDR notation, e.g. `{s}`")
+                    format!("write it like `{s}`")
                 }
                 _ => b.fix,
             },
