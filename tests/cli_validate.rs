@@ -60,7 +60,7 @@ fn warnings_are_printed_but_exit_0() {
     let path = dir.path().join("lab.yaml");
     std::fs::write(
         &path,
-        "preset: minimal\nundercloud:\n  vm:\n    memory_mib: 4096\n",
+        "preset: minimal\nundercloud:\n  vm:\n    memory_mib: 7800\n",
     )
     .unwrap();
     let out = labwarp(&["validate", path.to_str().unwrap()]);
@@ -126,4 +126,31 @@ fn help_mentions_both_commands() {
     );
     let out = labwarp(&["validate", "--help"]);
     assert!(stdout(&out).contains("--preset <NAME>"));
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_report_without_a_panic() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let case = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/invalid_configs/long_value_is_cut.yaml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_labwarp"))
+        .arg("validate")
+        .arg(&case)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the pipe at once, like `| head -c 0`.
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(status.code(), Some(1), "{err}");
 }

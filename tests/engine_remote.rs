@@ -241,7 +241,9 @@ hypervisors:\n  - name: virthost\n    address: 127.0.0.1\n    ssh_port: {port}\n
 networks:\n  - name: external\n    bridge: {name}e\n    mode: nat\n    cidr: 192.168.{octet}.0/24\n    gateway: 192.168.{octet}.1\n    dhcp: {{start: 192.168.{octet}.10, end: 192.168.{octet}.50}}\n  - name: overcloud\n    bridge: {name}o\n    mode: isolated\n    cidr: 192.168.{p}.0/24\n    gateway: 192.168.{p}.254\n\
 images:\n  cache_dir: {cache}\n  undercloud: {{source: {base}}}\n  overcloud_kernel: {{source: {kernel}}}\n  overcloud_initrd: {{source: {initrd}}}\n  kernel_cmdline: console=ttyS0 labwarp.ctlplane=192.168.{p}.1/24\n\
 undercloud:\n{conf}\
-overcloud:\n  vbmc: {{base_port: {vbmc}, address: 192.168.{p}.254}}\n",
+overcloud:\n  vbmc: {{base_port: {vbmc}, address: 192.168.{p}.254}}\n\
+# Tiny guests on a real libvirtd: installer memory rules a real undercloud would enforce.\n\
+overrides: [undercloud-memory, node-memory]\n",
             p = octet + 40,
             conf = ctlplane_conf(octet + 40),
             vbmc = engine_support::vbmc_base_port(octet),

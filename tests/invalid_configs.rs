@@ -87,3 +87,49 @@ fn cli_rejects_each_invalid_config() {
         assert!(stdout.contains("invalid ("), "{}: {stdout}", case.display());
     }
 }
+
+/// The secrets a case plants: the value of every `password:` line (quotes and list brackets
+/// taken off), when long enough to be told apart from ordinary words.
+fn planted_secrets(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.trim_start().strip_prefix("password:"))
+        .map(|v| v.trim().trim_matches(|c| "[]'\"".contains(c)).to_string())
+        .filter(|v| v.len() >= 8)
+        .collect()
+}
+
+/// No message of any invalid case shows a secret it planted: not the library's problems
+/// (value, message, fix), not `labwarp validate`'s output.
+#[test]
+fn no_message_of_any_case_shows_a_planted_secret() {
+    let mut planted = 0;
+    for case in cases() {
+        let text = fs::read_to_string(&case).unwrap();
+        let secrets = planted_secrets(&text);
+        if secrets.is_empty() {
+            continue;
+        }
+        let err = lab::load_str(&text, "lab.yaml").expect_err("an invalid case");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_labwarp"))
+            .arg("validate")
+            .arg(&case)
+            .output()
+            .expect("run labwarp");
+        let shown = format!(
+            "{err}\n{:?}\n{}{}",
+            err.problems,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for s in &secrets {
+            planted += 1;
+            assert!(
+                !shown.contains(s.as_str()),
+                "{}: the secret {s:?} is shown:\n{shown}",
+                case.display()
+            );
+        }
+    }
+    assert!(planted >= 3, "only {planted} secrets planted in the cases");
+    println!("secrets: {planted} planted in invalid cases, none shown in any message");
+}

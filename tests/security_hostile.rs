@@ -74,9 +74,10 @@ const DATA: &[&str] = &[
     "overcloud.live_migration.mount_options",
 ];
 
-/// Fields that are paths (or a path-or-URL): a path may hold any character but NUL, so shell
-/// syntax in them is legal and must stay one argv word (the demo run test proves it for the
-/// workspace, under which the sandbox puts every other path).
+/// Fields that are paths (or a path-or-URL). The user's own local paths (workspace, image
+/// source) may hold shell syntax, which must stay one argv word (the demo run test proves it
+/// for the workspace); the paths labwarp writes, exports or deletes on a host take only plain
+/// characters (SECURITY.md, "What each text field accepts"), so they reject it here.
 const PATHS: &[&str] = &[
     "workspace",
     "hypervisors[0].pool_path",
@@ -329,7 +330,8 @@ fn a_demo_run_carries_hostile_accepted_values_intact_and_runs_nothing() {
     let c = canary.display();
     let password = "p$(touch C)`x`;'\"*";
     assert!(password.len() <= 20);
-    let sub = format!("ws 'q' \"dq\" $(touch {c}) `touch {c}` ;&|*? x");
+    // Everything but `"`, which ssh.config cannot carry (validation refuses it).
+    let sub = format!("ws 'q' $(touch {c}) `touch {c}` ;&|*? x");
     let extra = format!(
         "overcloud:\n  vbmc:\n    password: {}\n",
         serde_yaml::to_string(password).unwrap().trim()

@@ -3,8 +3,15 @@
 
 use super::EXIT_INVALID;
 use crate::lab;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// One line of the report on stdout. A reader that went away (`labwarp validate | head -1`)
+/// ends the report quietly: `println!` would panic on the broken pipe.
+fn say(line: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
 
 pub fn run(file: Option<PathBuf>, preset: Option<String>) -> ExitCode {
     let (origin, result) = match preset {
@@ -18,19 +25,22 @@ pub fn run(file: Option<PathBuf>, preset: Option<String>) -> ExitCode {
         Ok(lab) => {
             let warnings: Vec<_> = lab::validate(&lab);
             for w in &warnings {
-                println!("{origin}: {}: {w}", w.severity);
+                say(format!("{origin}: {}: {w}", w.severity));
             }
-            println!("{origin}: valid ({})", plural(warnings.len(), "warning"));
+            say(format!(
+                "{origin}: valid ({})",
+                plural(warnings.len(), "warning")
+            ));
             ExitCode::SUCCESS
         }
         Err(err) => {
-            println!("{err}");
+            say(&err);
             let errors = err.errors().count();
-            println!(
+            say(format!(
                 "{origin}: invalid ({}, {})",
                 plural(errors, "error"),
                 plural(err.problems.len() - errors, "warning")
-            );
+            ));
             ExitCode::from(EXIT_INVALID)
         }
     }

@@ -13,6 +13,29 @@ pub fn from_yaml_error(err: &serde_yaml::Error, syntax: bool) -> (Problem, Optio
     let full = err.to_string();
     let text = strip_location_suffix(&full);
     if syntax {
+        let (path, rest) = split_path(&text);
+        if !path.is_empty() && (rest.contains(" as u128") || rest.contains(" as i128")) {
+            // A number longer than 64 bits: the YAML reader cannot hold it, whatever the field.
+            let value = if is_secret_path(path) {
+                "***".to_string()
+            } else {
+                first_quoted(rest)
+            };
+            return (
+                Problem::error(
+                    path,
+                    value,
+                    "the number is too large",
+                    "put the value in quotes if it is text, or write a smaller number",
+                ),
+                location,
+            );
+        }
+        let text = if is_secret_path(path) {
+            format!("{path}: {}", mask_quoted(rest))
+        } else {
+            text
+        };
         let fix = match location {
             Some(l) => format!(
                 "correct the YAML near line {} column {} (check indentation, colons and quotes)",
@@ -26,7 +49,36 @@ pub fn from_yaml_error(err: &serde_yaml::Error, syntax: bool) -> (Problem, Optio
         );
     }
     let (path, message) = split_path(&text);
-    (describe(path, message), location)
+    let mut problem = describe(path, message);
+    if is_secret_path(&problem.path) {
+        // Whatever serde quoted from a secret's value stays out of every message.
+        problem.value = if problem.value.is_empty() {
+            String::new()
+        } else {
+            "***".into()
+        };
+        problem.message = problem
+            .message
+            .split(" `")
+            .next()
+            .unwrap_or_default()
+            .into();
+    }
+    (problem, location)
+}
+
+/// Every backticked part replaced by `***` (serde quotes values between backticks).
+fn mask_quoted(text: &str) -> String {
+    text.split('`')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { "***" } else { part })
+        .collect::<Vec<_>>()
+        .join("`")
+}
+
+/// Fields whose value is a secret: never shown in a problem.
+pub fn is_secret_path(path: &str) -> bool {
+    path.rsplit('.').next().is_some_and(|k| k == "password")
 }
 
 /// serde_yaml puts ` at line L column C` after the message (libyaml errors may go on with
@@ -117,10 +169,28 @@ fn describe(path: &str, message: &str) -> Problem {
     if message.starts_with("unknown field") {
         let key = first_quoted(message);
         let known = expected_list(message);
-        let fix = match suggest(&key, known.iter().map(String::as_str)) {
-            Some(s) => format!("did you mean `{s}`?"),
-            None if known.is_empty() => "remove this key".to_string(),
-            None => format!("remove it or use one of {}", list(&known)),
+        // A key that exists as written at another level is said to belong there (rather
+        // than "did you mean" a look-alike of this level: `undercloud_hostname` at the top is
+        // not `undercloud`); otherwise suggestions come from this level only.
+        let elsewhere = levels_with_key(&key);
+        let here = suggest(&key, known.iter().map(String::as_str));
+        let fix = match here {
+            Some(s) if elsewhere.is_empty() => format!("did you mean `{s}`?"),
+            _ if !elsewhere.is_empty() => format!(
+                "`{key}` is not a key of {}; it belongs under {}: move it there",
+                if path.is_empty() || path == "." {
+                    "the top level".to_string()
+                } else {
+                    format!("`{path}`")
+                },
+                elsewhere
+                    .iter()
+                    .map(|l| format!("`{l}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+            _ if known.is_empty() => "remove this key".to_string(),
+            _ => format!("remove it or use one of {}", list(&known)),
         };
         return Problem::error(join(path, &key), key, "unknown key", fix);
     }
@@ -156,6 +226,78 @@ fn describe(path: &str, message: &str) -> Problem {
         message.to_string(),
         "check this key against the lab.yaml reference (labwarp validate --preset demo shows a valid file)",
     )
+}
+
+/// Every key path of a lab with every optional part present, list indexes written `[N]`:
+/// `overcloud.nodes[N].memory_mib`.
+fn key_paths() -> &'static [String] {
+    static PATHS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    PATHS.get_or_init(|| {
+        use super::model::*;
+        let mut lab = Lab {
+            preset: Some(String::new()),
+            theme: Some(String::new()),
+            overrides: vec![String::new()],
+            ..Lab::default()
+        };
+        for n in &mut lab.networks {
+            n.gateway = Some(String::new());
+            n.dhcp = Some(DhcpRange::default());
+            n.mtu = Some(0);
+            n.host_nic = Some(String::new());
+        }
+        let src = ImageSource {
+            md5: Some(String::new()),
+            md5_url: Some(String::new()),
+            ..ImageSource::default()
+        };
+        lab.images.undercloud = src.clone();
+        lab.images.overcloud_kernel = Some(src.clone());
+        lab.images.overcloud_initrd = Some(src);
+        for nic in &mut lab.undercloud.vm.nics {
+            nic.mac = Some(String::new());
+        }
+        let mut out = vec!["overcloud.vbmc.password".to_string()];
+        if let Ok(v) = serde_yaml::to_value(&lab) {
+            collect_keys(&v, "", &mut out);
+        }
+        out
+    })
+}
+
+fn collect_keys(v: &serde_yaml::Value, prefix: &str, out: &mut Vec<String>) {
+    match v {
+        serde_yaml::Value::Mapping(m) => {
+            for (k, v) in m {
+                let k = k.as_str().unwrap_or_default();
+                let p = join(prefix, k);
+                out.push(p.clone());
+                collect_keys(v, &p, out);
+            }
+        }
+        serde_yaml::Value::Sequence(s) => {
+            if let Some(first) = s.first() {
+                collect_keys(first, &format!("{prefix}[N]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The levels (parent paths, `[N]` for list items) where `key` is a key; the top level is
+/// `the top level`.
+fn levels_with_key(key: &str) -> Vec<String> {
+    let mut levels: Vec<String> = key_paths()
+        .iter()
+        .filter_map(|p| match p.rsplit_once('.') {
+            Some((parent, k)) if k == key => Some(parent.to_string()),
+            None if p == key => Some("the top level".to_string()),
+            _ => None,
+        })
+        .collect();
+    levels.dedup();
+    levels.truncate(3);
+    levels
 }
 
 /// serde's Rust-flavoured type names in words a lab.yaml author knows.
@@ -211,6 +353,27 @@ mod tests {
         let (path, msg) = split_path("unknown field `x`, expected `a` or `b`");
         assert_eq!(path, "");
         assert_eq!(expected_list(msg), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn a_key_from_another_level_is_sent_there() {
+        let p = describe("", "unknown field `nodes`, expected `preset` or `name`");
+        assert_eq!(
+            p.fix,
+            "`nodes` is not a key of the top level; it belongs under `overcloud`: move it there"
+        );
+        let p = describe(
+            "overcloud.vbmc",
+            "unknown field `memory_mib`, expected `base_port` or `address`",
+        );
+        assert!(p.fix.contains("`undercloud.vm`"), "{}", p.fix);
+        assert!(p.fix.contains("`overcloud.nodes[N]`"), "{}", p.fix);
+        // A look-alike of this level does not win over the key's own level.
+        let p = describe(
+            "",
+            "unknown field `undercloud_hostname`, expected `undercloud` or `overcloud`",
+        );
+        assert!(p.fix.contains("`undercloud.conf`"), "{}", p.fix);
     }
 
     #[test]

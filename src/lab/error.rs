@@ -32,19 +32,89 @@ pub struct Problem {
     pub severity: Severity,
 }
 
+/// Longest value a problem shows, in characters: a longer one is cut (a 100 KB value is
+/// not printed back whole).
+pub const VALUE_SHOWN_MAX: usize = 80;
+/// Longest word of a message or fix shown whole (values quoted inside them).
+const WORD_SHOWN_MAX: usize = 120;
+
+/// Control characters written as escapes (`\n`, `\u{1b}`), so that a value never breaks a
+/// line of the report nor reaches the terminal as an escape sequence.
+fn escape_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `s` cut to `max` characters, saying how long it was.
+pub fn cut(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        s.to_string()
+    } else {
+        format!(
+            "{}… ({n} characters)",
+            s.chars().take(max).collect::<String>()
+        )
+    }
+}
+
+/// A message or fix as shown: controls escaped, each over-long word cut.
+fn shown_text(s: &str) -> String {
+    escape_controls(s)
+        .split(' ')
+        .map(|w| cut(w, WORD_SHOWN_MAX))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl Problem {
+    /// A problem; the value is cut to [`VALUE_SHOWN_MAX`] characters and control characters
+    /// in every part are escaped.
     pub fn error(
         path: impl Into<String>,
         value: impl Into<String>,
         message: impl Into<String>,
         fix: impl Into<String>,
     ) -> Self {
+        let value: String = value.into();
+        let n = value.chars().count();
+        let escaped = escape_controls(&value);
+        let value = if n > VALUE_SHOWN_MAX {
+            format!(
+                "{}… ({n} characters)",
+                escaped.chars().take(VALUE_SHOWN_MAX).collect::<String>()
+            )
+        } else {
+            escaped
+        };
         Problem {
-            path: path.into(),
-            value: value.into(),
-            message: message.into(),
-            fix: fix.into(),
+            path: shown_text(&path.into()),
+            value,
+            message: shown_text(&message.into()),
+            fix: shown_text(&fix.into()),
             severity: Severity::Error,
+        }
+    }
+
+    /// Replaces every occurrence of `secret` in the problem's text by `***`.
+    ///
+    /// Secrets shorter than 4 characters are left alone (masking every `a` would garble the
+    /// message and hide nothing).
+    pub fn mask(&mut self, secret: &str) {
+        if secret.chars().count() < 4 {
+            return;
+        }
+        for part in [&mut self.value, &mut self.message, &mut self.fix] {
+            if part.contains(secret) {
+                *part = part.replace(secret, "***");
+            }
         }
     }
 
@@ -140,3 +210,30 @@ impl fmt::Display for LabError {
 }
 
 impl std::error::Error for LabError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_100_kb_value_is_cut_and_controls_are_escaped() {
+        let big = "x".repeat(100 * 1024);
+        let p = Problem::error("name", big.as_str(), format!("bad {big}"), "fix\nit");
+        let shown = p.to_string();
+        assert!(shown.len() < 600, "{} bytes shown", shown.len());
+        assert!(shown.contains("(102400 characters)"), "{shown}");
+        assert!(!shown.contains('\n'), "{shown}");
+        let p = Problem::error("x", "\u{1b}]0;pwned\u{7}", "m", "f");
+        assert!(!p.to_string().contains('\u{1b}'), "{p}");
+    }
+
+    #[test]
+    fn mask_hides_a_secret_everywhere_but_leaves_short_ones() {
+        let mut p = Problem::error("p", "hunter22", "not hunter22", "use hunter22x");
+        p.mask("hunter22");
+        assert_eq!(p.to_string(), "p: not *** (value: ***) — fix: use ***x");
+        let mut p = Problem::error("p", "a", "a message", "f");
+        p.mask("a");
+        assert_eq!(p.message, "a message");
+    }
+}

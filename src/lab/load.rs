@@ -60,7 +60,15 @@ pub fn load_preset(name: &str) -> Result<Lab, LabError> {
 /// still wrong (the TUI keeps the user's half-typed values and lists the problems).
 pub fn parse_str(text: &str, origin: &str) -> Result<Lab, LabError> {
     let merged = resolve(text, origin, &mut Vec::new())?;
-    serde_yaml::from_value::<Lab>(merged).map_err(|e| {
+    // Through text, not `from_value`: serde_yaml's text deserializer reads a plain scalar
+    // as text where text is expected (`name: 2024`, `nfs_version: 4` are the strings YAML
+    // users mean, as they were in the user's file checked alone), and its errors keep the
+    // field path. Its line numbers are those of the merged text, so they are left out.
+    let merged_text = serde_yaml::to_string(&merged).map_err(|e| {
+        let (problem, _) = from_yaml_error(&e, false);
+        LabError::single(origin, None, problem)
+    })?;
+    serde_yaml::from_str::<Lab>(&merged_text).map_err(|e| {
         let (problem, _) = from_yaml_error(&e, false);
         LabError::single(origin, None, problem)
     })
@@ -90,6 +98,10 @@ fn resolve(text: &str, origin: &str, chain: &mut Vec<String>) -> Result<Value, L
                 "YAML indents with spaces, not tabs: replace the tab at line {} column {}",
                 l.line, l.column
             );
+        } else if let Some((better, at)) = super::syntax::explain(&problem.message, location, text)
+        {
+            problem = better;
+            location = Some(at);
         }
         LabError::single(origin, location, problem)
     })?;
@@ -215,6 +227,29 @@ mod tests {
         assert_eq!(err.problems[0].path, "preset");
         assert!(err.problems[0].fix.starts_with("did you mean `minimal`?"));
         assert_eq!(err.location.map(|l| l.line), Some(2));
+    }
+
+    #[test]
+    fn numbers_where_text_is_expected_are_their_text() {
+        let lab = load_str(
+            "preset: live-migration\nname: 2024\novercloud:\n  live_migration:\n    nfs_version: 4.0\n  vbmc:\n    password: 12345678\n",
+            "t",
+        )
+        .expect("loads");
+        assert_eq!(lab.name, "2024");
+        assert_eq!(lab.overcloud.live_migration.nfs_version, "4.0");
+        assert_eq!(
+            lab.overcloud.vbmc.password.as_ref().map(|p| p.expose()),
+            Some("12345678")
+        );
+        // A wrong one keeps its path (it had none, and printed a password in clear).
+        let err = load_str(
+            "preset: demo\novercloud:\n  vbmc:\n    password: [12345678]\n",
+            "t",
+        )
+        .unwrap_err();
+        assert_eq!(err.problems[0].path, "overcloud.vbmc.password");
+        assert!(!err.to_string().contains("12345678"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod load;
 mod merge;
 mod model;
 mod presets;
+mod syntax;
 mod validate;
 
 pub use diagnose::suggest;

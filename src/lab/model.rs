@@ -31,6 +31,11 @@ pub struct Lab {
     pub images: Images,
     pub undercloud: Undercloud,
     pub overcloud: Overcloud,
+    /// Installer rules this lab knowingly breaks: each named rule's error becomes a warning
+    /// (`undercloud-memory`, `node-memory`, `pxe-network`, ...; the list and what each
+    /// risks: README, "Overriding an installer rule"). For people who know what they are doing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
 }
 
 impl Default for Lab {
@@ -46,6 +51,7 @@ impl Default for Lab {
             images: Images::default(),
             undercloud: Undercloud::default(),
             overcloud: Overcloud::default(),
+            overrides: Vec::new(),
         }
     }
 }

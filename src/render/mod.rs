@@ -7,11 +7,14 @@
 //! randomness, so the same inputs give byte-identical files (golden-tested).
 //!
 //! Structured formats are built with their crates (quick-xml, serde_yaml, serde_json), never
-//! by pasting values into strings. The two line-based formats without a crate here (INI and
-//! ssh_config) go through small writers that refuse values able to break out of their line.
+//! by pasting values into strings. The line-based formats without a crate here each have one
+//! writer that escapes or refuses per its own rules: `ini` (undercloud.conf), `exports`
+//! (exports(5)) and `ssh_config::word`.
 
 pub mod cloud_init;
 pub mod domain_xml;
+pub mod exports;
+pub mod ini;
 pub mod instackenv;
 pub mod inventory;
 pub mod network_xml;

@@ -5,59 +5,12 @@
 //! `enable_nova`, which it ignores.
 //!
 //! oslo.config reads it; values are single-line, lists are comma-separated and booleans are
-//! `true`/`false`. A value holding a newline is refused rather than written, since it would
-//! inject another key.
+//! `true`/`false`. Written by `render::ini`, the one INI writer: a value holding a newline or
+//! wrapped in quotes is refused, and `$` is written `$$` (oslo.config substitutes `$name`).
 
+use super::ini::Ini;
 use super::{Result, single_line};
 use crate::lab::Lab;
-
-/// A tiny INI writer: keys are fixed by this module, values are checked to stay on their line.
-struct Ini {
-    out: String,
-}
-
-impl Ini {
-    fn new(header: &str) -> Self {
-        let mut out = String::new();
-        for line in header.lines() {
-            out.push_str("# ");
-            out.push_str(line);
-            out.push('\n');
-        }
-        Ini { out }
-    }
-
-    fn section(&mut self, name: &str) {
-        if !self.out.is_empty() {
-            self.out.push('\n');
-        }
-        self.out.push('[');
-        self.out.push_str(name);
-        self.out.push_str("]\n");
-    }
-
-    fn set(&mut self, key: &str, value: &str, field: &str) -> Result<()> {
-        single_line(field, value)?;
-        self.out.push_str(key);
-        self.out.push_str(" = ");
-        self.out.push_str(value.trim());
-        self.out.push('\n');
-        Ok(())
-    }
-
-    fn set_bool(&mut self, key: &str, value: bool) {
-        self.out.push_str(key);
-        self.out
-            .push_str(if value { " = true\n" } else { " = false\n" });
-    }
-
-    fn set_list(&mut self, key: &str, values: &[String], field: &str) -> Result<()> {
-        for (i, v) in values.iter().enumerate() {
-            single_line(&format!("{field}[{i}]"), v)?;
-        }
-        self.set(key, &values.join(","), field)
-    }
-}
 
 pub fn render(lab: &Lab) -> Result<String> {
     let c = &lab.undercloud.conf;
@@ -131,5 +84,5 @@ pub fn render(lab: &Lab) -> Result<String> {
         &fs("inspection_end"),
     )?;
     ini.set_bool("masquerade", s.masquerade);
-    Ok(ini.out)
+    Ok(ini.finish())
 }

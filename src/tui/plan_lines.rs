@@ -165,6 +165,7 @@ mod tests {
             host: HostRole::Virthost,
             path: PathBuf::from(p),
             level: Level::Virthost,
+            whole: false,
         }
     }
 

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod hostile;
+pub mod labyaml;
 pub mod podman;
 pub mod procs;
 

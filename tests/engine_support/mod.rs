@@ -104,7 +104,7 @@ impl TestLab {
         std::fs::write(
             &file,
             format!(
-                "preset: demo\nname: {name}\nhypervisors:\n  - name: virthost\n    address: local\n    ssh_user: root\n    stack_user: {name}s\n    libvirt_uri: {uri}\n    distro: debian\n    domain_type: qemu\nnetworks:\n  - name: external\n    bridge: {name}e\n    mode: nat\n    cidr: 192.168.{octet}.0/24\n    gateway: 192.168.{octet}.1\n    dhcp: {{start: 192.168.{octet}.10, end: 192.168.{octet}.50}}\n  - name: overcloud\n    bridge: {name}o\n    mode: isolated\novercloud:\n  vbmc: {{base_port: {port}, address: 127.0.0.1}}\n",
+                "preset: demo\nname: {name}\nhypervisors:\n  - name: virthost\n    address: local\n    ssh_user: root\n    stack_user: {name}s\n    libvirt_uri: {uri}\n    distro: debian\n    domain_type: qemu\nnetworks:\n  - name: external\n    bridge: {name}e\n    mode: nat\n    cidr: 192.168.{octet}.0/24\n    gateway: 192.168.{octet}.1\n    dhcp: {{start: 192.168.{octet}.10, end: 192.168.{octet}.50}}\n  - name: overcloud\n    bridge: {name}o\n    mode: isolated\novercloud:\n  vbmc: {{base_port: {port}, address: 127.0.0.1}}\noverrides: [bmc-address, undercloud-memory, node-memory]\n",
                 port = vbmc_base_port(octet)
             ),
         )

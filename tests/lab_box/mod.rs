@@ -291,6 +291,9 @@ undercloud:
     - {{role: controller, count: 1, vcpus: 1, memory_mib: 256, disks: [{{size_gib: 1}}], networks: [overcloud]}}
     - {{role: compute, count: 2, vcpus: 1, memory_mib: 256, disks: [{{size_gib: 1}}], networks: [overcloud]}}
   vbmc: {{base_port: 6230, address: 192.168.{p}.254, username: admin}}
+# A tiny guest stands in for the undercloud and the nodes: installer memory rules a real
+# undercloud would enforce, knowingly broken here.
+overrides: [undercloud-memory, node-memory]
 ",
         p = provisioning_octet(octet),
         conf = ctlplane_conf(provisioning_octet(octet)),

@@ -60,7 +60,7 @@ pub fn cidr(value: &str) -> Check<IpNet> {
     if net.trunc() != net {
         return bad(
             "the address has host bits set",
-            format!("use the network address: {}", net.trunc()),
+            format!("use `{}` (the network address)", net.trunc()),
         );
     }
     let max = match net {
@@ -307,13 +307,19 @@ pub fn url(value: &str) -> Check {
         .strip_prefix("https://")
         .or_else(|| value.strip_prefix("http://"));
     match rest {
+        // RFC 3986 characters only: a quote, a blank, `<>`, `{}`, `|`, `\` or `^` must be
+        // percent-encoded in a URL, and refusing them keeps every URL one plain argv word.
         Some(r)
-            if !r.is_empty() && !r.starts_with('/') && !value.chars().any(char::is_whitespace) =>
+            if !r.is_empty()
+                && !r.starts_with('/')
+                && value.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c)
+                }) =>
         {
             Ok(())
         }
         _ => bad(
-            "not an http(s) URL",
+            "not an http(s) URL (blanks, quotes and `<>{}|\\^` must be percent-encoded)",
             "write a URL like https://example.com/image.qcow2",
         ),
     }
@@ -369,6 +375,17 @@ pub fn abs_path(value: &str) -> Check {
 /// A libvirt connection URI labwarp can drive.
 pub fn libvirt_uri(value: &str) -> Check {
     let fix = "use qemu:///system, qemu:///session, qemu+ssh://root@HOST/system or test:///default";
+    // One word everywhere it goes (virsh argv, VirtualBMC's config, qemu+ssh wrappers): the
+    // query part is not parsed below, so blanks, quotes and control characters are refused here.
+    if value
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "\"'`".contains(c))
+    {
+        return bad(
+            "a libvirt URI is one word, without blanks, quotes or control characters",
+            fix,
+        );
+    }
     let Some((scheme, rest)) = value.split_once("://") else {
         return bad("not a libvirt URI", fix);
     };
@@ -388,7 +405,7 @@ pub fn libvirt_uri(value: &str) -> Check {
             if !authority.is_empty() {
                 return bad(
                     "a local qemu URI has no host part",
-                    "use qemu:///system, or qemu+ssh://USER@HOST/system for a remote host",
+                    "use `qemu:///system`, or qemu+ssh://USER@HOST/system for a remote host",
                 );
             }
             qemu_path(path)
@@ -493,7 +510,7 @@ mod tests {
         assert!(cidr("192.168.24.0/24").is_ok());
         assert_eq!(
             cidr("192.168.24.1/24").unwrap_err().fix,
-            "use the network address: 192.168.24.0/24"
+            "use `192.168.24.0/24` (the network address)"
         );
         assert!(
             cidr("192.168.24.0")
@@ -522,6 +539,8 @@ mod tests {
             "qemu://system",
             "xen:///system",
             "qemu+ssh:///system",
+            "qemu:///system?x\ny",
+            "qemu:///system?socket=/a b",
             "qemu:///foo",
             "test:///",
         ] {

@@ -1,7 +1,7 @@
 //! The lab's own fields, the hypervisors and the images.
 
 use super::Report;
-use super::fields;
+use super::{fields, paths};
 use crate::lab::model::{ImageSource, Lab};
 use std::collections::HashMap;
 
@@ -21,7 +21,26 @@ pub fn lab(lab: &Lab, r: &mut Report) {
         );
     }
     let ws = lab.workspace.to_string_lossy();
-    r.check("workspace", &ws, fields::path(&ws));
+    // The user's own directory, anywhere they like (shell syntax included, it is only ever
+    // one argv word), but never a system directory: keys, logs and state are written there.
+    let ws_check = fields::path(&ws).and_then(|()| {
+        if ws.contains('"') {
+            // ssh.config names the workspace key and known_hosts in double quotes, and
+            // OpenSSH has no way to escape one inside them.
+            fields::bad(
+                "the path holds `\"`, which ssh.config cannot carry (IdentityFile, UserKnownHostsFile)",
+                "rename the directory without double quotes",
+            )
+        } else {
+            Ok(())
+        }
+    });
+    if r.check("workspace", &ws, ws_check).is_some()
+        && ws.starts_with('/')
+        && let Some(norm) = paths::normalise(&ws)
+    {
+        r.check("workspace", &ws, paths::not_system(&norm));
+    }
     if let Some(theme) = &lab.theme {
         let names = crate::theme::names();
         if !names.contains(&theme.as_str()) {
@@ -41,6 +60,19 @@ pub fn hypervisors(lab: &Lab, r: &mut Report) {
             "[]",
             "the lab needs a hypervisor",
             "add one, e.g. `hypervisors: [{name: virthost, address: 127.0.0.2}]`",
+        );
+    }
+    if let Some(second) = lab.hypervisors.get(1) {
+        // Everything labwarp plans (networks, pools, VMs, VirtualBMC) goes to hypervisors[0];
+        // a second entry would be silently ignored.
+        r.error(
+            "hypervisors[1]",
+            &second.name,
+            format!(
+                "the lab lists {} hypervisors; only one is supported until a lab can span hosts",
+                lab.hypervisors.len()
+            ),
+            "remove hypervisors[1] and any after it, and build one lab per hypervisor",
         );
     }
     let mut names: HashMap<&str, usize> = HashMap::new();
@@ -113,13 +145,13 @@ pub fn hypervisors(lab: &Lab, r: &mut Report) {
             fields::libvirt_uri(&h.libvirt_uri),
         );
         let pool = h.pool_path.to_string_lossy();
-        r.check(format!("{p}.pool_path"), &pool, fields::abs_path(&pool));
+        r.check(format!("{p}.pool_path"), &pool, paths::owned(&pool, true));
     }
 }
 
 pub fn images(lab: &Lab, r: &mut Report) {
     let cache = lab.images.cache_dir.to_string_lossy();
-    r.check("images.cache_dir", &cache, fields::path(&cache));
+    r.check("images.cache_dir", &cache, paths::owned(&cache, false));
     source("images.undercloud", &lab.images.undercloud, r);
     let kernel = lab.images.overcloud_kernel.as_ref();
     let initrd = lab.images.overcloud_initrd.as_ref();

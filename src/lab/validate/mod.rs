@@ -4,10 +4,13 @@
 
 pub mod fields;
 mod hosts;
+pub mod installers;
 mod networks;
 mod overcloud;
+pub mod paths;
 mod undercloud;
 mod vms;
+mod zones;
 
 use super::error::Problem;
 use super::model::Lab;
@@ -23,6 +26,17 @@ pub fn validate(lab: &Lab) -> Vec<Problem> {
     undercloud::undercloud(lab, &mut r);
     overcloud::overcloud(lab, &mut r);
     vms::cross(lab, &mut r);
+    // The real tools' rules judge a lab whose form is right; on a lab with form errors they
+    // would only repeat those (a wrong subnet makes every address "outside").
+    if !r.problems.iter().any(Problem::is_error) {
+        installers::installers(lab, &mut r);
+    }
+    // A secret is never shown, even where a rule quoted a value that happens to hold it.
+    if let Some(pw) = &lab.overcloud.vbmc.password {
+        for p in &mut r.problems {
+            p.mask(pw.expose());
+        }
+    }
     r.problems
 }
 

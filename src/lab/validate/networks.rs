@@ -14,6 +14,34 @@ pub fn overlap(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
+/// A /24 for `networks[i]` that fits the lab: the one of its gateway or DHCP start when it
+/// has them, else the first free 192.168.N.0/24; never one another network or the ctlplane
+/// subnet uses (a fix must not create a new problem).
+fn suggest_cidr(lab: &Lab, i: usize) -> Option<IpNet> {
+    let n = &lab.networks[i];
+    let mut taken: Vec<IpNet> = lab
+        .networks
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != i)
+        .filter_map(|(_, o)| o.cidr.parse().ok())
+        .collect();
+    taken.extend(lab.undercloud.conf.subnet.cidr.parse::<IpNet>().ok());
+    let free = |c: &IpNet| !taken.iter().any(|t| overlap(t, c));
+    let own = n
+        .gateway
+        .as_deref()
+        .or(n.dhcp.as_ref().map(|d| d.start.as_str()))
+        .and_then(|a| a.parse::<std::net::Ipv4Addr>().ok())
+        .and_then(|a| ipnet::Ipv4Net::new(a, 24).ok())
+        .map(|c| IpNet::V4(c.trunc()));
+    own.filter(free).or_else(|| {
+        (100..=254u8)
+            .filter_map(|o| format!("192.168.{o}.0/24").parse::<IpNet>().ok())
+            .find(free)
+    })
+}
+
 pub fn networks(lab: &Lab, r: &mut Report) {
     let mut names: HashMap<&str, usize> = HashMap::new();
     let mut bridges: HashMap<&str, usize> = HashMap::new();
@@ -78,12 +106,17 @@ pub fn networks(lab: &Lab, r: &mut Report) {
             (NetworkMode::Bridged, Some(nic)) => {
                 r.check(format!("{p}.host_nic"), nic, fields::ifname(nic));
             }
-            (_, Some(nic)) => r.warning(
-                format!("{p}.host_nic"),
-                nic,
-                "host_nic is only used with `mode: bridged`",
-                "remove host_nic, or set mode: bridged",
-            ),
+            (_, Some(nic))
+                if r.check(format!("{p}.host_nic"), nic, fields::ifname(nic))
+                    .is_some() =>
+            {
+                r.warning(
+                    format!("{p}.host_nic"),
+                    nic,
+                    "host_nic is only used with `mode: bridged`",
+                    "remove host_nic, or set mode: bridged",
+                );
+            }
             _ => {}
         }
         if let Some(mtu) = n.mtu
@@ -120,7 +153,16 @@ pub fn networks(lab: &Lab, r: &mut Report) {
             }
             continue;
         }
-        let Some(net) = r.check(format!("{p}.cidr"), &n.cidr, fields::cidr(&n.cidr)) else {
+        let checked = fields::cidr(&n.cidr).map_err(|b| fields::Bad {
+            fix: match suggest_cidr(lab, i) {
+                Some(s) if b.message.starts_with("not a network") => {
+                    format!("write it like `{s}`")
+                }
+                _ => b.fix,
+            },
+            ..b
+        });
+        let Some(net) = r.check(format!("{p}.cidr"), &n.cidr, checked) else {
             continue;
         };
         if let Some((j, other)) = nets.iter().find(|(_, o)| overlap(o, &net)) {

@@ -1,10 +1,13 @@
 //! Overcloud node groups, VirtualBMC, deploy options, live migration and the plan's totals.
 
-use super::fields;
-use super::{Report, node_count, node_names, realistic, vms};
+use super::{Report, node_count, node_names, vms};
+use super::{fields, paths};
 use crate::lab::model::{Lab, Role};
 
 pub const GROUP_COUNT_MAX: u32 = 100;
+/// What NFS mount options may hold besides letters and digits (`context=system_u:...:s0`,
+/// `vers=4.2`, `sec=sys`): they reach a YAML file, then puppet and `mount -o`.
+pub const MOUNT_OPTION_PUNCTUATION: &str = ",=:._-/+@";
 /// IPMI 2.0 limits passwords to 20 bytes (pyghmi, and so vbmc, rejects longer ones).
 pub const IPMI_PASSWORD_MAX: usize = 20;
 /// Plans above these totals get a warning: more than a usual single lab machine offers.
@@ -21,7 +24,6 @@ pub fn overcloud(lab: &Lab, r: &mut Report) {
 }
 
 fn groups(lab: &Lab, r: &mut Report) {
-    let real = realistic(lab);
     for (j, g) in lab.overcloud.nodes.iter().enumerate() {
         let p = format!("overcloud.nodes[{j}]");
         if g.count > GROUP_COUNT_MAX {
@@ -33,19 +35,6 @@ fn groups(lab: &Lab, r: &mut Report) {
             );
         }
         vms::sizes(&p, g.vcpus, g.memory_mib, &g.disks, r);
-        // Known failure sizes (quickstart issue #28: a 4 GB controller does not deploy).
-        let min = match g.role {
-            Role::Controller => 6144,
-            _ => 2048,
-        };
-        if real && g.count > 0 && g.memory_mib >= vms::MEMORY_MIN_MIB && g.memory_mib < min {
-            r.warning(
-                format!("{p}.memory_mib"),
-                g.memory_mib,
-                format!("a {} with less than {min} MiB will not deploy", g.role),
-                format!("use at least {min} MiB (quickstart uses 8192)"),
-            );
-        }
     }
     if node_count(lab) == 0 {
         r.warning(
@@ -71,7 +60,7 @@ fn vbmc(lab: &Lab, r: &mut Report) {
     } else if u64::from(v.base_port) + nodes.saturating_sub(1) > u64::from(u16::MAX) {
         let last = u64::from(v.base_port) + nodes - 1;
         let fix = match (u64::from(u16::MAX) + 1).checked_sub(nodes) {
-            Some(max) if max >= 1 => format!("use a base port of at most {max}, e.g. 6230"),
+            Some(max) if max >= 1 => format!("use `6230` (a base port of at most {max})"),
             _ => "use fewer nodes: each needs its own UDP port".to_string(),
         };
         r.error(
@@ -93,15 +82,16 @@ fn vbmc(lab: &Lab, r: &mut Report) {
     }
     r.check(format!("{p}.address"), &v.address, fields::ip(&v.address));
     if v.username.is_empty()
-        || v.username
+        || !v
+            .username
             .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
+            .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c))
         || v.username.len() > 16
     {
         r.error(
             format!("{p}.username"),
             &v.username,
-            "an IPMI user name is 1 to 16 characters without spaces",
+            "an IPMI user name is 1 to 16 letters, digits, `.`, `_`, `@` or `-`",
             "use admin",
         );
     }
@@ -133,13 +123,15 @@ fn deploy(lab: &Lab, r: &mut Report) {
     r.check(
         "overcloud.deploy.templates",
         &d.templates,
-        fields::abs_path(&d.templates),
+        fields::abs_path(&d.templates)
+            .and_then(|()| paths::plain_chars(&d.templates))
+            .and_then(|()| paths::normal(&d.templates)),
     );
     for (k, f) in d.environment_files.iter().enumerate() {
         r.check(
             format!("overcloud.deploy.environment_files[{k}]"),
             f,
-            fields::path(f),
+            paths::plain_chars(f).and_then(|()| paths::normal(f)),
         );
     }
 }
@@ -182,25 +174,28 @@ fn live_migration(lab: &Lab, r: &mut Report) {
     r.check(
         format!("{p}.export_path"),
         &m.export_path,
-        fields::abs_path(&m.export_path),
+        paths::export(&m.export_path),
     );
     if !["3", "4", "4.0", "4.1", "4.2"].contains(&m.nfs_version.as_str()) {
         r.error(
             format!("{p}.nfs_version"),
             &m.nfs_version,
             "not an NFS version",
-            "use 4 (or 3, 4.1, 4.2)",
+            "use `4` (or 3, 4.1, 4.2)",
         );
     }
-    if m.mount_options
+    if !m
+        .mount_options
         .chars()
-        .any(|c| c.is_whitespace() || c.is_control())
+        .all(|c| c.is_ascii_alphanumeric() || MOUNT_OPTION_PUNCTUATION.contains(c))
     {
         r.error(
             format!("{p}.mount_options"),
             &m.mount_options,
-            "mount options are one comma-separated word",
-            "separate options with commas, no spaces",
+            format!(
+                "mount options are one comma-separated word of letters, digits and `{MOUNT_OPTION_PUNCTUATION}`"
+            ),
+            "separate options with commas, without spaces, quotes or shell characters, e.g. context=system_u:object_r:nfs_t:s0",
         );
     }
 }

@@ -2,6 +2,7 @@
 
 use super::fields::{self, range_len};
 use super::networks::{MTU_MAX, MTU_MIN, overlap};
+use super::paths;
 use super::{Report, realistic, vms};
 use crate::lab::model::Lab;
 use ipnet::IpNet;
@@ -15,7 +16,10 @@ pub fn undercloud(lab: &Lab, r: &mut Report) {
     let vm = &lab.undercloud.vm;
     vms::sizes("undercloud.vm", vm.vcpus, vm.memory_mib, &vm.disks, r);
     if realistic(lab) {
-        if vm.memory_mib >= vms::MEMORY_MIN_MIB && vm.memory_mib < UNDERCLOUD_MEMORY_WARN_MIB {
+        // Below installers::UNDERCLOUD_REQUIRED_MIB the installer refuses (an error there).
+        if vm.memory_mib >= super::installers::UNDERCLOUD_REQUIRED_MIB
+            && vm.memory_mib < UNDERCLOUD_MEMORY_WARN_MIB
+        {
             r.warning(
                 "undercloud.vm.memory_mib",
                 vm.memory_mib,
@@ -165,7 +169,10 @@ fn conf(lab: &Lab, r: &mut Report) {
             format!("{p}.undercloud_hostname"),
             &c.undercloud_hostname,
             "the undercloud's host name must be fully qualified",
-            format!("add a domain: {}.localdomain", c.undercloud_hostname),
+            format!(
+                "write `{}.localdomain` (with a domain)",
+                c.undercloud_hostname
+            ),
         );
     }
     r.check(
@@ -189,8 +196,6 @@ fn conf(lab: &Lab, r: &mut Report) {
                 ),
                 "name one of its NICs (eth0 is the first), or add a NIC under undercloud.vm.nics",
             );
-        } else {
-            pxe_network_check(lab, n, r);
         }
     }
     if !(MTU_MIN..=MTU_MAX).contains(&c.local_mtu) {
@@ -231,7 +236,7 @@ fn conf(lab: &Lab, r: &mut Report) {
     r.check(
         format!("{p}.container_images_file"),
         &c.container_images_file,
-        fields::abs_path(&c.container_images_file),
+        paths::owned(&c.container_images_file, true),
     );
 
     // [ctlplane-subnet]
@@ -418,25 +423,6 @@ fn conf(lab: &Lab, r: &mut Report) {
             }
         } else {
             r.check(format!("{p}.{key}"), value, fields::host(value));
-        }
-    }
-}
-
-/// The nodes PXE-boot from their first NIC, which must share the undercloud's local_interface
-/// network, or introspection never sees them.
-fn pxe_network_check(lab: &Lab, local_nic: usize, r: &mut Report) {
-    let ctlplane = &lab.undercloud.vm.nics[local_nic].network;
-    for (j, g) in lab.overcloud.nodes.iter().enumerate() {
-        if let Some(first) = g.networks.first()
-            && first != ctlplane
-            && g.count > 0
-        {
-            r.warning(
-                    format!("overcloud.nodes[{j}].networks[0]"),
-                    first,
-                    format!("nodes PXE-boot from their first network, but the undercloud's {} is on `{ctlplane}`", lab.undercloud.conf.local_interface),
-                    format!("put `{ctlplane}` first"),
-                );
         }
     }
 }

@@ -20,7 +20,11 @@ pub fn sizes(p: &str, vcpus: u32, memory_mib: u64, disks: &[Disk], r: &mut Repor
             format!("{p}.vcpus"),
             vcpus,
             format!("vCPUs must be between 1 and {VCPUS_MAX}"),
-            "use 2 for a node, 4 to 8 for an undercloud",
+            if p.starts_with("undercloud") {
+                "use `6` (quickstart's undercloud)"
+            } else {
+                "use `2` (quickstart's node)"
+            },
         );
     }
     if !(MEMORY_MIN_MIB..=MEMORY_MAX_MIB).contains(&memory_mib) {

@@ -38,18 +38,22 @@ impl NfsExport {
             .join(format!("labwarp-{}.exports", self.lab))
     }
 
-    /// The exports(5) line; a path with blanks is double-quoted.
-    pub fn content(&self) -> String {
-        let p = self.export_path.to_string_lossy();
-        let p = if p.chars().any(char::is_whitespace) {
-            format!("\"{p}\"")
-        } else {
-            p.into_owned()
-        };
-        format!(
-            "# labwarp lab {}: Nova live migration share (NovaNfsShare)\n{p} {}({EXPORT_OPTIONS})\n",
-            self.lab, self.clients
-        )
+    /// The exports file: a comment and one exports(5) line, from `render::exports` (which
+    /// escapes the path and refuses one that could end its line or climb out).
+    pub fn content(&self) -> anyhow::Result<String> {
+        let line = crate::render::exports::line(
+            "overcloud.live_migration.export_path",
+            &self.export_path.to_string_lossy(),
+            &self.clients,
+            EXPORT_OPTIONS,
+        )?;
+        Ok(format!(
+            "{}{line}",
+            crate::render::exports::comment(&format!(
+                "labwarp lab {}: Nova live migration share (NovaNfsShare)",
+                self.lab
+            ))
+        ))
     }
 
     /// Whether the kernel's export table (`/var/lib/nfs/etab`) lists the path for the clients.
@@ -117,7 +121,7 @@ impl Step for NfsExport {
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
         let h = ctx.host(self.role);
         let file = self.file();
-        if !h.exists(&file).await? || h.read_file(&file).await? != self.content().as_bytes() {
+        if !h.exists(&file).await? || h.read_file(&file).await? != self.content()?.as_bytes() {
             return Ok(Check::todo(format!(
                 "{} missing or different on {}",
                 file.display(),
@@ -161,7 +165,7 @@ impl Step for NfsExport {
         ctx.run_ok(self.role, &Cmd::new(["mkdir", "-p", "--", &d]).sudo())
             .await?;
         ctx.host(self.role)
-            .write_file(&self.file(), self.content().as_bytes(), 0o644)
+            .write_file(&self.file(), self.content()?.as_bytes(), 0o644)
             .await?;
         if self.exportfs {
             self.exportfs(ctx).await?;

@@ -56,7 +56,7 @@ impl Daemon {
         if !h.exists(&conf).await? {
             return Ok(Check::todo(format!("{} missing", conf.display())));
         }
-        if h.read_file(&conf).await? != paths.conf_text().as_bytes() {
+        if h.read_file(&conf).await? != paths.conf_text()?.as_bytes() {
             return Ok(Check::todo(format!(
                 "{} differs from the plan",
                 conf.display()
@@ -135,7 +135,7 @@ impl Step for Daemon {
                 "removed the entry directory {d}: it has no config (an interrupted run left it)"
             ));
         }
-        let conf = paths.conf_text();
+        let conf = paths.conf_text()?;
         let changed =
             !h.exists(&paths.conf()).await? || h.read_file(&paths.conf()).await? != conf.as_bytes();
         h.write_file(&paths.conf(), conf.as_bytes(), 0o600).await?;

@@ -27,18 +27,28 @@ impl std::fmt::Debug for BmcEntry {
 }
 
 impl BmcEntry {
-    /// The file vbmcd reads (Python configparser syntax).
-    pub fn to_config(&self) -> String {
-        format!(
-            "[VirtualBMC]\nusername = {}\npassword = {}\naddress = {}\nport = {}\ndomain_name = {}\nlibvirt_uri = {}\nactive = {}\n",
-            self.username,
-            self.password,
-            self.address,
-            self.port,
-            self.domain,
-            self.libvirt_uri,
-            if self.active { "True" } else { "False" }
-        )
+    /// The file vbmcd reads (Python configparser syntax), from `render::ini`, which refuses
+    /// a value configparser would misread.
+    pub fn to_config(&self) -> crate::render::Result<String> {
+        let mut ini = crate::render::ini::Ini::configparser("");
+        ini.section("VirtualBMC");
+        ini.set("username", &self.username, "overcloud.vbmc.username")?;
+        ini.set("password", &self.password, "overcloud.vbmc.password")
+            .map_err(|_| crate::render::RenderError::BadValue {
+                field: "overcloud.vbmc.password".into(),
+                value: "***".into(),
+                problem: "cannot be written to VirtualBMC's config (control characters, `%` or surrounding blanks)".into(),
+            })?;
+        ini.set("address", &self.address, "overcloud.vbmc.address")?;
+        ini.set("port", &self.port.to_string(), "overcloud.vbmc.base_port")?;
+        ini.set("domain_name", &self.domain, "libvirt domain")?;
+        ini.set(
+            "libvirt_uri",
+            &self.libvirt_uri,
+            "hypervisors[0].libvirt_uri",
+        )?;
+        ini.set_bool("active", self.active);
+        Ok(ini.finish())
     }
 
     /// Reads a config vbmcd wrote or labwarp wrote; `None` when a key is missing or bad.
@@ -125,7 +135,14 @@ mod tests {
     #[test]
     fn entry_round_trips_and_reads_what_vbmcd_rewrites() {
         let e = entry();
-        assert_eq!(BmcEntry::parse(&e.to_config()), Some(e.clone()));
+        assert_eq!(BmcEntry::parse(&e.to_config().unwrap()), Some(e.clone()));
+        // A password configparser would misread is refused, and not shown.
+        let bad = BmcEntry {
+            password: "50%off".into(),
+            ..entry()
+        };
+        let err = bad.to_config().unwrap_err().to_string();
+        assert!(!err.contains("50%off"), "{err}");
         // vbmcd's own _store_config (configparser) after `vbmc stop`: same keys, active False.
         let theirs = "[VirtualBMC]\ndomain_name = lab-controller-0\nusername = admin\npassword = s3cret\nport = 6230\naddress = 127.0.0.1\nlibvirt_uri = qemu:///system\nactive = False\n\n";
         let got = BmcEntry::parse(theirs).unwrap();

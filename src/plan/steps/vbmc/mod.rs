@@ -101,15 +101,31 @@ impl VbmcPaths {
 
     /// `virtualbmc.conf`: this lab's config dir, pid file, log and control port; passwords
     /// masked in `vbmc show`/`list` and in vbmcd's log.
-    pub fn conf_text(&self) -> String {
-        format!(
-            "# written by labwarp for lab {lab}\n[default]\nconfig_dir = {nodes}\npid_file = {pid}\nserver_port = {port}\nshow_passwords = false\n\n[log]\nlogfile = {log}\ndebug = false\n\n[ipmi]\nsession_timeout = 20\n",
-            lab = self.lab,
-            nodes = self.nodes_dir().display(),
-            pid = self.pid_file().display(),
-            port = self.server_port,
-            log = self.log_file().display(),
-        )
+    pub fn conf_text(&self) -> crate::render::Result<String> {
+        let mut ini = crate::render::ini::Ini::configparser(&format!(
+            "written by labwarp for lab {}",
+            self.lab
+        ));
+        let path = |p: PathBuf| p.display().to_string();
+        ini.section("default");
+        ini.set(
+            "config_dir",
+            &path(self.nodes_dir()),
+            "VirtualBMC config_dir",
+        )?;
+        ini.set("pid_file", &path(self.pid_file()), "VirtualBMC pid_file")?;
+        ini.set(
+            "server_port",
+            &self.server_port.to_string(),
+            "overcloud.vbmc.base_port",
+        )?;
+        ini.set("show_passwords", "false", "")?;
+        ini.section("log");
+        ini.set("logfile", &path(self.log_file()), "VirtualBMC logfile")?;
+        ini.set("debug", "false", "")?;
+        ini.section("ipmi");
+        ini.set("session_timeout", "20", "")?;
+        Ok(ini.finish())
     }
 
     /// `vbmc ARGS` against this lab's daemon (never starting one on its own).
@@ -210,5 +226,25 @@ mod tests {
     fn remote_uris_become_the_local_system_one() {
         assert_eq!(local_uri("qemu:///system"), "qemu:///system");
         assert_eq!(local_uri("qemu+ssh://root@hv/system"), "qemu:///system");
+    }
+
+    #[test]
+    fn virtualbmc_conf_comes_from_the_ini_writer_and_refuses_a_percent() {
+        let paths = VbmcPaths {
+            lab: "lab1".into(),
+            venv: PathBuf::from("/opt/vbmc"),
+            dir: PathBuf::from("/var/lib/labwarp/vbmc/lab1"),
+            server_port: 6230,
+            libvirt_uri: "qemu:///system".into(),
+        };
+        let d = "/var/lib/labwarp/vbmc/lab1";
+        assert_eq!(
+            paths.conf_text().unwrap(),
+            format!(
+                "# written by labwarp for lab lab1\n[default]\nconfig_dir = {d}/nodes\npid_file = {d}/vbmcd.pid\nserver_port = 6230\nshow_passwords = false\n\n[log]\nlogfile = {d}/vbmcd.log\ndebug = false\n\n[ipmi]\nsession_timeout = 20\n"
+            )
+        );
+        let odd = paths.with_dir(Path::new("/tmp/ws 50%/vbmc"));
+        assert!(odd.conf_text().is_err());
     }
 }

@@ -101,7 +101,7 @@ impl Step for Node {
                 .await;
         }
         // The password goes only into this 0600 file, never onto a command line.
-        let config = self.entry.to_config();
+        let config = self.entry.to_config()?;
         if h.exists(&self.paths.node_dir(&d)).await? {
             h.write_file(&path, config.as_bytes(), 0o600).await?;
         } else {

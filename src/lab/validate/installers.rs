@@ -1,0 +1,421 @@
+//! What the real tools refuse or cannot work with: TripleO's undercloud preflight
+//! (python-tripleoclient `tripleoclient/v1/undercloud_preflight.py`), ironic's PXE and IPMI
+//! expectations, libvirt's connection modes. A lab that breaks one of these fails on a real
+//! server, so each is an error; `overrides: [RULE]` in lab.yaml turns it into a warning for
+//! people who know what they are doing (README, "Overriding an installer rule").
+
+use super::fields::{self, Bad};
+use super::{Report, realistic, zones};
+use crate::lab::model::{Lab, NetworkMode, Role};
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+/// tripleoclient's `REQUIRED_MB = 7680` ("We need 8 GB, leave a little room"): its preflight
+/// raises "At least 7680 MB of memory is required for undercloud installation" when memory
+/// plus swap is below it (labwarp's guests have no swap).
+pub const UNDERCLOUD_REQUIRED_MIB: u64 = 7680;
+/// A controller below this does not deploy (tripleo-quickstart issue #28: 4 GB controllers
+/// fail with mariadb/rabbitmq OOM kills).
+pub const CONTROLLER_REQUIRED_MIB: u64 = 6144;
+/// Any other node below this does not deploy either (the overcloud image's services alone).
+pub const NODE_REQUIRED_MIB: u64 = 2048;
+/// MTU libvirt gives a network that sets none.
+pub const LIBVIRT_DEFAULT_MTU: u32 = 1500;
+
+/// Every rule an override may name, with what going ahead risks.
+pub const RULES: &[(&str, &str)] = &[
+    (
+        "libvirt-session",
+        "qemu:///session cannot create bridges or networks, and a root vbmcd cannot see its VMs",
+    ),
+    (
+        "undercloud-memory",
+        "tripleoclient's preflight refuses an undercloud below 7680 MB of memory plus swap",
+    ),
+    (
+        "node-memory",
+        "a controller below 6144 MiB, or another node below 2048 MiB, is OOM-killed during the deploy",
+    ),
+    (
+        "ctlplane-nat",
+        "local_interface on a NAT network: libvirt's DHCP answers the nodes before ironic's",
+    ),
+    (
+        "provisioning-dhcp",
+        "libvirt's DHCP on the provisioning network competes with ironic's PXE DHCP",
+    ),
+    (
+        "pxe-network",
+        "nodes whose first NIC is not on the undercloud's local_interface network never PXE-boot",
+    ),
+    (
+        "local-mtu",
+        "a local_mtu above the provisioning network's MTU drops large packets",
+    ),
+    (
+        "container-cli",
+        "TripleO on CentOS Stream 9 / RHEL 9 (Wallaby and later) runs containers with podman only",
+    ),
+    (
+        "timezone",
+        "a time zone missing from the IANA database fails timedatectl and the undercloud install",
+    ),
+    (
+        "bmc-address",
+        "ironic must reach VirtualBMC at a real address on a lab network",
+    ),
+];
+
+impl Report {
+    /// An installer rule broken: an error, or a warning when the lab overrides `rule`.
+    fn refuse(
+        &mut self,
+        lab: &Lab,
+        rule: &str,
+        path: impl Into<String>,
+        value: impl ToString,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
+        let message = message.into();
+        if lab.overrides.iter().any(|o| o == rule) {
+            self.warning(
+                path,
+                value,
+                format!("{message} (going ahead: overridden by `overrides: [{rule}]`)"),
+                fix,
+            );
+        } else {
+            self.error(
+                path,
+                value,
+                format!("{message} (rule {rule}; to go ahead anyway add it to `overrides`)"),
+                fix,
+            );
+        }
+    }
+}
+
+pub fn installers(lab: &Lab, r: &mut Report) {
+    overrides(lab, r);
+    libvirt_mode(lab, r);
+    memory(lab, r);
+    provisioning(lab, r);
+    container_cli(lab, r);
+    timezones(lab, r);
+    bmc_address(lab, r);
+}
+
+fn overrides(lab: &Lab, r: &mut Report) {
+    let names = RULES.iter().map(|(n, _)| *n);
+    for (i, o) in lab.overrides.iter().enumerate() {
+        if !RULES.iter().any(|(n, _)| n == o) {
+            let fix = match crate::lab::diagnose::suggest(o, names.clone()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!(
+                    "use one of: {}",
+                    names.clone().collect::<Vec<_>>().join(", ")
+                ),
+            };
+            r.error(format!("overrides[{i}]"), o, "unknown rule", fix);
+        }
+    }
+}
+
+/// libvirt's session mode: each user's private libvirtd, without the privileges to create
+/// bridges or networks, whose VMs neither root's `virsh` nor a root vbmcd can see
+/// (tripleo-quickstart issue #43, "virsh list --all doesn't see any VM").
+fn libvirt_mode(lab: &Lab, r: &mut Report) {
+    for (i, h) in lab.hypervisors.iter().enumerate() {
+        let path = h.libvirt_uri.split('?').next().unwrap_or_default();
+        if fields::libvirt_uri(&h.libvirt_uri).is_ok()
+            && path.starts_with("qemu")
+            && path.ends_with("/session")
+        {
+            let fixed = format!("{}/system", path.trim_end_matches("/session"));
+            r.refuse(
+                lab,
+                "libvirt-session",
+                format!("hypervisors[{i}].libvirt_uri"),
+                &h.libvirt_uri,
+                "a session libvirt cannot create the lab's bridges and networks, and root's vbmcd cannot see its VMs",
+                format!("use `{fixed}`"),
+            );
+        }
+    }
+}
+
+fn memory(lab: &Lab, r: &mut Report) {
+    if !realistic(lab) {
+        return;
+    }
+    let vm = &lab.undercloud.vm;
+    if vm.memory_mib >= super::vms::MEMORY_MIN_MIB && vm.memory_mib < UNDERCLOUD_REQUIRED_MIB {
+        r.refuse(
+            lab,
+            "undercloud-memory",
+            "undercloud.vm.memory_mib",
+            vm.memory_mib,
+            format!(
+                "`openstack undercloud install` refuses less than {UNDERCLOUD_REQUIRED_MIB} MB (tripleoclient's preflight, REQUIRED_MB)"
+            ),
+            "use `12288` (quickstart's default)",
+        );
+    }
+    for (j, g) in lab.overcloud.nodes.iter().enumerate() {
+        let (min, fix) = match g.role {
+            Role::Controller => (CONTROLLER_REQUIRED_MIB, "use `8192` (quickstart's default)"),
+            _ => (NODE_REQUIRED_MIB, "use `4096` (quickstart's compute size)"),
+        };
+        if g.count > 0 && g.memory_mib >= super::vms::MEMORY_MIN_MIB && g.memory_mib < min {
+            r.refuse(
+                lab,
+                "node-memory",
+                format!("overcloud.nodes[{j}].memory_mib"),
+                g.memory_mib,
+                format!(
+                    "a {} with less than {min} MiB does not deploy (its services are OOM-killed)",
+                    g.role
+                ),
+                fix,
+            );
+        }
+    }
+}
+
+/// The undercloud NIC `local_interface` names (`ethN`), when it exists.
+fn local_nic(lab: &Lab) -> Option<usize> {
+    let n = lab
+        .undercloud
+        .conf
+        .local_interface
+        .strip_prefix("eth")?
+        .parse::<usize>()
+        .ok()?;
+    (n < lab.undercloud.vm.nics.len()).then_some(n)
+}
+
+/// The provisioning (ctlplane) network: the undercloud's `local_interface` network. Ironic's
+/// dnsmasq answers the nodes' PXE DHCP there, so it must be a network libvirt does not serve.
+fn provisioning(lab: &Lab, r: &mut Report) {
+    let Some(n) = local_nic(lab) else {
+        return;
+    };
+    let name = &lab.undercloud.vm.nics[n].network;
+    let Some((i, net)) = lab
+        .networks
+        .iter()
+        .enumerate()
+        .find(|(_, net)| &net.name == name)
+    else {
+        return;
+    };
+    let iface = &lab.undercloud.conf.local_interface;
+    if net.mode == NetworkMode::Nat {
+        // The field that is wrong is local_interface; the fix names a NIC on a network that
+        // can carry PXE, never one that moves the nodes onto the NAT network.
+        let fix = lab
+            .undercloud
+            .vm
+            .nics
+            .iter()
+            .enumerate()
+            .find(|(_, nic)| {
+                lab.network(&nic.network)
+                    .is_some_and(|o| o.mode != NetworkMode::Nat)
+            })
+            .map(|(k, nic)| format!("use `eth{k}` (the undercloud's NIC on `{}`)", nic.network))
+            .unwrap_or_else(|| {
+                "attach the undercloud to an isolated provisioning network (undercloud.vm.nics) and name that NIC here".into()
+            });
+        r.refuse(
+            lab,
+            "ctlplane-nat",
+            "undercloud.conf.local_interface",
+            iface,
+            format!("{iface} is on `{name}`, a NAT network where libvirt's DHCP answers the nodes before ironic's PXE"),
+            fix,
+        );
+        return;
+    }
+    if let Some(d) = &net.dhcp {
+        r.refuse(
+            lab,
+            "provisioning-dhcp",
+            format!("networks[{i}].dhcp"),
+            format!("{}-{}", d.start, d.end),
+            format!("libvirt's DHCP on `{name}`, the provisioning network ({iface}), competes with ironic's PXE DHCP"),
+            format!("remove networks[{i}].dhcp: the undercloud serves DHCP there"),
+        );
+    }
+    let net_mtu = net.mtu.unwrap_or(LIBVIRT_DEFAULT_MTU);
+    let local_mtu = lab.undercloud.conf.local_mtu;
+    if local_mtu > net_mtu
+        && (super::networks::MTU_MIN..=super::networks::MTU_MAX).contains(&local_mtu)
+    {
+        r.refuse(
+            lab,
+            "local-mtu",
+            "undercloud.conf.local_mtu",
+            local_mtu,
+            format!("larger than the MTU {net_mtu} of `{name}`, the provisioning network: large packets are dropped"),
+            format!("use `{net_mtu}`, or raise networks[{i}].mtu"),
+        );
+    }
+    for (j, g) in lab.overcloud.nodes.iter().enumerate() {
+        if let Some(first) = g.networks.first()
+            && first != name
+            && g.count > 0
+        {
+            let fix = if g.networks.contains(name) {
+                format!("put `{name}` first in the list")
+            } else {
+                format!("use `{name}`")
+            };
+            r.refuse(
+                lab,
+                "pxe-network",
+                format!("overcloud.nodes[{j}].networks[0]"),
+                first,
+                format!("nodes PXE-boot from their first network, but the undercloud's {iface} is on `{name}`: ironic never sees them"),
+                fix,
+            );
+        }
+    }
+}
+
+fn container_cli(lab: &Lab, r: &mut Report) {
+    if lab.undercloud.conf.container_cli == "docker" {
+        r.refuse(
+            lab,
+            "container-cli",
+            "undercloud.conf.container_cli",
+            "docker",
+            "the TripleO releases labwarp installs (Wallaby and later, on CentOS Stream 9 / RHEL 9) run containers with podman only",
+            "use `podman`",
+        );
+    }
+}
+
+/// `Ok` when `value` names a zone of the IANA database (the compiled-in list).
+pub fn zone_exists(value: &str) -> fields::Check {
+    if zones::ZONES.binary_search(&value).is_ok() {
+        return Ok(());
+    }
+    let fix = match crate::lab::diagnose::suggest(value, zones::ZONES.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => "use a zone of the IANA database (`timedatectl list-timezones`), e.g. `UTC`".into(),
+    };
+    Err(Bad {
+        message: "no such time zone in the IANA database".into(),
+        fix,
+    })
+}
+
+fn timezones(lab: &Lab, r: &mut Report) {
+    for (path, tz) in [
+        (
+            "undercloud.cloud_init.timezone",
+            &lab.undercloud.cloud_init.timezone,
+        ),
+        (
+            "undercloud.conf.undercloud_timezone",
+            &lab.undercloud.conf.undercloud_timezone,
+        ),
+    ] {
+        if fields::timezone(tz).is_ok()
+            && let Err(b) = zone_exists(tz)
+        {
+            r.refuse(lab, "timezone", path, tz, b.message, b.fix);
+        }
+    }
+}
+
+/// Ironic sends IPMI to `pm_addr`: a wildcard is where vbmcd listens, not an address anyone
+/// can send to, and an address outside the lab's networks is not one the undercloud reaches
+/// through them.
+fn bmc_address(lab: &Lab, r: &mut Report) {
+    let v = &lab.overcloud.vbmc;
+    let Ok(addr) = fields::ip(&v.address) else {
+        return;
+    };
+    let local = lab
+        .undercloud
+        .conf
+        .local_ip
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let fix = if local.parse::<IpAddr>().is_ok() {
+        format!("use `{local}` (the undercloud's ctlplane address)")
+    } else {
+        "use an address on the ctlplane subnet".into()
+    };
+    let p = "overcloud.vbmc.address";
+    if addr.is_unspecified() {
+        r.refuse(
+            lab,
+            "bmc-address",
+            p,
+            &v.address,
+            "a wildcard address is where a server listens, not an address ironic can send IPMI to",
+            fix,
+        );
+        return;
+    }
+    let mut nets: Vec<IpNet> = lab
+        .networks
+        .iter()
+        .filter_map(|n| n.cidr.parse().ok())
+        .collect();
+    nets.extend(lab.undercloud.conf.subnet.cidr.parse::<IpNet>().ok());
+    if !nets.iter().any(|n| n.contains(&addr)) {
+        r.refuse(
+            lab,
+            "bmc-address",
+            p,
+            &v.address,
+            "not inside any network of the lab (nor the ctlplane subnet): the nodes' BMCs would be unreachable for ironic",
+            fix,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_is_documented_in_the_readme_and_each_has_an_invalid_case() {
+        let readme = include_str!("../../../README.md");
+        let cases = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid_configs");
+        let expected: String = std::fs::read_dir(cases)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "expected"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .collect();
+        for (rule, _) in RULES {
+            assert!(
+                readme.contains(&format!("| `{rule}` |")),
+                "{rule} not in README"
+            );
+            assert!(
+                expected.contains(&format!("(rule {rule};")),
+                "no case in tests/invalid_configs breaks {rule}"
+            );
+        }
+    }
+
+    #[test]
+    fn zones_are_sorted_and_checked() {
+        assert!(zones::ZONES.windows(2).all(|w| w[0] < w[1]));
+        assert!(zone_exists("Europe/Paris").is_ok());
+        assert!(zone_exists("UTC").is_ok());
+        assert_eq!(
+            zone_exists("Europe/Pariss").unwrap_err().fix,
+            "did you mean `Europe/Paris`?"
+        );
+    }
+}
