@@ -600,4 +600,40 @@ impl Lab {
     pub fn network(&self, name: &str) -> Option<&Network> {
         self.networks.iter().find(|n| n.name == name)
     }
+
+    /// The provisioning (ctlplane) network: the one the undercloud's `local_interface`
+    /// (`ethN`, its N-th NIC) is on.
+    pub fn provisioning_network(&self) -> Option<&Network> {
+        let n: usize = self
+            .undercloud
+            .conf
+            .local_interface
+            .strip_prefix("eth")?
+            .parse()
+            .ok()?;
+        self.network(&self.undercloud.vm.nics.get(n)?.network)
+    }
+
+    /// The hypervisor's address on the provisioning network, where VirtualBMC listens, with
+    /// the ctlplane prefix: the network's own `gateway` (or first address) when it carries
+    /// the ctlplane's cidr, else `overcloud.vbmc.address` when that lies in the ctlplane
+    /// subnet and the network is unaddressed (labwarp then gives the bridge that address).
+    /// `None` when neither holds (validation says why).
+    pub fn hypervisor_ctlplane_address(&self) -> Option<(std::net::IpAddr, u8)> {
+        let net = self.provisioning_network()?;
+        let ctlplane: ipnet::IpNet = self.undercloud.conf.subnet.cidr.parse().ok()?;
+        if net.cidr.is_empty() {
+            let a: std::net::IpAddr = self.overcloud.vbmc.address.parse().ok()?;
+            return ctlplane.contains(&a).then_some((a, ctlplane.prefix_len()));
+        }
+        let cidr: ipnet::IpNet = net.cidr.parse().ok()?;
+        if cidr != ctlplane {
+            return None;
+        }
+        let a = match &net.gateway {
+            Some(g) => g.parse().ok()?,
+            None => cidr.hosts().next()?,
+        };
+        Some((a, cidr.prefix_len()))
+    }
 }

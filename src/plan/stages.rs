@@ -150,11 +150,7 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
         // The BMCs listen on the hypervisor's own address on the provisioning network:
         // checked once the networks are up.
         let address = lab.overcloud.vbmc.address.clone();
-        let network = lab
-            .networks
-            .iter()
-            .find(|n| n.gateway.as_deref() == Some(address.as_str()))
-            .map(|n| n.name.clone());
+        let network = lab.provisioning_network().map(|n| n.name.clone());
         let nets: Vec<&str> = net_ids.iter().map(String::as_str).collect();
         hypervisor = hypervisor.with_after(vbmc::BmcAddress { address, network }, &nets);
     }

@@ -82,6 +82,21 @@ pub fn render(lab: &Lab, ctx: &RenderContext, net: &Network) -> Result<String> {
     let managed = net.mode != NetworkMode::Bridged;
     let addr = if managed && !net.cidr.is_empty() {
         Some(addressing(lab, ctx, net, idx)?)
+    } else if let (true, Some((a, prefix))) = (
+        managed && lab.provisioning_network().is_some_and(|p| p.name == net.name),
+        lab.hypervisor_ctlplane_address(),
+    ) {
+        // An unaddressed provisioning network: the hypervisor gets the VirtualBMC address
+        // on it (no DHCP: ironic serves it), so that the undercloud reaches the BMCs.
+        match a {
+            std::net::IpAddr::V4(address) => Some(Addressing {
+                address,
+                prefix,
+                dhcp: None,
+                hosts: Vec::new(),
+            }),
+            std::net::IpAddr::V6(_) => None,
+        }
     } else {
         None
     };

@@ -62,7 +62,7 @@ pub const RULES: &[(&str, &str)] = &[
     ),
     (
         "bmc-address",
-        "ironic must reach VirtualBMC at a real address on a lab network",
+        "ironic on the undercloud must reach VirtualBMC at the hypervisor's own address on the provisioning network",
     ),
 ];
 
@@ -334,51 +334,81 @@ fn timezones(lab: &Lab, r: &mut Report) {
 /// Ironic sends IPMI to `pm_addr`: a wildcard is where vbmcd listens, not an address anyone
 /// can send to, and an address outside the lab's networks is not one the undercloud reaches
 /// through them.
+/// VirtualBMC runs on the hypervisor and its BMCs listen on `overcloud.vbmc.address`, which
+/// ironic on the undercloud reaches over `local_interface`: it must be the hypervisor's own
+/// address on that provisioning network (the network's `gateway`), and nobody else's there.
 fn bmc_address(lab: &Lab, r: &mut Report) {
     let v = &lab.overcloud.vbmc;
     let Ok(addr) = fields::ip(&v.address) else {
         return;
     };
-    let local = lab
-        .undercloud
-        .conf
-        .local_ip
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let fix = if local.parse::<IpAddr>().is_ok() {
-        format!("use `{local}` (the undercloud's ctlplane address)")
-    } else {
-        "use an address on the ctlplane subnet".into()
-    };
     let p = "overcloud.vbmc.address";
-    if addr.is_unspecified() {
-        r.refuse(
-            lab,
-            "bmc-address",
-            p,
-            &v.address,
-            "a wildcard address is where a server listens, not an address ironic can send IPMI to",
-            fix,
-        );
+    let c = &lab.undercloud.conf;
+    let s = &c.subnet;
+    let ip = |t: &str| t.split('/').next().and_then(|a| a.parse::<IpAddr>().ok());
+    let in_range = |a: &str, b: &str| match (ip(a), ip(b)) {
+        (Some(a), Some(b)) => a <= addr && addr <= b,
+        _ => false,
+    };
+    // The provisioning network and the hypervisor's address on it, when it has one.
+    let prov = local_nic(lab)
+        .map(|n| &lab.undercloud.vm.nics[n].network)
+        .and_then(|name| lab.networks.iter().enumerate().find(|(_, n)| &n.name == name));
+    // A NAT or DHCP-serving provisioning network is reported by its own rule
+    // (ctlplane-nat, provisioning-dhcp): an address advised from it would be wrong too.
+    if prov.is_some_and(|(_, n)| n.mode == NetworkMode::Nat || n.dhcp.is_some()) {
         return;
     }
-    let mut nets: Vec<IpNet> = lab
-        .networks
-        .iter()
-        .filter_map(|n| n.cidr.parse().ok())
-        .collect();
-    nets.extend(lab.undercloud.conf.subnet.cidr.parse::<IpNet>().ok());
-    if !nets.iter().any(|n| n.contains(&addr)) {
-        r.refuse(
-            lab,
-            "bmc-address",
-            p,
-            &v.address,
-            "not inside any network of the lab (nor the ctlplane subnet): the nodes' BMCs would be unreachable for ironic",
-            fix,
-        );
+    let host = lab.hypervisor_ctlplane_address().map(|(a, _)| a);
+    // An unaddressed provisioning network takes the BMC address itself: advise a free one.
+    let derived = prov.is_some_and(|(_, n)| n.cidr.is_empty());
+    let taken = |a: IpAddr| {
+        ip(&c.local_ip) == Some(a)
+            || [&c.undercloud_public_host, &c.undercloud_admin_host, &s.gateway]
+                .iter()
+                .any(|h| ip(h) == Some(a))
+            || [(&s.dhcp_start, &s.dhcp_end), (&s.inspection_start, &s.inspection_end)]
+                .iter()
+                .any(|(x, y)| matches!((ip(x), ip(y)), (Some(x), Some(y)) if x <= a && a <= y))
+    };
+    let free = s
+        .cidr
+        .parse::<IpNet>()
+        .ok()
+        .and_then(|n| n.hosts().collect::<Vec<_>>().into_iter().rev().find(|a| !taken(*a)));
+    let fix = match (prov, host) {
+        (_, Some(_)) if derived => match free {
+            Some(f) => format!("use `{f}` (free on the ctlplane subnet; labwarp gives it to the hypervisor on the provisioning network)"),
+            None => "use a ctlplane address outside local_ip and the DHCP and inspection ranges".into(),
+        },
+        (_, Some(h)) => format!("use `{h}` (the hypervisor's address on the provisioning network)"),
+        (Some((i, n)), None) => format!(
+            "give networks[{i}] `{}` the ctlplane's cidr and a `gateway` outside local_ip and the DHCP and inspection ranges (e.g. the subnet's .254), and use that address here",
+            n.name
+        ),
+        (None, None) => "use the hypervisor's address on the network the undercloud's local_interface and the nodes share".into(),
+    };
+    let why = if addr.is_unspecified() {
+        Some("a wildcard address is where a server listens, not an address ironic can send IPMI to".to_string())
+    } else if ip(&c.local_ip) == Some(addr) {
+        Some("this is the undercloud's own local_ip: ironic would send IPMI to itself, and vbmcd on the hypervisor cannot listen there".into())
+    } else if in_range(&s.dhcp_start, &s.dhcp_end) || in_range(&s.inspection_start, &s.inspection_end) {
+        Some("inside the ctlplane DHCP or inspection range: ironic hands this address to a node".into())
+    } else if taken(addr) {
+        Some("the undercloud's public, admin or gateway address on the ctlplane".into())
+    } else if host != Some(addr) {
+        Some(match prov {
+            Some((_, n)) => format!(
+                "not the hypervisor's address on `{}`, the network the undercloud's local_interface and the nodes share: vbmcd cannot listen there, or ironic cannot reach it",
+                n.name
+            ),
+            None => "the undercloud's local_interface is on no lab network, so no address there is the hypervisor's".into(),
+        })
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        r.refuse(lab, "bmc-address", p, &v.address, why, fix);
     }
 }
 

@@ -252,6 +252,12 @@ fn conf(lab: &Lab, r: &mut Report) {
         if let Ok(other) = n.cidr.parse::<IpNet>()
             && overlap(&net, &other)
         {
+            // The provisioning network itself: libvirt DHCP there is the provisioning-dhcp
+            // rule's (installers.rs), an address without DHCP is the hypervisor's.
+            let is_provisioning = lab.provisioning_network().is_some_and(|p| p.name == n.name);
+            if other == net && is_provisioning && n.dhcp.is_some() {
+                continue;
+            }
             if n.dhcp.is_none() && other == net {
                 if let Some(host) = n
                     .gateway

@@ -49,7 +49,7 @@ impl Step for BmcAddress {
             self.address,
             match &self.network {
                 Some(n) => format!(
-                    "it is network {n}'s gateway: check that the network is active (`virsh net-start`), or set the address to one the hypervisor holds"
+                    "it belongs on the provisioning network {n}'s bridge: check that the network is active (`virsh net-start`) and that its `gateway` (or, unaddressed, this address) is the hypervisor's"
                 ),
                 None => "set it to the provisioning network's `gateway` (the hypervisor's address there, e.g. 192.168.24.254), outside the undercloud's local_ip, DHCP and inspection ranges".into(),
             }
