@@ -82,6 +82,20 @@ fn lab(tag: &str, octet: u8) -> Lab {
     lab.undercloud.vm.memory_mib = 256;
     lab.undercloud.vm.disks = vec![Disk { size_gib: 1 }];
     lab.undercloud.conf.undercloud_hostname = format!("uc-{tag}.localdomain");
+    // The ctlplane beside the NAT network, so that the provisioning network's bridge (which
+    // carries the hypervisor's VirtualBMC address) is unique in the namespace too.
+    let p = octet.wrapping_add(40);
+    let c = &mut lab.undercloud.conf;
+    c.local_ip = format!("192.168.{p}.1/24");
+    c.undercloud_public_host = format!("192.168.{p}.2");
+    c.undercloud_admin_host = format!("192.168.{p}.3");
+    c.subnet.cidr = format!("192.168.{p}.0/24");
+    c.subnet.gateway = format!("192.168.{p}.1");
+    c.subnet.dhcp_start = format!("192.168.{p}.5");
+    c.subnet.dhcp_end = format!("192.168.{p}.30");
+    c.subnet.inspection_start = format!("192.168.{p}.100");
+    c.subnet.inspection_end = format!("192.168.{p}.120");
+    lab.overcloud.vbmc.address = format!("192.168.{p}.254");
     lab
 }
 
@@ -137,11 +151,23 @@ fn rendered_lab_boots_and_rendered_ssh_config_and_inventory_log_in() {
         match virsh(&["net-create", &net("external").to_string_lossy()]) {
             Ok(_) => {
                 cleanup.networks.push(lab.domain_name("external"));
-                virsh(&["net-create", &net("overcloud").to_string_lossy()])
-                    .unwrap_or_else(|e| panic!("rendered isolated network refused: {e}"));
-                cleanup.networks.push(lab.domain_name("overcloud"));
-                chosen = Some((lab, ctx));
-                break;
+                // The provisioning network carries the hypervisor's BMC address: its
+                // subnet may be taken in the namespace too; then try another pair.
+                match virsh(&["net-create", &net("overcloud").to_string_lossy()]) {
+                    Ok(_) => {
+                        cleanup.networks.push(lab.domain_name("overcloud"));
+                        chosen = Some((lab, ctx));
+                        break;
+                    }
+                    Err(e) if e.contains("in use") => {
+                        let _ = virsh(&["net-destroy", &lab.domain_name("external")]);
+                        cleanup
+                            .networks
+                            .retain(|n| *n != lab.domain_name("external"));
+                        attempts.push(format!("ctlplane beside 192.168.{octet}.0/24: {e}"));
+                    }
+                    Err(e) => panic!("rendered isolated network refused: {e}"),
+                }
             }
             Err(e) => attempts.push(format!("192.168.{octet}.0/24: {e}")),
         }

@@ -83,7 +83,10 @@ pub fn render(lab: &Lab, ctx: &RenderContext, net: &Network) -> Result<String> {
     let addr = if managed && !net.cidr.is_empty() {
         Some(addressing(lab, ctx, net, idx)?)
     } else if let (true, Some((a, prefix))) = (
-        managed && lab.provisioning_network().is_some_and(|p| p.name == net.name),
+        managed
+            && lab
+                .provisioning_network()
+                .is_some_and(|p| p.name == net.name),
         lab.hypervisor_ctlplane_address(),
     ) {
         // An unaddressed provisioning network: the hypervisor gets the VirtualBMC address

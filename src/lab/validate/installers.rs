@@ -353,7 +353,12 @@ fn bmc_address(lab: &Lab, r: &mut Report) {
     // The provisioning network and the hypervisor's address on it, when it has one.
     let prov = local_nic(lab)
         .map(|n| &lab.undercloud.vm.nics[n].network)
-        .and_then(|name| lab.networks.iter().enumerate().find(|(_, n)| &n.name == name));
+        .and_then(|name| {
+            lab.networks
+                .iter()
+                .enumerate()
+                .find(|(_, n)| &n.name == name)
+        });
     // A NAT or DHCP-serving provisioning network is reported by its own rule
     // (ctlplane-nat, provisioning-dhcp): an address advised from it would be wrong too.
     if prov.is_some_and(|(_, n)| n.mode == NetworkMode::Nat || n.dhcp.is_some()) {
@@ -364,18 +369,27 @@ fn bmc_address(lab: &Lab, r: &mut Report) {
     let derived = prov.is_some_and(|(_, n)| n.cidr.is_empty());
     let taken = |a: IpAddr| {
         ip(&c.local_ip) == Some(a)
-            || [&c.undercloud_public_host, &c.undercloud_admin_host, &s.gateway]
-                .iter()
-                .any(|h| ip(h) == Some(a))
-            || [(&s.dhcp_start, &s.dhcp_end), (&s.inspection_start, &s.inspection_end)]
-                .iter()
-                .any(|(x, y)| matches!((ip(x), ip(y)), (Some(x), Some(y)) if x <= a && a <= y))
+            || [
+                &c.undercloud_public_host,
+                &c.undercloud_admin_host,
+                &s.gateway,
+            ]
+            .iter()
+            .any(|h| ip(h) == Some(a))
+            || [
+                (&s.dhcp_start, &s.dhcp_end),
+                (&s.inspection_start, &s.inspection_end),
+            ]
+            .iter()
+            .any(|(x, y)| matches!((ip(x), ip(y)), (Some(x), Some(y)) if x <= a && a <= y))
     };
-    let free = s
-        .cidr
-        .parse::<IpNet>()
-        .ok()
-        .and_then(|n| n.hosts().collect::<Vec<_>>().into_iter().rev().find(|a| !taken(*a)));
+    let free = s.cidr.parse::<IpNet>().ok().and_then(|n| {
+        n.hosts()
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .find(|a| !taken(*a))
+    });
     let fix = match (prov, host) {
         (_, Some(_)) if derived => match free {
             Some(f) => format!("use `{f}` (free on the ctlplane subnet; labwarp gives it to the hypervisor on the provisioning network)"),
@@ -389,11 +403,19 @@ fn bmc_address(lab: &Lab, r: &mut Report) {
         (None, None) => "use the hypervisor's address on the network the undercloud's local_interface and the nodes share".into(),
     };
     let why = if addr.is_unspecified() {
-        Some("a wildcard address is where a server listens, not an address ironic can send IPMI to".to_string())
+        Some(
+            "a wildcard address is where a server listens, not an address ironic can send IPMI to"
+                .to_string(),
+        )
     } else if ip(&c.local_ip) == Some(addr) {
         Some("this is the undercloud's own local_ip: ironic would send IPMI to itself, and vbmcd on the hypervisor cannot listen there".into())
-    } else if in_range(&s.dhcp_start, &s.dhcp_end) || in_range(&s.inspection_start, &s.inspection_end) {
-        Some("inside the ctlplane DHCP or inspection range: ironic hands this address to a node".into())
+    } else if in_range(&s.dhcp_start, &s.dhcp_end)
+        || in_range(&s.inspection_start, &s.inspection_end)
+    {
+        Some(
+            "inside the ctlplane DHCP or inspection range: ironic hands this address to a node"
+                .into(),
+        )
     } else if taken(addr) {
         Some("the undercloud's public, admin or gateway address on the ctlplane".into())
     } else if host != Some(addr) {
