@@ -6,6 +6,7 @@ pub mod images;
 pub mod libvirt;
 pub mod migration;
 pub mod openstack;
+pub mod overcloud;
 pub mod system;
 pub mod undercloud;
 pub mod vbmc;
