@@ -8,7 +8,8 @@
 //!
 //! The script runs as the plan runs it (`sh`, in a temporary home), with
 //! `STANDIN_CONTAINER_HOST` set so that the install starts no containers (nothing here needs
-//! podman).
+//! podman); then again under busybox's `sh` with only busybox's applets on PATH, as on the
+//! tiny test guest that serves as an undercloud in `engine_remote` and `lab_in_a_box`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -17,10 +18,13 @@ const STANDIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/standin/open
 
 struct Home {
     dir: tempfile::TempDir,
+    /// The shell and the PATH the script runs with (`None`: this process's PATH).
+    shell: Vec<String>,
+    path: Option<PathBuf>,
 }
 
 impl Home {
-    fn new() -> Home {
+    fn new(shell: &[&str], path: Option<PathBuf>) -> Home {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("undercloud.conf"),
@@ -33,7 +37,11 @@ impl Home {
             "{\n  \"nodes\": [\n    {\n      \"name\": \"controller-0\"\n    },\n    {\n      \"name\": \"compute-0\"\n    }\n  ]\n}\n",
         )
         .unwrap();
-        Home { dir }
+        Home {
+            dir,
+            shell: shell.iter().map(|s| s.to_string()).collect(),
+            path,
+        }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -46,8 +54,9 @@ impl Home {
 
     /// `openstack ARGS` with the given cloud (`None`: no credentials at all).
     fn run(&self, cloud: Option<&str>, args: &[&str]) -> Output {
-        let mut c = Command::new("sh");
-        c.arg(STANDIN)
+        let mut c = Command::new(&self.shell[0]);
+        c.args(&self.shell[1..])
+            .arg(STANDIN)
             .args(args)
             .current_dir(self.dir.path())
             .env_remove("OS_CLOUD")
@@ -60,6 +69,9 @@ impl Home {
             .env("STANDIN_CONTAINER_HOST", "the test");
         if let Some(cloud) = cloud {
             c.env("OS_CLOUD", cloud);
+        }
+        if let Some(path) = &self.path {
+            c.env("PATH", path);
         }
         c.output().expect("sh")
     }
@@ -107,7 +119,30 @@ const BAREMETAL: &str = "- name: Controller\n  count: 1\n  hostname_format: cont
 
 #[test]
 fn the_standin_refuses_what_tripleo_refuses_then_deploys_in_order() {
-    let h = Home::new();
+    scenario(Home::new(&["sh"], None));
+}
+
+#[test]
+fn the_same_under_busybox_alone() {
+    let busybox = Path::new("/usr/bin/busybox");
+    assert!(
+        busybox.exists(),
+        "busybox is not installed: apt-get install busybox-static (scripts/run installs it)"
+    );
+    // A PATH of busybox's applets only.
+    let bin = tempfile::tempdir().unwrap();
+    let list = Command::new(busybox).arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        std::os::unix::fs::symlink(busybox, bin.path().join(applet)).unwrap();
+    }
+    let sh = bin.path().join("sh");
+    scenario(Home::new(
+        &[sh.to_str().unwrap()],
+        Some(bin.path().to_path_buf()),
+    ));
+}
+
+fn scenario(h: Home) {
     let list = [
         "baremetal",
         "node",
