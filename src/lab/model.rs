@@ -469,6 +469,37 @@ impl NodeGroup {
             &self.name
         }
     }
+
+    /// The group's TripleO role, and how `openstack overcloud roles generate` makes it: the
+    /// role of the templates' `roles/` directory itself (`Controller`, `Compute`,
+    /// `CephStorage`) for a group named after its role, else a copy under the group's own
+    /// name (`Compute:ComputeHci`); a custom group is a copy of `Controller`
+    /// (`Controller:ControllerAio`).
+    pub fn tripleo_role(&self) -> (String, String) {
+        let base = match self.role {
+            Role::Controller | Role::Custom => "Controller",
+            Role::Compute => "Compute",
+            Role::Ceph => "CephStorage",
+        };
+        if self.role != Role::Custom && self.prefix() == self.role.as_str() {
+            return (base.to_string(), base.to_string());
+        }
+        let name = format!("{base}{}", camel(self.prefix()));
+        (name.clone(), format!("{base}:{name}"))
+    }
+}
+
+/// `aio` → `Aio`, `hci-large` → `HciLarge`: a TripleO role name is letters and digits.
+fn camel(s: &str) -> String {
+    s.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// A secret value: never printed by `Debug`/`Display`, wiped on drop.

@@ -41,36 +41,6 @@ struct Instance<'a> {
     name: &'a str,
 }
 
-/// TripleO's role of a group, and how `openstack overcloud roles generate` makes it: the
-/// role of the templates' `roles/` directory itself (`Controller`, `Compute`,
-/// `CephStorage`), or a copy under the group's own name for a group named otherwise
-/// (`Compute:ComputeHci`) and for a custom group, a copy of `Controller` (`Controller:ControllerAio`).
-pub fn tripleo_role(group: &NodeGroup) -> (String, String) {
-    let base = match group.role {
-        Role::Controller | Role::Custom => "Controller",
-        Role::Compute => "Compute",
-        Role::Ceph => "CephStorage",
-    };
-    if group.role != Role::Custom && group.prefix() == group.role.as_str() {
-        return (base.to_string(), base.to_string());
-    }
-    let name = format!("{base}{}", camel(group.prefix()));
-    (name.clone(), format!("{base}:{name}"))
-}
-
-/// `aio` → `Aio`, `hci-large` → `HciLarge`: a role name is letters and digits.
-fn camel(s: &str) -> String {
-    s.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
 /// The roles `openstack overcloud roles generate` gets for this lab, in node-group order
 /// (the first is the primary role: a controller group first).
 pub fn roles_to_generate(lab: &Lab) -> Vec<String> {
@@ -78,7 +48,7 @@ pub fn roles_to_generate(lab: &Lab) -> Vec<String> {
     groups.sort_by_key(|g| g.role != Role::Controller);
     let mut out: Vec<String> = Vec::new();
     for g in groups {
-        let (_, spec) = tripleo_role(g);
+        let (_, spec) = g.tripleo_role();
         if !out.contains(&spec) {
             out.push(spec);
         }
@@ -90,14 +60,13 @@ pub fn render(lab: &Lab) -> Result<String> {
     let nodes = lab.nodes();
     let mut roles: Vec<RoleEntry> = Vec::new();
     for group in &lab.overcloud.nodes {
-        let (name, _) = tripleo_role(group);
+        let (name, _) = group.tripleo_role();
+        // Validation refuses two groups of one TripleO role; a lab that skipped it too.
         if roles.iter().any(|r| r.name == name) {
             return Err(RenderError::BadValue {
                 field: "overcloud.nodes".into(),
                 value: group.prefix().into(),
-                problem: format!(
-                    "is a second node group of TripleO role {name}: give each group of a role its own `name:`"
-                ),
+                problem: format!("is a second node group of TripleO role {name}"),
             });
         }
         roles.push(RoleEntry {

@@ -65,6 +65,30 @@ fn groups(lab: &Lab, r: &mut Report) {
         }
         vms::sizes(&p, g.vcpus, g.memory_mib, &g.disks, r);
     }
+    // Each group is one TripleO role of the baremetal deployment and the roles data.
+    let mut roles: Vec<(String, usize)> = Vec::new();
+    for (j, g) in lab.overcloud.nodes.iter().enumerate() {
+        let (role, spec) = g.tripleo_role();
+        // Two groups of one prefix are already refused: their node names clash.
+        if let Some((_, first)) = roles.iter().find(|(r, _)| *r == role)
+            && lab.overcloud.nodes[*first].prefix() != g.prefix()
+        {
+            r.error(
+                format!("overcloud.nodes[{j}].name"),
+                g.prefix(),
+                format!(
+                    "this group would be TripleO role {role}, as overcloud.nodes[{first}] is: one role per group"
+                ),
+                format!(
+                    "rename the group, e.g. `{}2` (its role is {} followed by the group's name in CamelCase)",
+                    g.prefix(),
+                    spec.split(':').next().unwrap_or_default()
+                ),
+            );
+        } else {
+            roles.push((role, j));
+        }
+    }
     if node_count(lab) == 0 {
         r.warning(
             "overcloud.nodes",
