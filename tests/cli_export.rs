@@ -45,6 +45,7 @@ fn export_writes_every_artefact_with_secret_modes() {
         "tripleo/containers-prepare-parameter.yaml",
         "tripleo/overcloud-baremetal-deploy.yaml",
         "tripleo/network_data.yaml",
+        "tripleo/vip_data.yaml",
     ] {
         assert_eq!(mode(&out.join(f)), 0o644, "{f}");
         assert!(stdout.contains(f), "{f} not reported:\n{stdout}");

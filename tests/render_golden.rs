@@ -67,6 +67,7 @@ fn the_artefact_set_is_complete() {
             "tripleo/containers-prepare-parameter.yaml",
             "tripleo/overcloud-baremetal-deploy.yaml",
             "tripleo/network_data.yaml",
+            "tripleo/vip_data.yaml",
             "tripleo/nova-nfs.yaml",
         ]
     );

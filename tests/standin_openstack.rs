@@ -2,7 +2,8 @@
 //! would refuse, or what would fail for real, with TripleO-like errors: a call after the
 //! install without credentials or naming an unknown cloud, an argument the real command does
 //! not have, provisioning before introspection, a deploy of nodes that were not provisioned,
-//! a deploy whose roles data lacks a provisioned role, a provision that would overwrite its
+//! a deploy whose roles data lacks a provisioned role or whose control plane VIP was not
+//! provisioned, a VIP on a network the overcloud lacks, a provision that would overwrite its
 //! output without `--yes`. Then the same calls in order succeed, and `overcloud status` and
 //! `endpoint list` answer as the plan's checks read them.
 //!
@@ -346,6 +347,60 @@ fn scenario(h: Home) {
         "Controller",
         "Compute",
     ]);
+    // The control plane's VIP was not provisioned: Heat lacks ControlPlaneVipData.
+    h.refused(
+        Some("undercloud"),
+        &refs,
+        1,
+        &["The Parameter (ControlPlaneVipData) was not provided"],
+    );
+    write(&h.path("vips.yaml"), "- network: internal_api\n");
+    let vip = |file: &str, out: &str| {
+        [
+            "overcloud",
+            "network",
+            "vip",
+            "provision",
+            "--stack",
+            "overcloud",
+            "--yes",
+            "--output",
+            &h.p(out),
+            &h.p(file),
+        ]
+        .map(String::from)
+    };
+    let bad = vip("vips.yaml", "vips-env.yaml");
+    let bad: Vec<&str> = bad.iter().map(String::as_str).collect();
+    h.refused(
+        Some("undercloud"),
+        &bad,
+        1,
+        &["Network internal_api for Virtual IP not found."],
+    );
+    write(
+        &h.path("vips.yaml"),
+        "- network: ctlplane\n  dns_name: overcloud\n",
+    );
+    let good = vip("vips.yaml", "vips-env.yaml");
+    let good: Vec<&str> = good.iter().map(String::as_str).collect();
+    h.ok(&good);
+    h.ok(&[
+        "overcloud",
+        "network",
+        "provision",
+        "--yes",
+        "--output",
+        &h.p("nets-env.yaml"),
+        &h.p("net.yaml"),
+    ]);
+    let full = deploy(&[
+        &h.p("nets-env.yaml"),
+        &h.p("vips-env.yaml"),
+        &h.p("deployed.yaml"),
+        &h.p("cp.yaml"),
+    ]);
+    let refs: Vec<&str> = full.iter().map(String::as_str).collect();
     let out = h.ok(&refs);
     assert!(out.contains("Overcloud Deployed without error"), "{out}");
     let status = h.ok(&["overcloud", "status", "--stack", "overcloud"]);

@@ -161,6 +161,7 @@ const UPLOADED: &[(&str, &str)] = &[
         "tripleo/overcloud-baremetal-deploy.yaml",
     ),
     ("network_data.yaml", "tripleo/network_data.yaml"),
+    ("vip_data.yaml", "tripleo/vip_data.yaml"),
     ("nova-nfs.yaml", "tripleo/nova-nfs.yaml"),
 ];
 
@@ -244,6 +245,8 @@ fn tripleo_accepts_every_presets_files_and_command_lines() {
             "overcloud node import",
             "overcloud node introspect",
             "overcloud roles generate",
+            "overcloud network provision",
+            "overcloud network vip provision",
             "overcloud node provision",
             "overcloud deploy",
             "overcloud status",
@@ -422,6 +425,19 @@ fn each_contract_check_fails_naming_what_is_wrong() {
         "over-count.yaml",
         bm.replacen("  count: 1\n", "  count: 0\n", 1),
     );
+    // The networks and virtual IPs, as planned, then a VIP on a network this overcloud lacks.
+    let networks = planned("overcloud network provision");
+    let vips = planned("overcloud network vip provision");
+    let bad_vips_file = dir.path().join("vip_data.yaml");
+    std::fs::write(&bad_vips_file, "- network: internal_api\n").unwrap();
+    let mut bad_vips = vips.clone();
+    *bad_vips.last_mut().unwrap() = bad_vips_file.to_string_lossy().into_owned();
+    let out = bad_vips.iter().position(|w| w == "--output").unwrap() + 1;
+    bad_vips[out] = dir
+        .path()
+        .join("vips-env.yaml")
+        .to_string_lossy()
+        .into_owned();
     let (_, verdicts) = judge(
         &python,
         &json!({
@@ -432,6 +448,9 @@ fn each_contract_check_fails_naming_what_is_wrong() {
                 {"argv": with("--provision-nodes"), "label": "deploy + --provision-nodes"},
                 {"argv": import, "label": "node import of the mac file"},
                 {"argv": ["undercloud", "containers"], "label": "a command TripleO lacks"},
+                {"argv": networks, "label": "networks as planned"},
+                {"argv": vips, "label": "VIPs as planned"},
+                {"argv": bad_vips, "label": "a VIP on a network the overcloud lacks"},
                 {"argv": provision, "label": "provision as planned"},
                 {"argv": deploy, "label": "deploy as planned"},
                 {"argv": unprovisioned, "label": "deploy without the provisioned servers"},
@@ -497,7 +516,17 @@ fn each_contract_check_fails_naming_what_is_wrong() {
         &["Controller: number of instance entries 1 cannot be greater than count 0"],
     );
     // The same helper still passes what was not mutated: the failures are the mutations'.
-    for ok in ["provision as planned", "deploy as planned"] {
+    assert_caught(
+        &verdicts,
+        "a VIP on a network the overcloud lacks",
+        &["Network internal_api for Virtual IP not found."],
+    );
+    for ok in [
+        "networks as planned",
+        "VIPs as planned",
+        "provision as planned",
+        "deploy as planned",
+    ] {
         let v = verdict(&verdicts, ok);
         assert!(v.ok, "{v:?}");
     }

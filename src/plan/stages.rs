@@ -7,7 +7,8 @@ use super::steps::libvirt::{Disk, Domain, Network, Pool};
 use super::steps::migration::{NfsExport, Readiness, ReadyKind, RemoteNfsExport, Transport};
 use super::steps::openstack::{OpenstackCli, STANDIN, UndercloudInstall};
 use super::steps::overcloud::{
-    self as oc, DeployArgs, NodeImport, NodeIntrospect, NodeProvision, OvercloudDeploy, RolesData,
+    self as oc, DeployArgs, NetworkKind, NetworkProvision, NodeImport, NodeIntrospect,
+    NodeProvision, OvercloudDeploy, RolesData,
 };
 use super::steps::system::{Packages, StackUser};
 use super::steps::undercloud::{
@@ -437,6 +438,12 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
             "write and upload network_data.yaml",
             render::network_data::render(lab)?,
         ),
+        (
+            "vip-data",
+            oc::VIP_DATA,
+            "write and upload vip_data.yaml",
+            render::network_data::vip_data(lab)?,
+        ),
     ] {
         overcloud_nodes = overcloud_nodes.with_after(
             PutFile {
@@ -458,7 +465,17 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
         cli: cli.clone(),
         nodes: nodes.clone(),
     };
+    let networks = NetworkProvision {
+        cli: cli.clone(),
+        kind: NetworkKind::Networks,
+    };
+    let vips = NetworkProvision {
+        cli: cli.clone(),
+        kind: NetworkKind::Vips,
+    };
     let mut env_files = vec![
+        networks.output().to_string_lossy().into_owned(),
+        vips.output().to_string_lossy().into_owned(),
         provision.output().to_string_lossy().into_owned(),
         home.join(oc::CONTAINERS_PREPARE)
             .to_string_lossy()
@@ -499,15 +516,20 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
         roles: render::baremetal_deployment::roles_to_generate(lab),
     };
     let roles_file = roles.file();
-    let deploy = deploy.then(roles).then(provision).then(OvercloudDeploy {
-        cli,
-        args: DeployArgs {
-            templates: lab.overcloud.deploy.templates.clone(),
-            roles_file,
-            networks_file: home.join(oc::NETWORK_DATA),
-            env_files,
-        },
-    });
+    let deploy = deploy
+        .then(roles)
+        .then(networks)
+        .then(vips)
+        .then(provision)
+        .then(OvercloudDeploy {
+            cli,
+            args: DeployArgs {
+                templates: lab.overcloud.deploy.templates.clone(),
+                roles_file,
+                networks_file: home.join(oc::NETWORK_DATA),
+                env_files,
+            },
+        });
 
     let mut plan = vec![hypervisor, images, undercloud_vm, install, overcloud_nodes];
     if let Some((stage, _)) = &migration {

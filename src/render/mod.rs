@@ -1,7 +1,7 @@
 //! Artefacts rendered from a [`Lab`]: libvirt XML, cloud-init, undercloud.conf,
 //! instackenv.json, ssh.config, the Ansible inventory and the files of the TripleO deploy
-//! (containers-prepare-parameter.yaml, the baremetal deployment, network data, the NFS
-//! environment file).
+//! (containers-prepare-parameter.yaml, the baremetal deployment, network and VIP data, the
+//! NFS environment file).
 //!
 //! Every function here is pure: a `Lab` plus a [`RenderContext`] (paths and facts the model
 //! does not hold: where the workspace and disks live, the resolved domain type, addresses
@@ -303,6 +303,10 @@ pub fn render_all(lab: &Lab, ctx: &RenderContext) -> Result<Vec<Artefact>> {
     out.push(plain(
         "tripleo/network_data.yaml".into(),
         network_data::render(lab)?,
+    ));
+    out.push(plain(
+        "tripleo/vip_data.yaml".into(),
+        network_data::vip_data(lab)?,
     ));
     if lab.overcloud.live_migration.enabled {
         out.push(plain(

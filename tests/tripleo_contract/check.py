@@ -16,13 +16,17 @@ Commands are judged in order, and as one deployment: `overcloud node provision`'
 deployment file goes through tripleo-ansible's own `baremetal_deploy` (`validate_roles`,
 `expand`, as its `tripleo_baremetal_expand_roles` module calls them), its instances must be
 the nodes of instackenv.json, and the environment `expand` makes is written where the
-command's `--output` points (unless a file is there): the deploy that follows must pass it
-with `-e`, its `-r` must be the roles `overcloud roles generate` wrote (holding every role
-provisioned), and its `-n` must pass tripleo-ansible's network data v2 schema. Prints {"versions": {...}, "checks":
+command's `--output` points (unless a file is there); `overcloud network provision`'s
+network data must pass tripleo-ansible's v2 schema, and `network vip provision`'s VIPs lie on
+the ctlplane or those networks (tripleo-ansible's `validate_vip_nets_in_net_map`). The deploy
+that follows must pass each of those environments with `-e`, its `-r` must be the roles
+`overcloud roles generate` wrote (holding every role provisioned), and its `-n` must pass
+the same schema. Prints {"versions": {...}, "checks":
 [{"check", "ok", "detail", "kind"}]}; each failure's detail names what is wrong. Exits 0
 whenever it could judge (the caller decides).
 """
 
+import ast
 import contextlib
 import copy
 import io
@@ -48,6 +52,22 @@ from tripleoclient.v1 import undercloud_preflight as preflight
 sys.path.insert(0, os.path.join(sys.prefix, "share/ansible/plugins/module_utils"))
 import baremetal_deploy  # noqa: E402
 import network_data_v2  # noqa: E402
+
+
+def module_function(module, name):
+    """Function `name` of a tripleo-ansible module, taken out of its file alone: the module
+    imports the openstack.cloud Ansible collection, which the check does not need."""
+    path = os.path.join(sys.prefix, "share/ansible/plugins/modules", module + ".py")
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+    namespace = {}
+    exec(compile(ast.Module(body=[node], type_ignores=[]), path, "exec"), namespace)
+    return namespace[name]
+
+
+validate_vip_nets_in_net_map = module_function(
+    "tripleo_overcloud_network_vip_provision", "validate_vip_nets_in_net_map")
 
 COMMAND_GROUPS = (
     "openstack.tripleoclient.v2",
@@ -235,7 +255,55 @@ def parse(argv):
 
 # What earlier commands of the same spec made, for the ones after them (one deployment).
 made = {"instackenv_nodes": None, "roles_file": None, "roles": None,
-        "provisioned_env": None, "provisioned_roles": None}
+        "provisioned_env": None, "provisioned_roles": None,
+        "networks": None, "networks_env": None, "vips_env": None}
+
+
+def write_env(path, env):
+    """The environment a provisioning command writes, for the deploy after it (a file already
+    there, from a real run, is kept)."""
+    path = os.path.abspath(path)
+    if not os.path.exists(path):
+        with open(path, "w") as f:
+            yaml.safe_dump(env, f)
+    return path
+
+
+def network_data(path):
+    """Network data v2 as tripleo-ansible validates it, one network at a time."""
+    if not oooutils.is_network_data_v2(path):
+        raise ValueError(f"{path}: network data version 1")
+    with open(path) as f:
+        data = yaml.safe_load(f)
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: not a list of networks")
+    errors = [e for net in data for e in network_data_v2.validate_json_schema(net)]
+    if errors:
+        raise ValueError(f"{path}: {' '.join(errors)}")
+    return data
+
+
+def network_provision(parsed):
+    """`overcloud network provision`: its network data, then its environment."""
+    data = network_data(parsed.networks_file)
+    made["networks"] = [n["name"] for n in data]
+    made["networks_env"] = write_env(parsed.output, {"parameter_defaults": {
+        "DeployedNetworkEnvironment": {"net_attributes_map": {}, "net_cidr_map": {},
+                                       "net_ip_version_map": {}}}})
+    return f"network data v2: {len(data)} composable network(s)"
+
+
+def vip_provision(parsed):
+    """`overcloud network vip provision`: every VIP on the ctlplane or a provisioned network
+    (tripleo-ansible's own check, over the networks the undercloud's neutron would hold)."""
+    with open(parsed.vip_file) as f:
+        vips = yaml.safe_load(f)
+    names = ["ctlplane"] + (made["networks"] or [])
+    net_maps = {"by_name": {n: {"subnets": {f"{n}-subnet": n}} for n in names}}
+    validate_vip_nets_in_net_map(vips, net_maps)
+    made["vips_env"] = write_env(parsed.output, {"parameter_defaults": {
+        "ControlPlaneVipData": {}, "VipPortMap": {}}})
+    return "VIPs on " + ", ".join(v["network"] for v in vips)
 
 
 def provision(parsed):
@@ -265,11 +333,7 @@ def provision(parsed):
                   if i.get("name") and i["hostname"] != i["name"]]
     if mismatched:
         raise ValueError(f"hostnames differ from the VM (node) names: {mismatched}")
-    output = os.path.abspath(parsed.output)
-    if not os.path.exists(output):
-        with open(output, "w") as f:
-            yaml.safe_dump(env, f)
-    made["provisioned_env"] = output
+    made["provisioned_env"] = write_env(parsed.output, env)
     made["provisioned_roles"] = sorted({r["name"] for r in roles})
     params = env["parameter_defaults"]
     return "; ".join([
@@ -298,23 +362,18 @@ def deploy(parsed):
     overcloud_deploy._validate_args(parsed)
     notes = []
     if parsed.networks_file:
-        if not oooutils.is_network_data_v2(parsed.networks_file):
-            raise ValueError(f"{parsed.networks_file}: network data version 1")
-        with open(parsed.networks_file) as f:
-            data = yaml.safe_load(f)
-        if not isinstance(data, list):
-            raise ValueError(f"{parsed.networks_file}: not a list of networks")
-        # One network at a time, as tripleo_overcloud_network_provision validates them.
-        errors = [e for net in data for e in network_data_v2.validate_json_schema(net)]
-        if errors:
-            raise ValueError(f"{parsed.networks_file}: {' '.join(errors)}")
+        data = network_data(parsed.networks_file)
         notes.append(f"network data v2: {len(data)} composable network(s)")
     envs = [os.path.abspath(e) for e in parsed.environment_files or []]
-    if made["provisioned_env"]:
-        if made["provisioned_env"] not in envs:
-            raise ValueError("the deploy does not pass the environment `overcloud node "
-                             f"provision` wrote ({made['provisioned_env']}) with -e")
-        notes.append("-e the provisioned servers' environment")
+    for key, command, what in [
+            ("networks_env", "overcloud network provision", "networks'"),
+            ("vips_env", "overcloud network vip provision", "virtual IPs'"),
+            ("provisioned_env", "overcloud node provision", "servers'")]:
+        if made[key]:
+            if made[key] not in envs:
+                raise ValueError(f"the deploy does not pass the environment `{command}` "
+                                 f"wrote ({made[key]}) with -e")
+            notes.append(f"-e the provisioned {what} environment")
     if made["roles"] is not None:
         roles_file = parsed.roles_file and os.path.abspath(parsed.roles_file)
         if roles_file != made["roles_file"]:
@@ -336,6 +395,10 @@ def after_parse(name, parsed):
         return provision(parsed)
     if name == "overcloud_roles_generate":
         return roles_generate(parsed)
+    if name == "overcloud_network_provision":
+        return network_provision(parsed)
+    if name == "overcloud_network_vip_provision":
+        return vip_provision(parsed)
     if name == "overcloud_node_import":
         nodes = oooutils.parse_env_file(parsed.env_file)
         parsed.env_file.close()

@@ -1,16 +1,18 @@
 //! The overcloud's `openstack` steps on the undercloud, in order: node import, introspection,
-//! the roles data, node provisioning from the baremetal deployment file, the deploy. Every
-//! command runs with the undercloud's credentials ([`OpenstackCli::cmd`]).
+//! the roles data, the networks and virtual IPs, node provisioning from the baremetal
+//! deployment file, the deploy. Every command runs with the undercloud's credentials
+//! ([`OpenstackCli::cmd`]).
 //!
 //! The flow is tripleoclient's from Wallaby on: `overcloud deploy` configures only servers
-//! that are already provisioned (its `--provision-nodes` is refused), so the nodes are
-//! deployed first by `openstack overcloud node provision --output ENV FILE`, and the deploy
-//! gets ENV with `-e` (with `--deployed-server`, which Wallaby's client needs for servers
+//! that are already provisioned (its `--provision-nodes` is refused), so the networks, the
+//! virtual IPs and the nodes are provisioned first (`openstack overcloud network provision`,
+//! `network vip provision`, `node provision`, each `--output ENV FILE`), and the deploy gets
+//! each ENV with `-e` (with `--deployed-server`, which Wallaby's client needs for servers
 //! provisioned so and tripleoclient 20 accepts as its default). That is chosen over `overcloud
-//! deploy --baremetal-deployment FILE`, which does both in one command: provisioning is then
-//! a step of its own, with its own check (every node `active` and the environment written),
-//! so a rerun after a killed deploy does not provision again, and a provisioning failure is
-//! reported apart from a deploy failure.
+//! deploy --baremetal-deployment FILE`, which does all of it in one command: provisioning is
+//! then steps of their own, each with its own check (every node `active`, each environment
+//! written), so a rerun after a killed deploy does not provision again, and a provisioning
+//! failure is reported apart from a deploy failure.
 
 use super::openstack::{OpenstackCli, words};
 use crate::plan::{Check, HostRole, Resource, Step, StepCtx};
@@ -23,6 +25,12 @@ pub const STACK: &str = "overcloud";
 pub const BAREMETAL_DEPLOYMENT: &str = "overcloud-baremetal-deploy.yaml";
 /// The environment `overcloud node provision` writes for the deploy.
 pub const DEPLOYED_ENV: &str = "overcloud-baremetal-deployed.yaml";
+/// The virtual IPs labwarp renders (`render::network_data::vip_data`).
+pub const VIP_DATA: &str = "vip_data.yaml";
+/// The environment `overcloud network provision` writes for the deploy.
+pub const NETWORKS_ENV: &str = "overcloud-networks-deployed.yaml";
+/// The environment `overcloud network vip provision` writes for the deploy.
+pub const VIPS_ENV: &str = "overcloud-vip-deployed.yaml";
 /// The roles data `overcloud roles generate` writes.
 pub const ROLES_DATA: &str = "roles_data.yaml";
 /// The network data labwarp renders (`render::network_data`).
@@ -87,6 +95,31 @@ pub fn node_provision_argv(output: &std::path::Path, input: &std::path::Path) ->
     a
 }
 
+/// `openstack overcloud network provision --yes --output ENV FILE`.
+pub fn network_provision_argv(output: &std::path::Path, input: &std::path::Path) -> Vec<String> {
+    let mut a = words(&["overcloud", "network", "provision", "--yes", "--output"]);
+    a.push(output.to_string_lossy().into_owned());
+    a.push(input.to_string_lossy().into_owned());
+    a
+}
+
+/// `openstack overcloud network vip provision --stack overcloud --yes --output ENV FILE`.
+pub fn vip_provision_argv(output: &std::path::Path, input: &std::path::Path) -> Vec<String> {
+    let mut a = words(&[
+        "overcloud",
+        "network",
+        "vip",
+        "provision",
+        "--stack",
+        STACK,
+        "--yes",
+        "--output",
+    ]);
+    a.push(output.to_string_lossy().into_owned());
+    a.push(input.to_string_lossy().into_owned());
+    a
+}
+
 /// `openstack overcloud status --stack overcloud`: the deployment status tripleoclient
 /// records in its working directory (`DEPLOY_SUCCESS`, `DEPLOY_FAILED`, ...).
 pub fn status_argv() -> Vec<String> {
@@ -99,8 +132,8 @@ pub struct DeployArgs {
     pub templates: String,
     pub roles_file: PathBuf,
     pub networks_file: PathBuf,
-    /// `-e` files in order: the provisioned servers' environment, ContainerImagePrepare,
-    /// the user's files, labwarp's own (NFS).
+    /// `-e` files in order: the provisioned networks', virtual IPs' and servers'
+    /// environments, ContainerImagePrepare, the user's files, labwarp's own (NFS).
     pub env_files: Vec<String>,
 }
 
@@ -311,6 +344,85 @@ impl Step for RolesData {
                 file.display(),
                 missing.join(", ")
             ))
+        })
+    }
+    async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        ctx.run_ok(HostRole::Undercloud, &self.cli.cmd(&self.argv()))
+            .await?;
+        Ok(())
+    }
+}
+
+/// Which of TripleO's network provisioning commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkKind {
+    /// `overcloud network provision network_data.yaml`: the composable networks.
+    Networks,
+    /// `overcloud network vip provision vip_data.yaml`: the virtual IPs.
+    Vips,
+}
+
+/// `openstack overcloud network [vip] provision`: creates the networks or virtual IPs of
+/// the input file in the undercloud's neutron and writes the environment the deploy passes
+/// with `-e`; done when that environment exists (TripleO writes it last).
+pub struct NetworkProvision {
+    pub cli: OpenstackCli,
+    pub kind: NetworkKind,
+}
+
+impl NetworkProvision {
+    pub fn output(&self) -> PathBuf {
+        self.cli.home.join(match self.kind {
+            NetworkKind::Networks => NETWORKS_ENV,
+            NetworkKind::Vips => VIPS_ENV,
+        })
+    }
+    fn input(&self) -> PathBuf {
+        self.cli.home.join(match self.kind {
+            NetworkKind::Networks => NETWORK_DATA,
+            NetworkKind::Vips => VIP_DATA,
+        })
+    }
+    fn argv(&self) -> Vec<String> {
+        match self.kind {
+            NetworkKind::Networks => network_provision_argv(&self.output(), &self.input()),
+            NetworkKind::Vips => vip_provision_argv(&self.output(), &self.input()),
+        }
+    }
+}
+
+#[async_trait]
+impl Step for NetworkProvision {
+    fn id(&self) -> &str {
+        match self.kind {
+            NetworkKind::Networks => "network-provision",
+            NetworkKind::Vips => "vip-provision",
+        }
+    }
+    fn title(&self) -> String {
+        match self.kind {
+            NetworkKind::Networks => {
+                format!("openstack overcloud network provision {NETWORK_DATA}")
+            }
+            NetworkKind::Vips => format!("openstack overcloud network vip provision {VIP_DATA}"),
+        }
+    }
+    fn resources(&self) -> Vec<Resource> {
+        vec![Resource::File {
+            host: HostRole::Undercloud,
+            path: self.output(),
+            level: crate::plan::Level::Nodes,
+        }]
+    }
+    fn openstack_argv(&self) -> Vec<Vec<String>> {
+        vec![self.argv()]
+    }
+    async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
+        let env = self.output();
+        Ok(if ctx.host(HostRole::Undercloud).exists(&env).await? {
+            Check::done(format!("{} written for the deploy", env.display()))
+        } else {
+            Check::todo(format!("{} missing", env.display()))
         })
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
