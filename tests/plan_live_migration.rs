@@ -187,10 +187,7 @@ fn sandbox_run_exports_passes_the_parameters_to_the_deploy_and_says_what_it_coul
     for step in ["computes-resolve", "migration-port", "shared-path"] {
         let line = out
             .lines()
-            .find(|l| {
-                l.starts_with(&format!("[live-migration-ready] {step}: "))
-                    && l.contains("NOT VERIFIED")
-            })
+            .find(|l| l.starts_with(&format!("[live-migration-ready] {step}: UNVERIFIED: ")))
             .unwrap_or_else(|| panic!("{step} must say it verified nothing: {out}"));
         assert!(line.contains("stand-in on undercloud-sandbox"), "{line}");
         assert!(
@@ -199,6 +196,23 @@ fn sandbox_run_exports_passes_the_parameters_to_the_deploy_and_says_what_it_coul
         );
     }
 
+    // Counted apart in the run's summary, never as done.
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("run: 3 step(s) UNVERIFIED"))
+        .unwrap_or_else(|| panic!("the run must count the unverified steps apart: {out}"));
+    for step in ["computes-resolve", "migration-port", "shared-path"] {
+        assert!(
+            summary.contains(&format!("live-migration-ready/{step}")),
+            "{summary}"
+        );
+    }
+    let state = std::fs::read_to_string(ws.join("state.yaml")).unwrap();
+    assert!(
+        state.contains("status: unverified")
+            && !state.contains("live-migration-ready/shared-path:\n    status: done"),
+        "{state}"
+    );
     let clean = labwarp(&f, &ws, &["clean", "--level", "virthost", "--yes"]);
     assert!(
         clean.status.success(),

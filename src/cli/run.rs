@@ -106,6 +106,17 @@ pub fn run(args: LabArgs, yes: bool, json: bool, selection: Selection) -> ExitCo
         drop(ctx);
         let _ = log_task.await;
         let _ = printer.await;
+        if let Ok(sum) = &result
+            && !sum.unverified.is_empty()
+            && !json
+        {
+            // Not done, not failed: counted apart, never as done (a rerun checks again).
+            println!(
+                "run: {} step(s) UNVERIFIED (could not be checked here, so not counted as done): {}",
+                sum.unverified.len(),
+                sum.unverified.join(", ")
+            );
+        }
         match result {
             Ok(sum) if sum.cancelled => ExitCode::from(EXIT_CANCELLED),
             Ok(sum) if sum.ok => ExitCode::SUCCESS,

@@ -11,6 +11,11 @@ pub struct Check {
     pub done: bool,
     /// The evidence, in words (`domain lab-undercloud exists, running`).
     pub saw: String,
+    /// The check could not be carried out here (nothing runs where it would look): the
+    /// step is neither done nor failed. The runner reports it as UNVERIFIED, counts it
+    /// apart and never as done; a rerun checks again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unverified: bool,
 }
 
 impl Check {
@@ -18,12 +23,22 @@ impl Check {
         Check {
             done: true,
             saw: saw.into(),
+            unverified: false,
         }
     }
     pub fn todo(saw: impl Into<String>) -> Self {
         Check {
             done: false,
             saw: saw.into(),
+            unverified: false,
+        }
+    }
+    /// Could not be checked here; `saw` says why and what would be checked.
+    pub fn unverified(saw: impl Into<String>) -> Self {
+        Check {
+            done: false,
+            saw: saw.into(),
+            unverified: true,
         }
     }
 }
