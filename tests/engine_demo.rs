@@ -454,3 +454,54 @@ fn a_resized_vm_shows_as_drift_in_the_plan_and_the_run_applies_it() {
         "applied: the next plan sees no drift"
     );
 }
+
+#[test]
+fn run_fresh_tears_down_to_its_level_first_then_builds_anew() {
+    let lab = TestLab::demo("fresh");
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ids = |lab: &TestLab| -> Vec<String> {
+        let o = std::process::Command::new("podman")
+            .args(["ps", "-a", "--filter"])
+            .arg(format!("label=labwarp.lab={}", lab.name))
+            .args(["--format", "{{.ID}}"])
+            .output()
+            .unwrap();
+        let mut v: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    let before = ids(&lab);
+    assert_eq!(
+        before.len(),
+        10,
+        "TripleO's ten undercloud containers: {before:?}"
+    );
+    let o = lab.labwarp(&["run", "--yes", "--fresh", "nodes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    // The list first (what a clean at that level removes), then the teardown, then the run.
+    let list = out
+        .find("clean --level nodes of lab")
+        .expect("the teardown list");
+    let removed = out.find("fresh: removed").expect("the teardown");
+    let built = out.find("run: every stage finished").expect("the build");
+    assert!(list < removed && removed < built, "{out}");
+    let after = ids(&lab);
+    assert_eq!(after.len(), 10, "{after:?}");
+    assert!(
+        after.iter().all(|id| !before.contains(id)),
+        "the containers were made anew: {before:?} → {after:?}"
+    );
+    assert_built(&lab);
+    let o = lab.labwarp(&["run", "--yes", "--fresh", "everything"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an unknown level is a usage error: {}",
+        text(&o)
+    );
+}
