@@ -97,7 +97,6 @@ impl Report {
 }
 
 pub fn installers(lab: &Lab, r: &mut Report) {
-    overrides(lab, r);
     libvirt_mode(lab, r);
     memory(lab, r);
     provisioning(lab, r);
@@ -106,7 +105,8 @@ pub fn installers(lab: &Lab, r: &mut Report) {
     bmc_address(lab, r);
 }
 
-fn overrides(lab: &Lab, r: &mut Report) {
+/// Every name under `overrides:` is a rule (checked whatever else is wrong).
+pub fn overrides(lab: &Lab, r: &mut Report) {
     let names = RULES.iter().map(|(n, _)| *n);
     for (i, o) in lab.overrides.iter().enumerate() {
         if !RULES.iter().any(|(n, _)| n == o) {
