@@ -196,7 +196,9 @@ fn local_nic(lab: &Lab) -> Option<usize> {
 }
 
 /// The provisioning (ctlplane) network: the undercloud's `local_interface` network. Ironic's
-/// dnsmasq answers the nodes' PXE DHCP there, so it must be a network libvirt does not serve.
+/// dnsmasq (ironic-inspector's and neutron's DHCP for the ctlplane subnet) answers the nodes'
+/// PXE DHCP there, so it must be a network libvirt's own dnsmasq does not serve: two DHCP
+/// servers on one segment race, and a node booted by libvirt's gets no PXE options.
 fn provisioning(lab: &Lab, r: &mut Report) {
     let Some(n) = local_nic(lab) else {
         return;
@@ -331,9 +333,10 @@ fn timezones(lab: &Lab, r: &mut Report) {
     }
 }
 
-/// Ironic sends IPMI to `pm_addr`: a wildcard is where vbmcd listens, not an address anyone
-/// can send to, and an address outside the lab's networks is not one the undercloud reaches
-/// through them.
+/// Ironic sends IPMI to `pm_addr` (instackenv.json): a wildcard is where vbmcd listens, not an
+/// address anyone can send to (metal3-dev-env issues #158/#161: BMCs "down" with listen
+/// address `::`), and an address outside the lab's networks is not one the undercloud reaches
+/// through them. (Where vbmcd itself listens is the VirtualBMC design's business.)
 fn bmc_address(lab: &Lab, r: &mut Report) {
     let v = &lab.overcloud.vbmc;
     let Ok(addr) = fields::ip(&v.address) else {
