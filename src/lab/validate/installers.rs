@@ -392,7 +392,7 @@ fn bmc_address(lab: &Lab, r: &mut Report) {
             .find(|a| !taken(*a))
     });
     let fix = match (prov, host) {
-        (_, Some(_)) if derived => match free {
+        _ if derived => match free {
             Some(f) => format!("use `{f}` (free on the ctlplane subnet; labwarp gives it to the hypervisor on the provisioning network)"),
             None => "use a ctlplane address outside local_ip and the DHCP and inspection ranges".into(),
         },
