@@ -360,6 +360,10 @@ fn bmc_address(lab: &Lab, r: &mut Report) {
                 .enumerate()
                 .find(|(_, n)| &n.name == name)
         });
+    // A local_interface that names no NIC is that field's problem, not the BMC's.
+    if prov.is_none() {
+        return;
+    }
     // A NAT or DHCP-serving provisioning network is reported by its own rule
     // (ctlplane-nat, provisioning-dhcp): an address advised from it would be wrong too.
     if prov.is_some_and(|(_, n)| n.mode == NetworkMode::Nat || n.dhcp.is_some()) {
