@@ -291,7 +291,8 @@ pub enum ReadyKind {
 /// (`tripleo-admin`, TripleO's deploy user, with the undercloud's own keys and known hosts).
 pub struct Readiness {
     pub kind: ReadyKind,
-    /// The computes' overcloud hostnames (`overcloud-novacompute-0`, ...).
+    /// The computes' overcloud hostnames: their VM names (`compute-0`, ...), the baremetal
+    /// deployment's hostname format.
     pub computes: Vec<String>,
     pub transport: Transport,
     /// `server:/path` as in NovaNfsShare.

@@ -7,6 +7,7 @@ pub mod libvirt;
 pub mod migration;
 pub mod nfs_server;
 pub mod openstack;
+pub mod overcloud;
 pub mod system;
 pub mod undercloud;
 pub mod vbmc;
