@@ -4,23 +4,9 @@
 
 mod engine_support;
 
-use engine_support::{TestLab, text};
+use engine_support::{TestLab, libvirtd_available, text};
 use std::collections::BTreeSet;
 use std::time::Duration;
-
-fn libvirtd_available() -> bool {
-    let ok = std::process::Command::new("virsh")
-        .args(["-c", "qemu:///system", "version"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        eprintln!(
-            "\n!!! SKIPPED: libvirtd (qemu:///system) is not reachable; run scripts/setup-host.sh first !!!\n"
-        );
-    }
-    ok
-}
 
 fn paused_files(lab: &TestLab) -> Vec<String> {
     std::fs::read_dir(lab.ws())
