@@ -660,16 +660,24 @@ impl Lab {
     }
 
     /// The provisioning (ctlplane) network: the one the undercloud's `local_interface`
-    /// (`ethN`, its N-th NIC) is on.
+    /// (`ethN`, its N-th NIC) is on; when that names no NIC, the network the nodes PXE-boot
+    /// from (their first). Validation insists the two agree (the `pxe-network` rule).
     pub fn provisioning_network(&self) -> Option<&Network> {
-        let n: usize = self
+        let by_interface = self
             .undercloud
             .conf
             .local_interface
-            .strip_prefix("eth")?
-            .parse()
-            .ok()?;
-        self.network(&self.undercloud.vm.nics.get(n)?.network)
+            .strip_prefix("eth")
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| self.undercloud.vm.nics.get(n))
+            .and_then(|nic| self.network(&nic.network));
+        by_interface.or_else(|| {
+            self.overcloud
+                .nodes
+                .iter()
+                .find_map(|g| g.networks.first())
+                .and_then(|n| self.network(n))
+        })
     }
 
     /// The hypervisor's address on the provisioning network, where VirtualBMC listens, with

@@ -578,6 +578,21 @@ fn live_migration(
     let server = lm.nfs_server.trim();
     if server == "undercloud" || server == lab.undercloud.vm.name {
         let root = undercloud_root(facts);
+        if !facts.sandbox {
+            // The server itself, on the undercloud (the sandbox's exports are left alone).
+            use super::steps::nfs_server::{IdmapdDomain, NfsFirewall, NfsServer, idmapd_domain};
+            stage = stage
+                .then(NfsServer {
+                    role: HostRole::Undercloud,
+                })
+                .then(NfsFirewall {
+                    role: HostRole::Undercloud,
+                })
+                .then(IdmapdDomain {
+                    role: HostRole::Undercloud,
+                    domain: idmapd_domain(&lab.undercloud.conf.undercloud_hostname),
+                });
+        }
         stage = stage.then(NfsExport {
             role: HostRole::Undercloud,
             lab: lab.name.clone(),
@@ -622,7 +637,13 @@ fn migration_ready(lab: &Lab, facts: &Facts, rctx: &RenderContext) -> anyhow::Re
         "Live migration: readiness on the computes",
         &[OVERCLOUD_DEPLOY],
     );
-    for kind in [ReadyKind::Resolve, ReadyKind::Port, ReadyKind::SharedPath] {
+    for kind in [
+        ReadyKind::Resolve,
+        ReadyKind::Port,
+        ReadyKind::ExportVisible,
+        ReadyKind::VirtUseNfs,
+        ReadyKind::SharedPath,
+    ] {
         stage = stage.with_after(
             Readiness {
                 kind,

@@ -94,6 +94,9 @@ impl std::fmt::Debug for HostKeyPair {
     }
 }
 
+/// TripleO's `MigrationSshPort` default: live migration over SSH between the computes.
+pub const MIGRATION_SSH_PORT: u16 = 2022;
+
 /// What the renderers need besides the Lab.
 #[derive(Debug, Clone)]
 pub struct RenderContext {

@@ -5,6 +5,7 @@ pub mod hostconf;
 pub mod images;
 pub mod libvirt;
 pub mod migration;
+pub mod nfs_server;
 pub mod openstack;
 pub mod overcloud;
 pub mod system;
