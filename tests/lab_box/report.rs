@@ -169,6 +169,6 @@ const REALNESS: &[(&str, &str, &str)] = &[
     (
         "overcloud-deploy",
         "IPMI from inside the undercloud to every BMC (bmc-reachable), and the test powering a node on and off from there",
-        "node import, introspection and the deploy (the stand-in); the nodes boot no OS",
+        "node import, introspection, roles data, network, VIP and node provisioning, and the deploy (the stand-in, with the undercloud's credentials); the nodes boot no OS",
     ),
 ];
