@@ -142,6 +142,12 @@ impl Facts {
                     .into(),
             );
         }
+        if let Some(r) = crate::lab::release::release(&lab.tripleo.release) {
+            notes.push(format!(
+                "TripleO {} (tripleo.release): container images from {}; networks, VIPs and nodes provisioned before `overcloud deploy`, every command after the undercloud install with OS_CLOUD=undercloud",
+                r.name, r.namespace
+            ));
+        }
         let standin_openstack = sandbox || standin_env;
         if standin_openstack {
             notes.push(
