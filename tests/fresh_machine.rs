@@ -48,6 +48,18 @@ fn minimal_debian_commands() -> BTreeSet<PathBuf> {
             out.insert(p.to_path_buf());
         }
     }
+    // Commands a package provides through the alternatives system (`awk` is mawk's, a
+    // required package): a link in a bin directory that resolves to one of the above.
+    let real: BTreeSet<PathBuf> = out.iter().filter_map(|p| p.canonicalize().ok()).collect();
+    for dir in ["/usr/bin", "/usr/sbin", "/bin", "/sbin"] {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            let is_link = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink());
+            if is_link && p.canonicalize().is_ok_and(|t| real.contains(&t)) {
+                out.insert(p);
+            }
+        }
+    }
     out
 }
 

@@ -424,7 +424,9 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
         &[],
     );
     // The deploy's own files: what to provision (roles, counts, instance names) and the
-    // network data.
+    // network data. One after the other: uploads at once over one SSH connection to a small
+    // undercloud (the tiny test guest's dropbear) lost their channels under load.
+    let mut prev = "instackenv";
     for (id, file, title, content) in [
         (
             "baremetal-deployment",
@@ -455,8 +457,9 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
                 mode: 0o644,
                 level: Level::Nodes,
             },
-            &[],
+            &[prev],
         );
+        prev = id;
     }
 
     // Live migration: the NFS share and its parameters before the deploy, readiness after.
