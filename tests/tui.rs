@@ -2,10 +2,11 @@
 //! compared with insta snapshots, colour checks for the theme, and update() driven by real
 //! keystroke sequences.
 
+use labwarp::host::lab::Reach;
 use labwarp::run::event::{
     ContainerRow, Event, FindingRow, LogStream, StageInfo, StageOutcome, StepInfo, VmRow,
 };
-use labwarp::tui::app::{CleanLevel, Effect, Msg, PlanStage, PlanStep, PlanView, Screen};
+use labwarp::tui::app::{CleanLevel, Effect, Msg, Password, PlanStage, PlanStep, PlanView, Screen};
 use labwarp::tui::screens::cleanup::Preview;
 use labwarp::tui::style::Styles;
 use labwarp::tui::{App, view};
@@ -93,6 +94,17 @@ fn with_preset(name: &str) -> App {
         warnings: vec![],
     });
     app
+}
+
+/// Past the connection screen of a remote hypervisor (the minimal preset's is 127.0.0.2,
+/// reached over SSH): the driver says it is connected, Next goes on.
+fn connected(app: &mut App) -> Vec<Effect> {
+    assert_eq!(app.screen, Screen::Connect);
+    app.update(Msg::Reach(Reach::Connected {
+        user: "stack".into(),
+        addr: "[127.0.0.2]:22".into(),
+    }));
+    ctrl(app, 'n')
 }
 
 fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
@@ -747,14 +759,16 @@ fn back_keeps_input_and_leaving_a_screen_saves_the_lab() {
     clear_field(&mut a);
     typed(&mut a, "admin");
     let fx = ctrl(&mut a, 'n');
-    assert_eq!(a.screen, Screen::Undercloud);
+    assert_eq!(a.screen, Screen::Connect);
     match fx.as_slice() {
-        [Effect::SaveLab { lab, path }] => {
+        [Effect::SaveLab { lab, path }, Effect::ProbeHost(_)] => {
             assert_eq!(lab.hypervisors[0].ssh_user, "admin");
             assert!(path.ends_with("lab.yaml"));
         }
         other => panic!("expected a save, got {other:?}"),
     }
+    connected(&mut a);
+    assert_eq!(a.screen, Screen::Undercloud);
     focus(&mut a, "vCPUs");
     key(&mut a, KeyCode::Right);
     let vcpus = a.lab.undercloud.vm.vcpus;
@@ -821,9 +835,11 @@ fn an_invalid_network_cidr_refuses_next_until_fixed() {
     clear_field(&mut a);
     typed(&mut a, &cidr);
     let fx = ctrl(&mut a, 'n');
-    assert_eq!(a.screen, Screen::Undercloud);
+    assert_eq!(a.screen, Screen::Connect);
     match fx.as_slice() {
-        [Effect::SaveLab { lab, .. }] => assert_eq!(lab.networks[0].cidr, cidr),
+        [Effect::SaveLab { lab, .. }, Effect::ProbeHost(_)] => {
+            assert_eq!(lab.networks[0].cidr, cidr)
+        }
         other => panic!("expected a save, got {other:?}"),
     }
 }
@@ -917,6 +933,7 @@ fn networks_can_be_added_edited_selected_and_removed_and_back_keeps_them() {
     assert_eq!(a.forms.network, n);
     // Next, then Back: the new network is still there, as typed.
     ctrl(&mut a, 'n');
+    connected(&mut a);
     assert_eq!(a.screen, Screen::Undercloud);
     key(&mut a, KeyCode::Esc);
     assert_eq!(a.screen, Screen::Hypervisor);
@@ -936,6 +953,7 @@ fn networks_can_be_added_edited_selected_and_removed_and_back_keeps_them() {
 fn node_groups_can_be_added_edited_and_removed() {
     let mut a = with_preset("minimal");
     ctrl(&mut a, 'n');
+    connected(&mut a);
     ctrl(&mut a, 'n');
     assert_eq!(a.screen, Screen::Overcloud);
     let n = a.lab.overcloud.nodes.len();
@@ -1319,4 +1337,165 @@ fn review_wraps_long_plan_lines() {
         screen.lines().all(|l| l.chars().count() <= 80),
         "a line runs past the screen:\n{screen}"
     );
+}
+
+// ------------------------------------------------------- remote hypervisor: connect screen
+
+const FP: &str = "SHA256:Vq0yIiYy2Vy5uNFXgyC3kRqz4aB1b7MkcUUPJsAoGJk";
+
+/// The minimal preset (its hypervisor is reached over SSH), Next pressed on its form.
+fn connect_app() -> (App, Vec<Effect>) {
+    let mut a = with_preset("minimal");
+    let fx = ctrl(&mut a, 'n');
+    (a, fx)
+}
+
+fn reach(a: &mut App, r: Reach) {
+    a.update(Msg::Reach(r));
+}
+
+#[test]
+fn a_remote_hypervisor_leads_to_the_connection_screen_which_probes_it() {
+    let (a, fx) = connect_app();
+    assert_eq!(a.screen, Screen::Connect);
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::ProbeHost(_))),
+        "{fx:?}"
+    );
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::SaveLab { .. })),
+        "leaving the form saves the lab: {fx:?}"
+    );
+    // The demo's hypervisor is this machine: no connection screen.
+    let mut d = with_preset("demo");
+    ctrl(&mut d, 'n');
+    assert_eq!(d.screen, Screen::Undercloud);
+}
+
+#[test]
+fn the_host_key_is_pinned_only_when_typed_right_or_compared_and_confirmed() {
+    let (mut a, _) = connect_app();
+    snap!(&mut a, "connect_probing");
+    reach(
+        &mut a,
+        Reach::UnknownKey {
+            addr: "[127.0.0.2]:22".into(),
+            fingerprint: FP.into(),
+        },
+    );
+    snap!(&mut a, "connect_unknown_key");
+    // Next is refused while nothing is connected.
+    ctrl(&mut a, 'n');
+    assert_eq!(a.screen, Screen::Connect);
+    // A wrong fingerprint is refused, nothing is sent to the driver.
+    typed(&mut a, "SHA256:AAAAwrong");
+    let fx = key(&mut a, KeyCode::Enter);
+    assert!(fx.is_empty(), "{fx:?}");
+    assert!(
+        a.status
+            .as_ref()
+            .is_some_and(|s| s.error && s.text.contains("does not match")),
+        "{:?}",
+        a.status.as_ref().map(|s| &s.text)
+    );
+    // The right one (the prefix is optional) pins exactly that key.
+    typed(&mut a, FP.strip_prefix("SHA256:").unwrap());
+    let fx = key(&mut a, KeyCode::Enter);
+    assert_eq!(
+        fx,
+        vec![Effect::PinHostKey {
+            lab: Box::new(a.lab.clone()),
+            fingerprint: FP.into()
+        }]
+    );
+    // Compared instead of typed: Enter on an empty field asks, `y` pins, `n` does not.
+    reach(
+        &mut a,
+        Reach::UnknownKey {
+            addr: "[127.0.0.2]:22".into(),
+            fingerprint: FP.into(),
+        },
+    );
+    assert!(key(&mut a, KeyCode::Enter).is_empty());
+    assert!(a.confirm.is_some());
+    snap!(&mut a, "connect_compare_confirm");
+    assert!(key(&mut a, KeyCode::Char('n')).is_empty());
+    assert!(key(&mut a, KeyCode::Enter).is_empty());
+    let fx = key(&mut a, KeyCode::Char('y'));
+    assert!(
+        matches!(fx.as_slice(), [Effect::PinHostKey { fingerprint, .. }] if fingerprint == FP),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn a_changed_host_key_is_refused_with_both_fingerprints() {
+    let (mut a, _) = connect_app();
+    reach(
+        &mut a,
+        Reach::ChangedKey {
+            addr: "[127.0.0.2]:22".into(),
+            pinned: FP.into(),
+            offered: "SHA256:2S1S5sMKp3U2n0oRbNfYn3Ywq2H0h8bqVdD4wzm0zqE".into(),
+        },
+    );
+    snap!(&mut a, "connect_changed_key");
+    let buf = render(&mut a, 120, 40);
+    let t = text(&buf);
+    assert!(t.contains(FP) && t.contains("SHA256:2S1S5sMKp3U2n0oRbNfYn3Ywq2H0h8bqVdD4wzm0zqE"));
+    // Nothing to confirm: Enter and Next do nothing; only going back or retrying.
+    assert!(key(&mut a, KeyCode::Enter).is_empty());
+    ctrl(&mut a, 'n');
+    assert_eq!(a.screen, Screen::Connect);
+    let fx = key(&mut a, KeyCode::F(5));
+    assert!(matches!(fx.as_slice(), [Effect::ProbeHost(_)]), "{fx:?}");
+}
+
+#[test]
+fn the_password_bootstrap_is_masked_sent_once_and_then_connects() {
+    let (mut a, _) = connect_app();
+    reach(
+        &mut a,
+        Reach::NeedsKey {
+            user: "stack".into(),
+            addr: "[127.0.0.2]:22".into(),
+        },
+    );
+    typed(&mut a, "hunter2-secret");
+    snap!(&mut a, "connect_password");
+    let t = text(&render(&mut a, 120, 40));
+    assert!(!t.contains("hunter2"), "the password is masked:\n{t}");
+    let fx = key(&mut a, KeyCode::Enter);
+    match fx.as_slice() {
+        [Effect::Bootstrap { password, .. }] => {
+            assert_eq!(*password, Password::new("hunter2-secret".into()));
+            assert!(!format!("{password:?}").contains("hunter2"));
+        }
+        other => panic!("expected the bootstrap, got {other:?}"),
+    }
+    assert!(a.connect.password.is_none(), "the field is gone once sent");
+    // A wrong password: back to the field, saying why.
+    let fx = a.update(Msg::Bootstrapped(Err(
+        "virthost: authentication failed for user stack".into(),
+    )));
+    assert!(fx.is_empty());
+    assert!(a.connect.password.is_some());
+    assert!(
+        a.status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("authentication failed"))
+    );
+    // Installed: connect again with the key.
+    let fx = a.update(Msg::Bootstrapped(Ok(())));
+    assert!(matches!(fx.as_slice(), [Effect::ProbeHost(_)]), "{fx:?}");
+    reach(
+        &mut a,
+        Reach::Connected {
+            user: "stack".into(),
+            addr: "[127.0.0.2]:22".into(),
+        },
+    );
+    snap!(&mut a, "connect_connected");
+    ctrl(&mut a, 'n');
+    assert_eq!(a.screen, Screen::Undercloud);
 }

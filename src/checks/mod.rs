@@ -452,7 +452,7 @@ pub async fn apply_fix(view: &HostView<'_>, fix: &Fix) -> Result<Applied, HostEr
                 ));
             } else {
                 view.host
-                    .write_file(&view.path(backup), old.as_bytes(), edit.mode)
+                    .write_root_file(&view.path(backup), old.as_bytes(), edit.mode)
                     .await?;
                 applied.steps.push(format!(
                     "{}: backed up to {}",
@@ -476,8 +476,9 @@ pub async fn apply_fix(view: &HostView<'_>, fix: &Fix) -> Result<Applied, HostEr
                 });
             }
         }
+        // System files: as root (through sudo when the SSH user is not root).
         view.host
-            .write_file(&target, edit.content.as_bytes(), edit.mode)
+            .write_root_file(&target, edit.content.as_bytes(), edit.mode)
             .await?;
         applied.changed = true;
         applied

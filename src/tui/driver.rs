@@ -4,7 +4,7 @@
 
 use super::app::{CleanLevel, Effect, Found, Msg, PlanStage, PlanStep, PlanView};
 use crate::checks::{self, CheckContext, CheckOptions, Finding, Fix, HostView};
-use crate::host::{Cancel, Cmd, LocalHost, shell_quote};
+use crate::host::{Cancel, Cmd, shell_quote};
 use crate::lab::{self, Lab};
 use crate::plan::{Level, Resource, Selection};
 use crate::run::cleanup::{self, CleanPlan};
@@ -118,6 +118,21 @@ impl Driver {
         });
     }
 
+    /// Connects to the lab's hypervisor once (a person waits on the connection screen) and
+    /// says how it went; `trust` pins a confirmed key.
+    fn probe(&self, lab: Lab, trust: crate::host::TrustPolicy) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            use crate::host::lab::{Reach, probe_hypervisor};
+            let reach = match (lab.hypervisors.first(), workspace_of(&lab)) {
+                (Some(hv), Ok(ws)) => probe_hypervisor(hv, &ws, trust).await,
+                (None, _) => Reach::Failed("the lab names no hypervisor".into()),
+                (_, Err(e)) => Reach::Failed(e),
+            };
+            let _ = tx.send(Msg::Reach(reach));
+        });
+    }
+
     fn send(&self, msg: Msg) {
         // The receiver only goes away when the app is quitting.
         let _ = self.tx.send(msg);
@@ -200,6 +215,26 @@ impl Driver {
                         .map(|_| path.clone())
                         .map_err(|e| format!("{}: {e}", path.display()));
                     let _ = tx.send(Msg::LogSaved(r));
+                });
+            }
+            Effect::ProbeHost(lab) => self.probe(*lab, crate::host::TrustPolicy::PinnedOnly),
+            Effect::PinHostKey { lab, fingerprint } => {
+                // Pins only a key with exactly this fingerprint; another one is refused.
+                self.probe(*lab, crate::host::TrustPolicy::Fingerprint(fingerprint))
+            }
+            Effect::Bootstrap { lab, password } => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let r = match (lab.hypervisors.first(), workspace_of(&lab)) {
+                        (Some(hv), Ok(ws)) => {
+                            crate::host::lab::bootstrap_hypervisor(hv, &ws, password.take())
+                                .await
+                                .map_err(|e| e.to_string())
+                        }
+                        (None, _) => Err("the lab names no hypervisor".into()),
+                        (_, Err(e)) => Err(e),
+                    };
+                    let _ = tx.send(Msg::Bootstrapped(r));
                 });
             }
             Effect::RunChecks(lab) => {
@@ -456,28 +491,22 @@ fn capacity(lab: &Lab) -> Option<(u64, u64, u64)> {
     Some((cpus, avail_kib / 1024, free_gib))
 }
 
-/// `address: local`, `localhost` or a loopback address: this machine, no SSH.
-fn is_this_machine(address: &str) -> bool {
-    address == "local"
-        || address == "localhost"
-        || address
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+/// The lab's workspace as an absolute path (where its key and known_hosts live).
+fn workspace_of(lab: &Lab) -> Result<PathBuf, String> {
+    crate::run::session::workspace_dir(lab, None).map_err(|e| format!("workspace: {e}"))
 }
 
-fn hypervisor_host(lab: &Lab) -> Result<LocalHost, String> {
+/// The lab's hypervisor, as the engine reaches it: this machine for `address: local`, else
+/// over SSH with the workspace key and only pinned host keys (the connection screen pins).
+async fn hypervisor_host(lab: &Lab) -> Result<(Arc<dyn crate::host::Host>, bool), String> {
     let hv = lab
         .hypervisors
         .first()
         .ok_or("hypervisors: the lab names no hypervisor")?;
-    if !is_this_machine(&hv.address) {
-        return Err(format!(
-            "hypervisor {} is at {}: checking a remote hypervisor needs the SSH transport, which \
-             labwarp does not drive yet; run labwarp on the hypervisor itself (address: local)",
-            hv.name, hv.address
-        ));
-    }
-    Ok(LocalHost::named(hv.name.clone()))
+    let ws = workspace_of(lab)?;
+    crate::host::lab::hypervisor_host(hv, &ws, crate::host::TrustPolicy::PinnedOnly)
+        .await
+        .map_err(|e| format!("hypervisors[0] ({}): {e}", hv.address))
 }
 
 /// Runs every preflight check for the lab, sending each finding as it is known and keeping
@@ -487,8 +516,8 @@ async fn run_checks(
     tx: &UnboundedSender<Msg>,
     fixes: &Mutex<HashMap<String, (Fix, Lab)>>,
 ) -> Result<usize, String> {
-    let host = hypervisor_host(&lab)?;
-    let view = HostView::system(&host, true);
+    let (host, local) = hypervisor_host(&lab).await?;
+    let view = HostView::system(host.as_ref(), local);
     let ctx = CheckContext::for_lab(lab.clone(), CheckOptions::default());
     let report = checks::run(&view, &ctx).await;
     let mut rows = Vec::new();
@@ -567,8 +596,8 @@ async fn describe_fix(view: &HostView<'_>, fix: &Fix) -> String {
 }
 
 async fn apply_fix(lab: &Lab, fix: &Fix) -> Result<String, String> {
-    let host = hypervisor_host(lab)?;
-    let view = HostView::system(&host, true);
+    let (host, local) = hypervisor_host(lab).await?;
+    let view = HostView::system(host.as_ref(), local);
     let applied = checks::apply_fix(&view, fix)
         .await
         .map_err(|e| e.to_string())?;
@@ -624,6 +653,9 @@ fn effect_name(e: &Effect) -> &'static str {
         Effect::LoadPreset(_) => "load preset",
         Effect::LoadFile(_) => "open lab file",
         Effect::SaveLab { .. } => "save lab",
+        Effect::ProbeHost(_) => "connect to the hypervisor",
+        Effect::PinHostKey { .. } => "pin host key",
+        Effect::Bootstrap { .. } => "install the workspace key",
         Effect::RunChecks(_) => "preflight checks",
         Effect::ApplyFix { .. } => "apply fix",
         Effect::MakePlan(_) => "plan",

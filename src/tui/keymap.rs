@@ -24,6 +24,8 @@ pub enum Scope {
     ContainerPane,
     Troubleshoot,
     Cleanup,
+    /// The connection screen of a remote hypervisor.
+    Connect,
     Confirm,
     Prompt,
 }
@@ -44,6 +46,7 @@ impl Scope {
             Scope::ContainerPane => "Podman pane",
             Scope::Troubleshoot => "Troubleshooting",
             Scope::Cleanup => "Cleanup",
+            Scope::Connect => "Connect to the hypervisor",
             Scope::Confirm => "Confirmation",
             Scope::Prompt => "Prompt",
         }
@@ -308,6 +311,29 @@ pub static KEYMAP: &[Binding] = &[
         true,
     ),
     b(S::Preflight, &[k(K::Esc)], A::Back, "back", false),
+    // Connect (a text field may have the keyboard: no plain letters here)
+    b(
+        S::Connect,
+        &[k(K::Enter)],
+        A::Confirm,
+        "pin the key / install the key / go on",
+        true,
+    ),
+    b(
+        S::Connect,
+        &[ctrl('n'), k(K::F(2))],
+        A::NextScreen,
+        "next screen",
+        true,
+    ),
+    b(S::Connect, &[k(K::F(5))], A::Rerun, "connect again", true),
+    b(
+        S::Connect,
+        &[k(K::Esc)],
+        A::Back,
+        "back to the address",
+        true,
+    ),
     // Review
     b(S::Review, &[k(K::Up), c('k')], A::Up, "scroll up", false),
     b(
