@@ -851,6 +851,11 @@ fn a_problem_on_another_network_refuses_next_and_shows_that_network() {
     // reported on `networks[1].dhcp`, a path no single field has.
     key(&mut a, KeyCode::PageDown);
     assert_eq!(a.forms.network, 1);
+    // (The preset gives it a CIDR and a gateway now: back to none.)
+    focus(&mut a, "Gateway");
+    clear_field(&mut a);
+    focus(&mut a, "CIDR");
+    clear_field(&mut a);
     focus(&mut a, "DHCP start");
     typed(&mut a, "192.168.24.10");
     let form = labwarp::tui::screens::forms::current(&a).unwrap();
@@ -874,8 +879,14 @@ fn a_problem_on_another_network_refuses_next_and_shows_that_network() {
     // Removing the range fixes it.
     clear_field(&mut a);
     let fx = ctrl(&mut a, 'n');
-    assert_eq!(a.screen, Screen::Undercloud, "{:?}", a.status);
-    assert!(matches!(fx.as_slice(), [Effect::SaveLab { .. }]));
+    assert_eq!(a.screen, Screen::Connect, "{:?}", a.status);
+    assert!(
+        matches!(
+            fx.as_slice(),
+            [Effect::SaveLab { .. }, Effect::ProbeHost(_)]
+        ),
+        "{fx:?}"
+    );
 }
 
 #[test]

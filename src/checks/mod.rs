@@ -9,6 +9,7 @@ pub mod apparmor;
 pub mod capacity;
 pub mod commands;
 pub mod finding;
+pub mod fix_text;
 pub mod images;
 pub mod kvm_probe;
 pub mod libvirt;

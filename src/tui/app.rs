@@ -175,6 +175,8 @@ pub enum Msg {
     Reach(crate::host::lab::Reach),
     /// The password bootstrap finished (the key is installed), or why not.
     Bootstrapped(Result<(), String>),
+    /// A shell the back end built (container shell): hand it the terminal.
+    Shell(Vec<String>),
     /// Something the driver wants the user to know (container restarted, shell ended...).
     Notice(String),
 }
@@ -228,6 +230,8 @@ pub enum Effect {
     ContainerShell {
         name: String,
     },
+    /// Hand the terminal to this argv (built by the back end) and take it back after.
+    RunInTerminal(Vec<String>),
     CleanupDryRun {
         lab: Box<Lab>,
         level: CleanLevel,
@@ -598,6 +602,7 @@ impl App {
                 vec![]
             }
             Msg::Bootstrapped(r) => connect::on_bootstrapped(self, r),
+            Msg::Shell(argv) => vec![Effect::RunInTerminal(argv)],
             Msg::Notice(n) => {
                 self.say(n);
                 vec![]

@@ -1,18 +1,15 @@
 //! Troubleshooting: the failed step with its last log lines, known failure signatures that
 //! match it (with explanation and fix), related findings, and a retry.
 
+use crate::run::signatures::{self, TAIL};
 use crate::tui::action::Action;
 use crate::tui::app::{App, Effect, Screen};
 use crate::tui::screens::preflight::{Level, level};
-use crate::tui::signatures;
 use crate::tui::view;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
-
-/// Log lines shown with the failure.
-const TAIL: usize = 8;
 
 #[derive(Debug, Clone, Default)]
 pub struct State {

@@ -1,7 +1,11 @@
 //! Known failure signatures: text seen in a failed step's error or its last log lines,
 //! mapped to what it means and how to fix it. Data, so adding one is one entry; a command
 //! that could not start is recognised from the error and named with its package from the
-//! one list of commands labwarp runs (`host::tools`, `scripts/tools.tsv`).
+//! one list of commands labwarp runs (`host::tools`, `scripts/tools.tsv`). The TUI's
+//! troubleshoot screen and a failed `labwarp run` show the same diagnosis from here.
+
+/// How many of the failed stage's last log lines are read with its error (and shown).
+pub const TAIL: usize = 8;
 
 pub struct Signature {
     /// Any of these (lowercase) in the error or the log tail matches.
@@ -78,7 +82,7 @@ pub static SIGNATURES: &[Signature] = &[
 ];
 
 /// What a failure means, from a signature or from the missing command it names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnosis {
     pub title: String,
     pub explanation: String,
