@@ -1510,3 +1510,26 @@ fn the_password_bootstrap_is_masked_sent_once_and_then_connects() {
     ctrl(&mut a, 'n');
     assert_eq!(a.screen, Screen::Undercloud);
 }
+
+#[test]
+fn preflight_d_runs_the_deep_check_but_not_while_checks_run() {
+    let mut a = with_preset("demo");
+    ctrl(&mut a, 'n');
+    ctrl(&mut a, 'n');
+    ctrl(&mut a, 'n');
+    assert_eq!(a.screen, Screen::Preflight);
+    // Still running: refused.
+    assert!(key(&mut a, KeyCode::Char('d')).is_empty());
+    a.update(Msg::ChecksDone(Ok(0)));
+    let fx = key(&mut a, KeyCode::Char('d'));
+    assert!(
+        matches!(fx.as_slice(), [Effect::RunDeepChecks(_)]),
+        "{fx:?}"
+    );
+    assert!(a.preflight.running);
+    assert!(
+        a.status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("probe guest"))
+    );
+}

@@ -203,6 +203,9 @@ pub enum Effect {
         password: Password,
     },
     RunChecks(Box<Lab>),
+    /// The checks with `--deep`: a probe guest booted with type='kvm' on the hypervisor
+    /// (up to 90 s) for a definite KVM answer.
+    RunDeepChecks(Box<Lab>),
     ApplyFix {
         id: String,
     },

@@ -119,6 +119,15 @@ impl Driver {
         });
     }
 
+    /// The preflight checks (`deep`: with the probe guest), findings sent as they are known.
+    fn checks(&self, lab: Lab, deep: bool) {
+        let (tx, fixes) = (self.tx.clone(), self.fixes.clone());
+        tokio::spawn(async move {
+            let r = run_checks(lab, deep, &tx, &fixes).await;
+            let _ = tx.send(Msg::ChecksDone(r));
+        });
+    }
+
     /// Connects to the lab's hypervisor once (a person waits on the connection screen) and
     /// says how it went; `trust` pins a confirmed key.
     fn probe(&self, lab: Lab, trust: crate::host::TrustPolicy) {
@@ -238,13 +247,8 @@ impl Driver {
                     let _ = tx.send(Msg::Bootstrapped(r));
                 });
             }
-            Effect::RunChecks(lab) => {
-                let (tx, fixes) = (self.tx.clone(), self.fixes.clone());
-                tokio::spawn(async move {
-                    let r = run_checks(*lab, &tx, &fixes).await;
-                    let _ = tx.send(Msg::ChecksDone(r));
-                });
-            }
+            Effect::RunChecks(lab) => self.checks(*lab, false),
+            Effect::RunDeepChecks(lab) => self.checks(*lab, true),
             Effect::ApplyFix { id } => {
                 let (tx, fixes) = (self.tx.clone(), self.fixes.clone());
                 tokio::spawn(async move {
@@ -483,12 +487,17 @@ async fn hypervisor_host(lab: &Lab) -> Result<(Arc<dyn crate::host::Host>, bool)
 /// the fixes so a later ApplyFix can run exactly what was shown.
 async fn run_checks(
     lab: Lab,
+    deep: bool,
     tx: &UnboundedSender<Msg>,
     fixes: &Mutex<HashMap<String, (Fix, Lab)>>,
 ) -> Result<usize, String> {
     let (host, local) = hypervisor_host(&lab).await?;
     let view = HostView::system(host.as_ref(), local);
-    let ctx = CheckContext::for_lab(lab.clone(), CheckOptions::default());
+    let options = CheckOptions {
+        deep,
+        ..CheckOptions::default()
+    };
+    let ctx = CheckContext::for_lab(lab.clone(), options);
     let report = checks::run(&view, &ctx).await;
     let mut rows = Vec::new();
     for f in &report.findings {
@@ -574,6 +583,7 @@ fn effect_name(e: &Effect) -> &'static str {
         Effect::PinHostKey { .. } => "pin host key",
         Effect::Bootstrap { .. } => "install the workspace key",
         Effect::RunChecks(_) => "preflight checks",
+        Effect::RunDeepChecks(_) => "deep preflight checks",
         Effect::ApplyFix { .. } => "apply fix",
         Effect::MakePlan(_) => "plan",
         Effect::StartRun { .. } => "run",

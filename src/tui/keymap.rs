@@ -305,6 +305,13 @@ pub static KEYMAP: &[Binding] = &[
     b(S::Preflight, &[c('r')], A::Rerun, "re-run checks", true),
     b(
         S::Preflight,
+        &[c('d')],
+        A::DeepCheck,
+        "deep check: boot a probe guest (KVM for sure)",
+        false,
+    ),
+    b(
+        S::Preflight,
         &[ctrl('n'), c('n')],
         A::NextScreen,
         "review the plan",
