@@ -1533,3 +1533,79 @@ fn preflight_d_runs_the_deep_check_but_not_while_checks_run() {
             .is_some_and(|s| s.text.contains("probe guest"))
     );
 }
+
+#[test]
+fn troubleshoot_f_applies_a_safe_fix_after_showing_it_then_retries_the_step() {
+    let mut a = running_app();
+    ev(
+        &mut a,
+        Event::StepFailed {
+            stage: "undercloud-vm".into(),
+            step: "seed".into(),
+            error: "virthost: cannot start `sudo -n genisoimage -quiet -output /w/seed.iso`: No such file or directory (os error 2)".into(),
+        },
+    );
+    ev(
+        &mut a,
+        Event::RunFinished {
+            ok: false,
+            cancelled: false,
+        },
+    );
+    key(&mut a, KeyCode::Char('t'));
+    assert_eq!(a.screen, Screen::Troubleshoot);
+    snap!(&mut a, "troubleshoot_remedy");
+    // f shows exactly what will run, and where; nothing runs before the yes.
+    assert!(key(&mut a, KeyCode::Char('f')).is_empty());
+    let c = a.confirm.as_ref().expect("a confirmation");
+    let body = c.body.join("\n");
+    assert!(
+        body.contains(
+            "$ env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends genisoimage"
+        )
+            && body.contains("on the hypervisor"),
+        "{body}"
+    );
+    snap!(&mut a, "troubleshoot_remedy_confirm");
+    let fx = key(&mut a, KeyCode::Char('y'));
+    let remedy = match fx.as_slice() {
+        [
+            Effect::ApplyRemedy {
+                stage,
+                step,
+                remedy,
+            },
+        ] => {
+            assert_eq!((stage.as_str(), step.as_str()), ("undercloud-vm", "seed"));
+            remedy.clone()
+        }
+        other => panic!("expected the fix, got {other:?}"),
+    };
+    assert_eq!(remedy.host, labwarp::plan::HostRole::Virthost);
+    // A failed fix says why and stays; a fix that ran retries the step.
+    let fx = a.update(Msg::RemedyApplied {
+        stage: "undercloud-vm".into(),
+        step: "seed".into(),
+        result: Err("virthost: apt-get failed".into()),
+    });
+    assert!(fx.is_empty());
+    assert_eq!(a.screen, Screen::Troubleshoot);
+    let fx = a.update(Msg::RemedyApplied {
+        stage: "undercloud-vm".into(),
+        step: "seed".into(),
+        result: Ok("install genisoimage".into()),
+    });
+    assert_eq!(
+        fx.last(),
+        Some(&Effect::RetryStep {
+            stage: "undercloud-vm".into(),
+            step: "seed".into()
+        })
+    );
+    assert_eq!(a.screen, Screen::Dashboard);
+    // A failure without a safe fix offers none.
+    let mut b = failed_app();
+    key(&mut b, KeyCode::Char('t'));
+    assert!(key(&mut b, KeyCode::Char('f')).is_empty());
+    assert!(b.confirm.is_none());
+}

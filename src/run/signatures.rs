@@ -7,6 +7,9 @@
 /// How many of the failed stage's last log lines are read with its error (and shown).
 pub const TAIL: usize = 8;
 
+use crate::lab::DistroFamily;
+use crate::plan::HostRole;
+
 pub struct Signature {
     /// Any of these (lowercase) in the error or the log tail matches.
     pub needles: &'static [&'static str],
@@ -87,6 +90,50 @@ pub struct Diagnosis {
     pub title: String,
     pub explanation: String,
     pub fix: String,
+    /// A safe fix labwarp can apply itself (shown exactly and confirmed first), after which
+    /// the failed step is run again.
+    pub remedy: Option<Remedy>,
+}
+
+/// Commands that repair a diagnosed failure, run as root (through `sudo -n` when the login
+/// is not root) on one of the lab's hosts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Remedy {
+    pub description: String,
+    pub host: HostRole,
+    pub commands: Vec<Vec<String>>,
+}
+
+impl Remedy {
+    /// Each command as a shell would run it, for the confirmation.
+    pub fn lines(&self) -> Vec<String> {
+        self.commands
+            .iter()
+            .map(|c| format!("$ {}", crate::checks::fix_text::command(c)))
+            .collect()
+    }
+}
+
+/// Runs a remedy's commands in order on its host (as root: `sudo -n` when the login is not
+/// root); the first that fails stops it, named with its output.
+pub async fn apply(ctx: &crate::plan::Ctx, remedy: &Remedy) -> anyhow::Result<String> {
+    let host = ctx.host(remedy.host);
+    for argv in &remedy.commands {
+        let cmd = crate::host::Cmd::new(argv.iter().cloned())
+            .sudo()
+            .timeout(std::time::Duration::from_secs(600));
+        let out = host.exec(&cmd).await?;
+        if !out.success() {
+            anyhow::bail!(
+                "{}: `{}` failed (exit {}): {}",
+                host.name(),
+                crate::checks::fix_text::command(argv),
+                out.code.map_or_else(|| "signal".into(), |c| c.to_string()),
+                out.stderr_str().trim()
+            );
+        }
+    }
+    Ok(remedy.description.clone())
 }
 
 impl From<&Signature> for Diagnosis {
@@ -95,14 +142,42 @@ impl From<&Signature> for Diagnosis {
             title: s.title.into(),
             explanation: s.explanation.into(),
             fix: s.fix.into(),
+            remedy: None,
         }
     }
 }
 
-/// "cannot start `X`" (or a shell's "X: not found"): the command is not installed.
-fn missing_command(text: &str) -> Option<Diagnosis> {
-    let cmd = crate::host::tools::missing_command(text)?;
-    let (explanation, fix) = match crate::host::tools::lookup(&cmd) {
+/// "cannot start `X`" (or a shell's "X: not found"): the command is not installed. Its
+/// package is installed for the host's distribution family, on the host the plan runs it on.
+fn missing_command(text: &str, distro: DistroFamily) -> Option<Diagnosis> {
+    use crate::host::tools::{self, Role};
+    let cmd = tools::missing_command(text)?;
+    let tool = tools::lookup(&cmd);
+    let remedy = tool.as_ref().map(|t| {
+        let host = if t.roles.contains(&Role::Containers)
+            && !t
+                .roles
+                .iter()
+                .any(|r| matches!(r, Role::Hypervisor | Role::TestDriver))
+        {
+            HostRole::Undercloud
+        } else if t
+            .roles
+            .iter()
+            .any(|r| matches!(r, Role::Hypervisor | Role::TestDriver))
+        {
+            HostRole::Virthost
+        } else {
+            HostRole::Undercloud
+        };
+        let packages = tools::packages(std::slice::from_ref(t), distro);
+        Remedy {
+            description: format!("install {} ({distro:?} family)", packages.join(" ")),
+            host,
+            commands: vec![tools::install_argv(distro, &packages)],
+        }
+    });
+    let (explanation, fix) = match tool {
         Some(t) => (
             format!(
                 "The step runs `{cmd}`, which is not installed on that host (or not on its \
@@ -129,18 +204,29 @@ fn missing_command(text: &str) -> Option<Diagnosis> {
         title: format!("`{cmd}` is missing"),
         explanation,
         fix,
+        remedy,
     })
 }
 
 /// What matches a failure, best first: a missing command, then the signatures in table
-/// order.
+/// order (remedies for a Debian-family host; see [`diagnose_for`]).
 pub fn diagnose<'a>(error: &str, tail: impl Iterator<Item = &'a str>) -> Vec<Diagnosis> {
+    diagnose_for(error, tail, DistroFamily::Debian)
+}
+
+/// [`diagnose`] for a lab whose hosts are of the `distro` family (the package manager of a
+/// remedy).
+pub fn diagnose_for<'a>(
+    error: &str,
+    tail: impl Iterator<Item = &'a str>,
+    distro: DistroFamily,
+) -> Vec<Diagnosis> {
     let mut text = error.to_string();
     for line in tail {
         text.push('\n');
         text.push_str(line);
     }
-    let mut out: Vec<Diagnosis> = missing_command(&text).into_iter().collect();
+    let mut out: Vec<Diagnosis> = missing_command(&text, distro).into_iter().collect();
     let lower = text.to_lowercase();
     out.extend(
         SIGNATURES
@@ -182,6 +268,47 @@ mod tests {
         );
         let hits = diagnose("exit status 127", ["sh: 1: busybox: not found"].into_iter());
         assert!(hits[0].fix.contains("busybox-static"), "{}", hits[0].fix);
+    }
+
+    #[test]
+    fn a_missing_command_has_a_remedy_for_the_hosts_distro_on_the_host_that_runs_it() {
+        let err = "cannot start `sudo -n genisoimage -quiet`: No such file or directory";
+        let r = diagnose_for(err, std::iter::empty(), DistroFamily::Debian)[0]
+            .remedy
+            .clone()
+            .unwrap();
+        assert_eq!(r.host, HostRole::Virthost);
+        assert_eq!(
+            r.lines(),
+            [
+                "$ env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends genisoimage"
+            ]
+        );
+        let r = diagnose_for(err, std::iter::empty(), DistroFamily::Rhel)[0]
+            .remedy
+            .clone()
+            .unwrap();
+        assert!(
+            r.lines()[0].contains("dnf install -y genisoimage"),
+            "{:?}",
+            r.lines()
+        );
+        let r = diagnose_for(
+            "exit status 127",
+            ["sh: podman: not found"].into_iter(),
+            DistroFamily::Debian,
+        )[0]
+        .remedy
+        .clone()
+        .unwrap();
+        assert_eq!(
+            r.host,
+            HostRole::Undercloud,
+            "podman runs where the containers are"
+        );
+        // A signature without a safe fix has no remedy.
+        let hits = diagnose("md5 checksum mismatch", std::iter::empty());
+        assert!(hits.iter().all(|d| d.remedy.is_none()));
     }
 
     #[test]

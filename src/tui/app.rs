@@ -175,6 +175,12 @@ pub enum Msg {
     Reach(crate::host::lab::Reach),
     /// The password bootstrap finished (the key is installed), or why not.
     Bootstrapped(Result<(), String>),
+    /// A troubleshooting fix ran (what it did), or why not.
+    RemedyApplied {
+        stage: String,
+        step: String,
+        result: Result<String, String>,
+    },
     /// A shell the back end built (container shell): hand it the terminal.
     Shell(Vec<String>),
     /// Something the driver wants the user to know (container restarted, shell ended...).
@@ -235,6 +241,12 @@ pub enum Effect {
     },
     /// Hand the terminal to this argv (built by the back end) and take it back after.
     RunInTerminal(Vec<String>),
+    /// Run a diagnosed failure's fix (confirmed by the person) on its host.
+    ApplyRemedy {
+        stage: String,
+        step: String,
+        remedy: crate::run::signatures::Remedy,
+    },
     CleanupDryRun {
         lab: Box<Lab>,
         level: CleanLevel,
@@ -606,6 +618,11 @@ impl App {
             }
             Msg::Bootstrapped(r) => connect::on_bootstrapped(self, r),
             Msg::Shell(argv) => vec![Effect::RunInTerminal(argv)],
+            Msg::RemedyApplied {
+                stage,
+                step,
+                result,
+            } => troubleshoot::on_remedy(self, stage, step, result),
             Msg::Notice(n) => {
                 self.say(n);
                 vec![]

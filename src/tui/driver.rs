@@ -400,6 +400,25 @@ impl Driver {
                 });
             }
             Effect::RunInTerminal(argv) => return Control::Suspend(argv),
+            Effect::ApplyRemedy {
+                stage,
+                step,
+                remedy,
+            } => {
+                let Some(lab) = self.current_lab() else {
+                    return Control::Continue;
+                };
+                self.with_session(lab, Msg::Notice, move |s, tx| async move {
+                    let result = crate::run::signatures::apply(&s.ctx, &remedy)
+                        .await
+                        .map_err(|e| format!("{e:#}"));
+                    let _ = tx.send(Msg::RemedyApplied {
+                        stage,
+                        step,
+                        result,
+                    });
+                });
+            }
         }
         Control::Continue
     }
@@ -594,6 +613,7 @@ fn effect_name(e: &Effect) -> &'static str {
         Effect::ContainerRestart { .. } => "container restart",
         Effect::ContainerShell { .. } => "container shell",
         Effect::RunInTerminal(_) => "hand over the terminal",
+        Effect::ApplyRemedy { .. } => "apply a troubleshooting fix",
         Effect::CleanupDryRun { .. } => "cleanup dry run",
         Effect::StartCleanup { .. } => "cleanup",
         Effect::Quit => "quit",

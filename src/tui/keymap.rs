@@ -459,6 +459,13 @@ pub static KEYMAP: &[Binding] = &[
         true,
     ),
     // Troubleshooting
+    b(
+        S::Troubleshoot,
+        &[c('f')],
+        A::ApplyFix,
+        "apply the fix, then retry",
+        true,
+    ),
     b(S::Troubleshoot, &[c('r')], A::Retry, "retry the step", true),
     b(
         S::Troubleshoot,
