@@ -455,3 +455,29 @@ impl Drop for TestUser {
         let _ = Command::new("userdel").arg(&self.name).output();
     }
 }
+
+/// `/etc/sudoers.d/<user>` with passwordless sudo (a stack user's, as on a real
+/// hypervisor), checked by visudo; removed on drop.
+pub struct Sudoers(pub PathBuf);
+
+impl Sudoers {
+    pub fn grant(user: &str) -> Sudoers {
+        use std::os::unix::fs::PermissionsExt;
+        let path = Path::new("/etc/sudoers.d").join(user);
+        std::fs::write(&path, format!("{user} ALL=(ALL) NOPASSWD: ALL\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o440)).unwrap();
+        let ok = Command::new("visudo")
+            .arg("-cf")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(ok.status.success(), "{ok:?}");
+        Sudoers(path)
+    }
+}
+
+impl Drop for Sudoers {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
