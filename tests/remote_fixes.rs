@@ -103,6 +103,7 @@ async fn fixes_and_remedies_run_as_root_through_sudo_over_ssh() {
             "-c".into(),
             format!("id -u > {}", marker.display()),
         ]],
+        findings: Vec::new(),
     };
     assert_eq!(apply(&s.ctx, &ok).await.unwrap(), "make the marker");
     assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "0");
@@ -113,11 +114,63 @@ async fn fixes_and_remedies_run_as_root_through_sudo_over_ssh() {
             vec!["false".into()],
             vec!["touch".into(), etc.join("never").display().to_string()],
         ],
+        findings: Vec::new(),
     };
     let e = apply(&s.ctx, &bad).await.unwrap_err().to_string();
     assert!(e.contains("`false` failed (exit 1)"), "{e}");
     assert!(
         !etc.join("never").exists(),
         "nothing runs after the first failure"
+    );
+}
+
+/// The troubleshoot screen's remedy for a permission denial: preflight's qemu.conf (and
+/// AppArmor) fixes read from a host tree (a copy of a fixture host's /etc), applied to its
+/// real files, after which the same remedy finds nothing left to change.
+#[tokio::test]
+async fn a_permission_denial_remedy_applies_preflights_qemu_conf_fixes_and_converges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("host");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/hosts/apparmor-enforcing");
+    let ok = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&src)
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let diag = labwarp::run::signatures::diagnose(
+        "virsh start failed",
+        ["Could not open '/home/stack/undercloud.qcow2': Permission denied"].into_iter(),
+    );
+    let remedy = diag[0]
+        .remedy
+        .clone()
+        .expect("a remedy for a permission denial");
+    let lab = labwarp::lab::load_preset("minimal").unwrap();
+    let host = labwarp::host::LocalHost::named("virthost");
+    let view = HostView::rooted(&host, root.clone(), true);
+    let before = std::fs::read_to_string(root.join("etc/libvirt/qemu.conf")).unwrap();
+    let fixes = labwarp::run::signatures::remedy_fixes(&view, &lab, &remedy).await;
+    assert!(
+        fixes.iter().any(|(id, _)| id.starts_with("qemu-conf.")),
+        "{:?}",
+        fixes.iter().map(|(id, _)| id).collect::<Vec<_>>()
+    );
+    for (_, fix) in &fixes {
+        checks::apply_fix(&view, fix).await.unwrap();
+    }
+    let after = std::fs::read_to_string(root.join("etc/libvirt/qemu.conf")).unwrap();
+    assert_ne!(before, after);
+    assert!(
+        after.lines().any(|l| l.trim() == "user = \"root\""),
+        "{after}"
+    );
+    let left = labwarp::run::signatures::remedy_fixes(&view, &lab, &remedy).await;
+    assert!(
+        left.is_empty(),
+        "converged: {:?}",
+        left.iter().map(|(id, _)| id).collect::<Vec<_>>()
     );
 }

@@ -1604,8 +1604,70 @@ fn troubleshoot_f_applies_a_safe_fix_after_showing_it_then_retries_the_step() {
     );
     assert_eq!(a.screen, Screen::Dashboard);
     // A failure without a safe fix offers none.
-    let mut b = failed_app();
+    let mut b = running_app();
+    ev(
+        &mut b,
+        Event::StepFailed {
+            stage: "images".into(),
+            step: "undercloud-image".into(),
+            error: "exit status 3".into(),
+        },
+    );
     key(&mut b, KeyCode::Char('t'));
+    assert_eq!(b.screen, Screen::Troubleshoot);
     assert!(key(&mut b, KeyCode::Char('f')).is_empty());
     assert!(b.confirm.is_none());
+}
+
+#[test]
+fn troubleshoot_f_on_a_permission_denial_reads_the_preflight_fixes_then_confirms_them() {
+    let mut a = failed_app();
+    key(&mut a, KeyCode::Char('t'));
+    // The change is read on the hypervisor first: nothing is asked or applied yet.
+    let fx = key(&mut a, KeyCode::Char('f'));
+    let remedy = match fx.as_slice() {
+        [Effect::PrepareRemedy { stage, remedy, .. }] => {
+            assert_eq!(stage, "images");
+            assert_eq!(remedy.findings, ["qemu-conf.", "apparmor."]);
+            remedy.clone()
+        }
+        other => panic!("expected the preparation, got {other:?}"),
+    };
+    assert!(a.confirm.is_none());
+    // Nothing to change: said so, nothing asked.
+    a.update(Msg::RemedyPrepared {
+        stage: "images".into(),
+        step: "undercloud-image".into(),
+        remedy: remedy.clone(),
+        lines: Ok(vec![]),
+    });
+    assert!(a.confirm.is_none());
+    assert!(
+        a.status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("Nothing to change"))
+    );
+    // The exact edit is shown, and applied only after the yes.
+    a.update(Msg::RemedyPrepared {
+        stage: "images".into(),
+        step: "undercloud-image".into(),
+        remedy: remedy.clone(),
+        lines: Ok(vec![
+            "qemu-conf.user:".into(),
+            "Edit only user in /etc/libvirt/qemu.conf".into(),
+            "rewrite /etc/libvirt/qemu.conf (backup /etc/libvirt/qemu.conf.labwarp.bak)".into(),
+            "  + user = \"root\"".into(),
+        ]),
+    });
+    let body = a.confirm.as_ref().expect("confirmation").body.join("\n");
+    assert!(
+        body.contains("+ user = \"root\"") && body.contains("images / undercloud-image runs again"),
+        "{body}"
+    );
+    snap!(&mut a, "troubleshoot_preflight_remedy_confirm");
+    let fx = key(&mut a, KeyCode::Char('y'));
+    assert!(
+        matches!(fx.as_slice(), [Effect::ApplyRemedy { remedy: r, .. }] if *r == remedy),
+        "{fx:?}"
+    );
 }

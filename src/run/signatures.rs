@@ -16,6 +16,9 @@ pub struct Signature {
     pub title: &'static str,
     pub explanation: &'static str,
     pub fix: &'static str,
+    /// Preflight findings (id prefixes) whose fixes repair this failure, applied from the
+    /// troubleshoot screen once their exact change is shown and confirmed.
+    pub preflight_fixes: &'static [&'static str],
 }
 
 pub static SIGNATURES: &[Signature] = &[
@@ -27,6 +30,7 @@ pub static SIGNATURES: &[Signature] = &[
             user is refused.",
         fix: "Keep disks in the pool directory (chown libvirt-qemu or qemu), or add the path to \
             /etc/apparmor.d/local/abstractions/libvirt-qemu; on RHEL restorecon -Rv the pool.",
+        preflight_fixes: &["qemu-conf.", "apparmor."],
     },
     Signature {
         needles: &[
@@ -39,6 +43,7 @@ pub static SIGNATURES: &[Signature] = &[
             nested KVM is off when the hypervisor is itself a VM.",
         fix: "Enable nested virt (kvm_intel nested=1 / kvm_amd nested=1) or set \
             hypervisors[0].domain_type: qemu (slow but works).",
+        preflight_fixes: &[],
     },
     Signature {
         needles: &[
@@ -53,6 +58,7 @@ pub static SIGNATURES: &[Signature] = &[
             the node's BMC is stopped, or a firewall drops UDP to the port.",
         fix: "vbmc list / vbmc start <node>; open the UDP ports from overcloud.vbmc.base_port \
             in the firewall; check vbmc.address is reachable from the undercloud.",
+        preflight_fixes: &[],
     },
     Signature {
         needles: &["qemu:///session", "failed to connect socket to"],
@@ -61,6 +67,7 @@ pub static SIGNATURES: &[Signature] = &[
             user without access to the system socket) sees a different, empty libvirt.",
         fix: "Use qemu:///system and add the stack user to the libvirt group, or run \
             libvirtd and point hypervisors[0].libvirt_uri at it.",
+        preflight_fixes: &[],
     },
     Signature {
         needles: &[
@@ -73,6 +80,7 @@ pub static SIGNATURES: &[Signature] = &[
         explanation: "The VM or the host ran out of memory or disk while the step ran.",
         fix: "Raise memory_mib / disk size of the VM in the forms, or lower node counts; \
             review's totals show what the lab asks for against the host's capacity.",
+        preflight_fixes: &[],
     },
     Signature {
         needles: &["md5", "checksum mismatch", "checksum"],
@@ -81,6 +89,7 @@ pub static SIGNATURES: &[Signature] = &[
             changed upstream image, or a stale md5.",
         fix: "Delete the cached image in images.cache_dir and retry; update images.*.md5 if \
             upstream changed the image.",
+        preflight_fixes: &[],
     },
 ];
 
@@ -102,6 +111,9 @@ pub struct Remedy {
     pub description: String,
     pub host: HostRole,
     pub commands: Vec<Vec<String>>,
+    /// Preflight findings (id prefixes, e.g. `qemu-conf.`) whose fixes are part of the
+    /// remedy: read on the hypervisor when it is offered, so the exact change is shown.
+    pub findings: Vec<String>,
 }
 
 impl Remedy {
@@ -136,13 +148,52 @@ pub async fn apply(ctx: &crate::plan::Ctx, remedy: &Remedy) -> anyhow::Result<St
     Ok(remedy.description.clone())
 }
 
+/// The fixes of a remedy's preflight findings, as the hypervisor is now: the checks run
+/// through `view`, and every failing or warning finding whose id starts with one of the
+/// remedy's prefixes and that labwarp can fix itself gives its fix (each once).
+pub async fn remedy_fixes(
+    view: &crate::checks::HostView<'_>,
+    lab: &crate::lab::Lab,
+    remedy: &Remedy,
+) -> Vec<(String, crate::checks::Fix)> {
+    use crate::checks::{CheckContext, CheckOptions, Severity};
+    if remedy.findings.is_empty() {
+        return Vec::new();
+    }
+    let ctx = CheckContext::for_lab(lab.clone(), CheckOptions::default());
+    let report = crate::checks::run(view, &ctx).await;
+    let mut out: Vec<(String, crate::checks::Fix)> = Vec::new();
+    for f in report.findings {
+        let wanted = remedy.findings.iter().any(|p| f.id.starts_with(p.as_str()));
+        let Some(fix) = f.fix.filter(|x| !x.is_manual()) else {
+            continue;
+        };
+        if wanted && f.severity != Severity::Ok && !out.iter().any(|(_, x)| *x == fix) {
+            out.push((f.id, fix));
+        }
+    }
+    out
+}
+
 impl From<&Signature> for Diagnosis {
     fn from(s: &Signature) -> Self {
         Diagnosis {
             title: s.title.into(),
             explanation: s.explanation.into(),
             fix: s.fix.into(),
-            remedy: None,
+            remedy: (!s.preflight_fixes.is_empty()).then(|| Remedy {
+                description: format!(
+                    "apply preflight's fixes for {}",
+                    s.preflight_fixes
+                        .iter()
+                        .map(|p| p.trim_end_matches('.'))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ),
+                host: HostRole::Virthost,
+                commands: Vec::new(),
+                findings: s.preflight_fixes.iter().map(|p| p.to_string()).collect(),
+            }),
         }
     }
 }
@@ -175,6 +226,7 @@ fn missing_command(text: &str, distro: DistroFamily) -> Option<Diagnosis> {
             description: format!("install {} ({distro:?} family)", packages.join(" ")),
             host,
             commands: vec![tools::install_argv(distro, &packages)],
+            findings: Vec::new(),
         }
     });
     let (explanation, fix) = match tool {

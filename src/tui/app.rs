@@ -175,6 +175,14 @@ pub enum Msg {
     Reach(crate::host::lab::Reach),
     /// The password bootstrap finished (the key is installed), or why not.
     Bootstrapped(Result<(), String>),
+    /// A troubleshooting fix with preflight findings was read on the hypervisor: exactly
+    /// what it will change (empty: nothing to change), or why it could not be read.
+    RemedyPrepared {
+        stage: String,
+        step: String,
+        remedy: crate::run::signatures::Remedy,
+        lines: Result<Vec<String>, String>,
+    },
     /// A troubleshooting fix ran (what it did), or why not.
     RemedyApplied {
         stage: String,
@@ -241,6 +249,12 @@ pub enum Effect {
     },
     /// Hand the terminal to this argv (built by the back end) and take it back after.
     RunInTerminal(Vec<String>),
+    /// Read what a diagnosed failure's preflight fixes would change on the hypervisor.
+    PrepareRemedy {
+        stage: String,
+        step: String,
+        remedy: crate::run::signatures::Remedy,
+    },
     /// Run a diagnosed failure's fix (confirmed by the person) on its host.
     ApplyRemedy {
         stage: String,
@@ -618,6 +632,15 @@ impl App {
             }
             Msg::Bootstrapped(r) => connect::on_bootstrapped(self, r),
             Msg::Shell(argv) => vec![Effect::RunInTerminal(argv)],
+            Msg::RemedyPrepared {
+                stage,
+                step,
+                remedy,
+                lines,
+            } => {
+                troubleshoot::on_prepared(self, stage, step, remedy, lines);
+                vec![]
+            }
             Msg::RemedyApplied {
                 stage,
                 step,

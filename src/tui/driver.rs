@@ -34,6 +34,8 @@ type SessionSlot = Arc<tokio::sync::Mutex<Option<(Lab, Arc<Session>, Monitor)>>>
 /// How often the live panes re-read what has no event (addresses, containers).
 const PANE_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
+type RemedySlot = Arc<Mutex<Option<(crate::run::signatures::Remedy, Vec<Fix>)>>>;
+
 pub struct Driver {
     tx: UnboundedSender<Msg>,
     /// Directory searched at start for an existing lab.
@@ -43,6 +45,9 @@ pub struct Driver {
     /// One engine session per lab, kept for plan, run and cleanup alike (libvirt's test
     /// driver forgets everything when its connection closes).
     session: SessionSlot,
+    /// The preflight fixes of the troubleshooting remedy last shown: exactly these are
+    /// applied on confirmation.
+    remedy: RemedySlot,
     /// Cancels the run in progress.
     cancel: Arc<Mutex<Option<Cancel>>>,
     /// What the last cleanup dry run listed: exactly this is removed on confirmation.
@@ -58,6 +63,7 @@ impl Driver {
             session: Arc::default(),
             cancel: Arc::default(),
             clean: Arc::default(),
+            remedy: Arc::default(),
         }
     }
 
@@ -400,6 +406,25 @@ impl Driver {
                 });
             }
             Effect::RunInTerminal(argv) => return Control::Suspend(argv),
+            Effect::PrepareRemedy {
+                stage,
+                step,
+                remedy,
+            } => {
+                let Some(lab) = self.current_lab() else {
+                    return Control::Continue;
+                };
+                let (tx, keep) = (self.tx.clone(), self.remedy.clone());
+                tokio::spawn(async move {
+                    let lines = prepare_remedy(&lab, &remedy, &keep).await;
+                    let _ = tx.send(Msg::RemedyPrepared {
+                        stage,
+                        step,
+                        remedy,
+                        lines,
+                    });
+                });
+            }
             Effect::ApplyRemedy {
                 stage,
                 step,
@@ -408,8 +433,16 @@ impl Driver {
                 let Some(lab) = self.current_lab() else {
                     return Control::Continue;
                 };
+                // Exactly the preflight fixes that were shown (read again only if none was).
+                let shown = self
+                    .remedy
+                    .lock()
+                    .ok()
+                    .and_then(|mut k| k.take())
+                    .filter(|(r, _)| *r == remedy)
+                    .map(|(_, f)| f);
                 self.with_session(lab, Msg::Notice, move |s, tx| async move {
-                    let result = crate::run::signatures::apply(&s.ctx, &remedy)
+                    let result = apply_remedy(&s, &remedy, shown)
                         .await
                         .map_err(|e| format!("{e:#}"));
                     let _ = tx.send(Msg::RemedyApplied {
@@ -569,6 +602,56 @@ async fn apply_fix(lab: &Lab, fix: &Fix) -> Result<String, String> {
     })
 }
 
+/// Reads a remedy's preflight fixes on the hypervisor, keeps them for the confirmation
+/// and says exactly what they change.
+async fn prepare_remedy(
+    lab: &Lab,
+    remedy: &crate::run::signatures::Remedy,
+    keep: &RemedySlot,
+) -> Result<Vec<String>, String> {
+    let (host, local) = hypervisor_host(lab).await?;
+    let view = HostView::system(host.as_ref(), local);
+    let fixes = crate::run::signatures::remedy_fixes(&view, lab, remedy).await;
+    let mut lines = Vec::new();
+    for (id, fix) in &fixes {
+        lines.push(format!("{id}:"));
+        lines.extend(checks::fix_text::lines_with_changes(&view, fix).await);
+    }
+    if let Ok(mut k) = keep.lock() {
+        *k = Some((remedy.clone(), fixes.into_iter().map(|(_, f)| f).collect()));
+    }
+    Ok(lines)
+}
+
+/// A remedy: the preflight fixes shown (applied on the hypervisor), then its commands.
+async fn apply_remedy(
+    s: &Session,
+    remedy: &crate::run::signatures::Remedy,
+    shown: Option<Vec<Fix>>,
+) -> anyhow::Result<String> {
+    let mut done = Vec::new();
+    if !remedy.findings.is_empty() {
+        let Some(fixes) = shown else {
+            anyhow::bail!("the change shown is out of date: press f again");
+        };
+        let local = s
+            .ctx
+            .lab
+            .hypervisors
+            .first()
+            .is_some_and(|h| crate::render::hypervisor_is_local(&h.address));
+        let view = HostView::system(s.ctx.virthost.as_ref(), local);
+        for fix in &fixes {
+            let a = checks::apply_fix(&view, fix).await?;
+            done.extend(a.steps);
+        }
+    }
+    if !remedy.commands.is_empty() {
+        done.push(crate::run::signatures::apply(&s.ctx, remedy).await?);
+    }
+    Ok(done.join("; "))
+}
+
 /// Opens a lab file for editing: a lab that parses but does not validate still opens (the
 /// forms show its problems); one that does not parse is an error naming line and column.
 fn load_file(path: &Path) -> Msg {
@@ -614,6 +697,7 @@ fn effect_name(e: &Effect) -> &'static str {
         Effect::ContainerShell { .. } => "container shell",
         Effect::RunInTerminal(_) => "hand over the terminal",
         Effect::ApplyRemedy { .. } => "apply a troubleshooting fix",
+        Effect::PrepareRemedy { .. } => "read a troubleshooting fix",
         Effect::CleanupDryRun { .. } => "cleanup dry run",
         Effect::StartCleanup { .. } => "cleanup",
         Effect::Quit => "quit",

@@ -35,6 +35,64 @@ fn hits(app: &App) -> Vec<signatures::Diagnosis> {
     signatures::diagnose_for(&f.error, tail.iter().map(String::as_str), distro)
 }
 
+/// The confirmation of a remedy: what, where, exactly, and the retry after it.
+fn ask(
+    app: &mut App,
+    title: String,
+    stage: String,
+    step: String,
+    remedy: signatures::Remedy,
+    lines: Vec<String>,
+) {
+    let host = match remedy.host {
+        crate::plan::HostRole::Virthost => "the hypervisor",
+        crate::plan::HostRole::Undercloud => "the undercloud",
+    };
+    let mut body = vec![
+        title,
+        String::new(),
+        format!("{} on {host}, exactly:", remedy.description),
+    ];
+    body.extend(lines.into_iter().map(|l| format!("  {l}")));
+    body.push(String::new());
+    body.push(format!("then {stage} / {step} runs again."));
+    app.confirm = Some(Confirm {
+        title: "Apply the fix?".into(),
+        body,
+        on_yes: Effect::ApplyRemedy {
+            stage,
+            step,
+            remedy,
+        },
+    });
+}
+
+/// The preflight fixes of a remedy were read: confirm exactly them, or say there is none.
+pub fn on_prepared(
+    app: &mut App,
+    stage: String,
+    step: String,
+    remedy: signatures::Remedy,
+    lines: Result<Vec<String>, String>,
+) {
+    match lines {
+        Ok(l) if l.is_empty() && remedy.commands.is_empty() => app.warn(format!(
+            "Nothing to change: preflight finds {} as wanted",
+            remedy.findings.join(", ").replace('.', "")
+        )),
+        Ok(mut l) => {
+            l.extend(remedy.lines());
+            let title = hits(app)
+                .into_iter()
+                .find(|d| d.remedy.as_ref() == Some(&remedy))
+                .map(|d| d.title)
+                .unwrap_or_else(|| remedy.description.clone());
+            ask(app, title, stage, step, remedy, l);
+        }
+        Err(e) => app.warn(format!("Cannot read what to change: {e}")),
+    }
+}
+
 /// The fix ran: run the failed step again (its stage from that step on); or say why not.
 pub fn on_remedy(
     app: &mut App,
@@ -72,27 +130,17 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 app.say("No fix labwarp can apply for this failure: see what it means below");
                 return vec![];
             };
-            let host = match remedy.host {
-                crate::plan::HostRole::Virthost => "the hypervisor",
-                crate::plan::HostRole::Undercloud => "the undercloud",
-            };
-            let mut body = vec![
-                d.title.clone(),
-                String::new(),
-                format!("{} on {host}, exactly:", remedy.description),
-            ];
-            body.extend(remedy.lines().into_iter().map(|l| format!("  {l}")));
-            body.push(String::new());
-            body.push(format!("then {} / {} runs again.", f.stage, f.step));
-            app.confirm = Some(Confirm {
-                title: "Apply the fix?".into(),
-                body,
-                on_yes: Effect::ApplyRemedy {
+            if !remedy.findings.is_empty() {
+                // Its preflight fixes are read on the hypervisor first: the exact change.
+                app.say(format!("Reading what to change: {}…", remedy.description));
+                return vec![Effect::PrepareRemedy {
                     stage: f.stage,
                     step: f.step,
                     remedy,
-                },
-            });
+                }];
+            }
+            let lines = remedy.lines();
+            ask(app, d.title, f.stage, f.step, remedy, lines);
         }
         Action::Up => app.trouble.scroll = app.trouble.scroll.saturating_sub(1),
         Action::Down => app.trouble.scroll = app.trouble.scroll.saturating_add(1),
@@ -178,7 +226,11 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             lines.push(Line::from(vec![
                 Span::styled("press f: ", s.key),
                 Span::styled(
-                    format!("{} — {}", r.description, r.lines().join("; ")),
+                    if r.commands.is_empty() {
+                        format!("{} (the exact change is shown first)", r.description)
+                    } else {
+                        format!("{} — {}", r.description, r.lines().join("; "))
+                    },
                     s.ok,
                 ),
             ]));
