@@ -4,6 +4,7 @@
 //! printing the troubleshoot screen's diagnosis.
 
 mod engine_support;
+mod tmux_support;
 
 use engine_support::{TestLab, text};
 use serde_json::Value;
@@ -103,6 +104,37 @@ fn vms_and_containers_show_what_the_dashboard_shows() {
         ["podman", "exec", "-it", name.as_str()],
         "{argv:?}"
     );
+
+    // The shell itself, on a terminal (tmux): a prompt in the container, its exit status.
+    if tmux_support::available() {
+        let cmd = lab.cmd(&["containers", "--shell", &name], None);
+        let argv: Vec<String> = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| labwarp::host::shell_quote(&a.to_string_lossy()))
+            .collect();
+        let envs: Vec<String> = cmd
+            .get_envs()
+            .filter_map(|(k, v)| Some(format!("{}={}", k.to_string_lossy(), v?.to_string_lossy())))
+            .map(|kv| labwarp::host::shell_quote(&kv))
+            .collect();
+        let t = tmux_support::Tmux::start_sized(
+            &format!("lwtwins-{}", std::process::id()),
+            lab.ws(),
+            &format!(
+                "env {} {}; echo SHELL-EXITED-$?; sleep 30",
+                envs.join(" "),
+                argv.join(" ")
+            ),
+            100,
+            30,
+        );
+        t.wait_for("/ #");
+        t.text("hostname; exit 7");
+        t.keys(&["Enter"]);
+        t.wait_for("SHELL-EXITED-7");
+    } else {
+        panic!("tmux is not installed: run scripts/setup-host.sh");
+    }
 
     // A container that is not the lab's is refused, by name.
     let o = lab.labwarp(&["containers", "--restart", "not-this-labs-container"]);
