@@ -9,24 +9,10 @@
 
 mod engine_support;
 
-use engine_support::{TestLab, text};
+use engine_support::{TestLab, libvirtd_available, text};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn libvirtd_available() -> bool {
-    let ok = Command::new("virsh")
-        .args(["-c", "qemu:///system", "version"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        eprintln!(
-            "\n!!! SKIPPED: libvirtd (qemu:///system) is not reachable; run scripts/setup-host.sh first !!!\n"
-        );
-    }
-    ok
-}
 
 fn sh(cmd: &str) -> std::process::Output {
     Command::new("sh").args(["-c", cmd]).output().unwrap()
@@ -244,12 +230,7 @@ fn clean_at_every_level_and_after_a_kill_touches_nothing_it_did_not_make() {
             )
         })
         .collect();
-    let items: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["what"].as_str().unwrap())
-        .collect();
+    let items = engine_support::dry_run_whats(&list, "items");
     for want in [
         format!("domain {name}-stranger"),
         format!("network {name}-strnet"),

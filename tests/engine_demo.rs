@@ -388,3 +388,120 @@ fn the_demo_keeps_its_world_and_its_lab_across_processes() {
         text(&plan)
     );
 }
+
+#[test]
+fn a_resized_vm_shows_as_drift_in_the_plan_and_the_run_applies_it() {
+    let lab = TestLab::demo_file("drift", "", "ws");
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The user resizes the undercloud in lab.yaml.
+    let file = lab.file.clone().unwrap();
+    let mut y = std::fs::read_to_string(&file).unwrap();
+    y.push_str("undercloud:\n  vm:\n    vcpus: 3\n    memory_mib: 3072\n");
+    std::fs::write(&file, y).unwrap();
+    let drift = |lab: &TestLab| -> Vec<(String, String, String, String, String)> {
+        let o = lab.labwarp(&["plan", "--json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let mut out = Vec::new();
+        for st in v["stages"].as_array().unwrap() {
+            for s in st["steps"].as_array().unwrap() {
+                for d in s["drift"].as_array().cloned().unwrap_or_default() {
+                    let f = |k: &str| d[k].as_str().unwrap().to_string();
+                    out.push((
+                        s["id"].as_str().unwrap().to_string(),
+                        f("field"),
+                        f("live"),
+                        f("wanted"),
+                        f("cost"),
+                    ));
+                }
+            }
+        }
+        out
+    };
+    let d = |f: &str, live: &str, want: &str| {
+        (
+            "domain".to_string(),
+            f.to_string(),
+            live.to_string(),
+            want.to_string(),
+            "next-boot".to_string(),
+        )
+    };
+    // Exactly what changed, with its cost (the undercloud runs: at next boot).
+    assert_eq!(
+        drift(&lab),
+        vec![d("vcpus", "1", "3"), d("memory_mib", "512", "3072")]
+    );
+    let o = lab.labwarp(&["plan"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("~ vcpus: 1 → 3 (applied at next boot: restart needed)"),
+        "{}",
+        text(&o)
+    );
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("runs with its old size until it restarts"),
+        "the run says the VM was not restarted behind the user's back: {}",
+        text(&o)
+    );
+    assert_eq!(
+        drift(&lab),
+        Vec::new(),
+        "applied: the next plan sees no drift"
+    );
+}
+
+#[test]
+fn run_fresh_tears_down_to_its_level_first_then_builds_anew() {
+    let lab = TestLab::demo("fresh");
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ids = |lab: &TestLab| -> Vec<String> {
+        let o = std::process::Command::new("podman")
+            .args(["ps", "-a", "--filter"])
+            .arg(format!("label=labwarp.lab={}", lab.name))
+            .args(["--format", "{{.ID}}"])
+            .output()
+            .unwrap();
+        let mut v: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    let before = ids(&lab);
+    assert_eq!(
+        before.len(),
+        10,
+        "TripleO's ten undercloud containers: {before:?}"
+    );
+    let o = lab.labwarp(&["run", "--yes", "--fresh", "nodes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    // The list first (what a clean at that level removes), then the teardown, then the run.
+    let list = out
+        .find("clean --level nodes of lab")
+        .expect("the teardown list");
+    let removed = out.find("fresh: removed").expect("the teardown");
+    let built = out.find("run: every stage finished").expect("the build");
+    assert!(list < removed && removed < built, "{out}");
+    let after = ids(&lab);
+    assert_eq!(after.len(), 10, "{after:?}");
+    assert!(
+        after.iter().all(|id| !before.contains(id)),
+        "the containers were made anew: {before:?} → {after:?}"
+    );
+    assert_built(&lab);
+    let o = lab.labwarp(&["run", "--yes", "--fresh", "everything"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an unknown level is a usage error: {}",
+        text(&o)
+    );
+}

@@ -777,8 +777,11 @@ fn tui_journey(b: &LabBox, gap: Option<&str>) -> Outcome {
         ));
     }
     let uc = b.domain("undercloud");
-    t.wait_for(&format!("domain {uc}"));
-    seen.push(format!("review: the plan diff lists domain {uc}"));
+    // The review names each object once: the step's own title says what it makes.
+    t.wait_for(&format!("define and start VM {uc}"));
+    seen.push(format!(
+        "review: the plan diff lists the VM {uc} to define and start"
+    ));
     t.keys(&["s"]);
     let s = t.wait_for("Stages: running");
     let first = log_lines(&s).unwrap_or(0);

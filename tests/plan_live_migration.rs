@@ -184,21 +184,44 @@ fn sandbox_run_exports_passes_the_parameters_to_the_deploy_and_says_what_it_coul
                 uc.join("export/nova").display()
             ))
     );
-    for step in ["computes-resolve", "migration-port", "shared-path"] {
+    for step in [
+        "computes-resolve",
+        "migration-port",
+        "export-visible",
+        "virt-use-nfs",
+        "shared-path",
+    ] {
         let line = out
             .lines()
-            .find(|l| {
-                l.starts_with(&format!("[live-migration-ready] {step}: "))
-                    && l.contains("NOT VERIFIED")
-            })
+            .find(|l| l.starts_with(&format!("[live-migration-ready] {step}: UNVERIFIED: ")))
             .unwrap_or_else(|| panic!("{step} must say it verified nothing: {out}"));
         assert!(line.contains("stand-in on undercloud-sandbox"), "{line}");
-        assert!(
-            line.contains("ssh tripleo-admin@overcloud-novacompute-0"),
-            "{line}"
-        );
+        assert!(line.contains("ssh tripleo-admin@compute-0"), "{line}");
     }
 
+    // Counted apart in the run's summary, never as done.
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("run: 5 step(s) UNVERIFIED"))
+        .unwrap_or_else(|| panic!("the run must count the unverified steps apart: {out}"));
+    for step in [
+        "computes-resolve",
+        "migration-port",
+        "export-visible",
+        "virt-use-nfs",
+        "shared-path",
+    ] {
+        assert!(
+            summary.contains(&format!("live-migration-ready/{step}")),
+            "{summary}"
+        );
+    }
+    let state = std::fs::read_to_string(ws.join("state.yaml")).unwrap();
+    assert!(
+        state.contains("status: unverified")
+            && !state.contains("live-migration-ready/shared-path:\n    status: done"),
+        "{state}"
+    );
     let clean = labwarp(&f, &ws, &["clean", "--level", "virthost", "--yes"]);
     assert!(
         clean.status.success(),
@@ -237,6 +260,18 @@ fn readiness_probes_are_the_commands_a_real_undercloud_runs_on_the_computes() {
     let s = r(ReadyKind::SharedPath);
     assert_eq!(s.probes().len(), 2);
     assert_eq!(s.id(), "shared-path");
+    let e = r(ReadyKind::ExportVisible);
+    assert_eq!(e.probes()[0].1, "showmount -e 192.168.24.1");
+    // showmount's own output format (nfs-utils): the export, then who may mount it.
+    assert!(e.passed("Export list for 192.168.24.1:\n/export/nova 192.168.24.0/24\n"));
+    assert!(!e.passed("Export list for 192.168.24.1:\n/export/other 192.168.24.0/24\n"));
+    assert!(!e.passed("clnt_create: RPC: Program not registered\n"));
+    let v = r(ReadyKind::VirtUseNfs);
+    assert_eq!(v.id(), "virt-use-nfs");
+    // getsebool's format, and SELinux disabled.
+    assert!(v.passed("virt_use_nfs --> on\n"));
+    assert!(v.passed("disabled\n"));
+    assert!(!v.passed("virt_use_nfs --> off\n"));
     assert_eq!(Transport::Tls.port(), 16514);
     assert_eq!(Transport::Tcp.port(), 16509);
 }

@@ -238,7 +238,7 @@ async fn tests_and_stand_in_share_one_image_with_every_applet() {
     let image = ensure_image();
     let standin = include_str!("../scripts/standin/openstack");
     assert!(
-        standin.contains(&format!("IMAGE=\"{image}\"")),
+        standin.contains(&format!("IMAGE=${{STANDIN_IMAGE:-{image}}}")),
         "the stand-in names another image than {image}"
     );
     let name = unique("lw-applets");

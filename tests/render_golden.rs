@@ -64,6 +64,9 @@ fn the_artefact_set_is_complete() {
             "instackenv.json",
             "ssh.config",
             "inventory.yaml",
+            "tripleo/containers-prepare-parameter.yaml",
+            "tripleo/overcloud-baremetal-deploy.yaml",
+            "tripleo/network_data.yaml",
             "tripleo/nova-nfs.yaml",
         ]
     );

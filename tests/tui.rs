@@ -1091,7 +1091,9 @@ fn invalid_app() -> App {
 fn overcloud_app() -> App {
     let mut a = with_preset("ha");
     ctrl(&mut a, 'n');
+    connected(&mut a);
     ctrl(&mut a, 'n');
+    assert_eq!(a.screen, Screen::Overcloud);
     a
 }
 
@@ -1670,4 +1672,63 @@ fn troubleshoot_f_on_a_permission_denial_reads_the_preflight_fixes_then_confirms
         matches!(fx.as_slice(), [Effect::ApplyRemedy { remedy: r, .. }] if *r == remedy),
         "{fx:?}"
     );
+}
+
+/// Issue 15: a command that could not start is named with its package on the troubleshoot
+/// screen, and the steps it blocked read "not run: … failed" in the stage log.
+#[test]
+fn troubleshoot_names_the_package_of_a_missing_command() {
+    let mut a = running_app();
+    ev(
+        &mut a,
+        Event::StepFailed {
+            stage: "images".into(),
+            step: "undercloud-image".into(),
+            error: "demo: cannot start `qemu-img create -q -f qcow2 /w/base.qcow2 1G`: No such file or directory (os error 2)".into(),
+        },
+    );
+    ev(
+        &mut a,
+        Event::StepBlocked {
+            stage: "undercloud-vm".into(),
+            step: "domain-undercloud".into(),
+            failed: "images/undercloud-image".into(),
+        },
+    );
+    let log: Vec<String> = a
+        .run
+        .log("undercloud-vm")
+        .map(|r| {
+            (r.dropped()..r.end())
+                .filter_map(|i| r.get(i))
+                .map(|l| l.text.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        log.contains(&"domain-undercloud: not run: images/undercloud-image failed".to_string()),
+        "{log:?}"
+    );
+    assert!(!log.iter().any(|l| l.contains("already done")), "{log:?}");
+    ev(
+        &mut a,
+        Event::StageFinished {
+            stage: "images".into(),
+            outcome: StageOutcome::Failed,
+            elapsed_ms: 10,
+        },
+    );
+    ev(
+        &mut a,
+        Event::RunFinished {
+            ok: false,
+            cancelled: false,
+        },
+    );
+    key(&mut a, KeyCode::Char('t'));
+    assert_eq!(a.screen, Screen::Troubleshoot);
+    let screen = text(&render(&mut a, 120, 40));
+    assert!(screen.contains("`qemu-img` is missing"), "{screen}");
+    assert!(screen.contains("apt-get install -y qemu-utils"), "{screen}");
+    assert!(!screen.contains("No known signature matches"), "{screen}");
 }

@@ -453,12 +453,7 @@ fn a_lost_state_file_still_finds_the_entries_and_the_daemon() {
     let o = lab.labwarp(&["clean", "--level", "virthost", "--dry-run", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let whats: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["what"].as_str().unwrap())
-        .collect();
+    let whats = engine_support::dry_run_whats(&list, "items");
     for want in [
         format!("VirtualBMC entry {}-controller-0", lab.name),
         format!("VirtualBMC entry {}-compute-0", lab.name),

@@ -156,6 +156,12 @@ pub fn evaluate(facts: &CommandsFacts, _ctx: &CheckContext) -> Vec<Finding> {
     if severity == Severity::Warn {
         description.push_str(" (the hypervisor stage's packages step would install them too)");
     }
+    let mut commands = Vec::new();
+    if facts.distro == DistroFamily::Debian {
+        // A fresh machine may have no package lists yet.
+        commands.push(vec!["apt-get".to_string(), "update".into()]);
+    }
+    commands.push(tools::install_argv(facts.distro, &packages));
     vec![
         Finding::new(
             id,
@@ -167,7 +173,7 @@ pub fn evaluate(facts: &CommandsFacts, _ctx: &CheckContext) -> Vec<Finding> {
         .with_fix(Fix {
             description,
             edits: Vec::new(),
-            commands: vec![tools::install_argv(facts.distro, &packages)],
+            commands,
             restart: None,
         }),
     ]
@@ -219,10 +225,10 @@ mod tests {
         let fix = x.fix.as_ref().unwrap();
         assert_eq!(
             fix.commands,
-            vec![tools::install_argv(
-                DistroFamily::Debian,
-                &["genisoimage", "busybox-static"]
-            )]
+            vec![
+                vec!["apt-get".to_string(), "update".into()],
+                tools::install_argv(DistroFamily::Debian, &["genisoimage", "busybox-static"])
+            ]
         );
         assert!(x.evidence.contains("genisoimage -"), "{}", x.evidence);
     }

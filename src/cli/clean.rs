@@ -8,7 +8,7 @@ use crate::run::cleanup::{self, CleanPlan, FoundBy};
 use std::process::ExitCode;
 use tokio::sync::mpsc;
 
-fn print_list(p: &CleanPlan) {
+pub(super) fn print_list(p: &CleanPlan) {
     println!(
         "clean --level {} of lab {}: {} item(s) to remove",
         p.level.as_str(),

@@ -126,6 +126,10 @@ pub enum Command {
         /// Run only this stage.
         #[arg(long, value_name = "STAGE")]
         only: Option<String>,
+        /// Tear the lab down to this level first (nodes, virthost or all), as
+        /// `labwarp clean --level LEVEL` would, then build it (quickstart's `--teardown`).
+        #[arg(long, value_name = "LEVEL")]
+        fresh: Option<crate::plan::Level>,
     },
     /// Show what exists (state file) and what is left (live checks).
     Status {
@@ -210,13 +214,14 @@ pub fn run(cli: Cli) -> ExitCode {
             json,
             from,
             only,
+            fresh,
         }) => {
             let sel = match (from, only) {
                 (Some(f), _) => crate::plan::Selection::From(f),
                 (_, Some(o)) => crate::plan::Selection::Only(o),
                 _ => crate::plan::Selection::All,
             };
-            run::run(lab, yes, json, sel)
+            run::run(lab, yes, json, sel, fresh)
         }
         Some(Command::Status { lab, json }) => status::run(lab, json),
         Some(Command::Vms { lab, json }) => vms::run(lab, json),

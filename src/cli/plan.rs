@@ -23,10 +23,15 @@ pub fn print_text(v: &PlanView) {
                     done += 1;
                     "  ="
                 }
+                "todo" if !s.drift.is_empty() => {
+                    todo += 1;
+                    "  ~"
+                }
                 "todo" => {
                     todo += 1;
                     "  +"
                 }
+                "unverified" => "  ?",
                 _ => {
                     todo += 1;
                     "  !"
@@ -35,7 +40,9 @@ pub fn print_text(v: &PlanView) {
             println!("{mark} {:<22} {}  [{}]", s.id, s.title, s.saw);
         }
     }
-    println!("{done} step(s) already done, {todo} to apply (= done, + to apply, ! check failed)");
+    println!(
+        "{done} step(s) already done, {todo} to apply (= done, + to apply, ~ exists but differs from lab.yaml, ? cannot be checked here, ! check failed)"
+    );
 }
 
 pub fn run(args: LabArgs, json: bool) -> ExitCode {

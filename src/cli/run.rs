@@ -107,7 +107,13 @@ impl Failures {
     }
 }
 
-pub fn run(args: LabArgs, yes: bool, json: bool, selection: Selection) -> ExitCode {
+pub fn run(
+    args: LabArgs,
+    yes: bool,
+    json: bool,
+    selection: Selection,
+    fresh: Option<crate::plan::Level>,
+) -> ExitCode {
     let (lab, rt) = match lab_and_runtime(&args) {
         Ok(v) => v,
         Err(code) => return code,
@@ -138,8 +144,53 @@ pub fn run(args: LabArgs, yes: bool, json: bool, selection: Selection) -> ExitCo
                 println!("note: {n}");
             }
         }
-        if !yes && !confirm(&format!("Build lab {} now?", s.ctx.lab.name)) {
+        // --fresh LEVEL: what a clean at that level removes, shown, then removed first.
+        let teardown = match fresh {
+            Some(level) => {
+                let state = s.store.snapshot();
+                match crate::run::cleanup::inventory(&s.ctx, &state, &s.plan, level).await {
+                    Ok(list) => {
+                        if !json {
+                            super::clean::print_list(&list);
+                        }
+                        Some(list)
+                    }
+                    Err(e) => {
+                        eprintln!("labwarp run --fresh: cannot list what to remove: {e:#}");
+                        return ExitCode::from(EXIT_INVALID);
+                    }
+                }
+            }
+            None => None,
+        };
+        let question = match &teardown {
+            Some(t) => format!(
+                "Remove these {} item(s) (clean --level {}), then build lab {}?",
+                t.items.len(),
+                t.level.as_str(),
+                s.ctx.lab.name
+            ),
+            None => format!("Build lab {} now?", s.ctx.lab.name),
+        };
+        if !yes && !confirm(&question) {
             return ExitCode::from(EXIT_INVALID);
+        }
+        if let Some(t) = &teardown {
+            let report = crate::run::cleanup::execute(&s.ctx, &s.store, t).await;
+            if !report.ok() {
+                for (what, err) in &report.failed {
+                    eprintln!("labwarp run --fresh: could not remove {what}: {err}");
+                }
+                eprintln!("labwarp run --fresh: the teardown did not finish; nothing was built (run again: it converges)");
+                return ExitCode::from(1);
+            }
+            if !json {
+                println!(
+                    "fresh: removed {} item(s) at level {}; building anew",
+                    report.removed.len(),
+                    t.level.as_str()
+                );
+            }
         }
         if let Err(e) =
             crate::run::session::record_lab(&recorded, &s.ctx.workspace, args.source().as_deref())
@@ -170,6 +221,17 @@ pub fn run(args: LabArgs, yes: bool, json: bool, selection: Selection) -> ExitCo
         drop(ctx);
         let _ = log_task.await;
         let _ = printer.await;
+        if let Ok(sum) = &result
+            && !sum.unverified.is_empty()
+            && !json
+        {
+            // Not done, not failed: counted apart, never as done (a rerun checks again).
+            println!(
+                "run: {} step(s) UNVERIFIED (could not be checked here, so not counted as done): {}",
+                sum.unverified.len(),
+                sum.unverified.join(", ")
+            );
+        }
         match result {
             Ok(sum) if sum.cancelled => ExitCode::from(EXIT_CANCELLED),
             Ok(sum) if sum.ok => ExitCode::SUCCESS,

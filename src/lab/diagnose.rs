@@ -238,6 +238,10 @@ fn key_paths() -> &'static [String] {
             preset: Some(String::new()),
             theme: Some(String::new()),
             overrides: vec![String::new()],
+            // Not the default release, so that its key is written out too.
+            tripleo: Tripleo {
+                release: String::new(),
+            },
             ..Lab::default()
         };
         for n in &mut lab.networks {

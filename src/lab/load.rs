@@ -105,7 +105,7 @@ fn resolve(text: &str, origin: &str, chain: &mut Vec<String>) -> Result<Value, L
         }
         LabError::single(origin, location, problem)
     })?;
-    let value = match value {
+    let mut value = match value {
         Value::Null => Value::Mapping(Default::default()),
         v => v,
     };
@@ -114,6 +114,21 @@ fn resolve(text: &str, origin: &str, chain: &mut Vec<String>) -> Result<Value, L
         let (problem, location) = from_yaml_error(&e, false);
         LabError::single(origin, location, problem)
     })?;
+    // The typed reading took a plain scalar where text is expected as written (`007`,
+    // `0x1A`, `4.10`); keep that text, not the number the YAML value made of it.
+    if let Ok(typed) = serde_yaml::to_value(&alone) {
+        keep_text_as_written(&mut value, &typed);
+    }
+    if let Some(pw) = &alone.overcloud.vbmc.password
+        && let Some(v) = value
+            .get_mut("overcloud")
+            .and_then(|o| o.get_mut("vbmc"))
+            .and_then(|v| v.get_mut("password"))
+        && matches!(v, Value::Number(_) | Value::Bool(_))
+    {
+        // Never serialised, so not in `typed`.
+        *v = Value::String(pw.expose().to_string());
+    }
     let Some(name) = alone.preset.clone() else {
         return Ok(value);
     };
@@ -140,6 +155,29 @@ fn resolve(text: &str, origin: &str, chain: &mut Vec<String>) -> Result<Value, L
     let mut base = resolve(base_text, &format!("preset {name}"), chain)?;
     deep_merge(&mut base, value);
     Ok(base)
+}
+
+/// Where `user` holds a number or boolean and the typed reading of the same file a string,
+/// puts the string (the scalar as written) in `user`.
+fn keep_text_as_written(user: &mut Value, typed: &Value) {
+    match (user, typed) {
+        (Value::Mapping(u), Value::Mapping(t)) => {
+            for (k, v) in u.iter_mut() {
+                if let Some(tv) = t.get(k) {
+                    keep_text_as_written(v, tv);
+                }
+            }
+        }
+        (Value::Sequence(u), Value::Sequence(t)) => {
+            for (v, tv) in u.iter_mut().zip(t) {
+                keep_text_as_written(v, tv);
+            }
+        }
+        (leaf @ (Value::Number(_) | Value::Bool(_)), Value::String(s)) => {
+            *leaf = Value::String(s.clone());
+        }
+        _ => {}
+    }
 }
 
 /// For `duplicate entry with key "K"`: the key and where it appears the second time.
@@ -232,15 +270,17 @@ mod tests {
     #[test]
     fn numbers_where_text_is_expected_are_their_text() {
         let lab = load_str(
-            "preset: live-migration\nname: 2024\novercloud:\n  live_migration:\n    nfs_version: 4.0\n  vbmc:\n    password: 12345678\n",
+            "preset: live-migration\nname: 007\novercloud:\n  live_migration:\n    nfs_version: 4.0\n  vbmc:\n    password: 0123456789\n  nodes:\n    - {role: controller, name: 0x1A}\n    - {role: compute, count: 2}\n",
             "t",
         )
         .expect("loads");
-        assert_eq!(lab.name, "2024");
+        // As written, not the number YAML makes of it.
+        assert_eq!(lab.name, "007");
         assert_eq!(lab.overcloud.live_migration.nfs_version, "4.0");
+        assert_eq!(lab.overcloud.nodes[0].name, "0x1A");
         assert_eq!(
             lab.overcloud.vbmc.password.as_ref().map(|p| p.expose()),
-            Some("12345678")
+            Some("0123456789")
         );
         // A wrong one keeps its path (it had none, and printed a password in clear).
         let err = load_str(

@@ -9,6 +9,7 @@ mod load;
 mod merge;
 mod model;
 mod presets;
+pub mod release;
 mod syntax;
 mod validate;
 

@@ -31,6 +31,9 @@ pub struct Lab {
     pub images: Images,
     pub undercloud: Undercloud,
     pub overcloud: Overcloud,
+    /// The TripleO release the lab deploys (quickstart's `-R`).
+    #[serde(skip_serializing_if = "Tripleo::is_default")]
+    pub tripleo: Tripleo,
     /// Installer rules this lab knowingly breaks: each named rule's error becomes a warning
     /// (`undercloud-memory`, `node-memory`, `pxe-network`, ...; the list and what each
     /// risks: README, "Overriding an installer rule"). For people who know what they are doing.
@@ -51,8 +54,32 @@ impl Default for Lab {
             images: Images::default(),
             undercloud: Undercloud::default(),
             overcloud: Overcloud::default(),
+            tripleo: Tripleo::default(),
             overrides: Vec::new(),
         }
+    }
+}
+
+/// Which TripleO labwarp deploys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tripleo {
+    /// The release, as tripleo-quickstart's `-R` names it: `wallaby` (default), `zed` or
+    /// `master` (those whose deploy flow labwarp implements: `crate::lab::release`).
+    pub release: String,
+}
+
+impl Default for Tripleo {
+    fn default() -> Self {
+        Tripleo {
+            release: super::release::DEFAULT_RELEASE.into(),
+        }
+    }
+}
+
+impl Tripleo {
+    pub fn is_default(&self) -> bool {
+        *self == Tripleo::default()
     }
 }
 
@@ -602,16 +629,24 @@ impl Lab {
     }
 
     /// The provisioning (ctlplane) network: the one the undercloud's `local_interface`
-    /// (`ethN`, its N-th NIC) is on.
+    /// (`ethN`, its N-th NIC) is on; when that names no NIC, the network the nodes PXE-boot
+    /// from (their first). Validation insists the two agree (the `pxe-network` rule).
     pub fn provisioning_network(&self) -> Option<&Network> {
-        let n: usize = self
+        let by_interface = self
             .undercloud
             .conf
             .local_interface
-            .strip_prefix("eth")?
-            .parse()
-            .ok()?;
-        self.network(&self.undercloud.vm.nics.get(n)?.network)
+            .strip_prefix("eth")
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| self.undercloud.vm.nics.get(n))
+            .and_then(|nic| self.network(&nic.network));
+        by_interface.or_else(|| {
+            self.overcloud
+                .nodes
+                .iter()
+                .find_map(|g| g.networks.first())
+                .and_then(|n| self.network(n))
+        })
     }
 
     /// The hypervisor's address on the provisioning network, where VirtualBMC listens, with

@@ -12,7 +12,7 @@ pub mod steps;
 
 pub use ctx::{Ctx, StepCtx};
 pub use resource::{HostRole, Level, Resource};
-pub use step::{Check, Step};
+pub use step::{Check, Drift, DriftCost, Step};
 
 use crate::lab::{DomainType, Lab};
 use crate::run::event::{StageInfo, StepInfo};

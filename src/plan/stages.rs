@@ -5,8 +5,9 @@ use super::steps::hostconf::{AppArmor, NestedKvm, QemuConf, Root};
 use super::steps::images::{Download, SeedIso};
 use super::steps::libvirt::{Disk, Domain, Network, Pool};
 use super::steps::migration::{NfsExport, Readiness, ReadyKind, RemoteNfsExport, Transport};
-use super::steps::openstack::{
-    NodeImport, NodeIntrospect, OpenstackCli, OvercloudDeploy, STANDIN, UndercloudInstall,
+use super::steps::openstack::{OpenstackCli, STANDIN, UndercloudInstall};
+use super::steps::overcloud::{
+    self as oc, DeployArgs, NodeImport, NodeIntrospect, NodeProvision, OvercloudDeploy, RolesData,
 };
 use super::steps::system::{Packages, StackUser};
 use super::steps::undercloud::{
@@ -27,11 +28,6 @@ pub const OVERCLOUD_NODES: &str = "overcloud-nodes";
 pub const OVERCLOUD_DEPLOY: &str = "overcloud-deploy";
 pub const LIVE_MIGRATION: &str = "live-migration";
 pub const LIVE_MIGRATION_READY: &str = "live-migration-ready";
-
-/// `containers-prepare-parameter.yaml`: TripleO's ContainerImagePrepare with its defaults.
-fn container_prepare() -> String {
-    "# written by labwarp\nparameter_defaults:\n  ContainerImagePrepare:\n  - push_destination: true\n    set:\n      namespace: quay.io/tripleomastercentos9\n      name_prefix: openstack-\n      tag: current-tripleo\n".into()
-}
 
 fn render_ctx(lab: &Lab, facts: &Facts, workspace: &Path) -> RenderContext {
     let mut r = RenderContext::for_lab(lab, workspace);
@@ -350,8 +346,8 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
             id: "container-prepare".into(),
             title: "upload containers-prepare-parameter.yaml".into(),
             role: HostRole::Undercloud,
-            path: home.join("containers-prepare-parameter.yaml"),
-            content: container_prepare().into_bytes(),
+            path: home.join(oc::CONTAINERS_PREPARE),
+            content: render::containers_prepare::render(lab)?.into_bytes(),
             mode: 0o644,
             level: Level::Nodes,
         })
@@ -426,10 +422,52 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
         },
         &[],
     );
+    // The deploy's own files: what to provision (roles, counts, instance names) and the
+    // network data. One after the other: uploads at once over one SSH connection to a small
+    // undercloud (the tiny test guest's dropbear) lost their channels under load.
+    let mut prev = "instackenv";
+    for (id, file, title, content) in [
+        (
+            "baremetal-deployment",
+            oc::BAREMETAL_DEPLOYMENT,
+            "write and upload the baremetal deployment (roles, counts, hostnames)",
+            render::baremetal_deployment::render(lab)?,
+        ),
+        (
+            "network-data",
+            oc::NETWORK_DATA,
+            "write and upload network_data.yaml",
+            render::network_data::render(lab)?,
+        ),
+    ] {
+        overcloud_nodes = overcloud_nodes.with_after(
+            PutFile {
+                id: id.into(),
+                title: title.into(),
+                role: HostRole::Undercloud,
+                path: home.join(file),
+                content: content.into_bytes(),
+                mode: 0o644,
+                level: Level::Nodes,
+            },
+            &[prev],
+        );
+        prev = id;
+    }
 
     // Live migration: the NFS share and its parameters before the deploy, readiness after.
     let migration = live_migration(lab, facts, &rctx)?;
-    let mut env_files = lab.overcloud.deploy.environment_files.clone();
+    let provision = NodeProvision {
+        cli: cli.clone(),
+        nodes: nodes.clone(),
+    };
+    let mut env_files = vec![
+        provision.output().to_string_lossy().into_owned(),
+        home.join(oc::CONTAINERS_PREPARE)
+            .to_string_lossy()
+            .into_owned(),
+    ];
+    env_files.extend(lab.overcloud.deploy.environment_files.iter().cloned());
     let mut deploy_after = vec![OVERCLOUD_NODES];
     if let Some((_, env)) = &migration {
         env_files.push(env.clone());
@@ -457,12 +495,22 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
         .then(NodeIntrospect {
             cli: cli.clone(),
             nodes,
-        })
-        .then(OvercloudDeploy {
-            cli,
-            templates: lab.overcloud.deploy.templates.clone(),
-            env_files,
         });
+    let roles = RolesData {
+        cli: cli.clone(),
+        templates: lab.overcloud.deploy.templates.clone(),
+        roles: render::baremetal_deployment::roles_to_generate(lab),
+    };
+    let roles_file = roles.file();
+    let deploy = deploy.then(roles).then(provision).then(OvercloudDeploy {
+        cli,
+        args: DeployArgs {
+            templates: lab.overcloud.deploy.templates.clone(),
+            roles_file,
+            networks_file: home.join(oc::NETWORK_DATA),
+            env_files,
+        },
+    });
 
     let mut plan = vec![hypervisor, images, undercloud_vm, install, overcloud_nodes];
     if let Some((stage, _)) = &migration {
@@ -511,6 +559,21 @@ fn live_migration(
     let server = lm.nfs_server.trim();
     if server == "undercloud" || server == lab.undercloud.vm.name {
         let root = undercloud_root(facts);
+        if !facts.sandbox {
+            // The server itself, on the undercloud (the sandbox's exports are left alone).
+            use super::steps::nfs_server::{IdmapdDomain, NfsFirewall, NfsServer, idmapd_domain};
+            stage = stage
+                .then(NfsServer {
+                    role: HostRole::Undercloud,
+                })
+                .then(NfsFirewall {
+                    role: HostRole::Undercloud,
+                })
+                .then(IdmapdDomain {
+                    role: HostRole::Undercloud,
+                    domain: idmapd_domain(&lab.undercloud.conf.undercloud_hostname),
+                });
+        }
         stage = stage.then(NfsExport {
             role: HostRole::Undercloud,
             lab: lab.name.clone(),
@@ -541,13 +604,13 @@ fn live_migration(
 
 /// `live-migration-ready`: readiness checks on the computes after the deploy.
 fn migration_ready(lab: &Lab, facts: &Facts, rctx: &RenderContext) -> anyhow::Result<Stage> {
-    // TripleO's hostnames: `<stack>-novacompute-<index>` (HostnameFormat), stack `overcloud`.
+    // The overcloud's hostnames are the VM names (the baremetal deployment's
+    // hostname_format, `compute-%index%`).
     let computes: Vec<String> = lab
         .nodes()
-        .iter()
+        .into_iter()
         .filter(|n| n.group.role == Role::Compute)
-        .enumerate()
-        .map(|(i, _)| format!("overcloud-novacompute-{i}"))
+        .map(|n| n.name)
         .collect();
     let share = render::nova_nfs::nfs_share(lab, rctx)?;
     let mut stage = Stage::new(
@@ -555,7 +618,13 @@ fn migration_ready(lab: &Lab, facts: &Facts, rctx: &RenderContext) -> anyhow::Re
         "Live migration: readiness on the computes",
         &[OVERCLOUD_DEPLOY],
     );
-    for kind in [ReadyKind::Resolve, ReadyKind::Port, ReadyKind::SharedPath] {
+    for kind in [
+        ReadyKind::Resolve,
+        ReadyKind::Port,
+        ReadyKind::ExportVisible,
+        ReadyKind::VirtUseNfs,
+        ReadyKind::SharedPath,
+    ] {
         stage = stage.with_after(
             Readiness {
                 kind,

@@ -11,6 +11,51 @@ pub struct Check {
     pub done: bool,
     /// The evidence, in words (`domain lab-undercloud exists, running`).
     pub saw: String,
+    /// The check could not be carried out here (nothing runs where it would look): the
+    /// step is neither done nor failed. The runner reports it as UNVERIFIED, counts it
+    /// apart and never as done; a rerun checks again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unverified: bool,
+    /// What differs between the live object and the wanted one, field by field (a step
+    /// whose object exists but has drifted from lab.yaml).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Drift>,
+}
+
+/// What applying a drifted field costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriftCost {
+    /// Applied to the running object at once.
+    Live,
+    /// Written to the persistent definition; takes effect when the VM restarts.
+    NextBoot,
+    /// Cannot be changed in place: the object must be made anew (what is lost is said).
+    Recreate,
+}
+
+/// One field whose live value differs from the wanted one: `~ field: live → wanted`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drift {
+    pub field: String,
+    pub live: String,
+    pub wanted: String,
+    pub cost: DriftCost,
+}
+
+impl std::fmt::Display for Drift {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cost = match self.cost {
+            DriftCost::Live => "applied live",
+            DriftCost::NextBoot => "applied at next boot: restart needed",
+            DriftCost::Recreate => "cannot be changed in place: recreate",
+        };
+        write!(
+            f,
+            "~ {}: {} → {} ({cost})",
+            self.field, self.live, self.wanted
+        )
+    }
 }
 
 impl Check {
@@ -18,12 +63,38 @@ impl Check {
         Check {
             done: true,
             saw: saw.into(),
+            unverified: false,
+            drift: Vec::new(),
         }
     }
     pub fn todo(saw: impl Into<String>) -> Self {
         Check {
             done: false,
             saw: saw.into(),
+            unverified: false,
+            drift: Vec::new(),
+        }
+    }
+    /// The object exists but differs from what is wanted: each field that differs.
+    pub fn drifted(drift: Vec<Drift>) -> Self {
+        Check {
+            done: false,
+            saw: drift
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+            unverified: false,
+            drift,
+        }
+    }
+    /// Could not be checked here; `saw` says why and what would be checked.
+    pub fn unverified(saw: impl Into<String>) -> Self {
+        Check {
+            done: false,
+            saw: saw.into(),
+            unverified: true,
+            drift: Vec::new(),
         }
     }
 }

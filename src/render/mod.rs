@@ -1,5 +1,7 @@
 //! Artefacts rendered from a [`Lab`]: libvirt XML, cloud-init, undercloud.conf,
-//! instackenv.json, ssh.config, the Ansible inventory and the TripleO NFS environment file.
+//! instackenv.json, ssh.config, the Ansible inventory and the files of the TripleO deploy
+//! (containers-prepare-parameter.yaml, the baremetal deployment, network data, the NFS
+//! environment file).
 //!
 //! Every function here is pure: a `Lab` plus a [`RenderContext`] (paths and facts the model
 //! does not hold: where the workspace and disks live, the resolved domain type, addresses
@@ -11,12 +13,15 @@
 //! writer that escapes or refuses per its own rules: `ini` (undercloud.conf), `exports`
 //! (exports(5)) and `ssh_config::word`.
 
+pub mod baremetal_deployment;
 pub mod cloud_init;
+pub mod containers_prepare;
 pub mod domain_xml;
 pub mod exports;
 pub mod ini;
 pub mod instackenv;
 pub mod inventory;
+pub mod network_data;
 pub mod network_xml;
 pub mod nova_nfs;
 pub mod ssh_config;
@@ -88,6 +93,9 @@ impl std::fmt::Debug for HostKeyPair {
             .finish()
     }
 }
+
+/// TripleO's `MigrationSshPort` default: live migration over SSH between the computes.
+pub const MIGRATION_SSH_PORT: u16 = 2022;
 
 /// What the renderers need besides the Lab.
 #[derive(Debug, Clone)]
@@ -285,6 +293,20 @@ pub fn render_all(lab: &Lab, ctx: &RenderContext) -> Result<Vec<Artefact>> {
     });
     out.push(plain("ssh.config".into(), ssh_config::render(lab, ctx)?));
     out.push(plain("inventory.yaml".into(), inventory::render(lab, ctx)?));
+    // The files the deploy uses besides instackenv.json (the plan uploads each to the
+    // undercloud's home under the same name).
+    out.push(plain(
+        "tripleo/containers-prepare-parameter.yaml".into(),
+        containers_prepare::render(lab)?,
+    ));
+    out.push(plain(
+        "tripleo/overcloud-baremetal-deploy.yaml".into(),
+        baremetal_deployment::render(lab)?,
+    ));
+    out.push(plain(
+        "tripleo/network_data.yaml".into(),
+        network_data::render(lab)?,
+    ));
     if lab.overcloud.live_migration.enabled {
         out.push(plain(
             "tripleo/nova-nfs.yaml".into(),

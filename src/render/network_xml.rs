@@ -68,6 +68,31 @@ fn addressing(lab: &Lab, ctx: &RenderContext, net: &Network, idx: usize) -> Resu
     })
 }
 
+/// Whether `net` is the provisioning network left unaddressed in lab.yaml, whose address
+/// (the hypervisor's, for VirtualBMC) comes from `overcloud.vbmc.address`: refused when that
+/// address or the ctlplane subnet cannot be read, rather than silently left out.
+fn is_unaddressed_provisioning(lab: &Lab, net: &Network) -> Result<bool> {
+    if !net.cidr.is_empty()
+        || lab
+            .provisioning_network()
+            .is_none_or(|p| p.name != net.name)
+    {
+        return Ok(false);
+    }
+    let v = &lab.overcloud.vbmc.address;
+    v.parse::<std::net::IpAddr>()
+        .map_err(|_| bad("overcloud.vbmc.address", v.as_str(), "is not an IP address"))?;
+    let c = &lab.undercloud.conf.subnet.cidr;
+    c.parse::<ipnet::IpNet>().map_err(|_| {
+        bad(
+            "undercloud.conf.subnet.cidr",
+            c.as_str(),
+            "is not a CIDR such as 192.168.24.0/24",
+        )
+    })?;
+    Ok(true)
+}
+
 /// The network XML of `net` (a member of `lab.networks`).
 pub fn render(lab: &Lab, ctx: &RenderContext, net: &Network) -> Result<String> {
     let idx = lab
@@ -83,10 +108,7 @@ pub fn render(lab: &Lab, ctx: &RenderContext, net: &Network) -> Result<String> {
     let addr = if managed && !net.cidr.is_empty() {
         Some(addressing(lab, ctx, net, idx)?)
     } else if let (true, Some((a, prefix))) = (
-        managed
-            && lab
-                .provisioning_network()
-                .is_some_and(|p| p.name == net.name),
+        managed && is_unaddressed_provisioning(lab, net)?,
         lab.hypervisor_ctlplane_address(),
     ) {
         // An unaddressed provisioning network: the hypervisor gets the VirtualBMC address

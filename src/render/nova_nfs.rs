@@ -13,6 +13,10 @@ struct Params<'a> {
     nova_nfs_share: String,
     nova_nfs_options: &'a str,
     nova_nfs_version: &'a str,
+    /// The live-migration transport's port (TripleO's SSH transport through the
+    /// nova_migration_target container), written out so that the readiness probe between
+    /// the computes (`plan::steps::migration::Transport::Ssh`) checks the same port.
+    migration_ssh_port: u16,
 }
 
 #[derive(Serialize)]
@@ -51,6 +55,7 @@ pub fn render(lab: &Lab, ctx: &RenderContext) -> Result<String> {
             nova_nfs_share: nfs_share(lab, ctx)?,
             nova_nfs_options: &lm.mount_options,
             nova_nfs_version: &lm.nfs_version,
+            migration_ssh_port: crate::render::MIGRATION_SSH_PORT,
         },
     };
     let body = serde_yaml::to_string(&env).map_err(|e| RenderError::Serialise {

@@ -41,6 +41,8 @@ pub enum StageOutcome {
     Failed,
     /// Not run: a stage it depends on failed, or the run was cancelled.
     Skipped,
+    /// Every step finished or was already done, but some could not be verified here.
+    Unverified,
 }
 
 /// One VM as the VM pane shows it.
@@ -105,6 +107,12 @@ pub enum Event {
         stage: StageId,
         step: StepId,
         elapsed_ms: u64,
+    },
+    /// Its check could not be carried out here: neither done nor failed, counted apart.
+    StepUnverified {
+        stage: StageId,
+        step: StepId,
+        reason: String,
     },
     StepFailed {
         stage: StageId,

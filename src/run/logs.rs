@@ -16,6 +16,7 @@ fn stage_of(e: &Event) -> Option<&str> {
         | Event::StepStarted { stage, .. }
         | Event::StepSkipped { stage, .. }
         | Event::StepBlocked { stage, .. }
+        | Event::StepUnverified { stage, .. }
         | Event::StepFinished { stage, .. }
         | Event::StepFailed { stage, .. }
         | Event::Log { stage, .. }

@@ -36,6 +36,11 @@ pub fn text(e: &Event) -> String {
             *elapsed_ms as f64 / 1000.0
         ),
         Event::StepFailed { stage, step, error } => format!("[{stage}] {step}: FAILED: {error}"),
+        Event::StepUnverified {
+            stage,
+            step,
+            reason,
+        } => format!("[{stage}] {step}: UNVERIFIED: {reason}"),
         Event::Log {
             stage,
             step,
@@ -72,6 +77,7 @@ pub fn text(e: &Event) -> String {
                 StageOutcome::Done => "done",
                 StageOutcome::Failed => "FAILED",
                 StageOutcome::Skipped => "skipped",
+                StageOutcome::Unverified => "done, with steps UNVERIFIED",
             };
             format!("[{stage}] {o} ({:.1} s)", *elapsed_ms as f64 / 1000.0)
         }

@@ -31,11 +31,17 @@ enum Status {
     Cancelled,
     /// Its stage is outside the selection (`--from`, `--only`): assumed satisfied.
     Excluded,
+    /// Its check could not be carried out: not done, not failed; dependants still run
+    /// (a probe, never a precondition), the stage ends Unverified.
+    Unverified,
 }
 
 impl Status {
     fn satisfied(self) -> bool {
-        matches!(self, Status::Done | Status::AlreadyDone | Status::Excluded)
+        matches!(
+            self,
+            Status::Done | Status::AlreadyDone | Status::Excluded | Status::Unverified
+        )
     }
     fn resolved(self) -> bool {
         !matches!(self, Status::Pending | Status::Running)
@@ -48,6 +54,8 @@ pub struct RunSummary {
     pub ok: bool,
     pub cancelled: bool,
     pub stages: Vec<(String, StageOutcome)>,
+    /// Steps whose check could not be carried out (`stage/step`): not done, not failed.
+    pub unverified: Vec<String>,
 }
 
 struct Node {
@@ -77,6 +85,7 @@ fn root_failure(nodes: &[Node], mut i: usize) -> usize {
 
 enum StepResult {
     AlreadyDone(String),
+    Unverified(String),
     Done(u64),
     Failed(String),
 }
@@ -196,6 +205,14 @@ pub async fn run(
                             reason: saw,
                         });
                     }
+                    StepResult::Unverified(saw) => {
+                        n.status = Status::Unverified;
+                        ctx.emit(Event::StepUnverified {
+                            stage: n.key.stage.clone(),
+                            step: n.key.step.clone(),
+                            reason: saw,
+                        });
+                    }
                     StepResult::Done(ms) => {
                         n.status = Status::Done;
                         ctx.emit(Event::StepFinished {
@@ -242,7 +259,11 @@ pub async fn run(
         .zip(&progress.outcomes)
         .filter_map(|(s, o)| o.map(|o| (s.id.clone(), o)))
         .collect();
-    let ok = !cancelled && stages.iter().all(|(_, o)| *o == StageOutcome::Done);
+    // Unverified is not a failure (nothing was found wrong), but it is said apart.
+    let ok = !cancelled
+        && stages
+            .iter()
+            .all(|(_, o)| matches!(o, StageOutcome::Done | StageOutcome::Unverified));
     store.update(|s| {
         if let Some(r) = s.last_run.as_mut() {
             r.finished = Some(now());
@@ -251,10 +272,16 @@ pub async fn run(
         }
     })?;
     ctx.emit(Event::RunFinished { ok, cancelled });
+    let unverified = nodes
+        .iter()
+        .filter(|n| n.status == Status::Unverified)
+        .map(|n| n.key.to_string())
+        .collect();
     Ok(RunSummary {
         ok,
         cancelled,
         stages,
+        unverified,
     })
 }
 
@@ -316,7 +343,11 @@ impl StageProgress {
             let outcome = if mine.iter().any(|n| n.status == Status::Failed) {
                 StageOutcome::Failed
             } else if mine.iter().all(|n| n.status.satisfied()) {
-                StageOutcome::Done
+                if mine.iter().any(|n| n.status == Status::Unverified) {
+                    StageOutcome::Unverified
+                } else {
+                    StageOutcome::Done
+                }
             } else {
                 StageOutcome::Skipped
             };
@@ -405,6 +436,11 @@ async fn run_step(
     let r: anyhow::Result<Option<String>> = async {
         fault::point(&ctx.workspace, &k, "before-check").await?;
         let before = step.check(&sc).await?;
+        if before.unverified {
+            store
+                .update(|s| s.record_step(&k, StepStatus::Unverified, Some(before.saw.clone())))?;
+            return Err(Unverified(before.saw).into());
+        }
         if before.done {
             // A run killed between apply and its record left these "creating": they are
             // ours and exist, so they are created. Resources not in the state file were
@@ -452,11 +488,26 @@ async fn run_step(
     }
     .await;
     match r {
+        Err(e) if e.downcast_ref::<Unverified>().is_some() => {
+            StepResult::Unverified(e.downcast::<Unverified>().map(|u| u.0).unwrap_or_default())
+        }
         Ok(Some(saw)) => StepResult::AlreadyDone(saw),
         Ok(None) => StepResult::Done(started.elapsed().as_millis() as u64),
         Err(e) => StepResult::Failed(format!("{e:#}")),
     }
 }
+
+/// A check that could not be carried out (carried out of `run_step`'s body as an error).
+#[derive(Debug)]
+struct Unverified(String);
+
+impl std::fmt::Display for Unverified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unverified: {}", self.0)
+    }
+}
+
+impl std::error::Error for Unverified {}
 
 /// The resources of a step about to apply that labwarp may record as its own (see above).
 async fn claimable(

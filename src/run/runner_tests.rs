@@ -440,3 +440,70 @@ async fn a_resource_left_creating_by_a_killed_run_is_marked_created_when_found_d
     assert_eq!(st.resources[0].resource, r);
     assert_eq!(st.resources[0].status, ResourceStatus::Created);
 }
+
+/// A check that cannot be carried out here.
+struct CannotCheck;
+
+#[async_trait]
+impl Step for CannotCheck {
+    fn id(&self) -> &str {
+        "probe"
+    }
+    fn title(&self) -> String {
+        "a probe of something that does not run here".into()
+    }
+    async fn check(&self, _ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
+        Ok(Check::unverified("nothing runs where it would look"))
+    }
+    async fn apply(&self, _ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        panic!("an unverified step is never applied")
+    }
+}
+
+#[tokio::test]
+async fn an_unverified_check_is_counted_apart_never_as_done() {
+    let mut f = fixture().await;
+    let d = f.dir.path().to_path_buf();
+    let plan = vec![
+        Stage::new("one", "One", &[])
+            .then(CannotCheck)
+            .then(file(&d, "after")),
+    ];
+    for round in 0..2 {
+        let s = run(
+            &plan,
+            f.ctx.clone(),
+            f.store.clone(),
+            &Selection::All,
+            &Cancel::new(),
+        )
+        .await
+        .unwrap();
+        // Nothing found wrong: the run is ok, but says so apart, every time (rerun re-checks).
+        assert!(s.ok, "round {round}");
+        assert_eq!(s.unverified, vec!["one/probe".to_string()], "round {round}");
+        assert_eq!(
+            s.stages,
+            vec![("one".to_string(), StageOutcome::Unverified)]
+        );
+        let ev = drain(&mut f.rx);
+        assert!(ev.iter().any(|e| matches!(e,
+            Event::StepUnverified { step, reason, .. } if step == "probe" && reason.contains("nothing runs"))));
+        assert!(
+            !ev.iter().any(|e| matches!(e,
+            Event::StepFinished { step, .. } | Event::StepSkipped { step, .. } if step == "probe"))
+        );
+        let st = load(f.store.path()).unwrap();
+        assert_eq!(st.steps["one/probe"].status, StepStatus::Unverified);
+        // Its dependant still ran: a probe is not a precondition.
+        assert!(d.join("after.txt").exists());
+    }
+    assert!(
+        crate::run::print::text(&Event::StepUnverified {
+            stage: "one".into(),
+            step: "probe".into(),
+            reason: "why".into(),
+        })
+        .contains("probe: UNVERIFIED: why")
+    );
+}

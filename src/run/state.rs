@@ -36,6 +36,8 @@ pub enum StepStatus {
     Running,
     Done,
     Failed,
+    /// Its check could not be carried out (see `plan::Check::unverified`).
+    Unverified,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

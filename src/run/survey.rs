@@ -9,9 +9,13 @@ use serde::Serialize;
 pub struct StepView {
     pub id: String,
     pub title: String,
-    /// `done`, `todo` or `error` (the check itself failed).
+    /// `done`, `todo`, `unverified` (could not be checked here) or `error` (the check
+    /// itself failed).
     pub status: String,
     pub saw: String,
+    /// Fields of a live object that differ from lab.yaml (`~ field: live → wanted`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<crate::plan::Drift>,
     pub resources: Vec<Resource>,
 }
 
@@ -45,16 +49,18 @@ async fn survey_plan(s: &Session, plan: &Plan) -> Vec<StageView> {
         let mut steps = Vec::new();
         for p in &stage.steps {
             let sc = s.ctx.step(&stage.id, p.step.id());
-            let (status, saw) = match p.step.check(&sc).await {
-                Ok(c) if c.done => ("done", c.saw),
-                Ok(c) => ("todo", c.saw),
-                Err(e) => ("error", format!("{e:#}")),
+            let (status, saw, drift) = match p.step.check(&sc).await {
+                Ok(c) if c.done => ("done", c.saw, c.drift),
+                Ok(c) if c.unverified => ("unverified", c.saw, c.drift),
+                Ok(c) => ("todo", c.saw, c.drift),
+                Err(e) => ("error", format!("{e:#}"), Vec::new()),
             };
             steps.push(StepView {
                 id: p.step.id().to_string(),
                 title: p.step.title(),
                 status: status.into(),
                 saw,
+                drift,
                 resources: p.step.resources(),
             });
         }

@@ -16,6 +16,8 @@ pub const OWN_ENTRIES: &[&str] = &[
     "inventory.yaml",
     "sandbox",
     owner::ID_FILE,
+    // The demo's saved test-driver world (`virt::test_world`).
+    "libvirt-test.xml",
 ];
 
 /// Fails, naming the entry and the fix, when one of labwarp's workspace entries is a

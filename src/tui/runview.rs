@@ -15,6 +15,8 @@ pub enum Status {
     Failed,
     /// Not run: a step (or stage) it depends on failed, or the run was cancelled.
     Blocked,
+    /// Could not be checked here: neither done nor failed (shown in yellow, counted apart).
+    Unverified,
 }
 
 #[derive(Debug, Clone)]
@@ -231,6 +233,20 @@ impl RunView {
                     s.elapsed_ms = Some(elapsed_ms);
                 }
             }
+            Event::StepUnverified {
+                stage,
+                step,
+                reason,
+            } => {
+                if let Some(s) = self.step_mut(&stage, &step) {
+                    s.status = Status::Unverified;
+                }
+                self.push_log(
+                    &stage,
+                    LogStream::Info,
+                    format!("{step}: UNVERIFIED ({reason})"),
+                );
+            }
             Event::StepFailed { stage, step, error } => {
                 if let Some(s) = self.step_mut(&stage, &step) {
                     s.status = Status::Failed;
@@ -266,6 +282,7 @@ impl RunView {
                         StageOutcome::Done => Status::Done,
                         StageOutcome::Failed => Status::Failed,
                         StageOutcome::Skipped => Status::Blocked,
+                        StageOutcome::Unverified => Status::Unverified,
                     };
                     s.elapsed_ms = Some(elapsed_ms);
                     s.eta_secs = None;
@@ -387,6 +404,20 @@ mod tests {
         let log = v.log("undercloud-vm").unwrap();
         let last = &log.get(log.end() - 1).unwrap().text;
         assert_eq!(last, "seed-iso: not run: images/undercloud-image failed");
+        v.apply(
+            Event::StepUnverified {
+                stage: "undercloud-vm".into(),
+                step: "seed-iso".into(),
+                reason: "nothing runs there".into(),
+            },
+            2,
+        );
+        assert_eq!(v.stages[0].steps[0].status, Status::Unverified);
+        assert_eq!(
+            v.stages[0].steps_done(),
+            0,
+            "an unverified step is not done"
+        );
     }
 
     #[test]

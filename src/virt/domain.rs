@@ -419,6 +419,34 @@ impl Libvirt {
         .await
     }
 
+    /// The domain's persistent definition (what it boots with next), whatever its state.
+    pub async fn domain_xml_inactive(&self, name: &str) -> Result<String, VirtError> {
+        let name = name.to_string();
+        self.call(move |c| {
+            lookup(c, &name)?
+                .xml_desc(sys::VIR_DOMAIN_XML_INACTIVE)
+                .map_err(|e| dom_err(c, "get XML of", &name, e))
+        })
+        .await
+    }
+
+    /// Sets vCPUs and memory in the persistent definition (the live VM keeps its own until
+    /// it restarts): the inactive XML with only those elements changed, redefined.
+    pub async fn resize_persistent(
+        &self,
+        name: &str,
+        vcpus: u32,
+        memory_mib: u64,
+    ) -> Result<(), VirtError> {
+        let xml = self.domain_xml_inactive(name).await?;
+        let new = xml::with_sizes(&xml, vcpus, memory_mib).map_err(|message| VirtError::Xml {
+            uri: self.uri().to_string(),
+            what: format!("domain '{name}'"),
+            message,
+        })?;
+        self.define_domain(&new).await.map(|_| ())
+    }
+
     /// Defines (or redefines) a persistent domain from XML; returns its snapshot.
     pub async fn define_domain(&self, xml: &str) -> Result<DomainInfo, VirtError> {
         let xml = xml.to_string();

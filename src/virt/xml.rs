@@ -166,6 +166,64 @@ pub fn labwarp_id(object: &Element) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// `(vcpus, memory in MiB)` of a domain's XML: `<vcpu>` and `<memory unit=…>`.
+pub fn sizes(domain: &Element) -> Option<(u32, u64)> {
+    let vcpus = domain.child("vcpu")?.text.trim().parse().ok()?;
+    let mem = domain.child("memory")?;
+    let n: u64 = mem.text.trim().parse().ok()?;
+    let kib = match mem.attr("unit").unwrap_or("KiB") {
+        "b" | "bytes" => n / 1024,
+        "KB" => n * 1000 / 1024,
+        "k" | "KiB" => n,
+        "MB" => n * 1_000_000 / 1024,
+        "M" | "MiB" => n * 1024,
+        "GB" => n * 1_000_000_000 / 1024,
+        "G" | "GiB" => n * 1024 * 1024,
+        _ => return None,
+    };
+    Some((vcpus, kib / 1024))
+}
+
+/// `xml` (a domain's definition as libvirt wrote it) with `<vcpu>`, `<memory>` and
+/// `<currentMemory>` set, everything else byte for byte as it was (device addresses,
+/// MACs, the UUID).
+pub fn with_sizes(xml: &str, vcpus: u32, memory_mib: u64) -> Result<String, String> {
+    let kib = memory_mib * 1024;
+    let mut out = xml.to_string();
+    for (tag, value, required) in [
+        ("vcpu", vcpus.to_string(), true),
+        ("memory", kib.to_string(), true),
+        ("currentMemory", kib.to_string(), false),
+    ] {
+        let open = format!("<{tag}");
+        // The element itself, not one whose name merely starts with it.
+        let Some(start) = out.match_indices(&open).map(|(i, _)| i).find(|i| {
+            out[i + open.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c == '>' || c == ' ')
+        }) else {
+            if required {
+                return Err(format!("no <{tag}> element"));
+            }
+            continue;
+        };
+        let close = format!("</{tag}>");
+        let end = out[start..]
+            .find(&close)
+            .map(|e| start + e + close.len())
+            .ok_or_else(|| format!("<{tag}> is not closed"))?;
+        let head_end = start + out[start..].find('>').ok_or("unterminated tag")? + 1;
+        let head = if tag == "vcpu" {
+            out[start..head_end].to_string()
+        } else {
+            format!("<{tag} unit='KiB'>")
+        };
+        out.replace_range(start..end, &format!("{head}{value}{close}"));
+    }
+    Ok(out)
+}
+
 /// One `<disk>` of a domain: its device kind and where its data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiskSource {
@@ -392,5 +450,22 @@ mod tests {
         assert!(parse("<domain><name>x</domain>").is_err());
         assert!(parse("<domain>").is_err());
         assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn sizes_are_read_in_any_unit_and_set_keeping_everything_else() {
+        let xml = "<domain type='kvm'>\n  <name>a</name>\n  <uuid>u-1</uuid>\n  <memory unit='GiB'>2</memory>\n  <currentMemory unit='KiB'>2097152</currentMemory>\n  <vcpu placement='static'>2</vcpu>\n  <vcpupin vcpu='0' cpuset='1'/>\n  <devices><interface type='network'><mac address='52:54:00:00:00:01'/></interface></devices>\n</domain>";
+        assert_eq!(sizes(&parse(xml).unwrap()), Some((2, 2048)));
+        let new = with_sizes(xml, 4, 3072).unwrap();
+        assert_eq!(sizes(&parse(&new).unwrap()), Some((4, 3072)));
+        assert!(new.contains("<vcpu placement='static'>4</vcpu>"), "{new}");
+        assert!(
+            new.contains("<currentMemory unit='KiB'>3145728</currentMemory>"),
+            "{new}"
+        );
+        // <vcpupin> is not <vcpu>; the UUID, the MAC and the rest are untouched.
+        assert!(new.contains("<vcpupin vcpu='0' cpuset='1'/>"));
+        assert!(new.contains("<uuid>u-1</uuid>") && new.contains("52:54:00:00:00:01"));
+        assert!(with_sizes("<domain><name>x</name></domain>", 1, 1).is_err());
     }
 }

@@ -427,3 +427,29 @@ pub fn remove_left_alone_files(dry_run: &serde_json::Value) -> usize {
     }
     cmds.len()
 }
+
+/// Whether the shared libvirtd (qemu:///system) answers; says loudly that the test is
+/// skipped when it does not.
+pub fn libvirtd_available() -> bool {
+    let ok = Command::new("virsh")
+        .args(["-c", "qemu:///system", "version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!(
+            "\n!!! SKIPPED: libvirtd (qemu:///system) is not reachable; run scripts/setup-host.sh first !!!\n"
+        );
+    }
+    ok
+}
+
+/// The `what` of each entry of a clean dry run's list `key` (`items` or `kept`).
+pub fn dry_run_whats(list: &serde_json::Value, key: &str) -> Vec<String> {
+    list[key]
+        .as_array()
+        .expect("a clean --dry-run --json list")
+        .iter()
+        .map(|i| i["what"].as_str().unwrap_or_default().to_string())
+        .collect()
+}

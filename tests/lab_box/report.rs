@@ -103,6 +103,13 @@ impl Report {
                 s.push_str(&format!("  {vm:<28} {what}\n"));
             }
         }
+        s.push_str("what is real and what the stand-in plays, per stage:\n");
+        for (stage, real, played) in REALNESS {
+            s.push_str(&format!("  {stage:<20} real: {real}\n"));
+            if !played.is_empty() {
+                s.push_str(&format!("  {:<20} played: {played}\n", ""));
+            }
+        }
         for n in &self.notes {
             s.push_str(&format!("note: {n}\n"));
         }
@@ -130,3 +137,38 @@ impl Drop for Report {
         let _ = std::io::stderr().lock().write_all(self.render().as_bytes());
     }
 }
+
+/// Per stage of the box's run: what runs for real here, and what only labwarp's stand-in
+/// plays (TripleO cannot run on this machine).
+const REALNESS: &[(&str, &str, &str)] = &[
+    (
+        "hypervisor",
+        "this machine over SSH (OpenSSH, pinned key), libvirtd, networks and bridges (the provisioning one holding the BMC address), the pool, VirtualBMC's venv and vbmcd",
+        "",
+    ),
+    (
+        "images",
+        "files, checksums and copies on the hypervisor (a local base image and the tiny guest's kernel and initrd)",
+        "",
+    ),
+    (
+        "undercloud-vm",
+        "a VM booted under libvirt (the tiny guest: Debian kernel, busybox, dropbear, ipmitool), its DHCP lease, its host key pinned from the console, SSH through the hypervisor",
+        "local_ip on its provisioning NIC comes from `labwarp.ctlplane=` (TripleO's install does it on a real undercloud)",
+    ),
+    (
+        "undercloud-install",
+        "a detached job on the undercloud, followed across kill -9; podman containers (in the hypervisor's podman: the tiny guest has none)",
+        "`openstack undercloud install` (the stand-in: prints TripleO-like output, starts busybox containers named as TripleO's)",
+    ),
+    (
+        "overcloud-nodes",
+        "node domains defined with network boot first, one BMC each (vbmcd entries), firewall openings",
+        "",
+    ),
+    (
+        "overcloud-deploy",
+        "IPMI from inside the undercloud to every BMC (bmc-reachable), and the test powering a node on and off from there",
+        "node import, introspection and the deploy (the stand-in); the nodes boot no OS",
+    ),
+];

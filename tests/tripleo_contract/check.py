@@ -10,33 +10,59 @@ SPEC: {"undercloud_conf": PATH?, "instackenv": PATH?,
        "commands": [{"argv": [...], "label": STR?, "credentials": [...]?}]}
 where argv is what follows `openstack` and file arguments name real files; label names the
 check instead of the argv. `credentials` (the OS_* variables present when the command ran,
-from the stand-in's journal) is judged when given. Prints {"versions": {...}, "checks":
+from the stand-in's journal) is judged when given.
+
+Commands are judged in order, and as one deployment: `overcloud node provision`'s baremetal
+deployment file goes through tripleo-ansible's own `baremetal_deploy` (`validate_roles`,
+`expand`, as its `tripleo_baremetal_expand_roles` module calls them), its instances must be
+the nodes of instackenv.json, and the environment `expand` makes is written where the
+command's `--output` points (unless a file is there): the deploy that follows must pass it
+with `-e`, its `-r` must be the roles `overcloud roles generate` wrote (holding every role
+provisioned), and its `-n` must pass tripleo-ansible's network data v2 schema. Prints {"versions": {...}, "checks":
 [{"check", "ok", "detail", "kind"}]}; each failure's detail names what is wrong. Exits 0
 whenever it could judge (the caller decides).
 """
 
 import contextlib
+import copy
 import io
 import json
 import logging
+import os
 import shlex
 import sys
 from importlib.metadata import entry_points, version
 from unittest import mock
 
+import yaml
 from oslo_config import cfg
 from tripleo_common.utils import nodes as tripleo_nodes
+from tripleo_common.utils import roles as tripleo_roles
 from tripleoclient import utils as oooutils
 from tripleoclient.config.undercloud import UndercloudConfig
 from tripleoclient.v1 import overcloud_deploy
 from tripleoclient.v1 import undercloud_config  # registers the options on cfg.CONF
 from tripleoclient.v1 import undercloud_preflight as preflight
 
+# tripleo-ansible's module_utils (in the venv's share/, not on sys.path).
+sys.path.insert(0, os.path.join(sys.prefix, "share/ansible/plugins/module_utils"))
+import baremetal_deploy  # noqa: E402
+import network_data_v2  # noqa: E402
+
 COMMAND_GROUPS = (
     "openstack.tripleoclient.v2",
     "openstack.tripleoclient.v1",
     "openstack.baremetal.v1",
+    "openstack.identity.v3",
 )
+# What tripleo-ansible's cli-overcloud-node-provision.yaml gives tripleo_baremetal_expand_roles
+# when the undercloud holds the partition image (`overcloud image upload`).
+DEFAULT_IMAGE = {
+    "href": "file:///var/lib/ironic/images/overcloud-full.raw",
+    "kernel": "file:///var/lib/ironic/images/overcloud-full.vmlinuz",
+    "ramdisk": "file:///var/lib/ironic/images/overcloud-full.initrd",
+}
+DEFAULT_NETWORK = [{"network": "ctlplane", "vif": True}]
 # Every command after the undercloud install talks to its services: it needs credentials.
 NO_CREDENTIALS_NEEDED = ("undercloud_install",)
 CREDENTIAL_VARIABLES = ("OS_CLOUD", "OS_AUTH_URL")
@@ -167,6 +193,7 @@ def check_instackenv(path):
     with open(path) as f:
         nodes = oooutils.parse_env_file(f)  # as `overcloud node import` reads it
     problem = nodes_problem(nodes)
+    made["instackenv_nodes"] = [n.get("name") for n in nodes]
     report("instackenv.json validate_nodes", problem is None,
            problem or f"{len(nodes)} node(s) valid: "
            + ", ".join(n.get("name", "?") for n in nodes))
@@ -206,10 +233,109 @@ def parse(argv):
     return name, parsed, None
 
 
+# What earlier commands of the same spec made, for the ones after them (one deployment).
+made = {"instackenv_nodes": None, "roles_file": None, "roles": None,
+        "provisioned_env": None, "provisioned_roles": None}
+
+
+def provision(parsed):
+    """`overcloud node provision`: the baremetal deployment as tripleo-ansible reads it."""
+    path = os.path.abspath(parsed.input)
+    with open(path) as f:
+        roles = yaml.safe_load(f)
+    oooutils.validate_roles_playbooks(os.path.dirname(path), roles)
+    # As tripleo_baremetal_expand_roles calls it: expand merges the playbook's defaults into
+    # every role and instance, runs validate_roles (jsonschema, counts) on the result, then
+    # expands the roles into instances and the deploy's environment.
+    merged = copy.deepcopy(roles)
+    instances, env, _, hostname_role = baremetal_deploy.expand(
+        merged, parsed.stack, default_image=DEFAULT_IMAGE,
+        default_network=DEFAULT_NETWORK)
+    baremetal_deploy.validate_roles(merged)  # explicitly, on what was expanded
+    names = [i.get("name") for i in instances]
+    if made["instackenv_nodes"] is not None:
+        unknown = [n for n in names if n not in made["instackenv_nodes"]]
+        left = [n for n in made["instackenv_nodes"] if n not in names]
+        if unknown or left:
+            raise ValueError(
+                f"instances {unknown} are not nodes of instackenv.json; "
+                f"nodes {left} are not provisioned" if unknown else
+                f"nodes of instackenv.json not provisioned: {left}")
+    mismatched = [f"{i['hostname']} on node {i.get('name')}" for i in instances
+                  if i.get("name") and i["hostname"] != i["name"]]
+    if mismatched:
+        raise ValueError(f"hostnames differ from the VM (node) names: {mismatched}")
+    output = os.path.abspath(parsed.output)
+    if not os.path.exists(output):
+        with open(output, "w") as f:
+            yaml.safe_dump(env, f)
+    made["provisioned_env"] = output
+    made["provisioned_roles"] = sorted({r["name"] for r in roles})
+    params = env["parameter_defaults"]
+    return "; ".join([
+        f"expand: {len(instances)} instance(s) "
+        + ", ".join(f"{h} ({r})" for h, r in hostname_role.items()),
+        ", ".join(f"{k}={v}" for k, v in params.items() if k.endswith("Count")),
+    ])
+
+
+def roles_generate(parsed):
+    """`overcloud roles generate`: each ROLE:NAME by tripleo-common's colon-format rule."""
+    names = []
+    for role in parsed.roles:
+        defined, _, generated = role.partition(":")
+        if generated:
+            tripleo_roles.generate_role_with_colon_format(
+                f"- name: {defined}\n", defined, generated)
+        names.append(generated or defined)
+    made["roles_file"] = os.path.abspath(parsed.output_file) if parsed.output_file else None
+    made["roles"] = names
+    return f"roles {', '.join(names)} into {made['roles_file']}"
+
+
+def deploy(parsed):
+    """`overcloud deploy` with what the commands before it made."""
+    overcloud_deploy._validate_args(parsed)
+    notes = []
+    if parsed.networks_file:
+        if not oooutils.is_network_data_v2(parsed.networks_file):
+            raise ValueError(f"{parsed.networks_file}: network data version 1")
+        with open(parsed.networks_file) as f:
+            data = yaml.safe_load(f)
+        if not isinstance(data, list):
+            raise ValueError(f"{parsed.networks_file}: not a list of networks")
+        # One network at a time, as tripleo_overcloud_network_provision validates them.
+        errors = [e for net in data for e in network_data_v2.validate_json_schema(net)]
+        if errors:
+            raise ValueError(f"{parsed.networks_file}: {' '.join(errors)}")
+        notes.append(f"network data v2: {len(data)} composable network(s)")
+    envs = [os.path.abspath(e) for e in parsed.environment_files or []]
+    if made["provisioned_env"]:
+        if made["provisioned_env"] not in envs:
+            raise ValueError("the deploy does not pass the environment `overcloud node "
+                             f"provision` wrote ({made['provisioned_env']}) with -e")
+        notes.append("-e the provisioned servers' environment")
+    if made["roles"] is not None:
+        roles_file = parsed.roles_file and os.path.abspath(parsed.roles_file)
+        if roles_file != made["roles_file"]:
+            raise ValueError(f"-r {parsed.roles_file} is not the roles data `overcloud "
+                             f"roles generate` wrote ({made['roles_file']})")
+        missing = [r for r in made["provisioned_roles"] or [] if r not in made["roles"]]
+        if missing:
+            raise ValueError(f"roles provisioned but not in the roles data: {missing}")
+        notes.append(f"-r roles {', '.join(made['roles'])}")
+    return "; ".join(notes)
+
+
 def after_parse(name, parsed):
-    """What the command itself checks first about its arguments."""
+    """What the command itself checks first about its arguments (and, for a deployment's
+    commands, what they make for the next ones); returns what it saw, or None."""
     if name == "overcloud_deploy":
-        overcloud_deploy._validate_args(parsed)
+        return deploy(parsed)
+    if name == "overcloud_node_provision":
+        return provision(parsed)
+    if name == "overcloud_roles_generate":
+        return roles_generate(parsed)
     if name == "overcloud_node_import":
         nodes = oooutils.parse_env_file(parsed.env_file)
         parsed.env_file.close()
@@ -222,12 +348,14 @@ def check_command(command):
     argv = command["argv"]
     shown = command.get("label") or "openstack " + shlex.join(argv)
     name, parsed, problem = parse(argv)
+    saw = None
     if problem is None:
         try:
-            after_parse(name, parsed)
+            saw = after_parse(name, parsed)
         except Exception as e:
             problem = f"{type(e).__name__}: {e}"
-    report(f"argv: {shown}", problem is None, problem or f"{name} parser accepts it")
+    report(f"argv: {shown}", problem is None,
+           problem or f"{name} parser accepts it" + (f"; {saw}" if saw else ""))
     if "credentials" in command and name and name not in NO_CREDENTIALS_NEEDED:
         present = [v for v in command["credentials"] if v in CREDENTIAL_VARIABLES]
         report(f"credentials: {shown}", bool(present),

@@ -97,7 +97,6 @@ impl Report {
 }
 
 pub fn installers(lab: &Lab, r: &mut Report) {
-    overrides(lab, r);
     libvirt_mode(lab, r);
     memory(lab, r);
     provisioning(lab, r);
@@ -106,7 +105,8 @@ pub fn installers(lab: &Lab, r: &mut Report) {
     bmc_address(lab, r);
 }
 
-fn overrides(lab: &Lab, r: &mut Report) {
+/// Every name under `overrides:` is a rule (checked whatever else is wrong).
+pub fn overrides(lab: &Lab, r: &mut Report) {
     let names = RULES.iter().map(|(n, _)| *n);
     for (i, o) in lab.overrides.iter().enumerate() {
         if !RULES.iter().any(|(n, _)| n == o) {
@@ -196,7 +196,9 @@ fn local_nic(lab: &Lab) -> Option<usize> {
 }
 
 /// The provisioning (ctlplane) network: the undercloud's `local_interface` network. Ironic's
-/// dnsmasq answers the nodes' PXE DHCP there, so it must be a network libvirt does not serve.
+/// dnsmasq (ironic-inspector's and neutron's DHCP for the ctlplane subnet) answers the nodes'
+/// PXE DHCP there, so it must be a network libvirt's own dnsmasq does not serve: two DHCP
+/// servers on one segment race, and a node booted by libvirt's gets no PXE options.
 fn provisioning(lab: &Lab, r: &mut Report) {
     let Some(n) = local_nic(lab) else {
         return;
@@ -331,12 +333,11 @@ fn timezones(lab: &Lab, r: &mut Report) {
     }
 }
 
-/// Ironic sends IPMI to `pm_addr`: a wildcard is where vbmcd listens, not an address anyone
-/// can send to, and an address outside the lab's networks is not one the undercloud reaches
-/// through them.
 /// VirtualBMC runs on the hypervisor and its BMCs listen on `overcloud.vbmc.address`, which
-/// ironic on the undercloud reaches over `local_interface`: it must be the hypervisor's own
-/// address on that provisioning network (the network's `gateway`), and nobody else's there.
+/// ironic on the undercloud reaches over `local_interface` (`pm_addr` in instackenv.json): it
+/// must be the hypervisor's own address on that provisioning network (the network's
+/// `gateway`), and nobody else's there. A wildcard is where a server listens, not an address
+/// anyone can send to (metal3-dev-env issues #158/#161: BMCs "down" with listen address `::`).
 fn bmc_address(lab: &Lab, r: &mut Report) {
     let v = &lab.overcloud.vbmc;
     let Ok(addr) = fields::ip(&v.address) else {
@@ -359,6 +360,10 @@ fn bmc_address(lab: &Lab, r: &mut Report) {
                 .enumerate()
                 .find(|(_, n)| &n.name == name)
         });
+    // A local_interface that names no NIC is that field's problem, not the BMC's.
+    if prov.is_none() {
+        return;
+    }
     // A NAT or DHCP-serving provisioning network is reported by its own rule
     // (ctlplane-nat, provisioning-dhcp): an address advised from it would be wrong too.
     if prov.is_some_and(|(_, n)| n.mode == NetworkMode::Nat || n.dhcp.is_some()) {
@@ -391,7 +396,7 @@ fn bmc_address(lab: &Lab, r: &mut Report) {
             .find(|a| !taken(*a))
     });
     let fix = match (prov, host) {
-        (_, Some(_)) if derived => match free {
+        _ if derived => match free {
             Some(f) => format!("use `{f}` (free on the ctlplane subnet; labwarp gives it to the hypervisor on the provisioning network)"),
             None => "use a ctlplane address outside local_ip and the DHCP and inspection ranges".into(),
         },

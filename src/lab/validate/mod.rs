@@ -31,6 +31,7 @@ pub fn validate(lab: &Lab) -> Vec<Problem> {
     if !r.problems.iter().any(Problem::is_error) {
         installers::installers(lab, &mut r);
     }
+    installers::overrides(lab, &mut r);
     // A secret is never shown, even where a rule quoted a value that happens to hold it.
     if let Some(pw) = &lab.overcloud.vbmc.password {
         for p in &mut r.problems {

@@ -1,4 +1,5 @@
-//! Overcloud node groups, VirtualBMC, deploy options, live migration and the plan's totals.
+//! Overcloud node groups, VirtualBMC, deploy options, live migration, the plan's totals and
+//! the TripleO release.
 
 use super::{Report, node_count, node_names, vms};
 use super::{fields, paths};
@@ -21,6 +22,34 @@ pub fn overcloud(lab: &Lab, r: &mut Report) {
     deploy(lab, r);
     live_migration(lab, r);
     totals(lab, r);
+    release(lab, r);
+}
+
+/// `tripleo.release`: one whose deploy flow labwarp implements.
+fn release(lab: &Lab, r: &mut Report) {
+    let name = lab.tripleo.release.as_str();
+    let supported = crate::lab::release::supported_names();
+    let fix = format!(
+        "use `{}` (supported: {supported})",
+        crate::lab::release::DEFAULT_RELEASE
+    );
+    match crate::lab::release::release(name) {
+        Some(rel) if rel.supported => {}
+        Some(_) => r.error(
+            "tripleo.release",
+            name,
+            format!(
+                "labwarp does not deploy {name}: it implements the deploy flow of Wallaby and later (nodes provisioned with `overcloud node provision`, then `overcloud deploy` of those servers); supported releases: {supported}"
+            ),
+            fix,
+        ),
+        None => r.error(
+            "tripleo.release",
+            name,
+            format!("not a TripleO release labwarp knows; supported releases: {supported}"),
+            fix,
+        ),
+    }
 }
 
 fn groups(lab: &Lab, r: &mut Report) {

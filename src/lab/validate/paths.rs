@@ -115,10 +115,16 @@ pub fn normal(value: &str) -> Check {
             "write the directory itself, without `..`",
         );
     }
-    if trimmed != norm {
+    if norm == "." {
+        return bad(
+            "the path is the current directory itself",
+            "name a directory of its own",
+        );
+    }
+    if trimmed != norm || value.split('/').any(|c| c == ".") {
         return bad(
             "the path holds `.` components or repeated `/`",
-            format!("write it as {norm}"),
+            format!("write it as `{norm}`"),
         );
     }
     Ok(())
@@ -219,7 +225,14 @@ mod tests {
         assert!(owned("/export/$(id)", true).is_err());
         assert_eq!(
             owned("/export//nova", true).unwrap_err().fix,
-            "write it as /export/nova"
+            "write it as `/export/nova`"
+        );
+        // Found by the lab_fields fuzz target: `./` was its own normal form.
+        assert!(owned("./", false).is_err());
+        assert!(owned(".", false).is_err());
+        assert_eq!(
+            owned("./cache", false).unwrap_err().fix,
+            "write it as `cache`"
         );
         assert!(owned("relative/dir", false).is_ok());
         assert!(owned("relative/dir", true).is_err());

@@ -1,7 +1,7 @@
 //! Steps on the lab's libvirt connection: networks, the storage pool, disks and domains.
 
 use crate::host::Cmd;
-use crate::plan::{Check, HostRole, Level, Resource, Step, StepCtx};
+use crate::plan::{Check, Drift, DriftCost, HostRole, Level, Resource, Step, StepCtx};
 use crate::run::event::{Event, VmRow};
 use crate::virt::UndefineOptions;
 use async_trait::async_trait;
@@ -190,6 +190,52 @@ pub struct Domain {
     pub files: Vec<PathBuf>,
 }
 
+impl Domain {
+    /// (vcpus, memory MiB) the rendered definition asks for.
+    fn wanted_sizes(&self) -> Option<(u32, u64)> {
+        crate::virt::xml::parse(&self.xml)
+            .ok()
+            .and_then(|t| crate::virt::xml::sizes(&t))
+    }
+
+    /// vCPUs and memory of the persistent definition against the wanted ones.
+    async fn drift(&self, ctx: &StepCtx<'_>, running: bool) -> anyhow::Result<Vec<Drift>> {
+        let Some((want_cpus, want_mem)) = self.wanted_sizes() else {
+            return Ok(Vec::new());
+        };
+        let live = ctx.ctx.libvirt.domain_xml_inactive(&self.name).await?;
+        let Some((cpus, mem)) = crate::virt::xml::parse(&live)
+            .ok()
+            .and_then(|t| crate::virt::xml::sizes(&t))
+        else {
+            return Ok(Vec::new());
+        };
+        let cost = if running {
+            DriftCost::NextBoot
+        } else {
+            DriftCost::Live
+        };
+        let mut out = Vec::new();
+        if cpus != want_cpus {
+            out.push(Drift {
+                field: "vcpus".into(),
+                live: cpus.to_string(),
+                wanted: want_cpus.to_string(),
+                cost,
+            });
+        }
+        if mem != want_mem {
+            out.push(Drift {
+                field: "memory_mib".into(),
+                live: mem.to_string(),
+                wanted: want_mem.to_string(),
+                cost,
+            });
+        }
+        Ok(out)
+    }
+}
+
 #[async_trait]
 impl Step for Domain {
     fn id(&self) -> &str {
@@ -217,12 +263,17 @@ impl Step for Domain {
         v
     }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
-        Ok(match domain_row(&ctx.ctx.libvirt, &self.name).await? {
-            None => Check::todo(format!("no domain {}", self.name)),
-            Some(d) if !self.start || d.state == "running" => {
-                Check::done(format!("domain {} {}", self.name, d.state))
-            }
-            Some(d) => Check::todo(format!("domain {} is {}", self.name, d.state)),
+        let Some(d) = domain_row(&ctx.ctx.libvirt, &self.name).await? else {
+            return Ok(Check::todo(format!("no domain {}", self.name)));
+        };
+        let drift = self.drift(ctx, d.state == "running").await?;
+        if !drift.is_empty() {
+            return Ok(Check::drifted(drift));
+        }
+        Ok(if !self.start || d.state == "running" {
+            Check::done(format!("domain {} {}", self.name, d.state))
+        } else {
+            Check::todo(format!("domain {} is {}", self.name, d.state))
         })
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
@@ -230,6 +281,24 @@ impl Step for Domain {
         if !lv.domain_exists(&self.name).await? {
             lv.define_domain(&self.xml).await?;
             ctx.info(format!("defined domain {}", self.name));
+        } else if let Some((vcpus, mem)) = self.wanted_sizes() {
+            let running = domain_row(lv, &self.name)
+                .await?
+                .is_some_and(|d| d.state == "running");
+            let drift = self.drift(ctx, running).await?;
+            if !drift.is_empty() {
+                lv.resize_persistent(&self.name, vcpus, mem).await?;
+                for d in &drift {
+                    ctx.info(format!("domain {}: {d}", self.name));
+                }
+                if running {
+                    // Never restarted behind the user's back: they choose when.
+                    ctx.info(format!(
+                        "domain {} runs with its old size until it restarts: shut it down when convenient (`virsh shutdown {}`), then `labwarp run` starts it with the new one",
+                        self.name, self.name
+                    ));
+                }
+            }
         }
         if self.start {
             lv.start(&self.name).await?;

@@ -258,7 +258,7 @@ pub enum Transport {
 impl Transport {
     pub fn port(self) -> u16 {
         match self {
-            Transport::Ssh => 2022,
+            Transport::Ssh => crate::render::MIGRATION_SSH_PORT,
             Transport::Tcp => 16509,
             Transport::Tls => 16514,
         }
@@ -281,13 +281,18 @@ pub enum ReadyKind {
     Port,
     /// The instances directory on every compute is the NFS share.
     SharedPath,
+    /// Every compute sees the export (`showmount -e` against the NFS server).
+    ExportVisible,
+    /// SELinux lets QEMU use NFS on every compute (`virt_use_nfs` on, or SELinux off).
+    VirtUseNfs,
 }
 
 /// A readiness check run on each compute after the deploy, over SSH from the undercloud
 /// (`tripleo-admin`, TripleO's deploy user, with the undercloud's own keys and known hosts).
 pub struct Readiness {
     pub kind: ReadyKind,
-    /// The computes' overcloud hostnames (`overcloud-novacompute-0`, ...).
+    /// The computes' overcloud hostnames: their VM names (`compute-0`, ...), the baremetal
+    /// deployment's hostname format.
     pub computes: Vec<String>,
     pub transport: Transport,
     /// `server:/path` as in NovaNfsShare.
@@ -335,17 +340,41 @@ impl Readiness {
                     format!("findmnt -n -o SOURCE,FSTYPE -T {INSTANCES}"),
                     format!("{INSTANCES} on {c} is {}", self.share),
                 )),
+                ReadyKind::ExportVisible => {
+                    let (server, path) = self.share.split_once(':').unwrap_or((&self.share, ""));
+                    out.push((
+                        c.clone(),
+                        format!("showmount -e {}", shell_quote(server)),
+                        format!("{c} sees {path} exported by {server}"),
+                    ));
+                }
+                ReadyKind::VirtUseNfs => out.push((
+                    c.clone(),
+                    "if [ \"$(getenforce 2>/dev/null)\" = Disabled ]; then echo disabled; else getsebool virt_use_nfs; fi".into(),
+                    format!("SELinux lets QEMU use NFS on {c} (virt_use_nfs)"),
+                )),
             }
         }
         out
     }
 
-    fn passed(&self, stdout: &str) -> bool {
+    /// Whether a probe's output shows what it checks.
+    pub fn passed(&self, stdout: &str) -> bool {
         match self.kind {
             ReadyKind::SharedPath => {
                 let mut w = stdout.split_whitespace();
                 w.next() == Some(self.share.as_str())
                     && w.next().is_some_and(|t| t.starts_with("nfs"))
+            }
+            ReadyKind::ExportVisible => {
+                let path = self.share.split_once(':').map(|(_, p)| p).unwrap_or("");
+                stdout
+                    .lines()
+                    .any(|l| l.split_whitespace().next() == Some(path))
+            }
+            ReadyKind::VirtUseNfs => {
+                let t = stdout.trim();
+                t == "disabled" || t.ends_with("--> on")
             }
             _ => true,
         }
@@ -359,6 +388,8 @@ impl Step for Readiness {
             ReadyKind::Resolve => "computes-resolve",
             ReadyKind::Port => "migration-port",
             ReadyKind::SharedPath => "shared-path",
+            ReadyKind::ExportVisible => "export-visible",
+            ReadyKind::VirtUseNfs => "virt-use-nfs",
         }
     }
     fn title(&self) -> String {
@@ -374,6 +405,10 @@ impl Step for Readiness {
             ReadyKind::SharedPath => {
                 format!("{INSTANCES} mounted from {} on every compute", self.share)
             }
+            ReadyKind::ExportVisible => {
+                format!("every compute sees the export {}", self.share)
+            }
+            ReadyKind::VirtUseNfs => "SELinux virt_use_nfs on every compute".into(),
         }
     }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
@@ -395,8 +430,8 @@ impl Step for Readiness {
                 .iter()
                 .map(|(c, cmd, _)| format!("ssh {NODE_USER}@{c} {cmd}"))
                 .collect();
-            return Ok(Check::done(format!(
-                "NOT VERIFIED: the overcloud was deployed by labwarp's stand-in on {uc}, so {} are VMs that never booted and nothing runs there to check. On a real undercloud this step runs from {uc}: {}",
+            return Ok(Check::unverified(format!(
+                "the overcloud was deployed by labwarp's stand-in on {uc}, so {} are VMs that never booted and nothing runs there to check. On a real undercloud this step runs from {uc}: {}",
                 self.computes.join(", "),
                 would.join("; ")
             )));
@@ -457,6 +492,12 @@ impl Step for Readiness {
             }
             ReadyKind::SharedPath => {
                 "check NovaNfsShare in the deploy's environment files and the NFS export (nfs-export step)"
+            }
+            ReadyKind::ExportVisible => {
+                "check that the NFS server runs (nfs-server step), its firewall lets NFS, rpc-bind and mountd in, and the export lists the computes' subnet"
+            }
+            ReadyKind::VirtUseNfs => {
+                "TripleO sets virt_use_nfs when NovaNfsEnabled is true: check the deploy's environment files (`setsebool -P virt_use_nfs on` on a compute fixes it by hand)"
             }
         };
         anyhow::bail!("{}; {hint}", c.saw)

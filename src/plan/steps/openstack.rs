@@ -11,6 +11,10 @@ use std::path::PathBuf;
 /// The stand-in script, shipped inside the binary so it can be uploaded anywhere.
 pub const STANDIN: &str = include_str!("../../../scripts/standin/openstack");
 
+/// The cloud of the stack user's `clouds.yaml` that the undercloud install writes (and
+/// `stackrc` exports as `OS_CLOUD`).
+pub const UNDERCLOUD_CLOUD: &str = "undercloud";
+
 /// The containers the undercloud install must leave running (TripleO's names).
 pub const UNDERCLOUD_CONTAINERS: &[&str] = &[
     "mysql",
@@ -26,7 +30,7 @@ pub const UNDERCLOUD_CONTAINERS: &[&str] = &[
 ];
 
 /// Words as owned strings (an argv).
-fn words(w: &[&str]) -> Vec<String> {
+pub(crate) fn words(w: &[&str]) -> Vec<String> {
     w.iter().map(|s| s.to_string()).collect()
 }
 
@@ -35,47 +39,10 @@ pub fn undercloud_install_argv() -> Vec<String> {
     words(&["undercloud", "install"])
 }
 
-/// The node listing the import and introspection checks read.
-pub fn node_list_argv() -> Vec<String> {
-    words(&[
-        "baremetal",
-        "node",
-        "list",
-        "-f",
-        "value",
-        "-c",
-        "Name",
-        "-c",
-        "Provisioning State",
-    ])
-}
-
-/// `openstack overcloud node import FILE`.
-pub fn node_import_argv(file: &std::path::Path) -> Vec<String> {
-    let mut a = words(&["overcloud", "node", "import"]);
-    a.push(file.to_string_lossy().into_owned());
-    a
-}
-
-/// `openstack overcloud node introspect --all-manageable --provide`.
-pub fn node_introspect_argv() -> Vec<String> {
-    words(&[
-        "overcloud",
-        "node",
-        "introspect",
-        "--all-manageable",
-        "--provide",
-    ])
-}
-
-/// `openstack overcloud deploy --templates T -e F ...`.
-pub fn deploy_argv(templates: &str, env_files: &[String]) -> Vec<String> {
-    let mut a = words(&["overcloud", "deploy", "--templates", templates]);
-    for e in env_files {
-        a.push("-e".into());
-        a.push(e.clone());
-    }
-    a
+/// `openstack endpoint list -f value -c "Service Name"`: the undercloud answers with the
+/// credentials of its `stackrc` (the install's check).
+pub fn endpoint_list_argv() -> Vec<String> {
+    words(&["endpoint", "list", "-f", "value", "-c", "Service Name"])
 }
 
 /// Every `openstack` command line the plan's steps issue, in plan order, with the step
@@ -125,18 +92,11 @@ impl OpenstackCli {
         Job::new(jobs_dir(&self.home), name)
     }
 
-    /// Runs `openstack ARGS` on the undercloud as the detached job `name` (the step's id),
-    /// its output streamed; a job still running from an earlier labwarp is followed to its
-    /// end instead of started again (see [`Job::run`]).
-    pub async fn run_job<S: AsRef<str>>(
-        &self,
-        ctx: &StepCtx<'_>,
-        name: &str,
-        args: &[S],
-    ) -> anyhow::Result<()> {
-        self.job(name)
-            .run(ctx, HostRole::Undercloud, &self.cmd(args))
-            .await
+    /// Runs `cmd` (an `openstack` command line from [`Self::cmd`]) on the undercloud as the
+    /// detached job `name` (the step's id), its output streamed; a job still running from an
+    /// earlier labwarp is followed to its end instead of started again (see [`Job::run`]).
+    pub async fn run_job(&self, ctx: &StepCtx<'_>, name: &str, cmd: &Cmd) -> anyhow::Result<()> {
+        self.job(name).run(ctx, HostRole::Undercloud, cmd).await
     }
 
     pub fn job_resource(&self, name: &str) -> Resource {
@@ -152,7 +112,21 @@ impl OpenstackCli {
         self.home.join("bin").join("openstack")
     }
 
+    /// `openstack ARGS` with the undercloud's credentials (`OS_CLOUD=undercloud`, the cloud
+    /// the undercloud install writes into the stack user's `clouds.yaml` and its `stackrc`
+    /// exports): every command after the install. Named explicitly, so no command depends
+    /// on being the only cloud in clouds.yaml (openstacksdk picks a sole cloud only when
+    /// `OS_CLOUD` is unset; the deploy adds `overcloud`).
     pub fn cmd<S: AsRef<str>>(&self, args: &[S]) -> Cmd {
+        self.cmd_as(Some(UNDERCLOUD_CLOUD), args)
+    }
+
+    /// `openstack ARGS` without credentials: only `undercloud install`, which makes them.
+    pub fn cmd_before_install<S: AsRef<str>>(&self, args: &[S]) -> Cmd {
+        self.cmd_as(None, args)
+    }
+
+    fn cmd_as<S: AsRef<str>>(&self, cloud: Option<&str>, args: &[S]) -> Cmd {
         let program = if self.standin {
             self.standin_path().to_string_lossy().into_owned()
         } else {
@@ -169,6 +143,9 @@ impl OpenstackCli {
         if self.container_host == HostRole::Virthost {
             // The stand-in then skips its containers, saying where they run instead.
             argv.push("STANDIN_CONTAINER_HOST=the hypervisor".into());
+        }
+        if let Some(cloud) = cloud {
+            argv.push(format!("OS_CLOUD={cloud}"));
         }
         argv.push(program);
         argv.extend(args.iter().map(|s| s.as_ref().to_string()));
@@ -239,8 +216,8 @@ async fn running_containers(ctx: &StepCtx<'_>, cli: &OpenstackCli) -> anyhow::Re
         .collect())
 }
 
-/// `openstack undercloud install`, output streamed; done when stackrc exists and TripleO's
-/// core containers run.
+/// `openstack undercloud install`, output streamed; done when stackrc exists, `openstack
+/// endpoint list` answers with the undercloud's credentials and TripleO's core containers run.
 pub struct UndercloudInstall {
     pub cli: OpenstackCli,
 }
@@ -262,12 +239,34 @@ impl Step for UndercloudInstall {
         r
     }
     fn openstack_argv(&self) -> Vec<Vec<String>> {
-        vec![undercloud_install_argv()]
+        vec![undercloud_install_argv(), endpoint_list_argv()]
     }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
+        // What TripleO leaves: its stackrc, and an undercloud whose keystone answers with
+        // those credentials.
         let stackrc = self.cli.home.join("stackrc");
         if !ctx.host(HostRole::Undercloud).exists(&stackrc).await? {
             return Ok(Check::todo(format!("{} missing", stackrc.display())));
+        }
+        let endpoints = ctx
+            .probe(HostRole::Undercloud, &self.cli.cmd(&endpoint_list_argv()))
+            .await?;
+        let services: Vec<String> = endpoints
+            .stdout_str()
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        if !endpoints.success() || services.is_empty() {
+            let err = endpoints.stderr_str();
+            return Ok(Check::todo(format!(
+                "stackrc present, but `openstack endpoint list` with OS_CLOUD={UNDERCLOUD_CLOUD} does not answer: {}",
+                err.lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("no endpoint listed")
+                    .trim()
+            )));
         }
         let running = running_containers(ctx, &self.cli).await?;
         let missing: Vec<&str> = UNDERCLOUD_CONTAINERS
@@ -281,7 +280,8 @@ impl Step for UndercloudInstall {
             .collect();
         Ok(if missing.is_empty() {
             Check::done(format!(
-                "stackrc present; {} containers running",
+                "stackrc present; keystone lists {} service endpoint(s); {} containers running",
+                services.len(),
                 running.len()
             ))
         } else {
@@ -289,9 +289,8 @@ impl Step for UndercloudInstall {
         })
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
-        self.cli
-            .run_job(ctx, self.id(), &undercloud_install_argv())
-            .await?;
+        let install = self.cli.cmd_before_install(&undercloud_install_argv());
+        self.cli.run_job(ctx, self.id(), &install).await?;
         if self.cli.standin && self.cli.container_host == HostRole::Virthost {
             // The same stand-in starts the containers in the hypervisor's podman, fed on
             // stdin (nothing is left on the hypervisor but the containers).
@@ -312,155 +311,5 @@ impl Step for UndercloudInstall {
         }
         emit_containers(ctx).await;
         Ok(())
-    }
-}
-
-/// `openstack overcloud node import instackenv.json`; done when every node is registered.
-pub struct NodeImport {
-    pub cli: OpenstackCli,
-    pub nodes: Vec<String>,
-}
-
-async fn node_states(
-    ctx: &StepCtx<'_>,
-    cli: &OpenstackCli,
-) -> anyhow::Result<Vec<(String, String)>> {
-    let out = ctx
-        .probe(HostRole::Undercloud, &cli.cmd(&node_list_argv()))
-        .await?;
-    if !out.success() {
-        return Ok(Vec::new());
-    }
-    Ok(out
-        .stdout_str()
-        .lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            Some((w.next()?.to_string(), w.next()?.to_string()))
-        })
-        .collect())
-}
-
-#[async_trait]
-impl Step for NodeImport {
-    fn id(&self) -> &str {
-        "node-import"
-    }
-    fn title(&self) -> String {
-        "openstack overcloud node import instackenv.json".into()
-    }
-    fn openstack_argv(&self) -> Vec<Vec<String>> {
-        vec![node_list_argv(), node_import_argv(&self.file())]
-    }
-    async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
-        let have = node_states(ctx, &self.cli).await?;
-        let missing: Vec<&String> = self
-            .nodes
-            .iter()
-            .filter(|n| !have.iter().any(|(h, _)| h == *n))
-            .collect();
-        Ok(if missing.is_empty() {
-            Check::done(format!("{} node(s) registered", have.len()))
-        } else {
-            Check::todo(format!(
-                "not registered: {}",
-                missing
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })
-    }
-    async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
-        ctx.run_ok(
-            HostRole::Undercloud,
-            &self.cli.cmd(&node_import_argv(&self.file())),
-        )
-        .await?;
-        Ok(())
-    }
-}
-
-impl NodeImport {
-    /// The uploaded instackenv.json on the undercloud.
-    fn file(&self) -> PathBuf {
-        self.cli.home.join("instackenv.json")
-    }
-}
-
-/// Introspection of every manageable node, then `provide`; done when all are available.
-pub struct NodeIntrospect {
-    pub cli: OpenstackCli,
-    pub nodes: Vec<String>,
-}
-
-#[async_trait]
-impl Step for NodeIntrospect {
-    fn id(&self) -> &str {
-        "node-introspect"
-    }
-    fn title(&self) -> String {
-        "openstack overcloud node introspect --all-manageable --provide".into()
-    }
-    fn resources(&self) -> Vec<Resource> {
-        vec![self.cli.job_resource(self.id())]
-    }
-    fn openstack_argv(&self) -> Vec<Vec<String>> {
-        vec![node_list_argv(), node_introspect_argv()]
-    }
-    async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
-        let have = node_states(ctx, &self.cli).await?;
-        let not_ready: Vec<String> = self
-            .nodes
-            .iter()
-            .filter(|n| !have.iter().any(|(h, s)| h == *n && s == "available"))
-            .cloned()
-            .collect();
-        Ok(if not_ready.is_empty() {
-            Check::done("every node available")
-        } else {
-            Check::todo(format!("not available yet: {}", not_ready.join(", ")))
-        })
-    }
-    async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
-        self.cli
-            .run_job(ctx, self.id(), &node_introspect_argv())
-            .await
-    }
-}
-
-/// `openstack overcloud deploy --templates T -e ...`; done when overcloudrc exists.
-pub struct OvercloudDeploy {
-    pub cli: OpenstackCli,
-    pub templates: String,
-    pub env_files: Vec<String>,
-}
-
-#[async_trait]
-impl Step for OvercloudDeploy {
-    fn id(&self) -> &str {
-        "overcloud-deploy"
-    }
-    fn title(&self) -> String {
-        format!("openstack overcloud deploy --templates {}", self.templates)
-    }
-    fn resources(&self) -> Vec<Resource> {
-        vec![self.cli.job_resource(self.id())]
-    }
-    fn openstack_argv(&self) -> Vec<Vec<String>> {
-        vec![deploy_argv(&self.templates, &self.env_files)]
-    }
-    async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
-        let rc = self.cli.home.join("overcloudrc");
-        Ok(if ctx.host(HostRole::Undercloud).exists(&rc).await? {
-            Check::done(format!("{} present", rc.display()))
-        } else {
-            Check::todo(format!("{} missing", rc.display()))
-        })
-    }
-    async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
-        let args = deploy_argv(&self.templates, &self.env_files);
-        self.cli.run_job(ctx, self.id(), &args).await
     }
 }

@@ -385,12 +385,23 @@ fn status_mark(app: &App, st: Status) -> (&'static str, ratatui::style::Style) {
         Status::Skipped => ("=", s.muted),
         Status::Failed => ("✗", s.error),
         Status::Blocked => ("-", s.muted),
+        Status::Unverified => ("?", s.warn),
     }
 }
 
 fn draw_stages(app: &App, frame: &mut Frame, area: Rect) {
     let s = &app.styles;
+    let unverified = app
+        .run
+        .stages
+        .iter()
+        .flat_map(|st| &st.steps)
+        .filter(|x| x.status == Status::Unverified)
+        .count();
     let title = match app.run.finished {
+        Some((true, _)) if unverified > 0 => {
+            format!(" Stages: done, {unverified} step(s) UNVERIFIED ")
+        }
         Some((true, _)) => " Stages: done ".to_string(),
         Some((false, true)) => " Stages: cancelled ".to_string(),
         Some((false, false)) => " Stages: failed ".to_string(),

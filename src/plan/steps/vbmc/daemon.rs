@@ -189,8 +189,10 @@ impl Step for Daemon {
                 .await?;
             }
         }
-        // vbmcd writes its pid file and binds its control port within a second or two.
-        let Err(last) = wait_until_done(ctx, 60, || self.status(ctx)).await? else {
+        // vbmcd writes its pid file and binds its control port within a second or two on an
+        // idle host; a busy one (Python importing libvirt and zmq on a loaded CPU) took over
+        // 15 s here: up to 60 s.
+        let Err(last) = wait_until_done(ctx, 240, || self.status(ctx)).await? else {
             return Ok(());
         };
         let tail = h

@@ -1,0 +1,87 @@
+//! The TripleO releases a lab may name (`tripleo.release`, tripleo-quickstart's `-R`): which
+//! labwarp deploys, and what each one's deploy needs from labwarp.
+//!
+//! labwarp implements the deploy flow of Wallaby and later (TripleO's client 16 to 20):
+//! nodes provisioned by `openstack overcloud node provision` from a baremetal deployment
+//! file, then `overcloud deploy` of those provisioned servers. Earlier releases provisioned
+//! through Heat and Nova (`--provision-nodes`, flavors), a flow labwarp does not drive.
+
+/// One release labwarp knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Release {
+    /// The name as quickstart's `-R` takes it.
+    pub name: &'static str,
+    /// labwarp implements its deploy flow.
+    pub supported: bool,
+    /// Namespace of its container images (quickstart's `docker_registry_namespace` on
+    /// CentOS Stream 9), for `ContainerImagePrepare`.
+    pub namespace: &'static str,
+}
+
+/// The default release of a lab.
+pub const DEFAULT_RELEASE: &str = "wallaby";
+
+/// Every release labwarp knows, oldest first.
+pub const RELEASES: &[Release] = &[
+    old("queens"),
+    old("rocky"),
+    old("stein"),
+    old("train"),
+    old("ussuri"),
+    old("victoria"),
+    Release {
+        name: "wallaby",
+        supported: true,
+        namespace: "quay.io/tripleowallabycentos9",
+    },
+    Release {
+        name: "zed",
+        supported: true,
+        namespace: "quay.io/tripleozedcentos9",
+    },
+    Release {
+        name: "master",
+        supported: true,
+        namespace: "quay.io/tripleomastercentos9",
+    },
+];
+
+const fn old(name: &'static str) -> Release {
+    Release {
+        name,
+        supported: false,
+        namespace: "",
+    }
+}
+
+/// The release named `name`, if labwarp knows it.
+pub fn release(name: &str) -> Option<&'static Release> {
+    RELEASES.iter().find(|r| r.name == name)
+}
+
+/// The names of the releases labwarp deploys, comma-separated.
+pub fn supported_names() -> String {
+    RELEASES
+        .iter()
+        .filter(|r| r.supported)
+        .map(|r| r.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_supported_and_every_supported_release_has_images() {
+        assert!(release(DEFAULT_RELEASE).is_some_and(|r| r.supported));
+        for r in RELEASES.iter().filter(|r| r.supported) {
+            assert!(r.namespace.starts_with("quay.io/tripleo"), "{r:?}");
+            assert!(r.namespace.contains(r.name), "{r:?}");
+        }
+        assert_eq!(supported_names(), "wallaby, zed, master");
+        assert!(release("train").is_some_and(|r| !r.supported));
+        assert!(release("bogus").is_none());
+    }
+}
