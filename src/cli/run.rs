@@ -77,9 +77,10 @@ impl Failures {
         }
     }
 
-    fn print(&self, json: bool) {
+    /// `distro`: the hypervisor's family, for the package manager of a remedy.
+    fn print(&self, json: bool, distro: crate::lab::DistroFamily) {
         for (stage, step, error, tail) in &self.failed {
-            let hits = signatures::diagnose(error, tail.iter().map(String::as_str));
+            let hits = signatures::diagnose_for(error, tail.iter().map(String::as_str), distro);
             if json {
                 let v = serde_json::json!({
                     "event": "diagnosis",
@@ -197,6 +198,11 @@ pub fn run(
         {
             eprintln!("labwarp run: could not record the lab in the workspace: {e:#}");
         }
+        let distro = recorded
+            .hypervisors
+            .first()
+            .map(|h| h.distro)
+            .unwrap_or_default();
         let printer = tokio::spawn(async move {
             let mut failures = Failures::default();
             while let Some(e) = rx.recv().await {
@@ -207,7 +213,7 @@ pub fn run(
                     println!("{}", print::text(&e));
                 }
             }
-            failures.print(json);
+            failures.print(json, distro);
         });
         let cancel = Cancel::new();
         cancel_on_signals(cancel.clone());
