@@ -196,4 +196,10 @@ fn a_failed_run_prints_the_troubleshoot_diagnosis() {
         diag[0]["matches"][0]["title"], "`genisoimage` is missing",
         "{diag:?}"
     );
+    // The safe fix the troubleshoot screen offers on one key, for the lab's distro family.
+    let cmd = diag[0]["matches"][0]["remedy"]["commands"][0].to_string();
+    assert!(
+        cmd.contains("apt-get") && cmd.contains("genisoimage"),
+        "{diag:?}"
+    );
 }
