@@ -731,7 +731,13 @@ fn tui_journey(b: &LabBox, gap: Option<&str>) -> Outcome {
     t.keys(&["Enter"]);
     t.wait_for("Hypervisor: the machine the lab runs on");
     t.wait_for("127.0.0.1");
-    // Next through the hypervisor, undercloud and overcloud forms (one per node group).
+    // Next through the hypervisor form; the hypervisor is reached over SSH, so the
+    // connection screen comes next: the key the CLI pinned and the workspace key work.
+    t.keys(&["C-n"]);
+    let s = t.wait_for("Connected to ");
+    assert!(s.contains("host key pinned"), "{s}");
+    seen.push("connection screen: pinned host key and workspace key accepted".to_string());
+    // Then the undercloud and overcloud forms (one per node group).
     t.keys(&["C-n"]);
     t.wait_for("Undercloud: the director VM");
     for _ in 0..6 {

@@ -30,11 +30,22 @@ fn app_on(preset: &str, screen: usize) -> App {
         lab: Box::new(lab),
         warnings: vec![],
     });
-    for _ in 0..screen {
+    let next = |app: &mut App| {
         app.update(Msg::Key(KeyEvent::new(
             KeyCode::Char('n'),
             KeyModifiers::CONTROL,
-        )));
+        )))
+    };
+    for _ in 0..screen {
+        next(&mut app);
+        // A remote hypervisor's connection screen: the driver says it is connected.
+        if app.screen == Screen::Connect {
+            app.update(Msg::Reach(labwarp::host::lab::Reach::Connected {
+                user: "stack".into(),
+                addr: "[127.0.0.2]:22".into(),
+            }));
+            next(&mut app);
+        }
     }
     app
 }

@@ -2,10 +2,11 @@
 //! compared with insta snapshots, colour checks for the theme, and update() driven by real
 //! keystroke sequences.
 
+use labwarp::host::lab::Reach;
 use labwarp::run::event::{
     ContainerRow, Event, FindingRow, LogStream, StageInfo, StageOutcome, StepInfo, VmRow,
 };
-use labwarp::tui::app::{CleanLevel, Effect, Msg, PlanStage, PlanStep, PlanView, Screen};
+use labwarp::tui::app::{CleanLevel, Effect, Msg, Password, PlanStage, PlanStep, PlanView, Screen};
 use labwarp::tui::screens::cleanup::Preview;
 use labwarp::tui::style::Styles;
 use labwarp::tui::{App, view};
@@ -93,6 +94,17 @@ fn with_preset(name: &str) -> App {
         warnings: vec![],
     });
     app
+}
+
+/// Past the connection screen of a remote hypervisor (the minimal preset's is 127.0.0.2,
+/// reached over SSH): the driver says it is connected, Next goes on.
+fn connected(app: &mut App) -> Vec<Effect> {
+    assert_eq!(app.screen, Screen::Connect);
+    app.update(Msg::Reach(Reach::Connected {
+        user: "stack".into(),
+        addr: "[127.0.0.2]:22".into(),
+    }));
+    ctrl(app, 'n')
 }
 
 fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
@@ -747,14 +759,16 @@ fn back_keeps_input_and_leaving_a_screen_saves_the_lab() {
     clear_field(&mut a);
     typed(&mut a, "admin");
     let fx = ctrl(&mut a, 'n');
-    assert_eq!(a.screen, Screen::Undercloud);
+    assert_eq!(a.screen, Screen::Connect);
     match fx.as_slice() {
-        [Effect::SaveLab { lab, path }] => {
+        [Effect::SaveLab { lab, path }, Effect::ProbeHost(_)] => {
             assert_eq!(lab.hypervisors[0].ssh_user, "admin");
             assert!(path.ends_with("lab.yaml"));
         }
         other => panic!("expected a save, got {other:?}"),
     }
+    connected(&mut a);
+    assert_eq!(a.screen, Screen::Undercloud);
     focus(&mut a, "vCPUs");
     key(&mut a, KeyCode::Right);
     let vcpus = a.lab.undercloud.vm.vcpus;
@@ -821,9 +835,11 @@ fn an_invalid_network_cidr_refuses_next_until_fixed() {
     clear_field(&mut a);
     typed(&mut a, &cidr);
     let fx = ctrl(&mut a, 'n');
-    assert_eq!(a.screen, Screen::Undercloud);
+    assert_eq!(a.screen, Screen::Connect);
     match fx.as_slice() {
-        [Effect::SaveLab { lab, .. }] => assert_eq!(lab.networks[0].cidr, cidr),
+        [Effect::SaveLab { lab, .. }, Effect::ProbeHost(_)] => {
+            assert_eq!(lab.networks[0].cidr, cidr)
+        }
         other => panic!("expected a save, got {other:?}"),
     }
 }
@@ -835,6 +851,11 @@ fn a_problem_on_another_network_refuses_next_and_shows_that_network() {
     // reported on `networks[1].dhcp`, a path no single field has.
     key(&mut a, KeyCode::PageDown);
     assert_eq!(a.forms.network, 1);
+    // (The preset gives it a CIDR and a gateway now: back to none.)
+    focus(&mut a, "Gateway");
+    clear_field(&mut a);
+    focus(&mut a, "CIDR");
+    clear_field(&mut a);
     focus(&mut a, "DHCP start");
     typed(&mut a, "192.168.24.10");
     let form = labwarp::tui::screens::forms::current(&a).unwrap();
@@ -858,8 +879,14 @@ fn a_problem_on_another_network_refuses_next_and_shows_that_network() {
     // Removing the range fixes it.
     clear_field(&mut a);
     let fx = ctrl(&mut a, 'n');
-    assert_eq!(a.screen, Screen::Undercloud, "{:?}", a.status);
-    assert!(matches!(fx.as_slice(), [Effect::SaveLab { .. }]));
+    assert_eq!(a.screen, Screen::Connect, "{:?}", a.status);
+    assert!(
+        matches!(
+            fx.as_slice(),
+            [Effect::SaveLab { .. }, Effect::ProbeHost(_)]
+        ),
+        "{fx:?}"
+    );
 }
 
 #[test]
@@ -917,6 +944,7 @@ fn networks_can_be_added_edited_selected_and_removed_and_back_keeps_them() {
     assert_eq!(a.forms.network, n);
     // Next, then Back: the new network is still there, as typed.
     ctrl(&mut a, 'n');
+    connected(&mut a);
     assert_eq!(a.screen, Screen::Undercloud);
     key(&mut a, KeyCode::Esc);
     assert_eq!(a.screen, Screen::Hypervisor);
@@ -936,6 +964,7 @@ fn networks_can_be_added_edited_selected_and_removed_and_back_keeps_them() {
 fn node_groups_can_be_added_edited_and_removed() {
     let mut a = with_preset("minimal");
     ctrl(&mut a, 'n');
+    connected(&mut a);
     ctrl(&mut a, 'n');
     assert_eq!(a.screen, Screen::Overcloud);
     let n = a.lab.overcloud.nodes.len();
@@ -1062,7 +1091,9 @@ fn invalid_app() -> App {
 fn overcloud_app() -> App {
     let mut a = with_preset("ha");
     ctrl(&mut a, 'n');
+    connected(&mut a);
     ctrl(&mut a, 'n');
+    assert_eq!(a.screen, Screen::Overcloud);
     a
 }
 
@@ -1318,6 +1349,328 @@ fn review_wraps_long_plan_lines() {
     assert!(
         screen.lines().all(|l| l.chars().count() <= 80),
         "a line runs past the screen:\n{screen}"
+    );
+}
+
+// ------------------------------------------------------- remote hypervisor: connect screen
+
+const FP: &str = "SHA256:Vq0yIiYy2Vy5uNFXgyC3kRqz4aB1b7MkcUUPJsAoGJk";
+
+/// The minimal preset (its hypervisor is reached over SSH), Next pressed on its form.
+fn connect_app() -> (App, Vec<Effect>) {
+    let mut a = with_preset("minimal");
+    let fx = ctrl(&mut a, 'n');
+    (a, fx)
+}
+
+fn reach(a: &mut App, r: Reach) {
+    a.update(Msg::Reach(r));
+}
+
+#[test]
+fn a_remote_hypervisor_leads_to_the_connection_screen_which_probes_it() {
+    let (a, fx) = connect_app();
+    assert_eq!(a.screen, Screen::Connect);
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::ProbeHost(_))),
+        "{fx:?}"
+    );
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::SaveLab { .. })),
+        "leaving the form saves the lab: {fx:?}"
+    );
+    // The demo's hypervisor is this machine: no connection screen.
+    let mut d = with_preset("demo");
+    ctrl(&mut d, 'n');
+    assert_eq!(d.screen, Screen::Undercloud);
+}
+
+#[test]
+fn the_host_key_is_pinned_only_when_typed_right_or_compared_and_confirmed() {
+    let (mut a, _) = connect_app();
+    snap!(&mut a, "connect_probing");
+    reach(
+        &mut a,
+        Reach::UnknownKey {
+            addr: "[127.0.0.2]:22".into(),
+            fingerprint: FP.into(),
+        },
+    );
+    snap!(&mut a, "connect_unknown_key");
+    // Next is refused while nothing is connected.
+    ctrl(&mut a, 'n');
+    assert_eq!(a.screen, Screen::Connect);
+    // A wrong fingerprint is refused, nothing is sent to the driver.
+    typed(&mut a, "SHA256:AAAAwrong");
+    let fx = key(&mut a, KeyCode::Enter);
+    assert!(fx.is_empty(), "{fx:?}");
+    assert!(
+        a.status
+            .as_ref()
+            .is_some_and(|s| s.error && s.text.contains("does not match")),
+        "{:?}",
+        a.status.as_ref().map(|s| &s.text)
+    );
+    // The right one (the prefix is optional) pins exactly that key.
+    typed(&mut a, FP.strip_prefix("SHA256:").unwrap());
+    let fx = key(&mut a, KeyCode::Enter);
+    assert_eq!(
+        fx,
+        vec![Effect::PinHostKey {
+            lab: Box::new(a.lab.clone()),
+            fingerprint: FP.into()
+        }]
+    );
+    // Compared instead of typed: Enter on an empty field asks, `y` pins, `n` does not.
+    reach(
+        &mut a,
+        Reach::UnknownKey {
+            addr: "[127.0.0.2]:22".into(),
+            fingerprint: FP.into(),
+        },
+    );
+    assert!(key(&mut a, KeyCode::Enter).is_empty());
+    assert!(a.confirm.is_some());
+    snap!(&mut a, "connect_compare_confirm");
+    assert!(key(&mut a, KeyCode::Char('n')).is_empty());
+    assert!(key(&mut a, KeyCode::Enter).is_empty());
+    let fx = key(&mut a, KeyCode::Char('y'));
+    assert!(
+        matches!(fx.as_slice(), [Effect::PinHostKey { fingerprint, .. }] if fingerprint == FP),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn a_changed_host_key_is_refused_with_both_fingerprints() {
+    let (mut a, _) = connect_app();
+    reach(
+        &mut a,
+        Reach::ChangedKey {
+            addr: "[127.0.0.2]:22".into(),
+            pinned: FP.into(),
+            offered: "SHA256:2S1S5sMKp3U2n0oRbNfYn3Ywq2H0h8bqVdD4wzm0zqE".into(),
+        },
+    );
+    snap!(&mut a, "connect_changed_key");
+    let buf = render(&mut a, 120, 40);
+    let t = text(&buf);
+    assert!(t.contains(FP) && t.contains("SHA256:2S1S5sMKp3U2n0oRbNfYn3Ywq2H0h8bqVdD4wzm0zqE"));
+    // Nothing to confirm: Enter and Next do nothing; only going back or retrying.
+    assert!(key(&mut a, KeyCode::Enter).is_empty());
+    ctrl(&mut a, 'n');
+    assert_eq!(a.screen, Screen::Connect);
+    let fx = key(&mut a, KeyCode::F(5));
+    assert!(matches!(fx.as_slice(), [Effect::ProbeHost(_)]), "{fx:?}");
+}
+
+#[test]
+fn the_password_bootstrap_is_masked_sent_once_and_then_connects() {
+    let (mut a, _) = connect_app();
+    reach(
+        &mut a,
+        Reach::NeedsKey {
+            user: "stack".into(),
+            addr: "[127.0.0.2]:22".into(),
+        },
+    );
+    typed(&mut a, "hunter2-secret");
+    snap!(&mut a, "connect_password");
+    let t = text(&render(&mut a, 120, 40));
+    assert!(!t.contains("hunter2"), "the password is masked:\n{t}");
+    let fx = key(&mut a, KeyCode::Enter);
+    match fx.as_slice() {
+        [Effect::Bootstrap { password, .. }] => {
+            assert_eq!(*password, Password::new("hunter2-secret".into()));
+            assert!(!format!("{password:?}").contains("hunter2"));
+        }
+        other => panic!("expected the bootstrap, got {other:?}"),
+    }
+    assert!(a.connect.password.is_none(), "the field is gone once sent");
+    // A wrong password: back to the field, saying why.
+    let fx = a.update(Msg::Bootstrapped(Err(
+        "virthost: authentication failed for user stack".into(),
+    )));
+    assert!(fx.is_empty());
+    assert!(a.connect.password.is_some());
+    assert!(
+        a.status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("authentication failed"))
+    );
+    // Installed: connect again with the key.
+    let fx = a.update(Msg::Bootstrapped(Ok(())));
+    assert!(matches!(fx.as_slice(), [Effect::ProbeHost(_)]), "{fx:?}");
+    reach(
+        &mut a,
+        Reach::Connected {
+            user: "stack".into(),
+            addr: "[127.0.0.2]:22".into(),
+        },
+    );
+    snap!(&mut a, "connect_connected");
+    ctrl(&mut a, 'n');
+    assert_eq!(a.screen, Screen::Undercloud);
+}
+
+#[test]
+fn preflight_d_runs_the_deep_check_but_not_while_checks_run() {
+    let mut a = with_preset("demo");
+    ctrl(&mut a, 'n');
+    ctrl(&mut a, 'n');
+    ctrl(&mut a, 'n');
+    assert_eq!(a.screen, Screen::Preflight);
+    // Still running: refused.
+    assert!(key(&mut a, KeyCode::Char('d')).is_empty());
+    a.update(Msg::ChecksDone(Ok(0)));
+    let fx = key(&mut a, KeyCode::Char('d'));
+    assert!(
+        matches!(fx.as_slice(), [Effect::RunDeepChecks(_)]),
+        "{fx:?}"
+    );
+    assert!(a.preflight.running);
+    assert!(
+        a.status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("probe guest"))
+    );
+}
+
+#[test]
+fn troubleshoot_f_applies_a_safe_fix_after_showing_it_then_retries_the_step() {
+    let mut a = running_app();
+    ev(
+        &mut a,
+        Event::StepFailed {
+            stage: "undercloud-vm".into(),
+            step: "seed".into(),
+            error: "virthost: cannot start `sudo -n genisoimage -quiet -output /w/seed.iso`: No such file or directory (os error 2)".into(),
+        },
+    );
+    ev(
+        &mut a,
+        Event::RunFinished {
+            ok: false,
+            cancelled: false,
+        },
+    );
+    key(&mut a, KeyCode::Char('t'));
+    assert_eq!(a.screen, Screen::Troubleshoot);
+    snap!(&mut a, "troubleshoot_remedy");
+    // f shows exactly what will run, and where; nothing runs before the yes.
+    assert!(key(&mut a, KeyCode::Char('f')).is_empty());
+    let c = a.confirm.as_ref().expect("a confirmation");
+    let body = c.body.join("\n");
+    assert!(
+        body.contains(
+            "$ env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends genisoimage"
+        )
+            && body.contains("on the hypervisor"),
+        "{body}"
+    );
+    snap!(&mut a, "troubleshoot_remedy_confirm");
+    let fx = key(&mut a, KeyCode::Char('y'));
+    let remedy = match fx.as_slice() {
+        [
+            Effect::ApplyRemedy {
+                stage,
+                step,
+                remedy,
+            },
+        ] => {
+            assert_eq!((stage.as_str(), step.as_str()), ("undercloud-vm", "seed"));
+            remedy.clone()
+        }
+        other => panic!("expected the fix, got {other:?}"),
+    };
+    assert_eq!(remedy.host, labwarp::plan::HostRole::Virthost);
+    // A failed fix says why and stays; a fix that ran retries the step.
+    let fx = a.update(Msg::RemedyApplied {
+        stage: "undercloud-vm".into(),
+        step: "seed".into(),
+        result: Err("virthost: apt-get failed".into()),
+    });
+    assert!(fx.is_empty());
+    assert_eq!(a.screen, Screen::Troubleshoot);
+    let fx = a.update(Msg::RemedyApplied {
+        stage: "undercloud-vm".into(),
+        step: "seed".into(),
+        result: Ok("install genisoimage".into()),
+    });
+    assert_eq!(
+        fx.last(),
+        Some(&Effect::RetryStep {
+            stage: "undercloud-vm".into(),
+            step: "seed".into()
+        })
+    );
+    assert_eq!(a.screen, Screen::Dashboard);
+    // A failure without a safe fix offers none.
+    let mut b = running_app();
+    ev(
+        &mut b,
+        Event::StepFailed {
+            stage: "images".into(),
+            step: "undercloud-image".into(),
+            error: "exit status 3".into(),
+        },
+    );
+    key(&mut b, KeyCode::Char('t'));
+    assert_eq!(b.screen, Screen::Troubleshoot);
+    assert!(key(&mut b, KeyCode::Char('f')).is_empty());
+    assert!(b.confirm.is_none());
+}
+
+#[test]
+fn troubleshoot_f_on_a_permission_denial_reads_the_preflight_fixes_then_confirms_them() {
+    let mut a = failed_app();
+    key(&mut a, KeyCode::Char('t'));
+    // The change is read on the hypervisor first: nothing is asked or applied yet.
+    let fx = key(&mut a, KeyCode::Char('f'));
+    let remedy = match fx.as_slice() {
+        [Effect::PrepareRemedy { stage, remedy, .. }] => {
+            assert_eq!(stage, "images");
+            assert_eq!(remedy.findings, ["qemu-conf.", "apparmor."]);
+            remedy.clone()
+        }
+        other => panic!("expected the preparation, got {other:?}"),
+    };
+    assert!(a.confirm.is_none());
+    // Nothing to change: said so, nothing asked.
+    a.update(Msg::RemedyPrepared {
+        stage: "images".into(),
+        step: "undercloud-image".into(),
+        remedy: remedy.clone(),
+        lines: Ok(vec![]),
+    });
+    assert!(a.confirm.is_none());
+    assert!(
+        a.status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("Nothing to change"))
+    );
+    // The exact edit is shown, and applied only after the yes.
+    a.update(Msg::RemedyPrepared {
+        stage: "images".into(),
+        step: "undercloud-image".into(),
+        remedy: remedy.clone(),
+        lines: Ok(vec![
+            "qemu-conf.user:".into(),
+            "Edit only user in /etc/libvirt/qemu.conf".into(),
+            "rewrite /etc/libvirt/qemu.conf (backup /etc/libvirt/qemu.conf.labwarp.bak)".into(),
+            "  + user = \"root\"".into(),
+        ]),
+    });
+    let body = a.confirm.as_ref().expect("confirmation").body.join("\n");
+    assert!(
+        body.contains("+ user = \"root\"") && body.contains("images / undercloud-image runs again"),
+        "{body}"
+    );
+    snap!(&mut a, "troubleshoot_preflight_remedy_confirm");
+    let fx = key(&mut a, KeyCode::Char('y'));
+    assert!(
+        matches!(fx.as_slice(), [Effect::ApplyRemedy { remedy: r, .. }] if *r == remedy),
+        "{fx:?}"
     );
 }
 

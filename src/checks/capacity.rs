@@ -97,6 +97,20 @@ pub async fn gather(view: &HostView<'_>, ctx: &CheckContext) -> CapacityFacts {
     }
 }
 
+/// What the host has, as the review shows it: (CPUs, MiB available, GiB free at the pool),
+/// from the same facts the capacity findings judge; `None` while any is unknown.
+pub fn available(facts: &CapacityFacts) -> Option<(u64, u64, u64)> {
+    let cpus = CpuInfo::parse(facts.cpuinfo.content()?).processors as u64;
+    let avail_kb = meminfo_kb(facts.meminfo.content()?, "MemAvailable")?;
+    let free = df_available(facts.df.ok_stdout()?)?;
+    Some((cpus, avail_kb / 1024, free / (1 << 30)))
+}
+
+/// [`gather`] then [`available`]: the hypervisor's capacity through its `HostView`.
+pub async fn host_capacity(view: &HostView<'_>, ctx: &CheckContext) -> Option<(u64, u64, u64)> {
+    available(&gather(view, ctx).await)
+}
+
 fn gib(bytes: f64) -> String {
     format!("{:.1} GiB", bytes / GIB)
 }

@@ -9,6 +9,7 @@ pub mod apparmor;
 pub mod capacity;
 pub mod commands;
 pub mod finding;
+pub mod fix_text;
 pub mod images;
 pub mod kvm_probe;
 pub mod libvirt;
@@ -452,7 +453,7 @@ pub async fn apply_fix(view: &HostView<'_>, fix: &Fix) -> Result<Applied, HostEr
                 ));
             } else {
                 view.host
-                    .write_file(&view.path(backup), old.as_bytes(), edit.mode)
+                    .write_root_file(&view.path(backup), old.as_bytes(), edit.mode)
                     .await?;
                 applied.steps.push(format!(
                     "{}: backed up to {}",
@@ -476,8 +477,9 @@ pub async fn apply_fix(view: &HostView<'_>, fix: &Fix) -> Result<Applied, HostEr
                 });
             }
         }
+        // System files: as root (through sudo when the SSH user is not root).
         view.host
-            .write_file(&target, edit.content.as_bytes(), edit.mode)
+            .write_root_file(&target, edit.content.as_bytes(), edit.mode)
             .await?;
         applied.changed = true;
         applied

@@ -3,7 +3,7 @@
 //! fixes when asked. Exit 0 when nothing fails, 1 otherwise.
 
 use crate::checks::{self, CheckContext, CheckOptions, Fix, HostView, QemuMode, Report, Severity};
-use crate::host::{Host, LocalHost, SshHost, SshOptions, shell_quote};
+use crate::host::{Host, LocalHost, SshHost, SshOptions};
 use crate::lab::Lab;
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
@@ -277,28 +277,10 @@ fn unique_fixes(report: &Report) -> Vec<(Vec<String>, &Fix)> {
 }
 
 fn print_fix(fix: &Fix, indent: &str) {
-    println!("{indent}{}", fix.description);
-    for e in &fix.edits {
-        match &e.backup {
-            Some(b) => println!(
-                "{indent}  rewrite {} (backup {})",
-                e.path.display(),
-                b.display()
-            ),
-            None => println!("{indent}  write {}", e.path.display()),
-        }
-    }
-    for c in &fix.commands {
-        println!(
-            "{indent}  $ {}",
-            c.iter()
-                .map(|w| shell_quote(w))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-    }
-    if let Some(d) = &fix.restart {
-        println!("{indent}  then restart {d}");
+    let (first, rest) = checks::fix_text::lines(fix);
+    println!("{indent}{first}");
+    for l in rest {
+        println!("{indent}  {l}");
     }
 }
 

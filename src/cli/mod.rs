@@ -4,6 +4,7 @@
 pub mod check;
 mod clean;
 mod common;
+mod containers;
 pub mod export;
 mod plan;
 mod presets;
@@ -12,6 +13,7 @@ pub mod ssh;
 mod status;
 mod tui;
 mod validate;
+mod vms;
 
 pub use common::LabArgs;
 
@@ -136,6 +138,35 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The lab's VMs as the dashboard shows them: state, vCPUs, memory, addresses (read from
+    /// libvirt; the hypervisor over SSH when it is remote). Exit 1 when libvirt cannot be read.
+    Vms {
+        #[command(flatten)]
+        lab: LabArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The lab's containers where they run (the undercloud, or the hypervisor): the list, or
+    /// one container's logs, a restart, or a shell. podman runs through sudo when the login
+    /// is not root. Exit 1 on failure; with --shell, the shell's exit status.
+    Containers {
+        #[command(flatten)]
+        lab: LabArgs,
+        /// Print the last lines of this container's log.
+        #[arg(long, value_name = "NAME", conflicts_with_all = ["restart", "shell"])]
+        logs: Option<String>,
+        /// How many log lines (with --logs).
+        #[arg(long, value_name = "N", default_value_t = 200, requires = "logs")]
+        tail: usize,
+        /// Restart this container.
+        #[arg(long, value_name = "NAME", conflicts_with = "shell")]
+        restart: Option<String>,
+        /// Open an interactive shell in this container (bash when it has one, else sh).
+        #[arg(long, value_name = "NAME")]
+        shell: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove what labwarp created, at a level: nodes, virthost or all.
     Clean {
         #[command(flatten)]
@@ -193,6 +224,23 @@ pub fn run(cli: Cli) -> ExitCode {
             run::run(lab, yes, json, sel, fresh)
         }
         Some(Command::Status { lab, json }) => status::run(lab, json),
+        Some(Command::Vms { lab, json }) => vms::run(lab, json),
+        Some(Command::Containers {
+            lab,
+            logs,
+            tail,
+            restart,
+            shell,
+            json,
+        }) => {
+            let what = match (logs, restart, shell) {
+                (Some(name), _, _) => containers::What::Logs { name, tail },
+                (_, Some(name), _) => containers::What::Restart(name),
+                (_, _, Some(name)) => containers::What::Shell(name),
+                _ => containers::What::List,
+            };
+            containers::run(lab, what, json)
+        }
         Some(Command::Clean {
             lab,
             level,

@@ -6,8 +6,8 @@ use super::common::{LabArgs, confirm, lab_and_runtime, open_session};
 use crate::host::Cancel;
 use crate::plan::Selection;
 use crate::run::event::Event;
-use crate::run::print;
 use crate::run::session::Session;
+use crate::run::{print, signatures};
 use std::process::ExitCode;
 use tokio::sync::mpsc;
 
@@ -44,6 +44,68 @@ fn interrupted_note(st: &crate::run::state::State) -> Option<String> {
             r.pid
         )
     })
+}
+
+/// The run's failed steps with their stage's last log lines, for the diagnosis printed
+/// once the run ends: what the TUI's troubleshoot screen shows, from the same signatures.
+#[derive(Default)]
+struct Failures {
+    tails: std::collections::HashMap<String, std::collections::VecDeque<String>>,
+    failed: Vec<(String, String, String, Vec<String>)>,
+}
+
+impl Failures {
+    fn see(&mut self, e: &Event) {
+        match e {
+            Event::Log { stage, line, .. } => {
+                let t = self.tails.entry(stage.clone()).or_default();
+                if t.len() == signatures::TAIL {
+                    t.pop_front();
+                }
+                t.push_back(line.clone());
+            }
+            Event::StepFailed { stage, step, error } => {
+                let tail = self
+                    .tails
+                    .get(stage)
+                    .map(|t| t.iter().cloned().collect())
+                    .unwrap_or_default();
+                self.failed
+                    .push((stage.clone(), step.clone(), error.clone(), tail));
+            }
+            _ => {}
+        }
+    }
+
+    /// `distro`: the hypervisor's family, for the package manager of a remedy.
+    fn print(&self, json: bool, distro: crate::lab::DistroFamily) {
+        for (stage, step, error, tail) in &self.failed {
+            let hits = signatures::diagnose_for(error, tail.iter().map(String::as_str), distro);
+            if json {
+                let v = serde_json::json!({
+                    "event": "diagnosis",
+                    "stage": stage,
+                    "step": step,
+                    "error": error,
+                    "log_tail": tail,
+                    "matches": hits,
+                });
+                println!("{v}");
+                continue;
+            }
+            println!("\ndiagnosis of {stage}/{step}: {error}");
+            if hits.is_empty() {
+                println!(
+                    "  no known signature matches; the log lines above and workspace/logs/{stage}.log are the evidence"
+                );
+            }
+            for d in hits {
+                println!("  {}", d.title);
+                println!("    {}", d.explanation);
+                println!("    fix: {}", d.fix);
+            }
+        }
+    }
 }
 
 pub fn run(
@@ -136,14 +198,22 @@ pub fn run(
         {
             eprintln!("labwarp run: could not record the lab in the workspace: {e:#}");
         }
+        let distro = recorded
+            .hypervisors
+            .first()
+            .map(|h| h.distro)
+            .unwrap_or_default();
         let printer = tokio::spawn(async move {
+            let mut failures = Failures::default();
             while let Some(e) = rx.recv().await {
+                failures.see(&e);
                 if json {
                     println!("{}", print::json(&e));
                 } else {
                     println!("{}", print::text(&e));
                 }
             }
+            failures.print(json, distro);
         });
         let cancel = Cancel::new();
         cancel_on_signals(cancel.clone());

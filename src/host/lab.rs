@@ -70,6 +70,102 @@ pub async fn connect_hypervisor(
     Ok(host)
 }
 
+/// How a hypervisor answers over SSH, for a front end that walks a person through the first
+/// contact: the host key to confirm, the key to install with a password, or a connection
+/// that works. Nothing is pinned here unless `trust` says so (see [`TrustPolicy`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// The pinned host key matched and the workspace key logged in.
+    Connected { user: String, addr: String },
+    /// The host key is not pinned yet: `fingerprint` (SHA256) is what the host offers.
+    UnknownKey { addr: String, fingerprint: String },
+    /// The host offers a key other than the pinned one: refused, whatever the policy.
+    ChangedKey {
+        addr: String,
+        pinned: String,
+        offered: String,
+    },
+    /// The host key is pinned but the workspace key is not authorized for `user`.
+    NeedsKey { user: String, addr: String },
+    /// Anything else (unreachable, refused, timed out), with why.
+    Failed(String),
+}
+
+/// The hypervisor's SSH target and address as `user@host:port`.
+fn shown(hv: &Hypervisor) -> (SshTarget, String) {
+    let t = hypervisor_target(hv, &hv.name, &hv.ssh_user);
+    let addr = super::known_hosts::host_pattern(&t.host, t.port);
+    (t, addr)
+}
+
+/// Connects once to the lab's hypervisor with the workspace key and known_hosts, and says
+/// how it went (a person is waiting: a short backoff).
+pub async fn probe_hypervisor(hv: &Hypervisor, workspace: &Path, trust: TrustPolicy) -> Reach {
+    let (target, addr) = shown(hv);
+    let mut opts = match SshOptions::for_workspace(workspace, trust) {
+        Ok(o) => o,
+        Err(e) => return Reach::Failed(e.to_string()),
+    };
+    opts.backoff = super::ssh::Backoff {
+        attempts: 2,
+        first: std::time::Duration::from_millis(300),
+        max: std::time::Duration::from_secs(1),
+    };
+    let user = target.user.clone();
+    let host = SshHost::new(target, opts);
+    let r = match host.connect().await {
+        Ok(()) => Reach::Connected { user, addr },
+        Err(HostError::HostKeyUnknown {
+            addr, fingerprint, ..
+        }) => Reach::UnknownKey { addr, fingerprint },
+        Err(HostError::HostKeyMismatch {
+            addr,
+            pinned,
+            offered,
+            ..
+        }) => Reach::ChangedKey {
+            addr,
+            pinned,
+            offered,
+        },
+        Err(HostError::Auth { user, .. }) => Reach::NeedsKey { user, addr },
+        Err(e) => Reach::Failed(e.to_string()),
+    };
+    host.disconnect().await;
+    r
+}
+
+/// The password bootstrap of `labwarp ssh --bootstrap`: one password login to the
+/// hypervisor (its host key must already be pinned) that installs the workspace key into
+/// the user's `~/.ssh/authorized_keys`. The password is used for that login only: never
+/// logged, stored or put on a command line, and wiped when it drops.
+pub async fn bootstrap_hypervisor(
+    hv: &Hypervisor,
+    workspace: &Path,
+    password: zeroize::Zeroizing<String>,
+) -> Result<(), HostError> {
+    let (target, _) = shown(hv);
+    let opts = SshOptions::for_workspace(workspace, TrustPolicy::PinnedOnly)?;
+    SshHost::new(target, opts)
+        .install_key_with_password(password)
+        .await
+}
+
+/// The lab's hypervisor as a [`Host`]: this machine for `address: local` (no SSH), else
+/// connected over SSH with only pinned host keys ([`connect_hypervisor`]). The one place
+/// the TUI and the engine decide where the hypervisor is.
+pub async fn hypervisor_host(
+    hv: &Hypervisor,
+    workspace: &Path,
+    trust: TrustPolicy,
+) -> Result<(Arc<dyn Host>, bool), HostError> {
+    if crate::render::hypervisor_is_local(&hv.address) {
+        return Ok((Arc::new(super::LocalHost::named(hv.name.clone())), true));
+    }
+    let h: Arc<dyn Host> = connect_hypervisor(hv, workspace, trust).await?;
+    Ok((h, false))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

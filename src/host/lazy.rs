@@ -84,6 +84,9 @@ impl Host for LazyHost {
     async fn write_file(&self, path: &Path, data: &[u8], mode: u32) -> Result<(), HostError> {
         self.host()?.write_file(path, data, mode).await
     }
+    async fn write_root_file(&self, path: &Path, data: &[u8], mode: u32) -> Result<(), HostError> {
+        self.host()?.write_root_file(path, data, mode).await
+    }
     async fn exists(&self, path: &Path) -> Result<bool, HostError> {
         self.host()?.exists(path).await
     }

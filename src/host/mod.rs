@@ -235,6 +235,13 @@ pub trait Host: Send + Sync {
     /// Writes a file atomically (temp file in the same directory, fsync, rename) with `mode`.
     async fn write_file(&self, path: &Path, data: &[u8], mode: u32) -> Result<(), HostError>;
 
+    /// Like [`Host::write_file`], as root: a system file (a preflight fix's edit under /etc)
+    /// on a host whose login user is not root goes through `sudo -n`. This machine, where
+    /// labwarp runs as root, writes it directly.
+    async fn write_root_file(&self, path: &Path, data: &[u8], mode: u32) -> Result<(), HostError> {
+        self.write_file(path, data, mode).await
+    }
+
     /// Whether a path exists (file, directory or anything else).
     async fn exists(&self, path: &Path) -> Result<bool, HostError>;
 

@@ -1,6 +1,7 @@
 //! The runner: executes a plan's steps, persists state, emits [`event::Event`]s.
 
 pub mod cleanup;
+pub mod containers;
 pub mod event;
 pub mod fault;
 pub mod logs;
@@ -9,6 +10,7 @@ pub mod ownership;
 pub mod print;
 pub mod runner;
 pub mod session;
+pub mod signatures;
 pub mod state;
 pub mod survey;
 pub mod workspace;

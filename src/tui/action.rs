@@ -32,6 +32,8 @@ pub enum Action {
     NextNetwork,
     ApplyFix,
     Rerun,
+    /// Preflight with a probe guest (`labwarp check --deep`).
+    DeepCheck,
     StartRun,
     NextPane,
     ZoomPane,

@@ -5,7 +5,9 @@ use super::action::Action;
 use super::form::Form;
 use super::keymap::{self, Scope};
 use super::runview::RunView;
-use super::screens::{cleanup, dashboard, forms, preflight, review, troubleshoot, welcome};
+use super::screens::{
+    cleanup, connect, dashboard, forms, preflight, review, troubleshoot, welcome,
+};
 use super::style::Styles;
 use crate::lab::Lab;
 use crate::run::event::{Event, FindingRow};
@@ -18,6 +20,8 @@ use std::path::PathBuf;
 pub enum Screen {
     Welcome,
     Hypervisor,
+    /// A remote hypervisor's host key and workspace key (between its form and the next).
+    Connect,
     Undercloud,
     Overcloud,
     Preflight,
@@ -42,6 +46,7 @@ impl Screen {
         match self {
             Screen::Welcome => "Welcome",
             Screen::Hypervisor => "Hypervisor",
+            Screen::Connect => "Connect",
             Screen::Undercloud => "Undercloud",
             Screen::Overcloud => "Overcloud",
             Screen::Preflight => "Preflight",
@@ -55,7 +60,7 @@ impl Screen {
     pub fn next(self) -> Screen {
         match self {
             Screen::Welcome => Screen::Hypervisor,
-            Screen::Hypervisor => Screen::Undercloud,
+            Screen::Hypervisor | Screen::Connect => Screen::Undercloud,
             Screen::Undercloud => Screen::Overcloud,
             Screen::Overcloud => Screen::Preflight,
             Screen::Preflight => Screen::Review,
@@ -68,7 +73,7 @@ impl Screen {
     pub fn prev(self) -> Screen {
         match self {
             Screen::Welcome | Screen::Hypervisor => Screen::Welcome,
-            Screen::Undercloud => Screen::Hypervisor,
+            Screen::Undercloud | Screen::Connect => Screen::Hypervisor,
             Screen::Overcloud => Screen::Undercloud,
             Screen::Preflight => Screen::Overcloud,
             Screen::Review => Screen::Preflight,
@@ -166,6 +171,26 @@ pub enum Msg {
     /// Cleanup done: how many items were removed and what failed (with why).
     CleanupFinished(Result<(usize, Vec<String>), String>),
     LogSaved(Result<PathBuf, String>),
+    /// How the remote hypervisor answered over SSH (connection screen).
+    Reach(crate::host::lab::Reach),
+    /// The password bootstrap finished (the key is installed), or why not.
+    Bootstrapped(Result<(), String>),
+    /// A troubleshooting fix with preflight findings was read on the hypervisor: exactly
+    /// what it will change (empty: nothing to change), or why it could not be read.
+    RemedyPrepared {
+        stage: String,
+        step: String,
+        remedy: crate::run::signatures::Remedy,
+        lines: Result<Vec<String>, String>,
+    },
+    /// A troubleshooting fix ran (what it did), or why not.
+    RemedyApplied {
+        stage: String,
+        step: String,
+        result: Result<String, String>,
+    },
+    /// A shell the back end built (container shell): hand it the terminal.
+    Shell(Vec<String>),
     /// Something the driver wants the user to know (container restarted, shell ended...).
     Notice(String),
 }
@@ -179,7 +204,22 @@ pub enum Effect {
         lab: Box<Lab>,
         path: PathBuf,
     },
+    /// Connect to the lab's remote hypervisor with pinned keys only and say how it went.
+    ProbeHost(Box<Lab>),
+    /// Pin exactly this host key (the one the person confirmed), then connect.
+    PinHostKey {
+        lab: Box<Lab>,
+        fingerprint: String,
+    },
+    /// Log in once with the password to install the workspace key.
+    Bootstrap {
+        lab: Box<Lab>,
+        password: Password,
+    },
     RunChecks(Box<Lab>),
+    /// The checks with `--deep`: a probe guest booted with type='kvm' on the hypervisor
+    /// (up to 90 s) for a definite KVM answer.
+    RunDeepChecks(Box<Lab>),
     ApplyFix {
         id: String,
     },
@@ -207,6 +247,20 @@ pub enum Effect {
     ContainerShell {
         name: String,
     },
+    /// Hand the terminal to this argv (built by the back end) and take it back after.
+    RunInTerminal(Vec<String>),
+    /// Read what a diagnosed failure's preflight fixes would change on the hypervisor.
+    PrepareRemedy {
+        stage: String,
+        step: String,
+        remedy: crate::run::signatures::Remedy,
+    },
+    /// Run a diagnosed failure's fix (confirmed by the person) on its host.
+    ApplyRemedy {
+        stage: String,
+        step: String,
+        remedy: crate::run::signatures::Remedy,
+    },
     CleanupDryRun {
         lab: Box<Lab>,
         level: CleanLevel,
@@ -216,6 +270,38 @@ pub enum Effect {
         level: CleanLevel,
     },
     Quit,
+}
+
+/// A typed password on its way to the driver: shown nowhere (its `Debug` is a mask), wiped
+/// when dropped, and never stored.
+#[derive(Clone)]
+pub struct Password(zeroize::Zeroizing<String>);
+
+impl Password {
+    pub fn new(text: String) -> Password {
+        Password(zeroize::Zeroizing::new(text))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The password, for the one login that uses it.
+    pub fn take(self) -> zeroize::Zeroizing<String> {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(•••)")
+    }
+}
+
+impl PartialEq for Password {
+    fn eq(&self, other: &Self) -> bool {
+        *self.0 == *other.0
+    }
 }
 
 /// A yes/no popup that states exactly what will happen.
@@ -259,6 +345,7 @@ pub struct App {
     pub dash: dashboard::State,
     pub trouble: troubleshoot::State,
     pub cleanup: cleanup::State,
+    pub connect: connect::State,
 }
 
 impl App {
@@ -288,6 +375,7 @@ impl App {
             dash: dashboard::State::default(),
             trouble: troubleshoot::State::default(),
             cleanup: cleanup::State::default(),
+            connect: connect::State::default(),
         }
     }
 
@@ -343,6 +431,11 @@ impl App {
             Screen::Hypervisor | Screen::Undercloud | Screen::Overcloud => None,
             Screen::Dashboard => self.dash.search_prompt.as_mut(),
             Screen::Cleanup => self.cleanup.typed.as_mut(),
+            Screen::Connect => self
+                .connect
+                .typed
+                .as_mut()
+                .or(self.connect.password.as_mut()),
             _ => None,
         }
     }
@@ -359,6 +452,7 @@ impl App {
             }
             Screen::Dashboard => self.dash.search_prompt.is_some(),
             Screen::Cleanup => self.cleanup.typed.is_some(),
+            Screen::Connect => self.connect.typed.is_some() || self.connect.password.is_some(),
             _ => false,
         }
     }
@@ -409,6 +503,7 @@ impl App {
             }
             Screen::Troubleshoot => scopes.push(Scope::Troubleshoot),
             Screen::Cleanup => scopes.push(Scope::Cleanup),
+            Screen::Connect => scopes.push(Scope::Connect),
         }
         if !self.is_typing() {
             scopes.push(Scope::Command);
@@ -531,6 +626,26 @@ impl App {
                 }
                 vec![]
             }
+            Msg::Reach(r) => {
+                connect::on_reach(self, r);
+                vec![]
+            }
+            Msg::Bootstrapped(r) => connect::on_bootstrapped(self, r),
+            Msg::Shell(argv) => vec![Effect::RunInTerminal(argv)],
+            Msg::RemedyPrepared {
+                stage,
+                step,
+                remedy,
+                lines,
+            } => {
+                troubleshoot::on_prepared(self, stage, step, remedy, lines);
+                vec![]
+            }
+            Msg::RemedyApplied {
+                stage,
+                step,
+                result,
+            } => troubleshoot::on_remedy(self, stage, step, result),
             Msg::Notice(n) => {
                 self.say(n);
                 vec![]
@@ -624,6 +739,7 @@ impl App {
             Screen::Dashboard => dashboard::on_action(self, action),
             Screen::Troubleshoot => troubleshoot::on_action(self, action),
             Screen::Cleanup => cleanup::on_action(self, action),
+            Screen::Connect => connect::on_action(self, action),
         }
     }
 

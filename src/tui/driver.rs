@@ -4,11 +4,12 @@
 
 use super::app::{CleanLevel, Effect, Found, Msg, PlanStage, PlanStep, PlanView};
 use crate::checks::{self, CheckContext, CheckOptions, Finding, Fix, HostView};
-use crate::host::{Cancel, Cmd, LocalHost, shell_quote};
+use crate::host::Cancel;
 use crate::lab::{self, Lab};
 use crate::plan::{Level, Resource, Selection};
 use crate::run::cleanup::{self, CleanPlan};
-use crate::run::event::{Event, FindingRow};
+use crate::run::containers;
+use crate::run::event::{Event, FindingRow, LogStream};
 use crate::run::monitor::{self, Monitor};
 use crate::run::session::Session;
 use std::collections::HashMap;
@@ -33,6 +34,8 @@ type SessionSlot = Arc<tokio::sync::Mutex<Option<(Lab, Arc<Session>, Monitor)>>>
 /// How often the live panes re-read what has no event (addresses, containers).
 const PANE_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
+type RemedySlot = Arc<Mutex<Option<(crate::run::signatures::Remedy, Vec<Fix>)>>>;
+
 pub struct Driver {
     tx: UnboundedSender<Msg>,
     /// Directory searched at start for an existing lab.
@@ -42,6 +45,9 @@ pub struct Driver {
     /// One engine session per lab, kept for plan, run and cleanup alike (libvirt's test
     /// driver forgets everything when its connection closes).
     session: SessionSlot,
+    /// The preflight fixes of the troubleshooting remedy last shown: exactly these are
+    /// applied on confirmation.
+    remedy: RemedySlot,
     /// Cancels the run in progress.
     cancel: Arc<Mutex<Option<Cancel>>>,
     /// What the last cleanup dry run listed: exactly this is removed on confirmation.
@@ -57,6 +63,7 @@ impl Driver {
             session: Arc::default(),
             cancel: Arc::default(),
             clean: Arc::default(),
+            remedy: Arc::default(),
         }
     }
 
@@ -115,6 +122,30 @@ impl Driver {
             if let Err(e) = r {
                 let _ = tx.send(Msg::Notice(format!("the run could not start: {e:#}")));
             }
+        });
+    }
+
+    /// The preflight checks (`deep`: with the probe guest), findings sent as they are known.
+    fn checks(&self, lab: Lab, deep: bool) {
+        let (tx, fixes) = (self.tx.clone(), self.fixes.clone());
+        tokio::spawn(async move {
+            let r = run_checks(lab, deep, &tx, &fixes).await;
+            let _ = tx.send(Msg::ChecksDone(r));
+        });
+    }
+
+    /// Connects to the lab's hypervisor once (a person waits on the connection screen) and
+    /// says how it went; `trust` pins a confirmed key.
+    fn probe(&self, lab: Lab, trust: crate::host::TrustPolicy) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            use crate::host::lab::{Reach, probe_hypervisor};
+            let reach = match (lab.hypervisors.first(), workspace_of(&lab)) {
+                (Some(hv), Ok(ws)) => probe_hypervisor(hv, &ws, trust).await,
+                (None, _) => Reach::Failed("the lab names no hypervisor".into()),
+                (_, Err(e)) => Reach::Failed(e),
+            };
+            let _ = tx.send(Msg::Reach(reach));
         });
     }
 
@@ -184,7 +215,7 @@ impl Driver {
                                 .map_err(|e| format!("VirtualBMC password: {e}"))
                         })
                         .and_then(|_| {
-                            write_atomic(&path, lab::to_yaml(&lab).as_bytes())
+                            crate::run::state::write_atomic(&path, lab::to_yaml(&lab).as_bytes())
                                 .map_err(|e| format!("{}: {e}", path.display()))
                         })
                         .map(|_| path.clone());
@@ -196,19 +227,34 @@ impl Driver {
                 tokio::task::spawn_blocking(move || {
                     let mut text = lines.join("\n");
                     text.push('\n');
-                    let r = write_atomic(&path, text.as_bytes())
+                    let r = crate::run::state::write_atomic(&path, text.as_bytes())
                         .map(|_| path.clone())
                         .map_err(|e| format!("{}: {e}", path.display()));
                     let _ = tx.send(Msg::LogSaved(r));
                 });
             }
-            Effect::RunChecks(lab) => {
-                let (tx, fixes) = (self.tx.clone(), self.fixes.clone());
+            Effect::ProbeHost(lab) => self.probe(*lab, crate::host::TrustPolicy::PinnedOnly),
+            Effect::PinHostKey { lab, fingerprint } => {
+                // Pins only a key with exactly this fingerprint; another one is refused.
+                self.probe(*lab, crate::host::TrustPolicy::Fingerprint(fingerprint))
+            }
+            Effect::Bootstrap { lab, password } => {
+                let tx = self.tx.clone();
                 tokio::spawn(async move {
-                    let r = run_checks(*lab, &tx, &fixes).await;
-                    let _ = tx.send(Msg::ChecksDone(r));
+                    let r = match (lab.hypervisors.first(), workspace_of(&lab)) {
+                        (Some(hv), Ok(ws)) => {
+                            crate::host::lab::bootstrap_hypervisor(hv, &ws, password.take())
+                                .await
+                                .map_err(|e| e.to_string())
+                        }
+                        (None, _) => Err("the lab names no hypervisor".into()),
+                        (_, Err(e)) => Err(e),
+                    };
+                    let _ = tx.send(Msg::Bootstrapped(r));
                 });
             }
+            Effect::RunChecks(lab) => self.checks(*lab, false),
+            Effect::RunDeepChecks(lab) => self.checks(*lab, true),
             Effect::ApplyFix { id } => {
                 let (tx, fixes) = (self.tx.clone(), self.fixes.clone());
                 tokio::spawn(async move {
@@ -307,22 +353,23 @@ impl Driver {
                 );
             }
             Effect::ContainerLogs { name } => {
-                let lab = self.current_lab();
-                let Some(lab) = lab else {
+                let Some(lab) = self.current_lab() else {
                     return Control::Continue;
                 };
                 self.with_session(lab, Msg::Notice, move |s, tx| async move {
-                    let cmd = Cmd::new(["podman", "logs", "--tail", "2000", name.as_str()]);
                     let stage = format!("podman:{name}");
-                    match s.ctx.host(s.ctx.facts.container_host).exec(&cmd).await {
-                        Ok(out) => {
-                            let text = format!("{}{}", out.stdout_str(), out.stderr_str());
-                            for line in text.lines() {
+                    match containers::logs(&s.ctx, &name, 2000).await {
+                        Ok(lines) => {
+                            for l in lines {
+                                let stream = match l.stream {
+                                    crate::host::Stream::Stdout => LogStream::Stdout,
+                                    crate::host::Stream::Stderr => LogStream::Stderr,
+                                };
                                 let _ = tx.send(Msg::Engine(Event::Log {
                                     stage: stage.clone(),
                                     step: None,
-                                    stream: crate::run::event::LogStream::Stdout,
-                                    line: line.to_string(),
+                                    stream,
+                                    line: l.line,
                                 }));
                             }
                         }
@@ -333,54 +380,77 @@ impl Driver {
                 });
             }
             Effect::ContainerRestart { name } => {
-                let lab = self.current_lab();
-                let Some(lab) = lab else {
+                let Some(lab) = self.current_lab() else {
                     return Control::Continue;
                 };
                 self.with_session(lab, Msg::Notice, move |s, tx| async move {
-                    let cmd = Cmd::new(["podman", "restart", name.as_str()]);
-                    let note = match s.ctx.host(s.ctx.facts.container_host).exec(&cmd).await {
-                        Ok(o) if o.success() => format!("Restarted {name}"),
-                        Ok(o) => format!("podman restart {name}: {}", o.stderr_str().trim()),
+                    let note = match containers::restart(&s.ctx, &name).await {
+                        Ok(()) => format!("Restarted {name}"),
                         Err(e) => format!("podman restart {name}: {e}"),
                     };
                     let _ = tx.send(Msg::Notice(note));
                 });
             }
             Effect::ContainerShell { name } => {
-                // The demo's undercloud is this machine (a sandbox); a real one is reached
-                // with the ssh.config labwarp writes into the workspace.
-                let lab = self.current_lab();
-                let sandbox = lab.as_ref().is_some_and(|l| {
-                    l.hypervisors
-                        .first()
-                        .is_some_and(|h| h.libvirt_uri.starts_with("test:"))
-                });
-                let argv: Vec<String> = if sandbox {
-                    ["podman", "exec", "-it", name.as_str(), "sh"]
-                        .map(String::from)
-                        .to_vec()
-                } else {
-                    let cfg = lab
-                        .map(|l| l.workspace.join("ssh.config").display().to_string())
-                        .unwrap_or_default();
-                    [
-                        "ssh",
-                        "-F",
-                        cfg.as_str(),
-                        "-t",
-                        "undercloud",
-                        "sudo",
-                        "podman",
-                        "exec",
-                        "-it",
-                        name.as_str(),
-                        "bash",
-                    ]
-                    .map(String::from)
-                    .to_vec()
+                // The back end builds the argv (this machine, or ssh -t with the pinned
+                // ssh.config, sudo when not root); the terminal is handed over once it is known.
+                let Some(lab) = self.current_lab() else {
+                    return Control::Continue;
                 };
-                return Control::Suspend(argv);
+                self.with_session(lab, Msg::Notice, move |s, tx| async move {
+                    let msg = match containers::shell_argv(&s.ctx, &name).await {
+                        Ok(argv) => Msg::Shell(argv),
+                        Err(e) => Msg::Notice(format!("shell in {name}: {e}")),
+                    };
+                    let _ = tx.send(msg);
+                });
+            }
+            Effect::RunInTerminal(argv) => return Control::Suspend(argv),
+            Effect::PrepareRemedy {
+                stage,
+                step,
+                remedy,
+            } => {
+                let Some(lab) = self.current_lab() else {
+                    return Control::Continue;
+                };
+                let (tx, keep) = (self.tx.clone(), self.remedy.clone());
+                tokio::spawn(async move {
+                    let lines = prepare_remedy(&lab, &remedy, &keep).await;
+                    let _ = tx.send(Msg::RemedyPrepared {
+                        stage,
+                        step,
+                        remedy,
+                        lines,
+                    });
+                });
+            }
+            Effect::ApplyRemedy {
+                stage,
+                step,
+                remedy,
+            } => {
+                let Some(lab) = self.current_lab() else {
+                    return Control::Continue;
+                };
+                // Exactly the preflight fixes that were shown (read again only if none was).
+                let shown = self
+                    .remedy
+                    .lock()
+                    .ok()
+                    .and_then(|mut k| k.take())
+                    .filter(|(r, _)| *r == remedy)
+                    .map(|(_, f)| f);
+                self.with_session(lab, Msg::Notice, move |s, tx| async move {
+                    let result = apply_remedy(&s, &remedy, shown)
+                        .await
+                        .map_err(|e| format!("{e:#}"));
+                    let _ = tx.send(Msg::RemedyApplied {
+                        stage,
+                        step,
+                        result,
+                    });
+                });
             }
         }
         Control::Continue
@@ -395,106 +465,100 @@ fn engine_level(l: CleanLevel) -> Level {
     }
 }
 
-/// Every step's check, run read-only: what each would change (the plan diff), the files a
-/// run writes, and the host's capacity.
+/// The engine's survey (what `labwarp plan` prints: every step's check, read-only) as the
+/// review shows it, with the hypervisor's capacity read through the session's host (the
+/// facts the capacity findings judge).
 async fn survey(s: &Session) -> PlanView {
-    let mut stages = Vec::new();
+    let v = crate::run::survey::survey(s).await;
     let mut files = Vec::new();
-    for stage in &s.plan {
-        let mut steps = Vec::new();
-        for p in &stage.steps {
-            let sc = s.ctx.step(&stage.id, p.step.id());
-            let resources = p.step.resources();
-            for r in &resources {
-                if let Resource::File { path, .. } = r {
-                    files.push(path.display().to_string());
-                }
-            }
-            let (done, change) = match p.step.check(&sc).await {
-                Ok(c) if c.done => (true, c.saw),
-                Ok(c) => (
-                    false,
-                    super::plan_lines::change(&p.step.title(), &resources, &c.saw),
-                ),
-                Err(e) => (false, format!("check failed: {e:#}")),
-            };
-            steps.push(PlanStep {
-                title: p.step.title(),
-                change,
-                done,
-            });
-        }
-        stages.push(PlanStage {
-            title: stage.title.clone(),
-            steps,
-        });
-    }
+    let stages = v
+        .stages
+        .iter()
+        .map(|st| PlanStage {
+            title: st.title.clone(),
+            steps: st
+                .steps
+                .iter()
+                .map(|p| {
+                    for r in &p.resources {
+                        if let Resource::File { path, .. } = r {
+                            files.push(path.display().to_string());
+                        }
+                    }
+                    let (done, change) = match p.status.as_str() {
+                        "done" => (true, p.saw.clone()),
+                        "error" => (false, format!("check failed: {}", p.saw)),
+                        _ => (
+                            false,
+                            super::plan_lines::change(&p.title, &p.resources, &p.saw),
+                        ),
+                    };
+                    PlanStep {
+                        title: p.title.clone(),
+                        change,
+                        done,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let local = s
+        .ctx
+        .lab
+        .hypervisors
+        .first()
+        .is_some_and(|h| crate::render::hypervisor_is_local(&h.address));
+    let view = HostView::system(s.ctx.virthost.as_ref(), local);
+    let cctx = CheckContext::for_lab(s.ctx.lab.clone(), CheckOptions::default());
     PlanView {
         stages,
         files,
-        capacity: capacity(&s.ctx.lab),
+        capacity: checks::capacity::host_capacity(&view, &cctx).await,
     }
 }
 
-/// (CPUs, MiB available, GiB free in the pool directory) of this machine.
-fn capacity(lab: &Lab) -> Option<(u64, u64, u64)> {
-    let cpus = std::thread::available_parallelism().ok()?.get() as u64;
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let avail_kib: u64 = meminfo
-        .lines()
-        .find(|l| l.starts_with("MemAvailable:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    let mut dir = lab.hypervisors.first()?.pool_path.clone();
-    while !dir.exists() {
-        dir = dir.parent()?.to_path_buf();
-    }
-    let st = nix::sys::statvfs::statvfs(&dir).ok()?;
-    let free_gib = st.blocks_available() as u64 * st.fragment_size() as u64 / (1 << 30);
-    Some((cpus, avail_kib / 1024, free_gib))
+/// The lab's workspace as an absolute path (where its key and known_hosts live).
+fn workspace_of(lab: &Lab) -> Result<PathBuf, String> {
+    crate::run::session::workspace_dir(lab, None).map_err(|e| format!("workspace: {e}"))
 }
 
-/// `address: local`, `localhost` or a loopback address: this machine, no SSH.
-fn is_this_machine(address: &str) -> bool {
-    address == "local"
-        || address == "localhost"
-        || address
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-fn hypervisor_host(lab: &Lab) -> Result<LocalHost, String> {
+/// The lab's hypervisor, as the engine reaches it: this machine for `address: local`, else
+/// over SSH with the workspace key and only pinned host keys (the connection screen pins).
+async fn hypervisor_host(lab: &Lab) -> Result<(Arc<dyn crate::host::Host>, bool), String> {
     let hv = lab
         .hypervisors
         .first()
         .ok_or("hypervisors: the lab names no hypervisor")?;
-    if !is_this_machine(&hv.address) {
-        return Err(format!(
-            "hypervisor {} is at {}: checking a remote hypervisor needs the SSH transport, which \
-             labwarp does not drive yet; run labwarp on the hypervisor itself (address: local)",
-            hv.name, hv.address
-        ));
-    }
-    Ok(LocalHost::named(hv.name.clone()))
+    let ws = workspace_of(lab)?;
+    crate::host::lab::hypervisor_host(hv, &ws, crate::host::TrustPolicy::PinnedOnly)
+        .await
+        .map_err(|e| format!("hypervisors[0] ({}): {e}", hv.address))
 }
 
 /// Runs every preflight check for the lab, sending each finding as it is known and keeping
 /// the fixes so a later ApplyFix can run exactly what was shown.
 async fn run_checks(
     lab: Lab,
+    deep: bool,
     tx: &UnboundedSender<Msg>,
     fixes: &Mutex<HashMap<String, (Fix, Lab)>>,
 ) -> Result<usize, String> {
-    let host = hypervisor_host(&lab)?;
-    let view = HostView::system(&host, true);
-    let ctx = CheckContext::for_lab(lab.clone(), CheckOptions::default());
+    let (host, local) = hypervisor_host(&lab).await?;
+    let view = HostView::system(host.as_ref(), local);
+    let options = CheckOptions {
+        deep,
+        ..CheckOptions::default()
+    };
+    let ctx = CheckContext::for_lab(lab.clone(), options);
     let report = checks::run(&view, &ctx).await;
     let mut rows = Vec::new();
     for f in &report.findings {
         let fix_text = match &f.fix {
-            Some(fix) => Some(describe_fix(&view, fix).await),
+            Some(fix) => Some(
+                checks::fix_text::lines_with_changes(&view, fix)
+                    .await
+                    .join("\n"),
+            ),
             None => None,
         };
         rows.push(row(f, fix_text));
@@ -525,50 +589,9 @@ fn row(f: &Finding, fix: Option<String>) -> FindingRow {
     }
 }
 
-/// Exactly what a fix will do: its commands (quoted as a shell would run them), each file it
-/// rewrites with the lines that change, and the daemon to restart.
-async fn describe_fix(view: &HostView<'_>, fix: &Fix) -> String {
-    let mut out = vec![fix.description.clone()];
-    if fix.is_manual() {
-        out.push("(labwarp cannot apply this one; do it by hand)".into());
-    }
-    for e in &fix.edits {
-        match &e.backup {
-            Some(b) => out.push(format!(
-                "rewrite {} (backup {})",
-                e.path.display(),
-                b.display()
-            )),
-            None => out.push(format!("write {}", e.path.display())),
-        }
-        let old = view.read(&e.path).await.content().unwrap_or("").to_string();
-        for line in old.lines().filter(|l| !e.content.lines().any(|n| n == *l)) {
-            out.push(format!("  - {line}"));
-        }
-        for line in e.content.lines().filter(|l| !old.lines().any(|o| o == *l)) {
-            out.push(format!("  + {line}"));
-        }
-    }
-    for c in &fix.commands {
-        out.push(format!(
-            "$ {}",
-            c.iter()
-                .map(|w| shell_quote(w))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ));
-    }
-    if let Some(d) = &fix.restart {
-        out.push(format!(
-            "then restart {d} yourself (running VMs may depend on it)"
-        ));
-    }
-    out.join("\n")
-}
-
 async fn apply_fix(lab: &Lab, fix: &Fix) -> Result<String, String> {
-    let host = hypervisor_host(lab)?;
-    let view = HostView::system(&host, true);
+    let (host, local) = hypervisor_host(lab).await?;
+    let view = HostView::system(host.as_ref(), local);
     let applied = checks::apply_fix(&view, fix)
         .await
         .map_err(|e| e.to_string())?;
@@ -577,6 +600,56 @@ async fn apply_fix(lab: &Lab, fix: &Fix) -> Result<String, String> {
     } else {
         "nothing to change (already applied)".into()
     })
+}
+
+/// Reads a remedy's preflight fixes on the hypervisor, keeps them for the confirmation
+/// and says exactly what they change.
+async fn prepare_remedy(
+    lab: &Lab,
+    remedy: &crate::run::signatures::Remedy,
+    keep: &RemedySlot,
+) -> Result<Vec<String>, String> {
+    let (host, local) = hypervisor_host(lab).await?;
+    let view = HostView::system(host.as_ref(), local);
+    let fixes = crate::run::signatures::remedy_fixes(&view, lab, remedy).await;
+    let mut lines = Vec::new();
+    for (id, fix) in &fixes {
+        lines.push(format!("{id}:"));
+        lines.extend(checks::fix_text::lines_with_changes(&view, fix).await);
+    }
+    if let Ok(mut k) = keep.lock() {
+        *k = Some((remedy.clone(), fixes.into_iter().map(|(_, f)| f).collect()));
+    }
+    Ok(lines)
+}
+
+/// A remedy: the preflight fixes shown (applied on the hypervisor), then its commands.
+async fn apply_remedy(
+    s: &Session,
+    remedy: &crate::run::signatures::Remedy,
+    shown: Option<Vec<Fix>>,
+) -> anyhow::Result<String> {
+    let mut done = Vec::new();
+    if !remedy.findings.is_empty() {
+        let Some(fixes) = shown else {
+            anyhow::bail!("the change shown is out of date: press f again");
+        };
+        let local = s
+            .ctx
+            .lab
+            .hypervisors
+            .first()
+            .is_some_and(|h| crate::render::hypervisor_is_local(&h.address));
+        let view = HostView::system(s.ctx.virthost.as_ref(), local);
+        for fix in &fixes {
+            let a = checks::apply_fix(&view, fix).await?;
+            done.extend(a.steps);
+        }
+    }
+    if !remedy.commands.is_empty() {
+        done.push(crate::run::signatures::apply(&s.ctx, remedy).await?);
+    }
+    Ok(done.join("; "))
 }
 
 /// Opens a lab file for editing: a lab that parses but does not validate still opens (the
@@ -603,28 +676,16 @@ fn load_file(path: &Path) -> Msg {
     }
 }
 
-/// Writes through a temporary file in the same directory, then renames: a crash leaves the
-/// old file or the new one, never half of one.
-pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-    tmp.write_all(data)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 fn effect_name(e: &Effect) -> &'static str {
     match e {
         Effect::LoadPreset(_) => "load preset",
         Effect::LoadFile(_) => "open lab file",
         Effect::SaveLab { .. } => "save lab",
+        Effect::ProbeHost(_) => "connect to the hypervisor",
+        Effect::PinHostKey { .. } => "pin host key",
+        Effect::Bootstrap { .. } => "install the workspace key",
         Effect::RunChecks(_) => "preflight checks",
+        Effect::RunDeepChecks(_) => "deep preflight checks",
         Effect::ApplyFix { .. } => "apply fix",
         Effect::MakePlan(_) => "plan",
         Effect::StartRun { .. } => "run",
@@ -634,6 +695,9 @@ fn effect_name(e: &Effect) -> &'static str {
         Effect::ContainerLogs { .. } => "container logs",
         Effect::ContainerRestart { .. } => "container restart",
         Effect::ContainerShell { .. } => "container shell",
+        Effect::RunInTerminal(_) => "hand over the terminal",
+        Effect::ApplyRemedy { .. } => "apply a troubleshooting fix",
+        Effect::PrepareRemedy { .. } => "read a troubleshooting fix",
         Effect::CleanupDryRun { .. } => "cleanup dry run",
         Effect::StartCleanup { .. } => "cleanup",
         Effect::Quit => "quit",
@@ -643,17 +707,6 @@ fn effect_name(e: &Effect) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn atomic_write_replaces_the_file_and_creates_its_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ws/lab.yaml");
-        write_atomic(&path, b"name: one\n").unwrap();
-        write_atomic(&path, b"name: two\n").unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "name: two\n");
-        let leftovers = std::fs::read_dir(dir.path().join("ws")).unwrap().count();
-        assert_eq!(leftovers, 1, "no temporary file is left behind");
-    }
 
     #[test]
     fn an_unparsable_lab_file_is_an_error_with_its_location_and_a_wrong_one_still_opens() {

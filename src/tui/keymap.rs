@@ -24,6 +24,8 @@ pub enum Scope {
     ContainerPane,
     Troubleshoot,
     Cleanup,
+    /// The connection screen of a remote hypervisor.
+    Connect,
     Confirm,
     Prompt,
 }
@@ -44,6 +46,7 @@ impl Scope {
             Scope::ContainerPane => "Podman pane",
             Scope::Troubleshoot => "Troubleshooting",
             Scope::Cleanup => "Cleanup",
+            Scope::Connect => "Connect to the hypervisor",
             Scope::Confirm => "Confirmation",
             Scope::Prompt => "Prompt",
         }
@@ -302,12 +305,42 @@ pub static KEYMAP: &[Binding] = &[
     b(S::Preflight, &[c('r')], A::Rerun, "re-run checks", true),
     b(
         S::Preflight,
+        &[c('d')],
+        A::DeepCheck,
+        "deep check: boot a probe guest (KVM for sure)",
+        false,
+    ),
+    b(
+        S::Preflight,
         &[ctrl('n'), c('n')],
         A::NextScreen,
         "review the plan",
         true,
     ),
     b(S::Preflight, &[k(K::Esc)], A::Back, "back", false),
+    // Connect (a text field may have the keyboard: no plain letters here)
+    b(
+        S::Connect,
+        &[k(K::Enter)],
+        A::Confirm,
+        "pin the key / install the key / go on",
+        true,
+    ),
+    b(
+        S::Connect,
+        &[ctrl('n'), k(K::F(2))],
+        A::NextScreen,
+        "next screen",
+        true,
+    ),
+    b(S::Connect, &[k(K::F(5))], A::Rerun, "connect again", true),
+    b(
+        S::Connect,
+        &[k(K::Esc)],
+        A::Back,
+        "back to the address",
+        true,
+    ),
     // Review
     b(S::Review, &[k(K::Up), c('k')], A::Up, "scroll up", false),
     b(
@@ -426,6 +459,13 @@ pub static KEYMAP: &[Binding] = &[
         true,
     ),
     // Troubleshooting
+    b(
+        S::Troubleshoot,
+        &[c('f')],
+        A::ApplyFix,
+        "apply the fix, then retry",
+        true,
+    ),
     b(S::Troubleshoot, &[c('r')], A::Retry, "retry the step", true),
     b(
         S::Troubleshoot,

@@ -13,7 +13,6 @@ pub mod pacer;
 pub mod plan_lines;
 pub mod runview;
 pub mod screens;
-pub mod signatures;
 pub mod style;
 pub mod svg;
 pub mod terminal;

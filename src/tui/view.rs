@@ -3,7 +3,9 @@
 
 use super::app::{App, Screen};
 use super::keymap;
-use super::screens::{cleanup, dashboard, forms, preflight, review, troubleshoot, welcome};
+use super::screens::{
+    cleanup, connect, dashboard, forms, preflight, review, troubleshoot, welcome,
+};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::Style;
@@ -58,6 +60,7 @@ pub fn draw(app: &App, frame: &mut Frame) {
         Screen::Dashboard => dashboard::draw(app, frame, body),
         Screen::Troubleshoot => troubleshoot::draw(app, frame, body),
         Screen::Cleanup => cleanup::draw(app, frame, body),
+        Screen::Connect => connect::draw(app, frame, body),
     }
     let bar = Rect {
         y: area.bottom().saturating_sub(1),
@@ -86,14 +89,22 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
     // The full path when it fits; otherwise numbers, with only the current step named.
     let full: usize = Screen::STEPS.iter().map(|st| st.title().len() + 3).sum();
     let room = (area.width as usize).saturating_sub(12 + app.lab.name.len());
-    let extra = if matches!(app.screen, Screen::Troubleshoot | Screen::Cleanup) {
-        app.screen.title().len() + 5
-    } else {
-        0
-    };
+    let sub = matches!(
+        app.screen,
+        Screen::Troubleshoot | Screen::Cleanup | Screen::Connect
+    );
+    let extra = if sub { app.screen.title().len() + 5 } else { 0 };
     let compact = full + extra > room;
     for (i, step) in Screen::STEPS.iter().enumerate() {
         if i > 0 {
+            spans.push(Span::styled("›", s.muted));
+        }
+        // Connect sits between the hypervisor form and the undercloud's.
+        if app.screen == Screen::Connect && i == 2 {
+            spans.push(Span::styled(
+                format!(" {} ", Screen::Connect.title()),
+                s.selected,
+            ));
             spans.push(Span::styled("›", s.muted));
         }
         let here = *step == current;

@@ -69,6 +69,10 @@ pub struct Sshd {
     /// Point root's HOME at an empty dir so the machine's real ~/.bashrc (pyenv here:
     /// slow, and it takes a lock) never runs in test sessions.
     pub fake_home: bool,
+    /// (source, target): bind mounts in a mount namespace of sshd's own, so what its
+    /// sessions write at `target` (a fix's file under /etc, say) lands in `source` and the
+    /// machine's own `target` is untouched.
+    pub private_mounts: Vec<(PathBuf, PathBuf)>,
     extra: String,
     child: Option<Child>,
 }
@@ -85,6 +89,7 @@ impl Sshd {
             netns: netns.map(String::from),
             authorized_keys: dir.join("authorized_keys"),
             fake_home: true,
+            private_mounts: Vec::new(),
             extra: extra.to_string(),
             child: None,
         };
@@ -161,6 +166,42 @@ impl Sshd {
         std::fs::write(&cfg, self.config()).unwrap();
         let log = self.dir.join("sshd.log");
         let _ = std::fs::remove_file(&log);
+        // With private mounts: `unshare -m` then `sh` mounting them, each exec'ing the next
+        // in place, so the pid is still sshd's.
+        let mut program: Vec<String> = Vec::new();
+        if !self.private_mounts.is_empty() {
+            let mut script = String::from("set -e\n");
+            for (i, _) in self.private_mounts.iter().enumerate() {
+                script.push_str(&format!(
+                    "mount --bind \"${}\" \"${}\"\n",
+                    2 * i + 1,
+                    2 * i + 2
+                ));
+            }
+            script.push_str(&format!(
+                "shift {}\nexec /usr/sbin/sshd \"$@\"\n",
+                2 * self.private_mounts.len()
+            ));
+            program.extend(
+                [
+                    "unshare",
+                    "-m",
+                    "--propagation",
+                    "private",
+                    "sh",
+                    "-c",
+                    &script,
+                    "sshd",
+                ]
+                .map(String::from),
+            );
+            for (src, dst) in &self.private_mounts {
+                program.push(src.display().to_string());
+                program.push(dst.display().to_string());
+            }
+        } else {
+            program.push("/usr/sbin/sshd".into());
+        }
         let mut cmd = match &self.netns {
             // Only the network namespace changes: `ip netns exec` would also mount a fresh
             // /sys without the cgroup mounts, and podman (runc) started over this sshd, as
@@ -168,11 +209,14 @@ impl Sshd {
             // sshd's.
             Some(ns) => {
                 let mut c = Command::new("nsenter");
-                c.arg(format!("--net=/run/netns/{ns}"))
-                    .arg("/usr/sbin/sshd");
+                c.arg(format!("--net=/run/netns/{ns}")).args(&program);
                 c
             }
-            None => Command::new("/usr/sbin/sshd"),
+            None => {
+                let mut c = Command::new(&program[0]);
+                c.args(&program[1..]);
+                c
+            }
         };
         cmd.arg("-D")
             .arg("-f")
@@ -409,5 +453,31 @@ impl TestUser {
 impl Drop for TestUser {
     fn drop(&mut self) {
         let _ = Command::new("userdel").arg(&self.name).output();
+    }
+}
+
+/// `/etc/sudoers.d/<user>` with passwordless sudo (a stack user's, as on a real
+/// hypervisor), checked by visudo; removed on drop.
+pub struct Sudoers(pub PathBuf);
+
+impl Sudoers {
+    pub fn grant(user: &str) -> Sudoers {
+        use std::os::unix::fs::PermissionsExt;
+        let path = Path::new("/etc/sudoers.d").join(user);
+        std::fs::write(&path, format!("{user} ALL=(ALL) NOPASSWD: ALL\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o440)).unwrap();
+        let ok = Command::new("visudo")
+            .arg("-cf")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(ok.status.success(), "{ok:?}");
+        Sudoers(path)
+    }
+}
+
+impl Drop for Sudoers {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }

@@ -49,16 +49,21 @@ impl SshHost {
         Err(self.file_err(p.into_owned(), reason))
     }
 
-    pub(super) async fn write_remote(
+    /// `root`: through `sudo -n` when the login user is not root (system files).
+    pub(super) async fn write_remote_as(
         &self,
         path: &Path,
         data: &[u8],
         mode: u32,
+        root: bool,
     ) -> Result<(), HostError> {
         let p = path.to_string_lossy();
         let mode = format!("{:o}", mode & 0o7777);
-        let cmd = Cmd::new(["sh", "-c", WRITE_FILE, "labwarp-write", p.as_ref(), &mode])
+        let mut cmd = Cmd::new(["sh", "-c", WRITE_FILE, "labwarp-write", p.as_ref(), &mode])
             .stdin(data.to_vec());
+        if root {
+            cmd = cmd.sudo();
+        }
         let out = self.exec(&cmd).await?;
         if out.success() {
             Ok(())

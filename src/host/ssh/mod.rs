@@ -126,7 +126,11 @@ impl Host for SshHost {
     }
 
     async fn write_file(&self, path: &Path, data: &[u8], mode: u32) -> Result<(), HostError> {
-        self.write_remote(path, data, mode).await
+        self.write_remote_as(path, data, mode, false).await
+    }
+
+    async fn write_root_file(&self, path: &Path, data: &[u8], mode: u32) -> Result<(), HostError> {
+        self.write_remote_as(path, data, mode, true).await
     }
 
     async fn exists(&self, path: &Path) -> Result<bool, HostError> {

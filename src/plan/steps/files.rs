@@ -71,7 +71,7 @@ pub async fn make_own_dir(
     if h.exists(path).await? {
         // Made by an earlier run killed before the marker: mark it now.
         if made_here(ctx, path) && !h.exists(&marker_path(path)).await? {
-            h.write_file(&marker_path(path), owner.marker_text().as_bytes(), 0o644)
+            h.write_root_file(&marker_path(path), owner.marker_text().as_bytes(), 0o644)
                 .await?;
         }
         return Ok(());
@@ -83,7 +83,8 @@ pub async fn make_own_dir(
     }
     argv.extend(["--", &p]);
     ctx.run_ok(role, &Cmd::new(argv).sudo()).await?;
-    h.write_file(&marker_path(path), owner.marker_text().as_bytes(), 0o644)
+    // Made with sudo, so marked as root too (an SSH login that is not root cannot write there).
+    h.write_root_file(&marker_path(path), owner.marker_text().as_bytes(), 0o644)
         .await?;
     Ok(())
 }

@@ -281,6 +281,10 @@ fn next_screen(app: &mut App) -> Vec<Effect> {
         app.warn(text);
         return vec![];
     }
+    if app.screen == Screen::Hypervisor && super::connect::is_remote(app) {
+        // A remote hypervisor: its host key and the workspace key before anything else.
+        return super::connect::enter(app);
+    }
     let to = app.screen.next();
     let mut fx = app.go(to);
     if to == Screen::Preflight {

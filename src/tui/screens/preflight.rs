@@ -46,6 +46,13 @@ pub fn start_checks(app: &mut App) -> Vec<Effect> {
     vec![Effect::RunChecks(Box::new(app.lab.clone()))]
 }
 
+/// `labwarp check --deep`: the checks with a probe guest booted on the hypervisor.
+fn start_deep_checks(app: &mut App) -> Vec<Effect> {
+    start_checks(app);
+    app.say("Deep check: booting a probe guest with type='kvm' (up to 90 s)…");
+    vec![Effect::RunDeepChecks(Box::new(app.lab.clone()))]
+}
+
 /// A finding arrived: replace the one with the same id, else add it.
 pub fn add_finding(app: &mut App, f: FindingRow) {
     match app.findings.iter_mut().find(|x| x.id == f.id) {
@@ -90,6 +97,8 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             app.preflight.selected = (app.preflight.selected + 1).min(n.saturating_sub(1))
         }
         Action::Rerun => return start_checks(app),
+        Action::DeepCheck if app.preflight.running => app.warn("Checks are still running"),
+        Action::DeepCheck => return start_deep_checks(app),
         Action::ApplyFix => {
             let Some(f) = ordered(app)
                 .get(app.preflight.selected)

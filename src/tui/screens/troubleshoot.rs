@@ -1,26 +1,147 @@
 //! Troubleshooting: the failed step with its last log lines, known failure signatures that
 //! match it (with explanation and fix), related findings, and a retry.
 
+use crate::run::signatures::{self, TAIL};
 use crate::tui::action::Action;
-use crate::tui::app::{App, Effect, Screen};
+use crate::tui::app::{App, Confirm, Effect, Screen};
 use crate::tui::screens::preflight::{Level, level};
-use crate::tui::signatures;
 use crate::tui::view;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-/// Log lines shown with the failure.
-const TAIL: usize = 8;
-
 #[derive(Debug, Clone, Default)]
 pub struct State {
     pub scroll: u16,
 }
 
+/// What the failure shown matches, for the lab's distribution family.
+fn hits(app: &App) -> Vec<signatures::Diagnosis> {
+    let Some(f) = &app.run.failure else {
+        return Vec::new();
+    };
+    let tail: Vec<String> = app
+        .run
+        .log(&f.stage)
+        .map(|r| r.tail(TAIL).map(|l| l.text.clone()).collect())
+        .unwrap_or_default();
+    let distro = app
+        .lab
+        .hypervisors
+        .first()
+        .map(|h| h.distro)
+        .unwrap_or_default();
+    signatures::diagnose_for(&f.error, tail.iter().map(String::as_str), distro)
+}
+
+/// The confirmation of a remedy: what, where, exactly, and the retry after it.
+fn ask(
+    app: &mut App,
+    title: String,
+    stage: String,
+    step: String,
+    remedy: signatures::Remedy,
+    lines: Vec<String>,
+) {
+    let host = match remedy.host {
+        crate::plan::HostRole::Virthost => "the hypervisor",
+        crate::plan::HostRole::Undercloud => "the undercloud",
+    };
+    let mut body = vec![
+        title,
+        String::new(),
+        format!("{} on {host}, exactly:", remedy.description),
+    ];
+    body.extend(lines.into_iter().map(|l| format!("  {l}")));
+    body.push(String::new());
+    body.push(format!("then {stage} / {step} runs again."));
+    app.confirm = Some(Confirm {
+        title: "Apply the fix?".into(),
+        body,
+        on_yes: Effect::ApplyRemedy {
+            stage,
+            step,
+            remedy,
+        },
+    });
+}
+
+/// The preflight fixes of a remedy were read: confirm exactly them, or say there is none.
+pub fn on_prepared(
+    app: &mut App,
+    stage: String,
+    step: String,
+    remedy: signatures::Remedy,
+    lines: Result<Vec<String>, String>,
+) {
+    match lines {
+        Ok(l) if l.is_empty() && remedy.commands.is_empty() => app.warn(format!(
+            "Nothing to change: preflight finds {} as wanted",
+            remedy.findings.join(", ").replace('.', "")
+        )),
+        Ok(mut l) => {
+            l.extend(remedy.lines());
+            let title = hits(app)
+                .into_iter()
+                .find(|d| d.remedy.as_ref() == Some(&remedy))
+                .map(|d| d.title)
+                .unwrap_or_else(|| remedy.description.clone());
+            ask(app, title, stage, step, remedy, l);
+        }
+        Err(e) => app.warn(format!("Cannot read what to change: {e}")),
+    }
+}
+
+/// The fix ran: run the failed step again (its stage from that step on); or say why not.
+pub fn on_remedy(
+    app: &mut App,
+    stage: String,
+    step: String,
+    result: Result<String, String>,
+) -> Vec<Effect> {
+    match result {
+        Ok(done) => {
+            app.run.failure = None;
+            app.run.finished = None;
+            let mut fx = app.go(Screen::Dashboard);
+            app.say(format!("Fix applied ({done}); retrying {stage} / {step}"));
+            fx.push(Effect::RetryStep { stage, step });
+            fx
+        }
+        Err(e) => {
+            app.warn(format!("The fix failed: {e}"));
+            vec![]
+        }
+    }
+}
+
 pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
+        Action::ApplyFix => {
+            let Some(f) = app.run.failure.clone() else {
+                app.say("Nothing has failed");
+                return vec![];
+            };
+            let Some((d, remedy)) = hits(app)
+                .into_iter()
+                .find_map(|d| d.remedy.clone().map(|r| (d, r)))
+            else {
+                app.say("No fix labwarp can apply for this failure: see what it means below");
+                return vec![];
+            };
+            if !remedy.findings.is_empty() {
+                // Its preflight fixes are read on the hypervisor first: the exact change.
+                app.say(format!("Reading what to change: {}…", remedy.description));
+                return vec![Effect::PrepareRemedy {
+                    stage: f.stage,
+                    step: f.step,
+                    remedy,
+                }];
+            }
+            let lines = remedy.lines();
+            ask(app, d.title, f.stage, f.step, remedy, lines);
+        }
         Action::Up => app.trouble.scroll = app.trouble.scroll.saturating_sub(1),
         Action::Down => app.trouble.scroll = app.trouble.scroll.saturating_add(1),
         Action::Retry => {
@@ -87,7 +208,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     );
 
     let mut lines = Vec::new();
-    let hits = signatures::diagnose(&f.error, tail.iter().map(String::as_str));
+    let hits = hits(app);
     if hits.is_empty() {
         lines.push(Line::from(Span::styled(
             "No known signature matches; the log above and the findings below are the evidence.",
@@ -101,6 +222,19 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             Span::styled("fix: ", s.muted),
             Span::styled(sig.fix, s.ok),
         ]));
+        if let Some(r) = &sig.remedy {
+            lines.push(Line::from(vec![
+                Span::styled("press f: ", s.key),
+                Span::styled(
+                    if r.commands.is_empty() {
+                        format!("{} (the exact change is shown first)", r.description)
+                    } else {
+                        format!("{} — {}", r.description, r.lines().join("; "))
+                    },
+                    s.ok,
+                ),
+            ]));
+        }
     }
     let related: Vec<_> = app
         .findings
