@@ -444,8 +444,9 @@ pub async fn remove(
         Resource::File { host, path, .. } => {
             safe_to_remove(path)?;
             let h = ctx.host(*host);
-            // `rm -f` on a link removes the link, never what it points at.
-            if h.exists(path).await? || ownership::is_link(ctx, *host, path).await {
+            // `rm -f` on a link removes the link, never what it points at (`exists` sees a
+            // dangling link too).
+            if h.exists(path).await? {
                 run_ok(ctx, *host, Cmd::new(["rm", "-f", "--"]).arg_path(path)).await?;
                 log(format!("removed file {}", path.display()));
             }

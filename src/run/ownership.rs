@@ -117,8 +117,8 @@ pub async fn prove(ctx: &Ctx, state: &State, r: &Resource) -> anyhow::Result<Pro
             }
         }
         Resource::Dir { host, path, .. } => {
-            let h = ctx.host(*host);
-            if !h.exists(path).await? && !is_link(ctx, *host, path).await {
+            // `exists` does not follow links: a dangling link exists too.
+            if !ctx.host(*host).exists(path).await? {
                 Proof::Absent
             } else if is_link(ctx, *host, path).await {
                 Proof::NotOurs("is a symbolic link: labwarp never follows one to delete".into())
@@ -133,7 +133,7 @@ pub async fn prove(ctx: &Ctx, state: &State, r: &Resource) -> anyhow::Result<Pro
             }
         }
         Resource::File { host, path, .. } => {
-            if !ctx.host(*host).exists(path).await? && !is_link(ctx, *host, path).await {
+            if !ctx.host(*host).exists(path).await? {
                 Proof::Absent
             } else if recorded {
                 by_state()
