@@ -20,29 +20,7 @@ pub fn podman(ctx: &Ctx) -> Podman {
 
 /// The lab's containers (carrying its name and identity labels), as the pane shows them.
 pub async fn list(ctx: &Ctx) -> Result<Vec<ContainerRow>, PodmanError> {
-    let owner = ctx.facts.owner(&ctx.lab.name);
-    let label = |c: &crate::podman::Container, k: &str| c.labels.get(k).cloned();
-    Ok(podman(ctx)
-        .list()
-        .await?
-        .into_iter()
-        .filter(|c| {
-            owner.is(
-                label(c, crate::plan::owner::CONTAINER_LABEL).as_deref(),
-                label(c, crate::plan::owner::CONTAINER_ID_LABEL).as_deref(),
-            )
-        })
-        .map(|c| ContainerRow {
-            name: c.name,
-            image: c.image,
-            state: c.state.as_str().to_string(),
-            health: c.health.map(|h| h.as_str()).unwrap_or("").to_string(),
-            uptime: c
-                .uptime_secs
-                .map(crate::podman::format_uptime)
-                .unwrap_or_default(),
-        })
-        .collect())
+    crate::plan::steps::openstack::lab_containers(ctx).await
 }
 
 /// Refuses a name that is not one of the lab's containers (no reaching into others').

@@ -164,29 +164,35 @@ pub async fn emit_containers(ctx: &StepCtx<'_>) {
 /// The lab's containers on the undercloud as the podman pane shows them (those labelled
 /// with the lab's name and identity); `None` when podman could not be asked.
 pub async fn container_rows(ctx: &Ctx) -> Option<Vec<ContainerRow>> {
+    lab_containers(ctx).await.ok()
+}
+
+/// The lab's containers where they run (`Facts::container_host`), by their name and
+/// identity labels: the one listing the pane, `labwarp containers` and the steps share.
+pub async fn lab_containers(ctx: &Ctx) -> Result<Vec<ContainerRow>, crate::podman::PodmanError> {
     let podman = crate::podman::Podman::new(ctx.host(ctx.facts.container_host).clone());
-    let list = podman.list().await.ok()?;
     let owner = ctx.facts.owner(&ctx.lab.name);
-    Some(
-        list.into_iter()
-            .filter(|c| {
-                owner.is(
-                    c.labels.get(CONTAINER_LABEL).map(String::as_str),
-                    c.labels.get(CONTAINER_ID_LABEL).map(String::as_str),
-                )
-            })
-            .map(|c| ContainerRow {
-                name: c.name,
-                image: c.image,
-                state: c.state.as_str().to_string(),
-                health: c.health.map(|h| h.as_str()).unwrap_or("").to_string(),
-                uptime: c
-                    .uptime_secs
-                    .map(crate::podman::format_uptime)
-                    .unwrap_or_default(),
-            })
-            .collect(),
-    )
+    Ok(podman
+        .list()
+        .await?
+        .into_iter()
+        .filter(|c| {
+            owner.is(
+                c.labels.get(CONTAINER_LABEL).map(String::as_str),
+                c.labels.get(CONTAINER_ID_LABEL).map(String::as_str),
+            )
+        })
+        .map(|c| ContainerRow {
+            name: c.name,
+            image: c.image,
+            state: c.state.as_str().to_string(),
+            health: c.health.map(|h| h.as_str()).unwrap_or("").to_string(),
+            uptime: c
+                .uptime_secs
+                .map(crate::podman::format_uptime)
+                .unwrap_or_default(),
+        })
+        .collect())
 }
 
 /// Names of running containers carrying the lab's label on the container host.
