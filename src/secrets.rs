@@ -2,7 +2,7 @@
 //! tightened when found looser), a VirtualBMC password typed by the user is kept in the
 //! workspace's secret file rather than in lab.yaml, and no core dumps of a process that holds
 //! secrets. The per-lab VBMC password itself (generated once, shared by run and export) is
-//! `run::session::vbmc_password` (`workspace/secrets/vbmc-password`).
+//! [`vbmc_password`] (`workspace/secrets/vbmc-password`).
 //!
 //! lab.yaml never holds a secret written by labwarp: `Vbmc::password` is not serialised, and a
 //! password typed into the TUI is moved into the workspace before the lab is saved
@@ -10,9 +10,9 @@
 
 use crate::lab::Lab;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Creates `dir` (and its parents) and makes it 0700, tightening a looser mode.
 pub fn private_dir(dir: &Path) -> io::Result<()> {
@@ -25,14 +25,7 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
 pub fn write_secret(path: &Path, data: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     private_dir(dir)?;
-    // tempfile creates its files 0600.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".secret")
-        .tempfile_in(dir)?;
-    tmp.write_all(data)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::workspace::write_atomic(path, data, 0o600)
 }
 
 /// Makes an existing secret file 0600 and its directory 0700 (a copy, an unpack or a
@@ -52,10 +45,53 @@ pub fn tighten(path: &Path) -> io::Result<()> {
 /// lab keeps no copy), so the lab can be saved without it and runs still use it.
 pub fn stash_vbmc_password(lab: &mut Lab, workspace: &Path) -> io::Result<()> {
     if let Some(p) = lab.overcloud.vbmc.password.take() {
-        let path = crate::run::session::vbmc_password_path(workspace);
+        let path = vbmc_password_path(workspace);
         write_secret(&path, p.expose().as_bytes())?;
     }
     Ok(())
+}
+
+/// Where a lab's generated VirtualBMC password lives in its workspace (mode 0600, in a
+/// 0700 directory). `labwarp run` and `labwarp export` share it, so the entries vbmcd
+/// serves and every instackenv.json agree.
+pub fn vbmc_password_path(ws: &Path) -> PathBuf {
+    crate::workspace::vbmc_password_file(ws)
+}
+
+/// The stored generated password, if there is one (read-only: for checks).
+pub fn stored_vbmc_password(ws: &Path) -> anyhow::Result<Option<crate::lab::Secret>> {
+    let path = vbmc_password_path(ws);
+    // A file left readable by others (copied, unpacked, written by hand) is tightened first.
+    tighten(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    match std::fs::read_to_string(&path) {
+        Ok(p) if !p.trim().is_empty() => Ok(Some(crate::lab::Secret(p.trim().to_string()))),
+        Ok(_) => anyhow::bail!(
+            "{} is empty: write the VirtualBMC password into it, or delete it to generate one",
+            path.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => anyhow::bail!("{}: {e}", path.display()),
+    }
+}
+
+/// The lab's VirtualBMC password: generated once into [`vbmc_password_path`] and reused, so
+/// instackenv.json stays stable across runs. Returns whether it was generated now.
+pub fn vbmc_password(ws: &Path) -> anyhow::Result<(crate::lab::Secret, bool)> {
+    use rand::Rng;
+    crate::workspace::refuse_link(&crate::workspace::secrets_dir(ws))?;
+    crate::workspace::refuse_link(&vbmc_password_path(ws))?;
+    if let Some(pw) = stored_vbmc_password(ws)? {
+        return Ok((pw, false));
+    }
+    let path = vbmc_password_path(ws);
+    // IPMI 2.0 caps passwords at 20 bytes (lab::validate::overcloud::IPMI_PASSWORD_MAX).
+    let pw: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect();
+    write_secret(&path, pw.as_bytes()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((crate::lab::Secret(pw), true))
 }
 
 /// Makes this process non-dumpable: no core file (which would hold the SSH key, the VBMC
@@ -69,7 +105,6 @@ pub fn forbid_core_dumps() -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::lab::Secret;
-    use crate::run::session::{vbmc_password, vbmc_password_path};
 
     fn mode(p: &Path) -> u32 {
         fs::metadata(p).unwrap().permissions().mode() & 0o777

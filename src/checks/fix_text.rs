@@ -3,7 +3,7 @@
 //! restart. One text for `labwarp check` and the TUI's preflight, so both show the same.
 
 use super::{Fix, HostView};
-use crate::host::shell_quote;
+use crate::quote::shell_quote;
 
 /// The fix's description, then one line per file write, command and restart.
 pub fn lines(fix: &Fix) -> (String, Vec<String>) {

@@ -12,8 +12,6 @@ use crate::lab::{Lab, Secret};
 use crate::render::{self, RenderContext};
 use anyhow::{Context, Result};
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Where the generated VirtualBMC password of a lab is kept inside its workspace.
@@ -21,23 +19,10 @@ pub fn vbmc_password_path(workspace: &Path) -> PathBuf {
     crate::run::session::vbmc_password_path(workspace)
 }
 
-/// Writes `data` to `path` atomically with `mode`.
+/// Writes `data` to `path` atomically with `mode` (making the directory).
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".labwarp-")
-        .permissions(fs::Permissions::from_mode(mode))
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(data)
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    // The umask may have narrowed the mode given at creation; set it exactly.
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot rename into {}", path.display()))?;
-    Ok(())
+    crate::workspace::write_atomic_mkdir(path, data, mode)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The lab's VirtualBMC password: the lab's own, else the workspace's (the same file

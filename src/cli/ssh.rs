@@ -56,7 +56,7 @@ pub fn run(args: SshArgs) -> ExitCode {
     let workspace = std::path::absolute(&lab.workspace).unwrap_or(lab.workspace.clone());
     let mut ctx = RenderContext::for_lab(&lab, &workspace);
     // Addresses the engine learnt (the undercloud's lease) win over the predicted ones.
-    match crate::run::state::load(&workspace.join("state.yaml")) {
+    match crate::run::state::load(&crate::workspace::state_file(&workspace)) {
         Ok(st) => crate::plan::steps::undercloud::apply_addresses(&mut ctx, &lab, &st.addresses),
         Err(e) => eprintln!("labwarp ssh: {e:#} (using the lab's predicted addresses)"),
     }

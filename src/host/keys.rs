@@ -65,7 +65,7 @@ fn key_err(path: &Path, reason: impl std::fmt::Display) -> HostError {
 /// Loads `workspace/keys/id_ed25519`, creating the pair first when it is absent
 /// (directory 0700, private key 0600, public key 0644).
 pub fn ensure_identity(workspace: &Path) -> Result<Identity, HostError> {
-    let dir = workspace.join("keys");
+    let dir = crate::workspace::keys_dir(workspace);
     let path = dir.join(KEY_FILE);
     if !path.exists() {
         generate(&dir, &path)?;
@@ -121,9 +121,9 @@ fn generate(dir: &Path, path: &Path) -> Result<(), HostError> {
         .map_err(|e| key_err(path, e))?;
     // Public key first: a crash in between leaves no private key without its .pub.
     let pub_path = path.with_extension("pub");
-    super::local::write_atomic(&pub_path, format!("{public}\n").as_bytes(), 0o644)
+    crate::workspace::write_atomic(&pub_path, format!("{public}\n").as_bytes(), 0o644)
         .map_err(|e| key_err(&pub_path, e))?;
-    super::local::write_atomic(path, pem.as_bytes(), 0o600).map_err(|e| key_err(path, e))
+    crate::workspace::write_atomic(path, pem.as_bytes(), 0o600).map_err(|e| key_err(path, e))
 }
 
 #[cfg(test)]

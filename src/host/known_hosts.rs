@@ -151,13 +151,8 @@ impl KnownHosts {
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| self.err(e))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".known_hosts.")
-            .tempfile_in(dir)
+        crate::workspace::write_atomic(&self.path, out.as_bytes(), 0o600)
             .map_err(|e| self.err(e))?;
-        tmp.write_all(out.as_bytes()).map_err(|e| self.err(e))?;
-        tmp.as_file().sync_all().map_err(|e| self.err(e))?;
-        tmp.persist(&self.path).map_err(|e| self.err(e.error))?;
         Ok(old
             .iter()
             .filter(|o| !keys.iter().any(|k| k.key_data() == o.key_data()))

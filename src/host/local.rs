@@ -5,8 +5,7 @@
 
 use super::{Cmd, Host, HostError, Output, OutputLine, Stream};
 use async_trait::async_trait;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
@@ -145,7 +144,7 @@ impl Host for LocalHost {
 
     async fn write_file(&self, path: &Path, data: &[u8], mode: u32) -> Result<(), HostError> {
         let (p, d) = (path.to_path_buf(), data.to_vec());
-        tokio::task::spawn_blocking(move || write_atomic(&p, &d, mode))
+        tokio::task::spawn_blocking(move || crate::workspace::write_atomic(&p, &d, mode))
             .await
             .map_err(|e| self.file_err(path, e.to_string()))?
             .map_err(|e| self.io_file_err(path, e))
@@ -223,46 +222,6 @@ pub(crate) fn line_text(raw: &[u8]) -> String {
     let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
     let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
     String::from_utf8_lossy(raw).into_owned()
-}
-
-pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir: PathBuf = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    // One temp name per target, not a random one: a write killed half-way (SIGKILL, a cut
-    // connection) leaves a file the next write of the same target replaces, instead of
-    // litter that piles up. create_new after the remove: never follows a planted symlink.
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(".labwarp-tmp");
-    let tmp = dir.join(tmp_name);
-    match std::fs::remove_file(&tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let written = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        // Explicit chmod: the mode must not depend on the umask.
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        // ENOSPC and friends: leave no partial temp file behind.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    // Make the rename itself durable.
-    std::fs::File::open(&dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -21,6 +21,10 @@ pub use model::*;
 pub use presets::{PresetInfo, preset_names, preset_text, presets};
 pub use validate::validate;
 
+/// The themes labwarp ships (`themes/*.yaml`): the model validates `theme:` against these
+/// names without depending on the UI's theme module, which checks it ships exactly these.
+pub const SHIPPED_THEMES: &[&str] = &["dark", "light", "high-contrast"];
+
 use std::path::Path;
 
 /// Former name of [`load_path`], kept for callers written against the skeleton.

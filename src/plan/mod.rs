@@ -4,7 +4,7 @@
 
 pub mod ctx;
 pub mod job;
-pub mod owner;
+pub use crate::workspace::owner;
 pub mod resource;
 pub mod stages;
 pub mod step;
@@ -111,7 +111,7 @@ impl Facts {
             }
         };
         let user = &lab.undercloud.cloud_init.user;
-        let sandbox_dir = workspace.join("sandbox");
+        let sandbox_dir = crate::workspace::sandbox_dir(workspace);
         let (undercloud_home, pool_dir, image_cache) = if sandbox {
             if test_driver {
                 notes.push(format!(

@@ -9,8 +9,8 @@
 //! with shlex.
 
 use super::{RenderContext, RenderError, Result, host_address, hypervisor_is_local, ssh_config};
-use crate::host::shell_quote;
 use crate::lab::{Lab, Role};
+use crate::quote::shell_quote;
 use serde_yaml::{Mapping, Value};
 
 fn s(v: impl Into<String>) -> Value {

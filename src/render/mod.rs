@@ -157,10 +157,10 @@ impl RenderContext {
             .and_then(|d| d.start.parse().ok());
         RenderContext {
             workspace: workspace.to_path_buf(),
-            ssh_private_key: workspace.join("keys").join("id_ed25519"),
+            ssh_private_key: crate::workspace::keys_dir(workspace).join("id_ed25519"),
             ssh_public_key: None,
-            known_hosts: workspace.join("known_hosts"),
-            ssh_config: workspace.join("ssh.config"),
+            known_hosts: crate::workspace::known_hosts(workspace),
+            ssh_config: crate::workspace::ssh_config(workspace),
             virt_type: VirtType::from_model(hv.map(|h| h.domain_type).unwrap_or(DomainType::Auto)),
             arch: "x86_64".into(),
             image_dir,

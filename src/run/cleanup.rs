@@ -15,14 +15,14 @@ use super::ownership::{self, Proof};
 use super::state::{ResourceStatus, State, StateStore};
 use crate::host::{Cmd, HostError};
 use crate::plan::job::Job;
-use crate::plan::owner::{MARKER_FILE, marker_path};
 use crate::plan::resource::ABSENT_MARKER;
 use crate::plan::steps::vbmc::{self, VbmcPaths};
 use crate::plan::{Ctx, HostRole, Level, Plan, Resource};
+use crate::workspace::owner::{MARKER_FILE, marker_path};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-pub use crate::plan::owner::CONTAINER_LABEL;
+pub use crate::workspace::owner::CONTAINER_LABEL;
 pub use ownership::{lives_in_undercloud_vm, user_comment};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -667,7 +667,8 @@ pub async fn execute(ctx: &Ctx, store: &StateStore, plan: &CleanPlan) -> CleanRe
     });
     // Step outcomes describe resources that may now be gone: the next run re-checks anyway.
     // Every level removes the VMs: their addresses and the host keys pinned for them go too.
-    let kh = crate::host::known_hosts::KnownHosts::new(ctx.workspace.join("known_hosts"));
+    let kh =
+        crate::host::known_hosts::KnownHosts::new(crate::workspace::known_hosts(&ctx.workspace));
     for addr in store.snapshot().addresses.values() {
         if let Err(e) = kh.replace(addr, 22, &[]) {
             sc.info(format!("could not unpin the host key of {addr}: {e}"));

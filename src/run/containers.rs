@@ -69,7 +69,7 @@ pub fn shell_via(ctx: &Ctx) -> Result<ShellVia, String> {
             lab.undercloud.cloud_init.user.clone(),
         ),
     };
-    let config = ctx.workspace.join("ssh.config");
+    let config = crate::workspace::ssh_config(&ctx.workspace);
     if !config.is_file() {
         return Err(format!(
             "{} does not exist yet: the undercloud-vm stage writes it",

@@ -91,7 +91,7 @@ pub async fn point(workspace: &Path, key: &str, point: &str) -> anyhow::Result<(
         Action::Pause | Action::Hold => {
             let note = format!("{}\n", std::process::id());
             let file = workspace.join(format!("{PAUSED_PREFIX}{}@{point}", key.replace('/', "_")));
-            let _ = crate::run::state::write_atomic(&file, note.as_bytes());
+            let _ = crate::workspace::write_atomic_mkdir(&file, note.as_bytes(), 0o600);
             if f.action == Action::Pause {
                 std::future::pending::<()>().await;
             }

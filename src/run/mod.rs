@@ -13,6 +13,5 @@ pub mod session;
 pub mod signatures;
 pub mod state;
 pub mod survey;
-pub mod workspace;
 
 pub use runner::{RunSummary, run};

@@ -9,9 +9,9 @@
 use super::state::State;
 use crate::host::{Cmd, HostError, shell_quote};
 use crate::plan::job::Job;
-use crate::plan::owner::{CONTAINER_ID_LABEL, CONTAINER_LABEL, Owner, marker_path};
 use crate::plan::steps::vbmc::VbmcPaths;
 use crate::plan::{Ctx, HostRole, Resource};
+use crate::workspace::owner::{CONTAINER_ID_LABEL, CONTAINER_LABEL, Owner, marker_path};
 use std::path::Path;
 
 /// What labwarp can say about one resource.

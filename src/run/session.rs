@@ -122,7 +122,7 @@ impl Session {
     ) -> anyhow::Result<Session> {
         let ws = workspace_dir(&lab, workspace)?;
         // Before anything is written there (the VBMC password below).
-        super::workspace::refuse_links(&ws)?;
+        crate::workspace::refuse_links(&ws)?;
         let mut lab = lab;
         if lab.overcloud.vbmc.password.is_none() {
             lab.overcloud.vbmc.password = Some(vbmc_password(&ws)?.0);
@@ -130,8 +130,8 @@ impl Session {
         let mut facts = Facts::decide(&lab, &ws);
         std::fs::create_dir_all(&ws)
             .map_err(|e| anyhow::anyhow!("workspace {}: {e}", ws.display()))?;
-        facts.lab_id = super::workspace::lab_id(&ws)?;
-        let store = Arc::new(StateStore::open(ws.join("state.yaml"))?);
+        facts.lab_id = crate::workspace::lab_id(&ws)?;
+        let store = Arc::new(StateStore::open(crate::workspace::state_file(&ws))?);
         let (virthost, undercloud) = hosts(&lab, &facts, &ws, trust, &store).await?;
         if !facts.sandbox {
             // cloud-init installs the workspace key in the undercloud: labwarp logs in with it.
@@ -172,7 +172,7 @@ impl Session {
             crate::virt::Libvirt::connect(&uri).await
         }
         .map_err(|e| anyhow::anyhow!("hypervisors[0].libvirt_uri: {e}"))?;
-        let (events, log_task) = logs::tee(ws.join("logs"), out);
+        let (events, log_task) = logs::tee(crate::workspace::logs_dir(&ws), out);
         forward_libvirt_notices(&libvirt, &events);
         let ctx = Arc::new(Ctx {
             lab,
@@ -196,7 +196,7 @@ impl Session {
 /// The lab a workspace was built from: `labwarp run` records it there (and the TUI saves
 /// its lab there), so `status`, `plan`, `clean` and `run` without a lab argument use it.
 pub fn lab_file(ws: &Path) -> PathBuf {
-    ws.join("lab.yaml")
+    crate::workspace::lab_file(ws)
 }
 
 /// Records `lab` as the lab the workspace `ws` is built from (unless it was loaded from that
@@ -219,20 +219,14 @@ pub fn record_lab(lab: &Lab, ws: &Path, source: Option<&Path>) -> anyhow::Result
         "# The lab this workspace was built from (written by `labwarp run`); `labwarp status`,\n# `plan`, `clean` and `run` use it when given no lab.\n{}",
         crate::lab::to_yaml(&lab)
     );
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".lab.yaml")
-        .tempfile_in(ws)?;
-    std::io::Write::write_all(&mut tmp, text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(&path)
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.error))?;
-    Ok(())
+    crate::workspace::write_atomic(&path, text.as_bytes(), 0o600)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Where a lab on `test:///default` keeps libvirt's world (domains, networks, pools) between
 /// processes: the test driver loads it as `test:///<path>`.
 pub fn test_world_path(ws: &Path) -> PathBuf {
-    ws.join("libvirt-test.xml")
+    crate::workspace::test_world(ws)
 }
 
 /// Tells the run's log when libvirtd goes away and when the connection is back (the virt
@@ -260,54 +254,4 @@ fn forward_libvirt_notices(libvirt: &crate::virt::Libvirt, events: &mpsc::Unboun
     });
 }
 
-/// Where a lab's generated VirtualBMC password lives in its workspace (mode 0600, in a
-/// 0700 directory). `labwarp run` and `labwarp export` share it, so the entries vbmcd
-/// serves and every instackenv.json agree.
-pub fn vbmc_password_path(ws: &Path) -> PathBuf {
-    ws.join("secrets").join("vbmc-password")
-}
-
-/// The stored generated password, if there is one (read-only: for checks).
-pub fn stored_vbmc_password(ws: &Path) -> anyhow::Result<Option<crate::lab::Secret>> {
-    let path = vbmc_password_path(ws);
-    // A file left readable by others (copied, unpacked, written by hand) is tightened first.
-    crate::secrets::tighten(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    match std::fs::read_to_string(&path) {
-        Ok(p) if !p.trim().is_empty() => Ok(Some(crate::lab::Secret(p.trim().to_string()))),
-        Ok(_) => anyhow::bail!(
-            "{} is empty: write the VirtualBMC password into it, or delete it to generate one",
-            path.display()
-        ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => anyhow::bail!("{}: {e}", path.display()),
-    }
-}
-
-/// The lab's VirtualBMC password: generated once into [`vbmc_password_path`] and reused, so
-/// instackenv.json stays stable across runs. Returns whether it was generated now.
-pub fn vbmc_password(ws: &Path) -> anyhow::Result<(crate::lab::Secret, bool)> {
-    use rand::Rng;
-    use std::os::unix::fs::PermissionsExt;
-    super::workspace::refuse_link(&ws.join("secrets"))?;
-    super::workspace::refuse_link(&vbmc_password_path(ws))?;
-    if let Some(pw) = stored_vbmc_password(ws)? {
-        return Ok((pw, false));
-    }
-    let path = vbmc_password_path(ws);
-    // IPMI 2.0 caps passwords at 20 bytes (lab::validate::overcloud::IPMI_PASSWORD_MAX).
-    let pw: String = rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(20)
-        .map(char::from)
-        .collect();
-    let dir = ws.join("secrets");
-    std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-    // Create with 0600 from the start: the secret is never readable by others, not even
-    // between the write and a chmod.
-    let mut tmp = tempfile::Builder::new().tempfile_in(&dir)?;
-    std::io::Write::write_all(&mut tmp, pw.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(&path).map_err(|e| e.error)?;
-    Ok((crate::lab::Secret(pw), true))
-}
+pub use crate::secrets::{stored_vbmc_password, vbmc_password, vbmc_password_path};

@@ -133,15 +133,9 @@ pub fn load(path: &Path) -> anyhow::Result<State> {
     }
 }
 
-/// Writes `data` to `path` atomically and durably (mode 0600). A write killed half-way
-/// leaves the old file intact and a temp file the next write replaces.
+/// Writes `data` to `path` atomically and durably, mode 0600, making the parent directory.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    crate::host::local::write_atomic(path, data, 0o600)
+    crate::workspace::write_atomic_mkdir(path, data, 0o600)
 }
 
 /// The state file of one workspace, shared by the steps of a run. Every change is written

@@ -208,6 +208,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ships_exactly_the_themes_the_model_validates_against() {
+        assert_eq!(names(), crate::lab::SHIPPED_THEMES);
+    }
+
+    #[test]
     fn shipped_themes_load_without_warnings() {
         for name in names() {
             let (_, warnings) = load(name);

@@ -354,7 +354,7 @@ impl App {
         let forms = forms::State::new(&lab, &styles);
         App {
             screen: Screen::Welcome,
-            lab_path: lab.workspace.join("lab.yaml"),
+            lab_path: crate::workspace::lab_file(&lab.workspace),
             lab,
             styles,
             size,

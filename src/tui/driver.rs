@@ -161,7 +161,7 @@ impl Driver {
             .map(|p| (p.name, p.description))
             .collect();
         self.send(Msg::Presets(presets));
-        let lab_path = self.workspace.join("lab.yaml");
+        let lab_path = crate::workspace::lab_file(&self.workspace);
         if lab_path.is_file() {
             let name = std::fs::read_to_string(&lab_path)
                 .ok()
@@ -169,7 +169,7 @@ impl Driver {
                 .map(|l| l.name)
                 .unwrap_or_else(|| "lab".into());
             self.send(Msg::Found(Found {
-                has_state: self.workspace.join("state.yaml").is_file(),
+                has_state: crate::workspace::state_file(&self.workspace).is_file(),
                 lab_path,
                 name,
             }));
@@ -191,7 +191,7 @@ impl Driver {
             Effect::LoadPreset(name) => {
                 let msg = match lab::load_preset(&name) {
                     Ok(lab) => {
-                        let path = lab.workspace.join("lab.yaml");
+                        let path = crate::workspace::lab_file(&lab.workspace);
                         Msg::LabLoaded {
                             lab: Box::new(lab),
                             path,
@@ -215,8 +215,12 @@ impl Driver {
                                 .map_err(|e| format!("VirtualBMC password: {e}"))
                         })
                         .and_then(|_| {
-                            crate::run::state::write_atomic(&path, lab::to_yaml(&lab).as_bytes())
-                                .map_err(|e| format!("{}: {e}", path.display()))
+                            crate::workspace::write_atomic_mkdir(
+                                &path,
+                                lab::to_yaml(&lab).as_bytes(),
+                                0o600,
+                            )
+                            .map_err(|e| format!("{}: {e}", path.display()))
                         })
                         .map(|_| path.clone());
                     let _ = tx.send(Msg::Saved(r));
@@ -227,7 +231,7 @@ impl Driver {
                 tokio::task::spawn_blocking(move || {
                     let mut text = lines.join("\n");
                     text.push('\n');
-                    let r = crate::run::state::write_atomic(&path, text.as_bytes())
+                    let r = crate::workspace::write_atomic_mkdir(&path, text.as_bytes(), 0o600)
                         .map(|_| path.clone())
                         .map_err(|e| format!("{}: {e}", path.display()));
                     let _ = tx.send(Msg::LogSaved(r));

@@ -34,7 +34,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
 
 /// labwarp's own log goes to a file in the workspace, never to the screen.
 fn init_logging(workspace: &std::path::Path) -> anyhow::Result<()> {
-    let dir = workspace.join("logs");
+    let dir = crate::workspace::logs_dir(workspace);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let file = std::fs::OpenOptions::new()
         .create(true)

@@ -20,7 +20,7 @@
 //! give a false sense of pinning).
 
 use super::VirtError;
-use crate::host::shell_quote;
+use crate::quote::shell_quote;
 use std::path::{Path, PathBuf};
 
 fn bad(uri: &str, message: impl Into<String>) -> VirtError {
@@ -224,22 +224,9 @@ pub fn ssh_wrapper_script(known_hosts: &Path) -> String {
 
 /// Writes the wrapper into `dir` (the workspace's `bin/`) with mode 0755; returns its path.
 pub fn write_ssh_wrapper(dir: &Path, known_hosts: &Path) -> std::io::Result<PathBuf> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     std::fs::create_dir_all(dir)?;
     let path = dir.join("labwarp-libvirt-ssh");
-    let tmp = dir.join(".labwarp-libvirt-ssh.tmp");
-    {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o755)
-            .open(&tmp)?;
-        f.write_all(ssh_wrapper_script(known_hosts).as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, &path)?;
+    crate::workspace::write_atomic(&path, ssh_wrapper_script(known_hosts).as_bytes(), 0o755)?;
     Ok(path)
 }
 

@@ -57,7 +57,7 @@ impl SshOptions {
     pub fn for_workspace(workspace: &Path, trust: TrustPolicy) -> Result<Self, HostError> {
         Ok(SshOptions {
             identity: ensure_identity(workspace)?,
-            known_hosts: KnownHosts::new(workspace.join("known_hosts")),
+            known_hosts: KnownHosts::new(crate::workspace::known_hosts(workspace)),
             trust,
             max_sessions: 10,
             connect_timeout: Duration::from_secs(15),

@@ -42,7 +42,7 @@ pub fn lab(lab: &Lab, r: &mut Report) {
         r.check("workspace", &ws, paths::not_system(&norm));
     }
     if let Some(theme) = &lab.theme {
-        let names = crate::theme::names();
+        let names = crate::lab::SHIPPED_THEMES;
         if !names.contains(&theme.as_str()) {
             let fix = match crate::lab::diagnose::suggest(theme, names.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`? (themes: {})", names.join(", ")),

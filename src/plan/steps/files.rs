@@ -1,8 +1,8 @@
 //! Steps that put directories and files on a host.
 
 use crate::host::Cmd;
-use crate::plan::owner::marker_path;
 use crate::plan::{Check, HostRole, Level, Resource, Step, StepCtx};
+use crate::workspace::owner::marker_path;
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
 

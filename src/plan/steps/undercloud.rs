@@ -174,7 +174,7 @@ pub struct HostKey {
 
 impl HostKey {
     fn known_hosts(ctx: &StepCtx<'_>) -> KnownHosts {
-        KnownHosts::new(ctx.ctx.workspace.join("known_hosts"))
+        KnownHosts::new(crate::workspace::known_hosts(&ctx.ctx.workspace))
     }
 
     /// The keys of the last complete block on the console (None: not printed yet).
@@ -431,9 +431,12 @@ impl SshFiles {
         let mut r = RenderContext::for_lab(lab, ws);
         apply_addresses(&mut r, lab, &ctx.ctx.store.snapshot().addresses);
         Ok(vec![
-            (ws.join("ssh.config"), render::ssh_config::render(lab, &r)?),
             (
-                ws.join("inventory.yaml"),
+                crate::workspace::ssh_config(ws),
+                render::ssh_config::render(lab, &r)?,
+            ),
+            (
+                crate::workspace::inventory(ws),
                 render::inventory::render(lab, &r)?,
             ),
         ])
@@ -481,7 +484,7 @@ impl Step for SshFiles {
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         for (path, text) in Self::render(ctx)? {
-            crate::run::state::write_atomic(&path, text.as_bytes())
+            crate::workspace::write_atomic_mkdir(&path, text.as_bytes(), 0o600)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             ctx.info(format!("wrote {}", path.display()));
         }

@@ -271,7 +271,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 Span::styled(offered.clone(), s.error),
             ]));
             lines.push(Line::default());
-            let ws = app.lab.workspace.join("known_hosts");
+            let ws = crate::workspace::known_hosts(&app.lab.workspace);
             lines.push(Line::from(Span::styled(
                 format!(
                     "Someone may be in the middle. If the host was really reinstalled, remove its \

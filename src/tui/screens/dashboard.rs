@@ -12,7 +12,6 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use ratatui_textarea::TextArea;
-use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Pane {
@@ -253,7 +252,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             };
             let lines = app.run.log(&stream).map(LogRing::texts).unwrap_or_default();
             let file = format!("{}.log", stream.replace([':', '/'], "-"));
-            let path = PathBuf::from(&app.lab.workspace).join("logs").join(file);
+            let path = crate::workspace::logs_dir(&app.lab.workspace).join(file);
             return vec![Effect::SaveLog { path, lines }];
         }
         (Action::ContainerLogs | Action::ContainerRestart | Action::ContainerShell, _) => {

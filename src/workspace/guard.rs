@@ -2,23 +2,8 @@
 //! own files through a symbolic link planted in the workspace (a `logs` link to `/etc`
 //! would otherwise have labwarp append to files there), and the lab's identity.
 
-use crate::plan::owner;
+use super::{OWN_ENTRIES, owner};
 use std::path::{Path, PathBuf};
-
-/// Entries of the workspace that labwarp writes (files and directories).
-pub const OWN_ENTRIES: &[&str] = &[
-    "state.yaml",
-    "logs",
-    "keys",
-    "secrets",
-    "known_hosts",
-    "ssh.config",
-    "inventory.yaml",
-    "sandbox",
-    owner::ID_FILE,
-    // The demo's saved test-driver world (`virt::test_world`).
-    "libvirt-test.xml",
-];
 
 /// Fails, naming the entry and the fix, when one of labwarp's workspace entries is a
 /// symbolic link.
@@ -39,7 +24,7 @@ pub fn refuse_link(path: &Path) -> anyhow::Result<()> {
             anyhow::bail!(
                 "{} is a symbolic link (to {to}): labwarp does not write through links in its workspace; remove the link (`rm {}`) and run again",
                 path.display(),
-                crate::host::shell_quote(&path.to_string_lossy())
+                crate::quote::shell_quote(&path.to_string_lossy())
             )
         }
         _ => Ok(()),
@@ -66,7 +51,7 @@ pub fn lab_id(ws: &Path) -> anyhow::Result<String> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let id = owner::new_id();
-            crate::run::state::write_atomic(&path, format!("{id}\n").as_bytes())
+            super::write_atomic_mkdir(&path, format!("{id}\n").as_bytes(), 0o600)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             Ok(id)
         }
