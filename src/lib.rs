@@ -5,6 +5,7 @@
 
 pub mod checks;
 pub mod cli;
+pub mod engine;
 pub mod host;
 pub mod lab;
 pub mod plan;

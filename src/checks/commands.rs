@@ -39,14 +39,15 @@ pub fn hypervisor_roles(ctx: &CheckContext, local: bool) -> Vec<Role> {
             .map(|d| d.join(&lab.workspace))
             .unwrap_or_else(|_| PathBuf::from(&lab.workspace))
     };
-    let facts = crate::plan::Facts::decide(lab, &ws);
+    let facts = crate::engine::facts::Facts::decide(lab, &ws);
     let mut roles = vec![if facts.test_driver {
         Role::TestDriver
     } else {
         Role::Hypervisor
     }];
     let containers_here = facts.standin_openstack
-        && (facts.container_host == crate::plan::HostRole::Virthost || (facts.sandbox && local));
+        && (facts.container_host == crate::engine::resource::HostRole::Virthost
+            || (facts.sandbox && local));
     if containers_here {
         roles.push(Role::Containers);
     }

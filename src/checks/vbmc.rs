@@ -5,10 +5,10 @@
 //! through `-E` (IPMI_PASSWORD), never on a command line.
 
 use super::{Area, CheckContext, CmdRun, Finding, Fix, HostView, Severity};
+use crate::engine::facts::Facts as PlanFacts;
+use crate::engine::vbmc_layout::VbmcPaths;
 use crate::host::Cmd;
 use crate::lab::Lab;
-use crate::plan::Facts as PlanFacts;
-use crate::plan::steps::vbmc::VbmcPaths;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -99,9 +99,7 @@ pub async fn gather(view: &HostView<'_>, ctx: &CheckContext) -> VbmcFacts {
     let paths = VbmcPaths::new(lab, &pfacts);
     let password = match &lab.overcloud.vbmc.password {
         Some(p) => Some(p.clone()),
-        None => crate::run::session::stored_vbmc_password(&ws)
-            .ok()
-            .flatten(),
+        None => crate::secrets::stored_vbmc_password(&ws).ok().flatten(),
     };
     let mut nodes = Vec::new();
     for n in lab.nodes() {
@@ -112,7 +110,7 @@ pub async fn gather(view: &HostView<'_>, ctx: &CheckContext) -> VbmcFacts {
             (_, false) => CmdRun::NotProbed(format!("{} does not exist", config.display())),
             (None, true) => CmdRun::NotProbed(format!(
                 "no password: lab.yaml sets none and {} is missing",
-                crate::run::session::vbmc_password_path(&ws).display()
+                crate::secrets::vbmc_password_path(&ws).display()
             )),
             (Some(pw), true) => {
                 let v = &lab.overcloud.vbmc;

@@ -1,8 +1,8 @@
 //! What the engine's subcommands share: which lab, which workspace, a runtime, a prompt.
 
 use super::EXIT_INVALID;
+use crate::engine::event::Event;
 use crate::lab::{self, Lab};
-use crate::run::event::Event;
 use crate::run::session::Session;
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};

@@ -6,8 +6,8 @@
 
 use super::EXIT_INVALID;
 use super::common::{LabArgs, with_read_only_session};
+use crate::engine::event::ContainerRow;
 use crate::run::containers;
-use crate::run::event::ContainerRow;
 use std::process::ExitCode;
 
 /// What to do with the containers.

@@ -3,9 +3,9 @@
 
 use super::EXIT_INVALID;
 use super::common::{LabArgs, confirm, lab_and_runtime, open_session};
+use crate::engine::event::Event;
 use crate::host::Cancel;
 use crate::plan::Selection;
-use crate::run::event::Event;
 use crate::run::session::Session;
 use crate::run::{print, signatures};
 use std::process::ExitCode;
@@ -35,7 +35,7 @@ pub fn cancel_on_signals(cancel: Cancel) {
 
 /// Says so when the last run died without recording its end (SIGKILL, power loss): what it
 /// left half-made is in the state file, and this run checks every step again.
-fn interrupted_note(st: &crate::run::state::State) -> Option<String> {
+fn interrupted_note(st: &crate::engine::state::State) -> Option<String> {
     let r = st.last_run.as_ref()?;
     let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(r.pid as i32), None).is_ok();
     (r.finished.is_none() && !alive).then(|| {

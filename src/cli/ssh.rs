@@ -18,7 +18,7 @@ use crate::host::ssh::{Backoff, SshHost, SshOptions, SshTarget, TrustPolicy};
 use crate::host::{HostError, known_hosts::host_pattern};
 use crate::lab::Lab;
 use crate::render::{self, RenderContext, hypervisor_is_local, ssh_config};
-use ratatui::crossterm::terminal;
+use crate::tui::raw_terminal::{self as terminal, RawMode};
 use russh::ChannelMsg;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -56,7 +56,7 @@ pub fn run(args: SshArgs) -> ExitCode {
     let workspace = std::path::absolute(&lab.workspace).unwrap_or(lab.workspace.clone());
     let mut ctx = RenderContext::for_lab(&lab, &workspace);
     // Addresses the engine learnt (the undercloud's lease) win over the predicted ones.
-    match crate::run::state::load(&crate::workspace::state_file(&workspace)) {
+    match crate::engine::state::load(&crate::workspace::state_file(&workspace)) {
         Ok(st) => crate::plan::steps::undercloud::apply_addresses(&mut ctx, &lab, &st.addresses),
         Err(e) => eprintln!("labwarp ssh: {e:#} (using the lab's predicted addresses)"),
     }
@@ -375,22 +375,6 @@ fn read_secret_line(mut tty: &std::fs::File) -> std::io::Result<Zeroizing<String
     let mut line = Zeroizing::new(String::with_capacity(text.len()));
     line.push_str(text);
     Ok(line)
-}
-
-/// Puts the local terminal in raw mode and restores it when dropped (also on panic).
-struct RawMode;
-
-impl RawMode {
-    fn enable() -> std::io::Result<RawMode> {
-        terminal::enable_raw_mode()?;
-        Ok(RawMode)
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        let _ = terminal::disable_raw_mode();
-    }
 }
 
 enum Event {

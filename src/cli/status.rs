@@ -1,7 +1,7 @@
 //! `labwarp status`: what exists (from the state file) and what is left (live checks).
 
 use super::common::{LabArgs, with_read_only_session};
-use crate::run::state::{ResourceStatus, State};
+use crate::engine::state::{ResourceStatus, State};
 use crate::run::survey::survey;
 use std::process::ExitCode;
 

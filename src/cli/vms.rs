@@ -4,7 +4,7 @@
 
 use super::EXIT_INVALID;
 use super::common::{LabArgs, with_read_only_session};
-use crate::run::event::VmRow;
+use crate::engine::event::VmRow;
 use std::process::ExitCode;
 
 pub fn print_text(vms: &[VmRow]) {

@@ -124,7 +124,7 @@ pub trait Step: Send + Sync {
     /// Removes what `apply` created. The default removes the step's resources.
     async fn undo(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         for r in self.resources() {
-            crate::run::cleanup::remove(ctx.ctx, &r, &mut |l| ctx.info(l)).await?;
+            crate::plan::remove::remove(ctx.ctx, &r, &mut |l| ctx.info(l)).await?;
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 //! interactive shell. podman runs through `sudo -n` for a login that is not root: TripleO's
 //! containers are root's.
 
-use super::event::ContainerRow;
+use crate::engine::event::ContainerRow;
 use crate::host::OutputLine;
 use crate::plan::{Ctx, HostRole};
 use crate::podman::{Podman, PodmanError, ShellKind, ShellVia};

@@ -1,8 +1,8 @@
 //! Per-stage log files in `workspace/logs/<stage>.log`: every event about a stage is
 //! appended there (as text) on its way to the front end.
 
-use super::event::Event;
 use super::print::text;
+use crate::engine::event::Event;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -75,7 +75,7 @@ pub fn tee(
                     }
                 };
                 if let Some(f) = f
-                    && let Err(err) = writeln!(f, "{} {}", super::state::now(), text(&e))
+                    && let Err(err) = writeln!(f, "{} {}", crate::engine::state::now(), text(&e))
                     && !write_warned
                 {
                     // A full disk: say it once, keep running and printing events.

@@ -2,16 +2,17 @@
 
 pub mod cleanup;
 pub mod containers;
-pub mod event;
 pub mod fault;
 pub mod logs;
 pub mod monitor;
-pub mod ownership;
 pub mod print;
 pub mod runner;
 pub mod session;
 pub mod signatures;
-pub mod state;
 pub mod survey;
 
 pub use runner::{RunSummary, run};
+
+// The engine's events and state file, under their old names too.
+pub use crate::engine::{event, state};
+pub use crate::plan::ownership;

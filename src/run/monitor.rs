@@ -4,7 +4,7 @@
 //! Steps still send snapshots when they act; this keeps the panes true between steps, after
 //! a run, and when something outside labwarp changes a VM.
 
-use super::event::{ContainerRow, Event, VmRow};
+use crate::engine::event::{ContainerRow, Event, VmRow};
 use crate::plan::Ctx;
 use crate::plan::steps::openstack::container_rows;
 use crate::virt::{DomainBrief, DomainState};

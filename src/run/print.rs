@@ -1,6 +1,6 @@
 //! Headless output: one line of text per event, or the event as a JSON line.
 
-use super::event::{Event, LogStream, StageOutcome};
+use crate::engine::event::{Event, LogStream, StageOutcome};
 
 pub fn text(e: &Event) -> String {
     match e {

@@ -6,9 +6,9 @@
 //! agree. Cancellation (Ctrl-C, SIGTERM) stops scheduling, drops the running steps (which
 //! kills their commands) and records where things stood.
 
-use super::event::{Event, StageOutcome};
 use super::fault;
-use super::state::{ResourceStatus, RunRecord, StateStore, StepStatus, now};
+use crate::engine::event::{Event, StageOutcome};
+use crate::engine::state::{ResourceStatus, RunRecord, StateStore, StepStatus, now};
 use crate::host::Cancel;
 use crate::plan::{Ctx, Plan, PlanError, Selection, StepKey, validate};
 use std::collections::BTreeSet;
@@ -292,7 +292,7 @@ fn fail(ctx: &Ctx, store: &StateStore, n: &mut Node, err: String) {
         ctx.emit(Event::Log {
             stage: n.key.stage.clone(),
             step: Some(n.key.step.clone()),
-            stream: super::event::LogStream::Stderr,
+            stream: crate::engine::event::LogStream::Stderr,
             line: e.to_string(),
         });
     }
@@ -516,7 +516,7 @@ async fn claimable(
     resources: Vec<crate::plan::Resource>,
 ) -> anyhow::Result<Vec<crate::plan::Resource>> {
     use crate::plan::Resource;
-    use crate::run::ownership::{Proof, lives_in_undercloud_vm, prove};
+    use crate::plan::ownership::{Proof, lives_in_undercloud_vm, prove};
     let state = store.snapshot();
     let mut out = Vec::new();
     for r in resources {
@@ -530,7 +530,7 @@ async fn claimable(
             Proof::NotOurs(why) => match r {
                 Resource::File { .. } | Resource::Container { .. } => anyhow::bail!(
                     "{r} is in the way and labwarp did not make it ({why}); labwarp will not overwrite or remove it: move it aside or remove it yourself{}, then run again",
-                    crate::run::ownership::by_hand(ctx, &r)
+                    crate::plan::ownership::by_hand(ctx, &r)
                         .map(|c| format!(" (`{c}`)"))
                         .unwrap_or_default()
                 ),

@@ -2,11 +2,11 @@
 //! and a real `sleep` process for cancellation.
 
 use super::*;
+use crate::engine::event::Event;
+use crate::engine::state::load;
 use crate::host::{Cmd, LocalHost};
 use crate::lab::Lab;
 use crate::plan::{Check, Facts, HostRole, Level, Resource, Stage, Step, StepCtx};
-use crate::run::event::Event;
-use crate::run::state::load;
 use async_trait::async_trait;
 use std::path::PathBuf;
 use tokio::sync::mpsc;
@@ -286,7 +286,7 @@ async fn a_failure_blocks_its_dependants_but_not_independent_work() {
     let st = load(f.store.path()).unwrap();
     assert_eq!(
         st.steps["one/bad"].status,
-        crate::run::state::StepStatus::Failed
+        crate::engine::state::StepStatus::Failed
     );
     assert_eq!(st.last_run.unwrap().ok, Some(false));
 }

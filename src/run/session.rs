@@ -1,9 +1,9 @@
 //! One session against a lab: the workspace, the hosts, the facts, the plan and the state
 //! store, wired together for `plan`, `run`, `status` and `clean` (and the TUI).
 
-use super::event::{Event, LogStream};
 use super::logs;
-use super::state::StateStore;
+use crate::engine::event::{Event, LogStream};
+use crate::engine::state::StateStore;
 use crate::host::lab as lab_hosts;
 use crate::host::lazy::LazyHost;
 use crate::host::{Host, LocalHost, SshOptions, SshTarget, TrustPolicy};

@@ -9,8 +9,8 @@ use super::screens::{
     cleanup, connect, dashboard, forms, preflight, review, troubleshoot, welcome,
 };
 use super::style::Styles;
+use crate::engine::event::{Event, FindingRow};
 use crate::lab::Lab;
-use crate::run::event::{Event, FindingRow};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent};
 use ratatui_textarea::TextArea;
 use std::path::PathBuf;

@@ -4,12 +4,12 @@
 
 use super::app::{CleanLevel, Effect, Found, Msg, PlanStage, PlanStep, PlanView};
 use crate::checks::{self, CheckContext, CheckOptions, Finding, Fix, HostView};
+use crate::engine::event::{Event, FindingRow, LogStream};
 use crate::host::Cancel;
 use crate::lab::{self, Lab};
 use crate::plan::{Level, Resource, Selection};
 use crate::run::cleanup::{self, CleanPlan};
 use crate::run::containers;
-use crate::run::event::{Event, FindingRow, LogStream};
 use crate::run::monitor::{self, Monitor};
 use crate::run::session::Session;
 use std::collections::HashMap;

@@ -3,7 +3,7 @@
 //! costs the same to draw as one with fifty (a Paragraph given every line and a scroll
 //! offset is slower and its u16 offset cannot pass line 65,535).
 
-use crate::run::event::LogStream;
+use crate::engine::event::LogStream;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};

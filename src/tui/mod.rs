@@ -11,6 +11,7 @@ pub mod keymap;
 pub mod logview;
 pub mod pacer;
 pub mod plan_lines;
+pub mod raw_terminal;
 pub mod runview;
 pub mod screens;
 pub mod style;

@@ -2,7 +2,7 @@
 //! from the app's clock (ticks), never read here.
 
 use super::logview::LogRing;
-use crate::run::event::{ContainerRow, Event, LogStream, StageInfo, StageOutcome, VmRow};
+use crate::engine::event::{ContainerRow, Event, LogStream, StageInfo, StageOutcome, VmRow};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -382,7 +382,7 @@ mod tests {
                 stages: vec![StageInfo {
                     id: "undercloud-vm".into(),
                     title: "Undercloud VM".into(),
-                    steps: vec![crate::run::event::StepInfo {
+                    steps: vec![crate::engine::event::StepInfo {
                         id: "seed-iso".into(),
                         title: "cloud-init seed".into(),
                     }],

@@ -15,8 +15,8 @@ use crate::checks::{
     self, CheckContext, CheckOptions, FileRead, Finding, Fix, HostView, QemuMode, Severity,
     apparmor, virtualization,
 };
+use crate::engine::resource::ABSENT_MARKER;
 use crate::host::Cmd;
-use crate::plan::resource::ABSENT_MARKER;
 use crate::plan::{Check, HostRole, Resource, Step, StepCtx};
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
@@ -242,7 +242,7 @@ impl Step for QemuConf {
         let backup = self.root.path(QEMU_CONF_BACKUP);
         let had_backup = ctx.host(HostRole::Virthost).exists(&backup).await?;
         for r in self.resources() {
-            crate::run::cleanup::remove(ctx.ctx, &r, &mut |l| ctx.info(l)).await?;
+            crate::plan::remove::remove(ctx.ctx, &r, &mut |l| ctx.info(l)).await?;
         }
         if had_backup {
             let daemon = qemu_conf::gather(&self.root.view(ctx)).await.daemon();

@@ -1,8 +1,8 @@
 //! Steps on the lab's libvirt connection: networks, the storage pool, disks and domains.
 
+use crate::engine::event::{Event, VmRow};
 use crate::host::Cmd;
 use crate::plan::{Check, Drift, DriftCost, HostRole, Level, Resource, Step, StepCtx};
-use crate::run::event::{Event, VmRow};
 use crate::virt::UndefineOptions;
 use async_trait::async_trait;
 use std::path::PathBuf;

@@ -174,7 +174,7 @@ impl Step for NfsExport {
     }
     async fn undo(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         for r in self.resources() {
-            crate::run::cleanup::remove(ctx.ctx, &r, &mut |l| ctx.info(l)).await?;
+            crate::plan::remove::remove(ctx.ctx, &r, &mut |l| ctx.info(l)).await?;
         }
         if self.exportfs {
             // The file is gone: re-reading the exports drops the export from the kernel.

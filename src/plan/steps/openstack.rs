@@ -1,9 +1,9 @@
 //! Steps that drive `openstack` on the undercloud (TripleO's, or labwarp's stand-in).
 
+use crate::engine::event::{ContainerRow, Event};
 use crate::host::Cmd;
 use crate::plan::job::{Job, jobs_dir};
 use crate::plan::{Check, Ctx, Facts, HostRole, Plan, Resource, Step, StepCtx};
-use crate::run::event::{ContainerRow, Event};
 use crate::workspace::owner::{CONTAINER_ID_LABEL, CONTAINER_LABEL};
 use async_trait::async_trait;
 use std::path::PathBuf;

@@ -2,8 +2,8 @@
 
 use crate::host::Cmd;
 use crate::lab::DistroFamily;
+use crate::plan::ownership::user_comment;
 use crate::plan::{Check, HostRole, Level, Resource, Step, StepCtx};
-use crate::run::cleanup::user_comment;
 use async_trait::async_trait;
 use std::path::PathBuf;
 

@@ -275,12 +275,15 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             }
             if let Some(n) = c.removed {
                 all.push(
-                    crate::run::event::LogStream::Info,
+                    crate::engine::event::LogStream::Info,
                     format!("removed {n} item(s), {} failed", c.failed.len()),
                 );
             }
             for f in &c.failed {
-                all.push(crate::run::event::LogStream::Stderr, format!("FAILED {f}"));
+                all.push(
+                    crate::engine::event::LogStream::Stderr,
+                    format!("FAILED {f}"),
+                );
             }
             let lines =
                 LogView::default().visible(&all, inner.width as usize, inner.height as usize, s);

@@ -1,7 +1,7 @@
 //! Preflight: findings grouped by area with status, evidence and fix; one key applies a fix
 //! after a confirmation that shows exactly what will run; checks can be re-run.
 
-use crate::run::event::FindingRow;
+use crate::engine::event::FindingRow;
 use crate::tui::action::Action;
 use crate::tui::app::{App, Confirm, Effect, Screen};
 use crate::tui::view;

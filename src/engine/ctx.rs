@@ -1,10 +1,11 @@
 //! What steps act through: the live hosts of one run, and a per-step handle that narrates
 //! (events + the stage's log file) and runs commands with their output streamed.
 
-use super::{Facts, HostRole};
+use super::facts::Facts;
+use super::resource::HostRole;
+use crate::engine::event::{Event, LogStream};
 use crate::host::{Cmd, Host, Output, OutputLine, Stream};
 use crate::lab::Lab;
-use crate::run::event::{Event, LogStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -22,7 +23,7 @@ pub struct Ctx {
     pub libvirt: crate::virt::Libvirt,
     pub events: mpsc::UnboundedSender<Event>,
     /// The state file: steps record what they learn there (the undercloud's address).
-    pub store: Arc<crate::run::state::StateStore>,
+    pub store: Arc<crate::engine::state::StateStore>,
 }
 
 impl Ctx {

@@ -6,10 +6,10 @@
 //! such an object is reported as "looks like the lab's, left alone", with the command
 //! that removes it by hand.
 
-use super::state::State;
+use crate::engine::state::State;
+use crate::engine::vbmc_layout::VbmcPaths;
 use crate::host::{Cmd, HostError, shell_quote};
 use crate::plan::job::Job;
-use crate::plan::steps::vbmc::VbmcPaths;
 use crate::plan::{Ctx, HostRole, Resource};
 use crate::workspace::owner::{CONTAINER_ID_LABEL, CONTAINER_LABEL, Owner, marker_path};
 use std::path::Path;
@@ -176,7 +176,7 @@ pub async fn prove(ctx: &Ctx, state: &State, r: &Resource) -> anyhow::Result<Pro
             }
         }
         Resource::VbmcEntry { .. } | Resource::VbmcDaemon { .. } => {
-            if !super::cleanup::exists(ctx, r).await? {
+            if !super::remove::exists(ctx, r).await? {
                 return Ok(Proof::Absent);
             }
             let dir = VbmcPaths::of(ctx).dir;
@@ -190,7 +190,7 @@ pub async fn prove(ctx: &Ctx, state: &State, r: &Resource) -> anyhow::Result<Pro
             }
         }
         Resource::VbmcVenv { .. } | Resource::FirewallPort { .. } => {
-            if super::cleanup::exists(ctx, r).await? {
+            if super::remove::exists(ctx, r).await? {
                 Proof::Ours("carries labwarp's marker".into())
             } else {
                 Proof::Absent

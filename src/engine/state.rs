@@ -4,7 +4,7 @@
 //! so a run killed in between still leaves a trace cleanup will follow. Writes are atomic:
 //! a temp file in the same directory, fsync, rename over the old file, fsync the directory.
 
-use crate::plan::Resource;
+use super::resource::Resource;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -181,7 +181,7 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{HostRole, Level};
+    use crate::engine::resource::{HostRole, Level};
 
     #[test]
     fn records_survive_a_reload_and_leave_no_temp_files() {
