@@ -2,11 +2,12 @@
 //! compared with insta snapshots, colour checks for the theme, and update() driven by real
 //! keystroke sequences.
 
+use labwarp::engine::resource::Level;
 use labwarp::host::lab::Reach;
 use labwarp::run::event::{
     ContainerRow, Event, FindingRow, LogStream, StageInfo, StageOutcome, StepInfo, VmRow,
 };
-use labwarp::tui::app::{CleanLevel, Effect, Msg, Password, PlanStage, PlanStep, PlanView, Screen};
+use labwarp::tui::app::{Effect, Msg, Password, PlanStage, PlanStep, PlanView, Screen};
 use labwarp::tui::screens::cleanup::Preview;
 use labwarp::tui::style::Styles;
 use labwarp::tui::{App, view};
@@ -588,7 +589,7 @@ fn cleanup_preview_needs_the_typed_name() {
     assert!(matches!(
         fx.as_slice(),
         [Effect::CleanupDryRun {
-            level: CleanLevel::Virthost,
+            level: Level::Virthost,
             ..
         }]
     ));
@@ -609,7 +610,7 @@ fn cleanup_preview_needs_the_typed_name() {
     assert!(matches!(
         fx.as_slice(),
         [Effect::StartCleanup {
-            level: CleanLevel::Virthost,
+            level: Level::Virthost,
             ..
         }]
     ));

@@ -171,8 +171,9 @@ pub enum Command {
     Clean {
         #[command(flatten)]
         lab: LabArgs,
-        /// nodes: VMs, disks, VirtualBMC entries; virthost: also networks, bridges, pool;
-        /// all: also the stack user and config files restored from backups.
+        /// nodes: VMs, their disks and VirtualBMC entries; virthost: also networks, bridges,
+        /// the pool, vbmcd, hypervisor files; all: also the stack user, images, VBMC venv,
+        /// restored configs (`engine::resource::Level::describe`).
         #[arg(long, value_name = "LEVEL")]
         level: crate::plan::Level,
         /// List what would be removed, remove nothing.

@@ -30,6 +30,23 @@ pub enum Level {
 }
 
 impl Level {
+    /// Every level, smallest first.
+    pub const ALL: [Level; 3] = [Level::Nodes, Level::Virthost, Level::All];
+
+    /// What a teardown at this level removes (the one description: CLI help, the TUI's
+    /// guided cleanup and the docs say this).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Level::Nodes => "VMs, their disks and VirtualBMC entries",
+            Level::Virthost => "also networks, bridges, the pool, vbmcd, hypervisor files",
+            Level::All => "also the stack user, images, VBMC venv, restored configs",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.as_str()
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Nodes => "nodes",

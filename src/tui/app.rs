@@ -10,6 +10,7 @@ use super::screens::{
 };
 use super::style::Styles;
 use crate::engine::event::{Event, FindingRow};
+use crate::engine::resource::Level;
 use crate::lab::Lab;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent};
 use ratatui_textarea::TextArea;
@@ -78,34 +79,6 @@ impl Screen {
             Screen::Preflight => Screen::Overcloud,
             Screen::Review => Screen::Preflight,
             Screen::Dashboard | Screen::Troubleshoot | Screen::Cleanup => Screen::Dashboard,
-        }
-    }
-}
-
-/// Teardown levels, smallest first (the engine's names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CleanLevel {
-    Nodes,
-    Virthost,
-    All,
-}
-
-impl CleanLevel {
-    pub const ALL: [CleanLevel; 3] = [CleanLevel::Nodes, CleanLevel::Virthost, CleanLevel::All];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            CleanLevel::Nodes => "nodes",
-            CleanLevel::Virthost => "virthost",
-            CleanLevel::All => "all",
-        }
-    }
-
-    pub fn describe(self) -> &'static str {
-        match self {
-            CleanLevel::Nodes => "overcloud node VMs, their disks and VirtualBMC entries",
-            CleanLevel::Virthost => "every lab VM, network and disk, plus the host's lab changes",
-            CleanLevel::All => "everything above, plus the workspace and cached images",
         }
     }
 }
@@ -263,11 +236,11 @@ pub enum Effect {
     },
     CleanupDryRun {
         lab: Box<Lab>,
-        level: CleanLevel,
+        level: Level,
     },
     StartCleanup {
         lab: Box<Lab>,
-        level: CleanLevel,
+        level: Level,
     },
     Quit,
 }

@@ -2,12 +2,12 @@
 //! the library's back end) checks, plans, runs and cleanup. Every result comes back to the
 //! app as a message; nothing here touches the screen.
 
-use super::app::{CleanLevel, Effect, Found, Msg, PlanStage, PlanStep, PlanView};
+use super::app::{Effect, Found, Msg, PlanStage, PlanStep, PlanView};
 use crate::checks::{self, CheckContext, CheckOptions, Finding, Fix, HostView};
 use crate::engine::event::{Event, FindingRow, LogStream};
 use crate::host::Cancel;
 use crate::lab::{self, Lab};
-use crate::plan::{Level, Resource, Selection};
+use crate::plan::{Resource, Selection};
 use crate::run::cleanup::{self, CleanPlan};
 use crate::run::containers;
 use crate::run::monitor::{self, Monitor};
@@ -303,8 +303,7 @@ impl Driver {
                     |e| Msg::CleanupPreview(Err(e)),
                     move |s, tx| async move {
                         let state = s.store.snapshot();
-                        let r =
-                            cleanup::inventory(&s.ctx, &state, &s.plan, engine_level(level)).await;
+                        let r = cleanup::inventory(&s.ctx, &state, &s.plan, level).await;
                         let msg = match r {
                             Ok(plan) => {
                                 let items = crate::tui::screens::cleanup::Preview {
@@ -338,7 +337,7 @@ impl Driver {
                     |e| Msg::CleanupFinished(Err(e)),
                     move |s, tx| async move {
                         let plan = match shown {
-                            Some(p) if p.level == engine_level(level) => p,
+                            Some(p) if p.level == (level) => p,
                             _ => {
                                 let _ = tx.send(Msg::CleanupFinished(Err(
                                     "the list shown is out of date: run the dry run again".into(),
@@ -458,14 +457,6 @@ impl Driver {
             }
         }
         Control::Continue
-    }
-}
-
-fn engine_level(l: CleanLevel) -> Level {
-    match l {
-        CleanLevel::Nodes => Level::Nodes,
-        CleanLevel::Virthost => Level::Virthost,
-        CleanLevel::All => Level::All,
     }
 }
 

@@ -1,8 +1,9 @@
 //! Guided cleanup: choose a level, see exactly what will be removed (the engine's dry run),
 //! confirm by typing the lab's name, watch it happen.
 
+use crate::engine::resource::Level;
 use crate::tui::action::Action;
-use crate::tui::app::{App, CleanLevel, Effect, Screen};
+use crate::tui::app::{App, Effect, Screen};
 use crate::tui::logview::LogView;
 use crate::tui::runview::RunView;
 use crate::tui::view;
@@ -46,8 +47,8 @@ impl State {
         self.phase == Phase::Running
     }
 
-    pub fn level(&self) -> CleanLevel {
-        CleanLevel::ALL[self.level.min(CleanLevel::ALL.len() - 1)]
+    pub fn level(&self) -> Level {
+        Level::ALL[self.level.min(Level::ALL.len() - 1)]
     }
 }
 
@@ -116,7 +117,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
     let c = &mut app.cleanup;
     match (c.phase, action) {
         (Phase::Choose, Action::Up) => c.level = c.level.saturating_sub(1),
-        (Phase::Choose, Action::Down) => c.level = (c.level + 1).min(CleanLevel::ALL.len() - 1),
+        (Phase::Choose, Action::Down) => c.level = (c.level + 1).min(Level::ALL.len() - 1),
         (Phase::Choose, Action::Confirm) => {
             c.phase = Phase::Loading;
             c.error = None;
@@ -176,7 +177,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let c = &app.cleanup;
     let [levels, detail] =
         Layout::vertical([Constraint::Length(5), Constraint::Min(4)]).areas(area);
-    let lines: Vec<Line> = CleanLevel::ALL
+    let lines: Vec<Line> = Level::ALL
         .iter()
         .enumerate()
         .map(|(i, l)| {
