@@ -348,9 +348,12 @@ async fn verdict_function_picks_the_domain_type() {
     }
     assert_eq!(
         KvmVerdict::PresentButUnusable.domain_type(),
-        DomainType::Qemu
+        labwarp::lab::VirtType::Qemu
     );
-    assert_eq!(KvmVerdict::Usable.domain_type(), DomainType::Kvm);
+    assert_eq!(
+        KvmVerdict::Usable.domain_type(),
+        labwarp::lab::VirtType::Kvm
+    );
 }
 
 fn lab_with_pool(pool: &str) -> Lab {
@@ -593,7 +596,7 @@ async fn distro_family_against_the_lab() {
 
 #[tokio::test]
 async fn deep_probe_result_overrides_the_shallow_verdict() {
-    use labwarp::checks::kvm_probe::{DomainType as ProbeType, ProbeOutcome, ProbeVerdict};
+    use labwarp::checks::kvm_probe::{ProbeOutcome, ProbeVerdict, VirtType as ProbeType};
     use labwarp::checks::virtualization::DeepProbe;
     let host = LocalHost::new();
     let ctx = CheckContext::local(CheckOptions::default());

@@ -5,7 +5,7 @@
 use labwarp::checks::virtualization::{self, IoctlFacts, KvmVerdict};
 use labwarp::checks::{self, CheckContext, CheckOptions, HostView, Severity};
 use labwarp::host::LocalHost;
-use labwarp::lab::DomainType;
+use labwarp::lab::VirtType;
 use std::path::Path;
 
 #[tokio::test]
@@ -51,7 +51,7 @@ async fn kvm_pvm_here_means_tcg() {
     ));
     let (v, _) = virtualization::verdict(&facts);
     assert_eq!(v, KvmVerdict::PresentButUnusable);
-    assert_eq!(v.domain_type(), DomainType::Qemu);
+    assert_eq!(v.domain_type(), VirtType::Qemu);
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use labwarp::checks::kvm_probe::{
-    DomainType, ProbeOutcome, ProbeVerdict, deep_kvm_probe, tcg_probe,
+    ProbeOutcome, ProbeVerdict, VirtType as DomainType, deep_kvm_probe, tcg_probe,
 };
 use labwarp::host::{LocalHost, SshHost, SshOptions, SshTarget, TrustPolicy};
 use tiny_guest_support::{URI, ensure_built, require_libvirtd, virsh};

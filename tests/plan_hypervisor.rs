@@ -223,7 +223,7 @@ async fn nested_kvm_persists_the_option_quickstart_style_and_undo_restores_every
     let mut e = env(Lab::default()).await;
     let step = NestedKvm {
         root: root.clone(),
-        domain_type: "kvm".into(),
+        domain_type: labwarp::lab::VirtType::Kvm,
         domain_type_reason: "lab.yaml asks for kvm".into(),
     };
     let c = e.check(&step).await;
@@ -282,7 +282,7 @@ async fn nested_kvm_is_not_needed_under_tcg_and_changes_nothing() {
     let e = env(Lab::default()).await;
     let step = NestedKvm {
         root: root.clone(),
-        domain_type: "qemu".into(),
+        domain_type: labwarp::lab::VirtType::Qemu,
         domain_type_reason: "preflight: KVM present but unusable".into(),
     };
     let c = e.run(&step).await.unwrap();
@@ -300,7 +300,7 @@ async fn nested_kvm_is_not_needed_under_tcg_and_changes_nothing() {
     let (_t2, pvm) = fixture("kvm-pvm");
     let step = NestedKvm {
         root: pvm.clone(),
-        domain_type: "kvm".into(),
+        domain_type: labwarp::lab::VirtType::Kvm,
         domain_type_reason: "lab.yaml asks for kvm".into(),
     };
     let c = e.run(&step).await.unwrap();

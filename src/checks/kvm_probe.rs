@@ -15,7 +15,6 @@
 //! `virsh` (one short command per poll, against a URI local to that host), and the serial
 //! log and qemu log are read there. The directory is removed afterwards.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -28,28 +27,7 @@ pub const PROBE_MARKER: &str = "LABWARP-PROBE-OK";
 const POLL: Duration = Duration::from_millis(250);
 
 /// The libvirt domain type a probe boots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DomainType {
-    /// Hardware-assisted (`<domain type='kvm'>`).
-    Kvm,
-    /// Emulation with TCG (`<domain type='qemu'>`).
-    Qemu,
-}
-
-impl DomainType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DomainType::Kvm => "kvm",
-            DomainType::Qemu => "qemu",
-        }
-    }
-}
-
-impl fmt::Display for DomainType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::lab::VirtType;
 
 /// What the probe concluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +44,7 @@ pub enum ProbeVerdict {
 /// The result of one probe boot, with the evidence behind it.
 #[derive(Debug, Clone)]
 pub struct ProbeOutcome {
-    pub domain_type: DomainType,
+    pub domain_type: VirtType,
     pub verdict: ProbeVerdict,
     /// One line: why this verdict.
     pub summary: String,
@@ -94,7 +72,7 @@ pub async fn deep_kvm_probe(
     initrd: &Path,
     timeout: Duration,
 ) -> ProbeOutcome {
-    probe_domain_type(host, uri, DomainType::Kvm, kernel, initrd, timeout).await
+    probe_domain_type(host, uri, VirtType::Kvm, kernel, initrd, timeout).await
 }
 
 /// The same probe with `type='qemu'` (TCG): proves the fallback works.
@@ -105,7 +83,7 @@ pub async fn tcg_probe(
     initrd: &Path,
     timeout: Duration,
 ) -> ProbeOutcome {
-    probe_domain_type(host, uri, DomainType::Qemu, kernel, initrd, timeout).await
+    probe_domain_type(host, uri, VirtType::Qemu, kernel, initrd, timeout).await
 }
 
 /// Boots the probe guest as a transient domain of `domain_type` on `host` and decides
@@ -113,7 +91,7 @@ pub async fn tcg_probe(
 pub async fn probe_domain_type(
     host: &dyn Host,
     uri: &str,
-    domain_type: DomainType,
+    domain_type: VirtType,
     kernel: &Path,
     initrd: &Path,
     timeout: Duration,
@@ -196,7 +174,7 @@ pub async fn probe_domain_type(
         // for a kvm probe. Anything else (a bad path, libvirtd down) says nothing about KVM.
         // The domain name contains "kvm" too, so it is cut out before looking.
         let names_kvm = err.replace(&name, "").to_lowercase().contains("kvm");
-        let verdict = if domain_type == DomainType::Kvm && (names_kvm || !qemu_said.is_empty()) {
+        let verdict = if domain_type == VirtType::Kvm && (names_kvm || !qemu_said.is_empty()) {
             ProbeVerdict::Unusable
         } else {
             ProbeVerdict::ProbeFailed
@@ -353,7 +331,7 @@ const KVM_CPU: &str = "\n  <cpu mode='host-passthrough' check='none'/>";
 /// out (power off, reboot, crash) ends the domain.
 pub fn probe_domain_xml(
     name: &str,
-    domain_type: DomainType,
+    domain_type: VirtType,
     kernel: &Path,
     initrd: &Path,
     console: &Path,
@@ -383,8 +361,8 @@ pub fn probe_domain_xml(
 ",
         ty = domain_type.as_str(),
         cpu = match domain_type {
-            DomainType::Kvm => KVM_CPU,
-            DomainType::Qemu => "",
+            VirtType::Kvm => KVM_CPU,
+            VirtType::Qemu => "",
         },
         name = escape(name),
         kernel = esc(kernel),
@@ -569,7 +547,7 @@ mod tests {
     fn probe_xml_is_escaped_and_carries_the_probe_cmdline() {
         let xml = probe_domain_xml(
             "p<1>",
-            DomainType::Kvm,
+            VirtType::Kvm,
             Path::new("/a&b/vmlinuz"),
             Path::new("/c/initrd.img"),
             Path::new("/d/console.log"),
@@ -582,7 +560,7 @@ mod tests {
         assert!(xml.contains("<source path='/d/console.log'/>"));
         let tcg = probe_domain_xml(
             "p",
-            DomainType::Qemu,
+            VirtType::Qemu,
             Path::new("/k"),
             Path::new("/i"),
             Path::new("/c"),

@@ -2,7 +2,7 @@
 //! shape a plan, shared by checks, plan, run and the front ends.
 
 use super::resource::HostRole;
-use crate::lab::{DomainType, Lab};
+use crate::lab::{DomainType, Lab, VirtType};
 use crate::workspace::owner;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facts {
     /// Domain type the VMs get: `kvm` or `qemu`.
-    pub domain_type: String,
+    pub domain_type: VirtType,
     /// Why that domain type (the evidence).
     pub domain_type_reason: String,
     /// The undercloud is a sandbox directory on this machine and disks and images live in
@@ -79,7 +79,7 @@ impl Facts {
         let mut notes = Vec::new();
         let (domain_type, reason) = if test_driver {
             (
-                "qemu".to_string(),
+                VirtType::Qemu,
                 format!(
                     "{} is libvirt's in-memory test driver: nothing boots",
                     hv.libvirt_uri
@@ -87,10 +87,10 @@ impl Facts {
             )
         } else {
             match hv.domain_type {
-                DomainType::Kvm => ("kvm".into(), "lab.yaml asks for kvm".into()),
-                DomainType::Qemu => ("qemu".into(), "lab.yaml asks for qemu (TCG)".into()),
+                DomainType::Kvm => (VirtType::Kvm, "lab.yaml asks for kvm".into()),
+                DomainType::Qemu => (VirtType::Qemu, "lab.yaml asks for qemu (TCG)".into()),
                 DomainType::Auto => (
-                    "qemu".into(),
+                    VirtType::Qemu,
                     "domain_type auto: TCG unless preflight proves KVM usable (labwarp check --deep)"
                         .into(),
                 ),

@@ -12,6 +12,7 @@ mod presets;
 pub mod release;
 mod syntax;
 mod validate;
+mod virt_type;
 
 pub use diagnose::suggest;
 pub use error::{LabError, Location, Problem, Severity};
@@ -20,6 +21,7 @@ pub use merge::deep_merge;
 pub use model::*;
 pub use presets::{PresetInfo, preset_names, preset_text, presets};
 pub use validate::validate;
+pub use virt_type::VirtType;
 
 /// The themes labwarp ships (`themes/*.yaml`): the model validates `theme:` against these
 /// names without depending on the UI's theme module, which checks it ships exactly these.

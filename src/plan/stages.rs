@@ -18,7 +18,7 @@ use super::steps::vbmc;
 use super::{Facts, HostRole, Level, Plan, Stage};
 use crate::checks::QemuMode;
 use crate::lab::{Lab, Role};
-use crate::render::{self, RenderContext, VirtType, VmRole};
+use crate::render::{self, RenderContext, VmRole};
 use std::path::{Path, PathBuf};
 
 pub const HYPERVISOR: &str = "hypervisor";
@@ -35,11 +35,7 @@ fn render_ctx(lab: &Lab, facts: &Facts, workspace: &Path) -> RenderContext {
     r.image_dir = facts.pool_dir.clone();
     r.ssh_public_key = facts.ssh_public_key.clone();
     r.lab_id = facts.lab_id.clone();
-    r.virt_type = if facts.domain_type == "kvm" {
-        VirtType::Kvm
-    } else {
-        VirtType::Qemu
-    };
+    r.virt_type = facts.domain_type;
     r
 }
 
@@ -89,7 +85,7 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
             })
             .then(NestedKvm {
                 root,
-                domain_type: facts.domain_type.clone(),
+                domain_type: facts.domain_type,
                 domain_type_reason: facts.domain_type_reason.clone(),
             });
     }

@@ -43,29 +43,7 @@ pub const LABWARP_XMLNS: &str = "https://labwarp.dev/xmlns/libvirt/1.0";
 pub const LABWARP_XMLNS_PREFIX: &str = "labwarp";
 
 /// The libvirt domain type actually used (the model's `auto` resolved by preflight).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VirtType {
-    Kvm,
-    Qemu,
-}
-
-impl VirtType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VirtType::Kvm => "kvm",
-            VirtType::Qemu => "qemu",
-        }
-    }
-
-    /// The model's choice; `auto` becomes `qemu` (TCG works everywhere) until preflight has
-    /// probed the host and the caller passes its answer instead.
-    pub fn from_model(t: DomainType) -> Self {
-        match t {
-            DomainType::Kvm => VirtType::Kvm,
-            DomainType::Qemu | DomainType::Auto => VirtType::Qemu,
-        }
-    }
-}
+pub use crate::lab::VirtType;
 
 /// Direct kernel boot files (paths on the hypervisor).
 #[derive(Debug, Clone, PartialEq, Eq)]

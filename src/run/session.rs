@@ -149,12 +149,7 @@ impl Session {
             let vf = virtualization::gather(&view, &cctx).await;
             let (verdict, why) = virtualization::verdict(&vf);
             let chosen = virtualization::chosen_domain_type(&vf, DomainType::Auto);
-            facts.domain_type = if chosen == DomainType::Kvm {
-                "kvm"
-            } else {
-                "qemu"
-            }
-            .into();
+            facts.domain_type = chosen;
             facts.domain_type_reason =
                 format!("preflight: {} ({})", verdict.title(), why.join("; "));
         }

@@ -2,7 +2,7 @@
 
 use super::{CpuInfo, DeepProbe, IoctlFacts, VirtFacts, domain_types};
 use crate::checks::kvm_probe::ProbeVerdict;
-use crate::lab::DomainType;
+use crate::lab::{DomainType, VirtType};
 
 /// Whether KVM can run the lab's guests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -17,10 +17,10 @@ pub enum KvmVerdict {
 }
 
 impl KvmVerdict {
-    pub fn domain_type(self) -> DomainType {
+    pub fn domain_type(self) -> VirtType {
         match self {
-            KvmVerdict::Usable => DomainType::Kvm,
-            _ => DomainType::Qemu,
+            KvmVerdict::Usable => VirtType::Kvm,
+            _ => VirtType::Qemu,
         }
     }
 
@@ -36,10 +36,10 @@ impl KvmVerdict {
 }
 
 /// The domain type the plan uses: the lab's explicit choice, or with `auto` the verdict's.
-pub fn chosen_domain_type(facts: &VirtFacts, setting: DomainType) -> DomainType {
+pub fn chosen_domain_type(facts: &VirtFacts, setting: DomainType) -> VirtType {
     match setting {
         DomainType::Auto => verdict(facts).0.domain_type(),
-        explicit => explicit,
+        explicit => VirtType::from_model(explicit),
     }
 }
 

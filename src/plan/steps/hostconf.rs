@@ -332,14 +332,14 @@ const NESTED_FILES: [&str; 4] = [
 /// get no vmx/svm and nested KVM cannot matter, so the step does nothing and says why.
 pub struct NestedKvm {
     pub root: Root,
-    /// `kvm` or `qemu` (the plan's facts).
-    pub domain_type: String,
+    /// The plan's facts: kvm or qemu.
+    pub domain_type: crate::lab::VirtType,
     pub domain_type_reason: String,
 }
 
 impl NestedKvm {
     fn needed(&self) -> bool {
-        self.domain_type == "kvm"
+        self.domain_type == crate::lab::VirtType::Kvm
     }
 
     async fn findings(&self, ctx: &StepCtx<'_>) -> Vec<Finding> {
