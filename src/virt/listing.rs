@@ -6,7 +6,7 @@
 //! with [`Libvirt::domain`] for running domains only, less often.
 
 use super::error::is_unsupported;
-use super::{Ctx, DomainState, Libvirt, VirtError};
+use super::{Conn, DomainState, Libvirt, VirtError};
 use std::ffi::{CStr, c_char, c_int, c_uint, c_ulonglong};
 use std::ptr;
 use virt::error::Error as LvError;
@@ -164,7 +164,7 @@ impl Drop for Records {
     }
 }
 
-fn list_brief_blocking(c: &Ctx) -> Result<Vec<DomainBrief>, VirtError> {
+fn list_brief_blocking(c: &Conn) -> Result<Vec<DomainBrief>, VirtError> {
     let groups =
         sys::VIR_DOMAIN_STATS_STATE | sys::VIR_DOMAIN_STATS_VCPU | sys::VIR_DOMAIN_STATS_BALLOON;
     let mut raw: *mut sys::virDomainStatsRecordPtr = ptr::null_mut();
@@ -217,7 +217,7 @@ fn list_brief_blocking(c: &Ctx) -> Result<Vec<DomainBrief>, VirtError> {
 }
 
 /// For drivers without bulk statistics: one listing plus `info()` per domain.
-fn list_by_info(c: &Ctx) -> Result<Vec<DomainBrief>, VirtError> {
+fn list_by_info(c: &Conn) -> Result<Vec<DomainBrief>, VirtError> {
     let doms = c
         .conn
         .list_all_domains(0)

@@ -51,7 +51,7 @@ pub struct Libvirt {
 struct Inner {
     uri: String,
     /// The connection in use; replaced whole when libvirtd went away and came back.
-    current: RwLock<Arc<Ctx>>,
+    current: RwLock<Arc<Conn>>,
     /// Held while reopening, so that concurrent calls reconnect once.
     reconnecting: tokio::sync::Mutex<()>,
     /// How long a lost connection is retried, in milliseconds.
@@ -74,15 +74,16 @@ impl std::fmt::Debug for Libvirt {
     }
 }
 
-/// What a blocking call sees: the connection and the URI (for error messages).
-pub(crate) struct Ctx {
+/// What a blocking call sees: the connection and the URI (for error messages). (Not the
+/// engine's runtime `engine::ctx::Ctx`.)
+pub(crate) struct Conn {
     pub(crate) conn: Connect,
     pub(crate) uri: String,
     /// 0 for the first connection, +1 per reconnect.
     pub(crate) generation: u64,
 }
 
-impl Ctx {
+impl Conn {
     /// Wraps a libvirt error with what labwarp was doing.
     pub(crate) fn lv(&self, op: impl Into<String>, e: LvError) -> VirtError {
         VirtError::Libvirt {
@@ -141,7 +142,7 @@ impl Libvirt {
         Ok(Libvirt {
             inner: Arc::new(Inner {
                 uri: uri.to_string(),
-                current: RwLock::new(Arc::new(Ctx {
+                current: RwLock::new(Arc::new(Conn {
                     conn,
                     uri: uri.to_string(),
                     generation: 0,

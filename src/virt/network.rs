@@ -2,7 +2,7 @@
 
 use super::error::is_unsupported;
 use super::object::{self, obj_err};
-use super::{Ctx, Libvirt, Outcome, VirtError, ffi};
+use super::{Conn, Libvirt, Outcome, VirtError, ffi};
 use serde::Serialize;
 use std::net::IpAddr;
 use virt::error::Error as LvError;
@@ -36,15 +36,15 @@ pub struct NetworkInfo {
     pub leases: Vec<Lease>,
 }
 
-fn net_err(c: &Ctx, op: &str, name: &str, e: LvError) -> VirtError {
+fn net_err(c: &Conn, op: &str, name: &str, e: LvError) -> VirtError {
     obj_err::<Network>(c, op, name, e)
 }
 
-fn lookup(c: &Ctx, name: &str) -> Result<Network, VirtError> {
+fn lookup(c: &Conn, name: &str) -> Result<Network, VirtError> {
     object::lookup(c, name)
 }
 
-fn snapshot(c: &Ctx, net: &Network) -> Result<NetworkInfo, VirtError> {
+fn snapshot(c: &Conn, net: &Network) -> Result<NetworkInfo, VirtError> {
     let name = net.name().map_err(|e| c.lv("get network name", e))?;
     let err = |op: &str, e: LvError| net_err(c, op, &name, e);
     let active = net.is_active().map_err(|e| err("query", e))?;

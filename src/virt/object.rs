@@ -4,7 +4,7 @@
 //! own (snapshots, leases, volumes, shutdown, undefine with storage).
 
 use super::error::{is_invalid_state, is_missing};
-use super::{Ctx, Kind, Outcome, VirtError};
+use super::{Conn, Kind, Outcome, VirtError};
 use virt::connect::Connect;
 use virt::domain::Domain;
 use virt::error::Error as LvError;
@@ -77,7 +77,7 @@ libvirt_object!(
 
 /// A libvirt error on a named object: a missing object becomes `NotFound`, anything else
 /// says what labwarp was doing (`start network 'x'`).
-pub(crate) fn obj_err<O: Object>(c: &Ctx, op: &str, name: &str, e: LvError) -> VirtError {
+pub(crate) fn obj_err<O: Object>(c: &Conn, op: &str, name: &str, e: LvError) -> VirtError {
     if is_missing(&e) {
         c.not_found(O::KIND, name)
     } else {
@@ -86,7 +86,7 @@ pub(crate) fn obj_err<O: Object>(c: &Ctx, op: &str, name: &str, e: LvError) -> V
 }
 
 /// Looks an object up; `Ok(None)` when it does not exist.
-pub(crate) fn lookup_opt<O: Object>(c: &Ctx, name: &str) -> Result<Option<O>, VirtError> {
+pub(crate) fn lookup_opt<O: Object>(c: &Conn, name: &str) -> Result<Option<O>, VirtError> {
     match O::lookup_by_name(&c.conn, name) {
         Ok(o) => Ok(Some(o)),
         Err(e) if is_missing(&e) => Ok(None),
@@ -95,16 +95,16 @@ pub(crate) fn lookup_opt<O: Object>(c: &Ctx, name: &str) -> Result<Option<O>, Vi
 }
 
 /// Looks an object up; `VirtError::NotFound` when it does not exist.
-pub(crate) fn lookup<O: Object>(c: &Ctx, name: &str) -> Result<O, VirtError> {
+pub(crate) fn lookup<O: Object>(c: &Conn, name: &str) -> Result<O, VirtError> {
     lookup_opt(c, name)?.ok_or_else(|| c.not_found(O::KIND, name))
 }
 
 /// Snapshots of every object listed, sorted by name; one undefined while we were looking is
 /// simply not there any more.
 pub(crate) fn snapshots<O, I>(
-    c: &Ctx,
+    c: &Conn,
     all: &[O],
-    snapshot: impl Fn(&Ctx, &O) -> Result<I, VirtError>,
+    snapshot: impl Fn(&Conn, &O) -> Result<I, VirtError>,
     name_of: impl Fn(&I) -> &str,
 ) -> Result<Vec<I>, VirtError> {
     let mut out = Vec::with_capacity(all.len());
@@ -121,7 +121,7 @@ pub(crate) fn snapshots<O, I>(
 
 /// Starts a defined object; `AlreadyInState` when it is active (also when it became active
 /// between the check and the call).
-pub(crate) fn start<O: Object>(c: &Ctx, name: &str) -> Result<Outcome, VirtError> {
+pub(crate) fn start<O: Object>(c: &Conn, name: &str) -> Result<Outcome, VirtError> {
     let o: O = lookup(c, name)?;
     if o.is_active()
         .map_err(|e| obj_err::<O>(c, "query", name, e))?
@@ -139,7 +139,7 @@ pub(crate) fn start<O: Object>(c: &Ctx, name: &str) -> Result<Outcome, VirtError
 
 /// Stops an object if it is active; `AlreadyInState` when it is not (also when it stopped
 /// between the check and the call), `AlreadyAbsent` when it vanished meanwhile.
-pub(crate) fn stop_active<O: Object>(c: &Ctx, o: &O, name: &str) -> Result<Outcome, VirtError> {
+pub(crate) fn stop_active<O: Object>(c: &Conn, o: &O, name: &str) -> Result<Outcome, VirtError> {
     if !o
         .is_active()
         .map_err(|e| obj_err::<O>(c, "query", name, e))?
@@ -155,7 +155,7 @@ pub(crate) fn stop_active<O: Object>(c: &Ctx, o: &O, name: &str) -> Result<Outco
 }
 
 /// Stops an object by name; `AlreadyAbsent` when it does not exist.
-pub(crate) fn stop<O: Object>(c: &Ctx, name: &str) -> Result<Outcome, VirtError> {
+pub(crate) fn stop<O: Object>(c: &Conn, name: &str) -> Result<Outcome, VirtError> {
     match lookup_opt::<O>(c, name)? {
         None => Ok(Outcome::AlreadyAbsent),
         Some(o) => stop_active(c, &o, name),
@@ -164,7 +164,7 @@ pub(crate) fn stop<O: Object>(c: &Ctx, name: &str) -> Result<Outcome, VirtError>
 
 /// Removes an object whatever its state: stops it if active, then undefines it (a transient
 /// one is gone once stopped). `AlreadyAbsent` when it does not exist.
-pub(crate) fn stop_and_undefine<O: Object>(c: &Ctx, name: &str) -> Result<Outcome, VirtError> {
+pub(crate) fn stop_and_undefine<O: Object>(c: &Conn, name: &str) -> Result<Outcome, VirtError> {
     if stop::<O>(c, name)? == Outcome::AlreadyAbsent {
         return Ok(Outcome::AlreadyAbsent);
     }
@@ -179,7 +179,7 @@ pub(crate) fn stop_and_undefine<O: Object>(c: &Ctx, name: &str) -> Result<Outcom
 }
 
 /// Turns autostart on or off.
-pub(crate) fn set_autostart<O: Object>(c: &Ctx, name: &str, on: bool) -> Result<(), VirtError> {
+pub(crate) fn set_autostart<O: Object>(c: &Conn, name: &str, on: bool) -> Result<(), VirtError> {
     lookup::<O>(c, name)?
         .set_autostart(on)
         .map_err(|e| obj_err::<O>(c, "set autostart of", name, e))

@@ -14,7 +14,7 @@
 //! Reconnects are serialised; clones share the new connection (a generation number tells
 //! a caller whether someone else already replaced the one it saw fail).
 
-use super::{Ctx, Libvirt, VirtError};
+use super::{Conn, Libvirt, VirtError};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -43,7 +43,7 @@ enum Attempt<T> {
 const CLOSED_OP: &str = "use the connection";
 
 /// The error of a call that found its connection closed (and so did not run).
-fn closed(ctx: &Ctx) -> VirtError {
+fn closed(ctx: &Conn) -> VirtError {
     VirtError::Libvirt {
         uri: ctx.uri.clone(),
         op: CLOSED_OP.into(),
@@ -54,13 +54,13 @@ fn closed(ctx: &Ctx) -> VirtError {
 
 /// Whether the failed call's connection is dead (the daemon closed it). Only libvirt's own
 /// errors can mean that: "not found" or XML errors are answers from a live daemon.
-fn dead(ctx: &Ctx, err: &VirtError) -> bool {
+fn dead(ctx: &Conn, err: &VirtError) -> bool {
     matches!(err, VirtError::Libvirt { .. }) && !ctx.conn.is_alive().unwrap_or(false)
 }
 
 impl Libvirt {
     /// The connection calls use now.
-    pub(crate) fn current(&self) -> Arc<Ctx> {
+    pub(crate) fn current(&self) -> Arc<Conn> {
         // A poisoned lock only means a thread panicked while swapping an Arc: the value
         // inside is still a whole Arc.
         self.inner
@@ -107,7 +107,7 @@ impl Libvirt {
     pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, VirtError>
     where
         T: Send + 'static,
-        F: Fn(&Ctx) -> Result<T, VirtError> + Send + Sync + 'static,
+        F: Fn(&Conn) -> Result<T, VirtError> + Send + Sync + 'static,
     {
         let f = Arc::new(f);
         let mut reconnects = 0;
@@ -138,7 +138,7 @@ impl Libvirt {
     pub(crate) async fn call_once<T, F>(&self, f: F) -> Result<T, VirtError>
     where
         T: Send + 'static,
-        F: FnOnce(&Ctx) -> Result<T, VirtError> + Send + 'static,
+        F: FnOnce(&Conn) -> Result<T, VirtError> + Send + 'static,
     {
         let mut ctx = self.current();
         if !self.alive(ctx.clone()).await? {
@@ -159,7 +159,7 @@ impl Libvirt {
         }
     }
 
-    async fn alive(&self, ctx: Arc<Ctx>) -> Result<bool, VirtError> {
+    async fn alive(&self, ctx: Arc<Conn>) -> Result<bool, VirtError> {
         tokio::task::spawn_blocking(move || ctx.conn.is_alive().unwrap_or(false))
             .await
             .map_err(|e| VirtError::Join(e.to_string(), self.uri().to_string()))
@@ -167,10 +167,10 @@ impl Libvirt {
 
     /// Runs `f` on `ctx` unless the connection is already dead; tells a failure of a dead
     /// connection apart from the others.
-    async fn attempt<T, F>(&self, ctx: Arc<Ctx>, f: F) -> Result<Attempt<T>, VirtError>
+    async fn attempt<T, F>(&self, ctx: Arc<Conn>, f: F) -> Result<Attempt<T>, VirtError>
     where
         T: Send + 'static,
-        F: FnOnce(&Ctx) -> Result<T, VirtError> + Send + 'static,
+        F: FnOnce(&Conn) -> Result<T, VirtError> + Send + 'static,
     {
         let world = self.inner.world.clone();
         let notices = self.inner.notices.clone();
@@ -236,7 +236,7 @@ impl Libvirt {
                 .map_err(|e| VirtError::Join(e.to_string(), uri.clone()))?;
             let last = match opened {
                 Ok(conn) => {
-                    let next = Arc::new(Ctx {
+                    let next = Arc::new(Conn {
                         conn,
                         uri: uri.clone(),
                         generation: seen + 1,

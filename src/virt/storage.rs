@@ -2,7 +2,7 @@
 
 use super::error::is_missing;
 use super::object::{self, obj_err};
-use super::{Ctx, Kind, Libvirt, Outcome, VirtError, xml};
+use super::{Conn, Kind, Libvirt, Outcome, VirtError, xml};
 use quick_xml::escape::escape;
 use serde::Serialize;
 use virt::error::Error as LvError;
@@ -91,15 +91,15 @@ pub fn dir_pool_xml(name: &str, path: &str) -> String {
     )
 }
 
-fn pool_err(c: &Ctx, op: &str, name: &str, e: LvError) -> VirtError {
+fn pool_err(c: &Conn, op: &str, name: &str, e: LvError) -> VirtError {
     obj_err::<StoragePool>(c, op, name, e)
 }
 
-fn lookup(c: &Ctx, name: &str) -> Result<StoragePool, VirtError> {
+fn lookup(c: &Conn, name: &str) -> Result<StoragePool, VirtError> {
     object::lookup(c, name)
 }
 
-fn volume_snapshot(c: &Ctx, v: &StorageVol) -> Result<VolumeInfo, VirtError> {
+fn volume_snapshot(c: &Conn, v: &StorageVol) -> Result<VolumeInfo, VirtError> {
     let name = v.name().map_err(|e| c.lv("get volume name", e))?;
     let err = |op: &str, e: LvError| {
         if is_missing(&e) {
@@ -128,7 +128,7 @@ fn volume_snapshot(c: &Ctx, v: &StorageVol) -> Result<VolumeInfo, VirtError> {
     })
 }
 
-fn pool_snapshot(c: &Ctx, p: &StoragePool) -> Result<PoolInfo, VirtError> {
+fn pool_snapshot(c: &Conn, p: &StoragePool) -> Result<PoolInfo, VirtError> {
     let name = p.name().map_err(|e| c.lv("get pool name", e))?;
     let err = |op: &str, e: LvError| pool_err(c, op, &name, e);
     let info = p.info().map_err(|e| err("get info of", e))?;

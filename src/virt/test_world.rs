@@ -11,7 +11,7 @@
 //! read — is kept in a `<labwarp:world>` element the driver ignores and put back after the
 //! file is loaded.
 
-use super::{Ctx, Inner, Libvirt, VirtError};
+use super::{Conn, Inner, Libvirt, VirtError};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
@@ -91,7 +91,7 @@ fn domain_entry(xml: &str, state: u32, persistent: bool) -> Result<String, Strin
 }
 
 /// The whole world of the connection as a node description.
-fn snapshot(c: &Ctx) -> Result<String, String> {
+fn snapshot(c: &Conn) -> Result<String, String> {
     let e = |what: &str, err: virt::error::Error| format!("{what}: {}", err.message());
     let mut body = String::new();
     let mut fixups = String::new();
@@ -178,7 +178,7 @@ fn snapshot(c: &Ctx) -> Result<String, String> {
 
 impl World {
     /// Writes the world when it differs from what was written last.
-    pub(crate) fn save(&self, c: &Ctx) -> Result<(), String> {
+    pub(crate) fn save(&self, c: &Conn) -> Result<(), String> {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         let xml = snapshot(c)?;
         if *last == xml {
@@ -301,7 +301,7 @@ impl Libvirt {
                 return Ok::<_, String>((conn, String::new()));
             };
             apply_fixups(&conn, text)?;
-            let ctx = Ctx {
+            let ctx = Conn {
                 conn,
                 uri: owned,
                 generation: 0,
@@ -323,7 +323,7 @@ impl Libvirt {
         let lv = Libvirt {
             inner: Arc::new(Inner {
                 uri: uri.clone(),
-                current: RwLock::new(Arc::new(Ctx {
+                current: RwLock::new(Arc::new(Conn {
                     conn,
                     uri,
                     generation: 0,
@@ -382,7 +382,7 @@ mod tests {
 
     fn futures_free_snapshot() -> Result<String, String> {
         let conn = Connect::open(Some("test:///default")).unwrap();
-        snapshot(&Ctx {
+        snapshot(&Conn {
             conn,
             uri: "x".into(),
             generation: 0,

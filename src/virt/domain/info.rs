@@ -2,7 +2,7 @@
 
 use super::{DomainInfo, DomainIp, DomainState, IpSource, dom_err};
 use crate::virt::error::{is_missing, is_unsupported};
-use crate::virt::{Ctx, VirtError, xml};
+use crate::virt::{Conn, VirtError, xml};
 use std::fmt::Debug;
 use std::net::IpAddr;
 use virt::domain::{Domain, DomainState as Lv, DomainStateReason as R};
@@ -62,7 +62,7 @@ pub(super) fn map_state(s: Lv) -> DomainState {
 
 /// The state alone (cheap; used while waiting for a shutdown).
 pub(super) fn state_of(
-    c: &Ctx,
+    c: &Conn,
     dom: &Domain,
     name: &str,
 ) -> Result<(DomainState, Option<String>), VirtError> {
@@ -129,7 +129,7 @@ pub(super) fn is_test_driver(uri: &str) -> bool {
 /// Each `<interface type='network'>` of the domain with its network's parsed XML; `None`
 /// when the network cannot be looked up or read (then it is not known to be safe to ask).
 pub(super) fn nic_networks(
-    c: &Ctx,
+    c: &Conn,
     domain: &xml::Element,
 ) -> Vec<(xml::NetworkNic, Option<xml::Element>)> {
     xml::network_nics(domain)
@@ -150,7 +150,7 @@ pub(super) fn nic_networks(
 /// by MAC (what libvirt's lease source does, minus the networks that have no `<ip>`).
 /// Networks without a lease database (the test driver) or that fail give no addresses.
 pub(super) fn leases_per_network(
-    c: &Ctx,
+    c: &Conn,
     nics: &[(xml::NetworkNic, Option<xml::Element>)],
 ) -> Vec<DomainIp> {
     let mut out = Vec::new();
@@ -188,7 +188,7 @@ pub(super) fn leases_per_network(
     out
 }
 
-pub(crate) fn snapshot(c: &Ctx, dom: &Domain) -> Result<DomainInfo, VirtError> {
+pub(crate) fn snapshot(c: &Conn, dom: &Domain) -> Result<DomainInfo, VirtError> {
     let name = dom.name().map_err(|e| c.lv("get domain name", e))?;
     let err = |op: &str, e: LvError| dom_err(c, op, &name, e);
     let (state, reason) = state_of(c, dom, &name)?;

@@ -2,7 +2,7 @@
 
 use super::error::is_invalid_state;
 use super::object::{self, obj_err};
-use super::{Ctx, Libvirt, Outcome, VirtError, xml};
+use super::{Conn, Libvirt, Outcome, VirtError, xml};
 
 mod info;
 mod undefine;
@@ -144,15 +144,15 @@ impl Undefined {
     }
 }
 
-fn dom_err(c: &Ctx, op: &str, name: &str, e: LvError) -> VirtError {
+fn dom_err(c: &Conn, op: &str, name: &str, e: LvError) -> VirtError {
     obj_err::<Domain>(c, op, name, e)
 }
 
-pub(crate) fn lookup(c: &Ctx, name: &str) -> Result<Domain, VirtError> {
+pub(crate) fn lookup(c: &Conn, name: &str) -> Result<Domain, VirtError> {
     object::lookup(c, name)
 }
 
-fn lookup_opt(c: &Ctx, name: &str) -> Result<Option<Domain>, VirtError> {
+fn lookup_opt(c: &Conn, name: &str) -> Result<Option<Domain>, VirtError> {
     object::lookup_opt(c, name)
 }
 

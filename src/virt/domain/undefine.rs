@@ -4,12 +4,12 @@
 use super::{UndefineOptions, Undefined, dom_err, lookup_opt};
 use crate::virt::error::{is_missing, is_unsupported};
 use crate::virt::object;
-use crate::virt::{Ctx, Outcome, VirtError, xml};
+use crate::virt::{Conn, Outcome, VirtError, xml};
 use virt::domain::Domain;
 use virt::sys;
 
 pub(super) fn undefine_blocking(
-    c: &Ctx,
+    c: &Conn,
     name: &str,
     opts: UndefineOptions,
 ) -> Result<Undefined, VirtError> {
@@ -53,7 +53,7 @@ pub(super) fn undefine_blocking(
 /// Undefines with every cleanup flag; on "unsupported flag" retries with fewer flags after
 /// removing what those flags would have removed.
 pub(super) fn undefine_flags_converging(
-    c: &Ctx,
+    c: &Conn,
     dom: &Domain,
     name: &str,
 ) -> Result<(), VirtError> {
@@ -103,7 +103,7 @@ pub(super) fn undefine_flags_converging(
 }
 
 pub(super) fn remove_disk_volume(
-    c: &Ctx,
+    c: &Conn,
     d: &xml::DiskSource,
     report: &mut Undefined,
 ) -> Result<(), VirtError> {
