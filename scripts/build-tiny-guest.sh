@@ -211,9 +211,16 @@ fi
 
 ip link set lo up
 
+# Test rig: `labwarp.node=NAME` boots an overcloud node (direct kernel boot standing in for
+# ironic's network boot): no seed; hostname, user and key from the kernel command line.
+node=
+for w in $(cat /proc/cmdline); do
+  case $w in labwarp.node=*) node=${w#labwarp.node=} ;; esac
+done
 # The NoCloud seed: the sr/scsi devices appear asynchronously, so wait for the label.
 seed=
 i=0
+[ -n "$node" ] && i=100
 while [ $i -lt 100 ]; do
   seed=$(findfs LABEL=cidata 2>/dev/null) && break
   i=$((i + 1))
@@ -249,6 +256,19 @@ if [ -n "$seed" ] && mount -t iso9660 -o ro "$seed" /mnt/cidata; then
   [ -n "$h" ] && hn=$h
   umount /mnt/cidata # unlocks the tray, so the host can eject the ISO
   say "seed $seed: $(wc -l </etc/labwarp-keys) key(s), users: $(tr '\n' ' ' </etc/labwarp-users)"
+elif [ -n "$node" ]; then
+  # `labwarp.user=NAME labwarp.key=TYPE:BASE64`: the deploy user and its key, as metalsmith's
+  # config drive gives a real node.
+  : >/etc/labwarp-keys
+  : >/etc/labwarp-users
+  for w in $(cat /proc/cmdline); do
+    case $w in
+      labwarp.user=*) echo "${w#labwarp.user=}" >>/etc/labwarp-users ;;
+      labwarp.key=*) k=${w#labwarp.key=} && echo "${k%%:*} ${k#*:}" >>/etc/labwarp-keys ;;
+    esac
+  done
+  hn=$node
+  say "node $node: $(wc -l </etc/labwarp-keys) key(s), users: $(cat /etc/labwarp-users)"
 else
   say "no cidata seed found"
   : >/etc/labwarp-keys
@@ -286,10 +306,31 @@ for w in $(cat /proc/cmdline); do
       ip link set eth1 up && ip addr add "${w#labwarp.ctlplane=}" dev eth1 &&
         say "ctlplane: ${w#labwarp.ctlplane=} on eth1 (test rig, as TripleO's install would)"
       ;;
+    labwarp.dhcp=*)
+      # Test rig: the provisioning network's DHCP server (ironic's and neutron's dnsmasq on
+      # a real undercloud), here busybox udhcpd on eth1; its leases are world-readable
+      # (`dumpleases -f /var/lib/misc/udhcpd.leases`): labwarp learns node addresses there.
+      r=${w#labwarp.dhcp=}
+      mkdir -p /var/lib/misc
+      : >/var/lib/misc/udhcpd.leases
+      printf 'start %s\nend %s\ninterface eth1\nlease_file /var/lib/misc/udhcpd.leases\nauto_time 2\noption lease 864000\n' \
+        "${r%-*}" "${r#*-}" >/etc/udhcpd.conf
+      udhcpd -a 100 /etc/udhcpd.conf && say "dhcp: serving ${r%-*}-${r#*-} on eth1 (test rig)"
+      ;;
   esac
 done
-
-dropbearkey -t ed25519 -f /etc/dropbear/dropbear_ed25519_host_key >/dev/null 2>&1
+# A node keeps its host key on its disk's first sector (it survives a power cycle, as an
+# installed OS's would); anything else makes a fresh key each boot.
+hk=/etc/dropbear/dropbear_ed25519_host_key
+saved=
+if [ -n "$node" ] && [ -b /dev/vda ]; then
+  saved=$(head -c 512 /dev/vda | head -n 1)
+  case $saved in "LWHOSTK1 "*) echo "${saved#LWHOSTK1 }" | base64 -d >"$hk" 2>/dev/null || rm -f "$hk" ;; esac
+fi
+[ -s "$hk" ] || dropbearkey -t ed25519 -f "$hk" >/dev/null 2>&1
+if [ -n "$node" ] && [ -b /dev/vda ] && [ "${saved#LWHOSTK1 }" = "$saved" ]; then
+  printf 'LWHOSTK1 %s\n' "$(base64 -w 0 "$hk")" | dd of=/dev/vda conv=notrunc 2>/dev/null && sync
+fi
 hostkey=$(dropbearkey -y -f /etc/dropbear/dropbear_ed25519_host_key | grep '^ssh-ed25519' | cut -d' ' -f1,2)
 echo "LABWARP-HOSTKEY $hostkey"
 # cloud-init's own format (cc_keys_to_console), so labwarp has one way to pin a VM's key.

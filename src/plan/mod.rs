@@ -70,6 +70,11 @@ pub struct Facts {
     /// the session; empty when unknown (nothing is then proven ours by a mark).
     #[serde(default)]
     pub lab_id: String,
+    /// Test rig (`LABWARP_NODES_DIRECT_BOOT=1`, with the stand-in on a real libvirt and the
+    /// lab's direct-boot kernel and initrd): the overcloud nodes boot that kernel directly
+    /// instead of network-booting ironic's (see `render::node_boot`).
+    #[serde(default)]
+    pub nodes_direct_boot: bool,
     /// The choices above, in words, for output.
     pub notes: Vec<String>,
 }
@@ -180,6 +185,11 @@ impl Facts {
         } else {
             String::new()
         };
+        let nodes_direct_boot =
+            crate::render::node_boot::rig_wanted(lab, sandbox, standin_openstack);
+        if nodes_direct_boot {
+            notes.push(crate::render::node_boot::NOTE.into());
+        }
         let vbmc_venv = std::env::var_os("LABWARP_VBMC_VENV")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
@@ -206,6 +216,7 @@ impl Facts {
             pool_dir,
             image_cache,
             standin_openstack,
+            nodes_direct_boot,
             notes,
         }
     }

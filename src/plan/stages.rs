@@ -35,6 +35,7 @@ fn render_ctx(lab: &Lab, facts: &Facts, workspace: &Path) -> RenderContext {
     r.image_dir = facts.pool_dir.clone();
     r.ssh_public_key = facts.ssh_public_key.clone();
     r.lab_id = facts.lab_id.clone();
+    r.node_direct_boot = facts.nodes_direct_boot;
     r.virt_type = if facts.domain_type == "kvm" {
         VirtType::Kvm
     } else {
@@ -533,6 +534,7 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
                 env_files,
             },
         });
+    let deploy = super::steps::node_addresses::then_in(deploy, lab, facts, &rctx)?;
 
     let mut plan = vec![hypervisor, images, undercloud_vm, install, overcloud_nodes];
     if let Some((stage, _)) = &migration {
@@ -659,5 +661,6 @@ fn migration_ready(lab: &Lab, facts: &Facts, rctx: &RenderContext) -> anyhow::Re
             &[],
         );
     }
-    Ok(stage)
+    let idmapd = super::steps::nfs_clients::ComputesIdmapd::for_lab(lab, facts, computes);
+    Ok(stage.with_after(idmapd, &[]))
 }

@@ -163,12 +163,12 @@ const REALNESS: &[(&str, &str, &str)] = &[
     ),
     (
         "overcloud-nodes",
-        "node domains defined with network boot first, one BMC each (vbmcd entries), firewall openings",
-        "",
+        "node domains, one BMC each (vbmcd entries), firewall openings",
+        "the nodes boot the tiny guest by direct kernel boot (LABWARP_NODES_DIRECT_BOOT=1), a test-rig substitute for ironic's iPXE network boot (no ironic; qemu's iPXE ROMs are not installed here)",
     ),
     (
         "overcloud-deploy",
-        "IPMI from inside the undercloud to every BMC (bmc-reachable), and the test powering a node on and off from there",
-        "node import, introspection, roles data, network, VIP and node provisioning, and the deploy (the stand-in, with the undercloud's credentials); the nodes boot no OS",
+        "IPMI from inside the undercloud to every BMC (bmc-reachable, and labwarp check), the nodes powered on that way (node-addresses), their DHCP leases from the undercloud's DHCP server on the provisioning network (busybox udhcpd in the tiny guest, started by `labwarp.dhcp=`), their host keys pinned from their consoles, SSH to them through the undercloud; the test powering a node off and on from there",
+        "node import, introspection, roles data, network, VIP and node provisioning, and the deploy (the stand-in, with the undercloud's credentials); nothing of OpenStack runs on the nodes (they run the tiny guest)",
     ),
 ];
