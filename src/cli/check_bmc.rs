@@ -8,7 +8,7 @@ use crate::checks::vbmc::Power;
 use crate::checks::{Area, Finding, Fix, Severity};
 use crate::host::TrustPolicy;
 use crate::lab::Lab;
-use crate::plan::steps::vbmc::reach::{ask_from_undercloud, bmc_password};
+use crate::plan::steps::vbmc::reach::{BmcAnswer, ask_from_undercloud, bmc_password};
 use crate::run::session::{Session, workspace_dir};
 
 /// The findings `vbmc.from-undercloud.<node>`, or one `vbmc.from-undercloud` that says why
@@ -63,38 +63,70 @@ pub async fn findings(lab: &Lab, trust: TrustPolicy) -> Vec<Finding> {
     .await;
     answers
         .into_iter()
-        .map(|a| {
-            let id = format!("vbmc.from-undercloud.{}", a.node);
-            let evidence = format!(
-                "$ ipmitool -I lanplus -H {} -p {} -U {} -E power status   (on the undercloud)\n{}",
-                a.address, a.port, v.username, a.said
-            );
-            if a.ok {
-                Finding::new(
-                    id,
-                    Area::Network,
-                    Severity::Ok,
-                    format!(
-                        "BMC of {} answers from the undercloud at {}:{}: {}",
-                        a.node, a.address, a.port, a.said
-                    ),
-                    evidence,
-                )
-            } else {
-                Finding::new(
-                    id,
-                    Area::Network,
-                    Severity::Fail,
-                    format!(
-                        "BMC of {} at {}:{} does not answer from the undercloud (ironic would time out on it)",
-                        a.node, a.address, a.port
-                    ),
-                    evidence,
-                )
-                .with_fix(Fix::manual(
-                    "Check that the undercloud has its local_ip on the provisioning network, that overcloud.vbmc.address is the hypervisor's address there (`labwarp run` checks it in the vbmc-address step), and that no firewall drops the BMC's UDP port",
-                ))
-            }
-        })
+        .map(|a| finding(&a, &v.username))
         .collect()
+}
+
+/// One node's finding: ok when its BMC answered, else a failure naming the node, address,
+/// port and what answered.
+fn finding(a: &BmcAnswer, user: &str) -> Finding {
+    let id = format!("vbmc.from-undercloud.{}", a.node);
+    let evidence = format!(
+        "$ ipmitool -I lanplus -H {} -p {} -U {user} -E power status   (on the undercloud)\n{}",
+        a.address, a.port, a.said
+    );
+    if a.ok {
+        return Finding::new(
+            id,
+            Area::Network,
+            Severity::Ok,
+            format!(
+                "BMC of {} answers from the undercloud at {}:{}: {}",
+                a.node, a.address, a.port, a.said
+            ),
+            evidence,
+        );
+    }
+    Finding::new(
+        id,
+        Area::Network,
+        Severity::Fail,
+        format!(
+            "BMC of {} at {}:{} does not answer from the undercloud (ironic would time out on it): {}",
+            a.node, a.address, a.port, a.said
+        ),
+        evidence,
+    )
+    .with_fix(Fix::manual(
+        "Check that the undercloud has its local_ip on the provisioning network, that overcloud.vbmc.address is the hypervisor's address there (`labwarp run` checks it in the vbmc-address step), and that no firewall drops the BMC's UDP port",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silent_bmc_fails_naming_node_address_port_and_what_answered() {
+        let mut a = BmcAnswer {
+            node: "compute-1".into(),
+            address: "192.168.24.254".into(),
+            port: 6231,
+            ok: false,
+            said: "Error: Unable to establish IPMI v2 / RMCP+ session".into(),
+        };
+        let f = finding(&a, "admin");
+        assert_eq!(f.id, "vbmc.from-undercloud.compute-1");
+        assert_eq!(f.severity, Severity::Fail);
+        for part in ["compute-1", "192.168.24.254:6231", "Unable to establish"] {
+            assert!(f.title.contains(part), "{}", f.title);
+        }
+        assert!(f.evidence.contains("-p 6231 -U admin"), "{}", f.evidence);
+        assert!(f.fix.is_some());
+        a.ok = true;
+        a.said = "Chassis Power is on".into();
+        let f = finding(&a, "admin");
+        assert_eq!(f.severity, Severity::Ok);
+        assert!(f.title.ends_with("Chassis Power is on"), "{}", f.title);
+    }
 }
