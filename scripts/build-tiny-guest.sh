@@ -11,7 +11,13 @@
 #     eth0; prints its SSH host key on the console exactly as cloud-init does (a
 #     `-----BEGIN SSH HOST KEY KEYS-----` ... `-----END SSH HOST KEY KEYS-----` block, which
 #     labwarp pins from the console log), plus the older `LABWARP-HOSTKEY <key>` line; runs
-#     dropbear and stays up.
+#     dropbear and stays up;
+#   - test rig for the overcloud (labwarp's LABWARP_NODES_NETBOOT): `labwarp.ctlplane=ADDR/N`
+#     puts the undercloud's local_ip on eth1; `labwarp.dhcp=START-END` serves DHCP there
+#     (busybox udhcpd, boot file http://ADDR:8088/boot.ipxe) and HTTP boot (busybox httpd on
+#     /var/lib/ironic/httpboot), as ironic does; `labwarp.node=NAME labwarp.user=U
+#     labwarp.key=TYPE:BASE64` makes a network-booted node (no seed; its host key kept on
+#     its disk's first sector across power cycles).
 #
 # The result is cached: OUT_DIR/.key records the package versions and this script's hash;
 # when they have not changed, a rerun does nothing. Facts: ../shared/HOST-SETUP.md.
@@ -211,8 +217,8 @@ fi
 
 ip link set lo up
 
-# Test rig: `labwarp.node=NAME` boots an overcloud node (direct kernel boot standing in for
-# ironic's network boot): no seed; hostname, user and key from the kernel command line.
+# `labwarp.node=NAME`: an overcloud node, network-booted through iPXE from the undercloud
+# (test rig, ironic's job): no seed; hostname, user and key from the kernel command line.
 node=
 for w in $(cat /proc/cmdline); do
   case $w in labwarp.node=*) node=${w#labwarp.node=} ;; esac
@@ -307,14 +313,28 @@ for w in $(cat /proc/cmdline); do
         say "ctlplane: ${w#labwarp.ctlplane=} on eth1 (test rig, as TripleO's install would)"
       ;;
     labwarp.dhcp=*)
-      # Test rig: the provisioning network's DHCP server (ironic's and neutron's dnsmasq on
-      # a real undercloud), here busybox udhcpd on eth1; its leases are world-readable
-      # (`dumpleases -f /var/lib/misc/udhcpd.leases`): labwarp learns node addresses there.
+      # Test rig: ironic's network boot on the provisioning network, as its dnsmasq and
+      # httpd do on a real undercloud: busybox udhcpd on eth1 (leases world-readable:
+      # `dumpleases -f /var/lib/misc/udhcpd.leases`, where labwarp learns node addresses)
+      # hands out the boot file http://LOCAL_IP:8088/boot.ipxe, and busybox httpd serves
+      # /var/lib/ironic/httpboot there; boot.ipxe chains to the node's own config by MAC,
+      # which (with the deploy kernel and ramdisk) the first user may write.
       r=${w#labwarp.dhcp=}
-      mkdir -p /var/lib/misc
+      ip=
+      for v in $(cat /proc/cmdline); do
+        case $v in labwarp.ctlplane=*) ip=${v#labwarp.ctlplane=} && ip=${ip%/*} ;; esac
+      done
+      mkdir -p /var/lib/misc /var/lib/ironic/httpboot
       : >/var/lib/misc/udhcpd.leases
       printf 'start %s\nend %s\ninterface eth1\nlease_file /var/lib/misc/udhcpd.leases\nauto_time 2\noption lease 864000\n' \
         "${r%-*}" "${r#*-}" >/etc/udhcpd.conf
+      if [ -n "$ip" ]; then
+        printf 'siaddr %s\nboot_file http://%s:8088/boot.ipxe\n' "$ip" "$ip" >>/etc/udhcpd.conf
+        printf '#!ipxe\nchain http://%s:8088/${net0/mac:hexhyp}.ipxe\n' "$ip" >/var/lib/ironic/httpboot/boot.ipxe
+        u=$(head -n 1 /etc/labwarp-users)
+        [ -n "$u" ] && chown "$u" /var/lib/ironic/httpboot
+        httpd -p "$ip:8088" -h /var/lib/ironic/httpboot && say "httpboot: http://$ip:8088/ (test rig)"
+      fi
       udhcpd -a 100 /etc/udhcpd.conf && say "dhcp: serving ${r%-*}-${r#*-} on eth1 (test rig)"
       ;;
   esac

@@ -8,9 +8,10 @@
 //!   boot, the NoCloud cidata ISO labwarp writes), domain type from labwarp's preflight.
 //! - Overcloud: 3 node VMs registered with VirtualBMC from UDP port 6230 on the hypervisor's
 //!   address on the provisioning network, powered on from the undercloud over IPMI by the
-//!   run; they boot the tiny guest directly (`LABWARP_NODES_DIRECT_BOOT=1`, a test-rig
-//!   substitute for ironic's network boot: no iPXE ROMs here, no ironic), take their address
-//!   from the undercloud's DHCP server, and `labwarp vms`/`labwarp ssh <node>` use it;
+//!   run; they network-boot the tiny guest from the undercloud (qemu's iPXE ROM, DHCP and
+//!   HTTP boot served by the undercloud; `LABWARP_NODES_NETBOOT=1`: labwarp plays ironic's
+//!   PXE part, which the stand-in has not), take their address from the undercloud's DHCP
+//!   server, and `labwarp vms`/`labwarp ssh <node>` use it;
 //!   `labwarp check` asks every BMC from the undercloud; ipmitool inside the undercloud guest
 //!   powers one off and on and libvirt shows it.
 //!
@@ -393,8 +394,8 @@ fn lab_in_a_box() {
     );
 }
 
-/// The nodes as labwarp left them after the run: booted (the direct-boot rig, named in the
-/// report as a test-rig substitute for ironic's network boot), each with the address the
+/// The nodes as labwarp left them after the run: network-booted from the undercloud (the
+/// rig plays ironic's PXE part; the report names it), each with the address the
 /// undercloud's DHCP server leased it, shown by `labwarp vms` and reached by `labwarp ssh
 /// <node>` through the undercloud; `labwarp check` asks every BMC from the undercloud; then
 /// ipmitool inside the undercloud powers one off and on again and libvirt shows it.
@@ -411,8 +412,10 @@ fn nodes_and_ipmi(b: &LabBox, steps: &[(String, String)], report: &mut Report) -
         assert_eq!(domstate(&d), "running", "{d}: the run boots the nodes");
         let x = virsh(&["dumpxml", &d]).expect("dumpxml node");
         assert!(
-            x.contains("<kernel>") && x.contains(&format!("labwarp.node={n} ")),
-            "{d} boots the tiny guest directly (the test rig):\n{x}"
+            x.contains("<boot order='1'/>")
+                && x.contains("<interface type='network'>")
+                && !x.contains("<kernel>"),
+            "{d} boots from its NIC first, as ironic needs:\n{x}"
         );
         let a = st["addresses"][n.as_str()]
             .as_str()
@@ -422,7 +425,8 @@ fn nodes_and_ipmi(b: &LabBox, steps: &[(String, String)], report: &mut Report) -
             a.starts_with(&format!("192.168.{p}.")),
             "{n}'s address {a} is not on the provisioning network"
         );
-        // The undercloud's DHCP server leased it: its lease file says so.
+        // The undercloud's DHCP server leased it (its lease file says so), and its HTTP boot
+        // server holds the node's iPXE config, which names the node.
         let o = out(in_ns(&b.ns, "ssh")
             .arg("-F")
             .arg(b.ws().join("ssh.config"))
@@ -430,7 +434,7 @@ fn nodes_and_ipmi(b: &LabBox, steps: &[(String, String)], report: &mut Report) -
                 "-o",
                 "BatchMode=yes",
                 "undercloud",
-                "dumpleases -f /var/lib/misc/udhcpd.leases",
+                "dumpleases -f /var/lib/misc/udhcpd.leases; cat /var/lib/ironic/httpboot/*.ipxe",
             ]));
         assert!(
             stdout(&o)
@@ -439,10 +443,15 @@ fn nodes_and_ipmi(b: &LabBox, steps: &[(String, String)], report: &mut Report) -
             "the undercloud's leases do not give {a} to {n}: {}",
             text(&o)
         );
+        assert!(
+            stdout(&o).contains(&format!("labwarp.node={n} ")),
+            "no iPXE config on the undercloud boots {n}: {}",
+            text(&o)
+        );
         addrs.push((n.clone(), a));
     }
     proved.push(format!(
-        "virsh: {} nodes running (direct kernel boot of the tiny guest: test-rig substitute for ironic's network boot); addresses leased by the undercloud's DHCP server (dumpleases agrees): {}",
+        "virsh: {} nodes running, network-booted (iPXE from qemu's ROM, DHCP and HTTP boot from the undercloud; labwarp played ironic's PXE part: test rig); addresses leased by the undercloud's DHCP server (dumpleases agrees): {}",
         b.nodes.len(),
         addrs
             .iter()
@@ -578,7 +587,7 @@ fn nodes_and_ipmi(b: &LabBox, steps: &[(String, String)], report: &mut Report) -
         report.boots.push((
             node.clone(),
             format!(
-                "{:.1} s from `ipmitool power on` (inside the undercloud) to `labwarp ssh {name}` answering at {addr} (direct kernel boot, TCG)",
+                "{:.1} s from `ipmitool power on` (inside the undercloud) to `labwarp ssh {name}` answering at {addr} (iPXE network boot from the undercloud, TCG)",
                 t0.elapsed().as_secs_f64()
             ),
         ));
@@ -830,7 +839,7 @@ fn tui_journey(b: &LabBox, gap: Option<&str>) -> Outcome {
     let o = b.lab.labwarp(&["clean", "--level", "nodes", "--yes"]);
     assert!(o.status.success(), "clean --level nodes: {}", text(&o));
     let cmd = format!(
-        "env LABWARP_OPENSTACK_STANDIN=1 LABWARP_STANDIN_CONTAINERS=hypervisor LABWARP_NODES_DIRECT_BOOT=1 STANDIN_DELAY=0 ip netns exec {ns} {bin}; echo LABWARP-EXITED-$?; sleep 120",
+        "env LABWARP_OPENSTACK_STANDIN=1 LABWARP_STANDIN_CONTAINERS=hypervisor LABWARP_NODES_NETBOOT=1 STANDIN_DELAY=0 ip netns exec {ns} {bin}; echo LABWARP-EXITED-$?; sleep 120",
         ns = b.ns,
         bin = bin()
     );

@@ -70,11 +70,11 @@ pub struct Facts {
     /// the session; empty when unknown (nothing is then proven ours by a mark).
     #[serde(default)]
     pub lab_id: String,
-    /// Test rig (`LABWARP_NODES_DIRECT_BOOT=1`, with the stand-in on a real libvirt and the
-    /// lab's direct-boot kernel and initrd): the overcloud nodes boot that kernel directly
-    /// instead of network-booting ironic's (see `render::node_boot`).
+    /// Test rig (`LABWARP_NODES_NETBOOT=1`, with the stand-in on a real libvirt and the
+    /// lab's direct-boot kernel and initrd): labwarp plays ironic's PXE part so that the
+    /// overcloud nodes network-boot that kernel from the undercloud (see `render::node_boot`).
     #[serde(default)]
-    pub nodes_direct_boot: bool,
+    pub nodes_netboot: bool,
     /// The choices above, in words, for output.
     pub notes: Vec<String>,
 }
@@ -185,9 +185,8 @@ impl Facts {
         } else {
             String::new()
         };
-        let nodes_direct_boot =
-            crate::render::node_boot::rig_wanted(lab, sandbox, standin_openstack);
-        if nodes_direct_boot {
+        let nodes_netboot = crate::render::node_boot::rig_wanted(lab, sandbox, standin_openstack);
+        if nodes_netboot {
             notes.push(crate::render::node_boot::NOTE.into());
         }
         let vbmc_venv = std::env::var_os("LABWARP_VBMC_VENV")
@@ -216,7 +215,7 @@ impl Facts {
             pool_dir,
             image_cache,
             standin_openstack,
-            nodes_direct_boot,
+            nodes_netboot,
             notes,
         }
     }

@@ -35,7 +35,6 @@ fn render_ctx(lab: &Lab, facts: &Facts, workspace: &Path) -> RenderContext {
     r.image_dir = facts.pool_dir.clone();
     r.ssh_public_key = facts.ssh_public_key.clone();
     r.lab_id = facts.lab_id.clone();
-    r.node_direct_boot = facts.nodes_direct_boot;
     r.virt_type = if facts.domain_type == "kvm" {
         VirtType::Kvm
     } else {

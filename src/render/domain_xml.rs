@@ -36,11 +36,10 @@ fn target_dev(prefix: &str, index: usize) -> String {
 pub fn render(lab: &Lab, ctx: &RenderContext, vm: &Vm) -> Result<String> {
     let undercloud = vm.role == VmRole::Undercloud;
     let kernel = if undercloud {
-        ctx.undercloud_kernel.clone()
+        ctx.undercloud_kernel.as_ref()
     } else {
-        super::node_boot::kernel(ctx, vm)
+        None
     };
-    let kernel = kernel.as_ref();
     // Per-device boot order; ignored (so left out) with direct kernel boot.
     let (nic_boot, disk_boot) = match (kernel.is_some(), undercloud) {
         (true, _) => (None, None),

@@ -121,9 +121,6 @@ pub struct RenderContext {
     pub undercloud_kernel: Option<KernelBoot>,
     /// The undercloud's address on its NAT network (a fixed DHCP host entry hands it out).
     pub undercloud_ip: Option<Ipv4Addr>,
-    /// Test rig: the nodes boot the undercloud's kernel and initrd directly
-    /// (`render::node_boot`), not from the network.
-    pub node_direct_boot: bool,
     /// Overcloud node addresses already known (after deployment), by node name.
     pub node_addresses: BTreeMap<String, String>,
     /// SSH user on overcloud nodes (TripleO's `tripleo-admin`; older releases `heat-admin`).
@@ -170,7 +167,6 @@ impl RenderContext {
             image_dir,
             undercloud_kernel,
             undercloud_ip,
-            node_direct_boot: false,
             node_addresses: BTreeMap::new(),
             overcloud_user: "tripleo-admin".into(),
             vbmc_password: lab.overcloud.vbmc.password.clone(),

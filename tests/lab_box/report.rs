@@ -168,12 +168,12 @@ const REALNESS: &[(&str, &str, &str)] = &[
     (
         "overcloud-nodes",
         "node domains, one BMC each (vbmcd entries), firewall openings",
-        "the nodes boot the tiny guest by direct kernel boot (LABWARP_NODES_DIRECT_BOOT=1), a test-rig substitute for ironic's iPXE network boot (no ironic; qemu's iPXE ROMs are not installed here)",
+        "",
     ),
     (
         "overcloud-deploy",
-        "IPMI from inside the undercloud to every BMC (bmc-reachable, and labwarp check), the nodes powered on that way (node-addresses), their DHCP leases from the undercloud's DHCP server on the provisioning network (busybox udhcpd in the tiny guest, started by `labwarp.dhcp=`), their host keys pinned from their consoles, SSH to them through the undercloud; the test powering a node off and on from there",
-        "node import, introspection, roles data, network, VIP and node provisioning, and the deploy (the stand-in, with the undercloud's credentials); nothing of OpenStack runs on the nodes (they run the tiny guest)",
+        "IPMI from inside the undercloud to every BMC (bmc-reachable, and labwarp check), the nodes powered on that way (node-addresses), their network boot (qemu's iPXE ROM, DHCP with the boot file and HTTP boot from the undercloud's provisioning NIC), their DHCP leases, their host keys pinned from their consoles, SSH to them through the undercloud; the test powering a node off and on from there",
+        "node import, introspection, roles data, network, VIP and node provisioning, and the deploy (the stand-in, with the undercloud's credentials); ironic's PXE part (LABWARP_NODES_NETBOOT=1: labwarp puts the deploy kernel/ramdisk, the tiny guest, and one iPXE config per node MAC in the undercloud's /var/lib/ironic/httpboot; the tiny undercloud's init runs busybox udhcpd and httpd on :8088 in place of ironic's dnsmasq and httpd); nothing of OpenStack runs on the nodes (they run the tiny guest)",
     ),
 ];
 

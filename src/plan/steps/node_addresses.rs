@@ -6,9 +6,10 @@
 //! serial console, and `ssh.config`/the inventory rewritten with it. `labwarp ssh <node>`,
 //! `labwarp vms` and the dashboard read it from there.
 //!
-//! With the direct-boot test rig (`render::node_boot`) nobody else powers the nodes on, so
-//! the apply does what ironic's node provision does: `ipmitool power on` from the undercloud
-//! through each node's BMC (the same probe as `bmc-reachable`), then waits for the leases.
+//! With the network-boot test rig (`render::node_boot`) there is no ironic, so the apply does
+//! its PXE part: puts the deploy kernel and ramdisk and one iPXE config per node on the
+//! undercloud's HTTP boot server, powers each node on with `ipmitool power on` from the
+//! undercloud through its BMC (the same probe as `bmc-reachable`), then waits for the leases.
 
 use super::undercloud::{SshFiles, wait};
 use super::vbmc::reach::{ask_from_undercloud, bmc_password};
@@ -16,13 +17,17 @@ use crate::checks::vbmc::Power;
 use crate::host::known_hosts::KnownHosts;
 use crate::host::{Cmd, console_keys};
 use crate::plan::{Check, HostRole, Step, StepCtx};
+use crate::render::node_boot;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Prints the DHCP leases the undercloud knows, one per line (MAC and IPv4 among the words).
-const LEASES: &str = "cat /var/lib/neutron/dhcp/*/leases 2>/dev/null; dumpleases -f /var/lib/misc/udhcpd.leases 2>/dev/null; true";
+/// Prints the DHCP leases and reservations the undercloud knows, one per line (a MAC and an
+/// IPv4 among the words): neutron's per-network `leases` (dnsmasq's format) and `host`
+/// (`mac,name,ip`) files, readable by root only on a TripleO undercloud (hence `sudo -n`,
+/// which the tiny test undercloud lacks: then as the login user), and busybox udhcpd's.
+const LEASES: &str = "N='cat /var/lib/neutron/dhcp/*/leases /var/lib/neutron/dhcp/*/host'; sudo -n sh -c \"$N\" 2>/dev/null || sh -c \"$N\" 2>/dev/null; dumpleases -f /var/lib/misc/udhcpd.leases 2>/dev/null; true";
 
 /// One overcloud node as this step needs it.
 #[derive(Debug, Clone)]
@@ -40,17 +45,34 @@ pub struct NodeAddresses {
     pub nodes: Vec<NodeRef>,
     pub bmc_address: String,
     pub bmc_user: String,
-    /// The direct-boot test rig: power the nodes on through their BMCs (ironic would).
-    pub power_on: bool,
+    /// The network-boot test rig: labwarp plays ironic's PXE part and powers the nodes on.
+    pub netboot: Option<Netboot>,
     pub timeout: Duration,
 }
 
-/// `mac → address` from lease lines of either format (dnsmasq: `expiry mac ip host id`;
-/// dumpleases: `mac ip host expires`); the header and anything else is skipped.
+/// What the rig puts on the undercloud's HTTP boot server (`render::node_boot`).
+#[derive(Debug, Clone)]
+pub struct Netboot {
+    /// The lab's direct-boot kernel and initrd on the hypervisor (the pool's copies).
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    /// The undercloud's address on the provisioning network (its local_ip).
+    pub server: String,
+    /// The nodes' deploy user and the key it accepts.
+    pub user: String,
+    pub public_key: Option<String>,
+}
+
+/// `mac → address` from lease lines of any of these formats (dnsmasq: `expiry mac ip host id`;
+/// neutron's hosts file: `mac,name,ip`; dumpleases: `mac ip host expires`); the header and
+/// anything else is skipped.
 pub fn parse_leases(text: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for line in text.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
+        let words: Vec<&str> = line
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|w| !w.is_empty())
+            .collect();
         let mac = words.iter().find(|w| is_mac(w));
         let ip = words
             .iter()
@@ -91,6 +113,53 @@ impl NodeAddresses {
 
     fn known_hosts(ctx: &StepCtx<'_>) -> KnownHosts {
         KnownHosts::new(ctx.ctx.workspace.join("known_hosts"))
+    }
+
+    /// Ironic's PXE part, played under the rig: the deploy kernel and ramdisk (copied from
+    /// the hypervisor when the undercloud's differ in size) and each node's iPXE config.
+    async fn put_boot_files(&self, ctx: &StepCtx<'_>, nb: &Netboot) -> anyhow::Result<()> {
+        let dir = std::path::Path::new(node_boot::HTTPBOOT_DIR);
+        let size = |role, path: &std::path::Path| {
+            let p = path.to_string_lossy().into_owned();
+            async move {
+                let o = ctx
+                    .probe(role, &Cmd::new(["sh", "-c", "wc -c < \"$1\"", "sh", &p]))
+                    .await
+                    .ok()?;
+                o.success()
+                    .then(|| o.stdout_str().trim().parse::<u64>().ok())
+                    .flatten()
+            }
+        };
+        for (src, name) in [(&nb.kernel, "agent.kernel"), (&nb.initrd, "agent.ramdisk")] {
+            let dest = dir.join(name);
+            let want = size(HostRole::Virthost, src).await;
+            if want.is_some() && want == size(HostRole::Undercloud, &dest).await {
+                continue;
+            }
+            let data = ctx.host(HostRole::Virthost).read_file(src).await?;
+            ctx.info(format!(
+                "{} → undercloud {} ({} bytes; ironic's image upload, played by the test rig)",
+                src.display(),
+                dest.display(),
+                data.len()
+            ));
+            ctx.host(HostRole::Undercloud)
+                .write_file(&dest, &data, 0o644)
+                .await?;
+        }
+        for n in &self.nodes {
+            let line = node_boot::cmdline(&n.name, &nb.user, nb.public_key.as_deref());
+            let cfg = node_boot::ipxe_config(&nb.server, &line);
+            ctx.host(HostRole::Undercloud)
+                .write_file(
+                    &dir.join(node_boot::config_name(&n.mac)),
+                    cfg.as_bytes(),
+                    0o644,
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     async fn console_keys(ctx: &StepCtx<'_>, n: &NodeRef) -> Option<Vec<russh::keys::PublicKey>> {
@@ -143,7 +212,7 @@ impl Step for NodeAddresses {
                 Some(ip) => seen.push(format!("{} {ip}", n.name)),
             }
         }
-        if !todo.is_empty() && !self.power_on && leases.is_empty() {
+        if !todo.is_empty() && self.netboot.is_none() && leases.is_empty() {
             // A real undercloud whose lease files labwarp does not find: claim nothing.
             return Ok(Check::unverified(format!(
                 "the undercloud lists no DHCP lease (`{LEASES}`), so labwarp cannot learn the nodes' addresses there; find them with `openstack baremetal node list` and metalsmith on the undercloud"
@@ -157,7 +226,8 @@ impl Step for NodeAddresses {
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         let leases = self.leases(ctx).await?;
-        if self.power_on {
+        if let Some(nb) = &self.netboot {
+            self.put_boot_files(ctx, nb).await?;
             let off: Vec<(String, u16)> = self
                 .matched(&leases)
                 .into_iter()
@@ -271,7 +341,7 @@ pub fn planned(
     facts: &crate::plan::Facts,
     rctx: &crate::render::RenderContext,
 ) -> anyhow::Result<Option<NodeAddresses>> {
-    if facts.sandbox || facts.test_driver || (facts.standin_openstack && !facts.nodes_direct_boot) {
+    if facts.sandbox || facts.test_driver || (facts.standin_openstack && !facts.nodes_netboot) {
         return Ok(None);
     }
     let nodes = crate::render::lab_vms(lab)?
@@ -296,7 +366,24 @@ pub fn planned(
         nodes,
         bmc_address: lab.overcloud.vbmc.address.clone(),
         bmc_user: lab.overcloud.vbmc.username.clone(),
-        power_on: facts.nodes_direct_boot,
+        netboot: facts
+            .nodes_netboot
+            .then_some(rctx.undercloud_kernel.as_ref())
+            .flatten()
+            .map(|k| Netboot {
+                kernel: k.kernel.clone(),
+                initrd: k.initrd.clone(),
+                server: lab
+                    .undercloud
+                    .conf
+                    .local_ip
+                    .split('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                user: rctx.overcloud_user.clone(),
+                public_key: rctx.ssh_public_key.clone(),
+            }),
         timeout: Duration::from_secs(300),
     }))
 }
@@ -309,7 +396,12 @@ mod tests {
     fn leases_of_dnsmasq_and_udhcpd_alike() {
         let dnsmasq = "1733500000 52:54:00:AA:bb:01 192.168.24.7 compute-0 01:52:54:00:aa:bb:01\n";
         let udhcpd = "Mac Address       IP Address      Host Name           Expires in\n52:54:00:aa:bb:02 192.168.24.8    controller-0        9 days 23:59:58\n";
-        let l = parse_leases(&format!("{dnsmasq}{udhcpd}"));
+        let hosts = "fa:16:3e:00:00:03,host-192-168-24-9.localdomain,192.168.24.9\n";
+        let l = parse_leases(&format!("{dnsmasq}{udhcpd}{hosts}"));
+        assert_eq!(
+            l.get("fa:16:3e:00:00:03").map(String::as_str),
+            Some("192.168.24.9")
+        );
         assert_eq!(
             l.get("52:54:00:aa:bb:01").map(String::as_str),
             Some("192.168.24.7")
@@ -318,7 +410,7 @@ mod tests {
             l.get("52:54:00:aa:bb:02").map(String::as_str),
             Some("192.168.24.8")
         );
-        assert_eq!(l.len(), 2);
+        assert_eq!(l.len(), 3);
         assert!(parse_leases("garbage 1.2.3 52:54:00\n").is_empty());
     }
 }
