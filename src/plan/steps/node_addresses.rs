@@ -14,7 +14,7 @@
 use super::undercloud::{SshFiles, wait};
 use super::vbmc::reach::{ask_from_undercloud, bmc_password};
 use crate::checks::vbmc::Power;
-use crate::host::known_hosts::KnownHosts;
+use crate::host::known_hosts::{KnownHosts, Verdict};
 use crate::host::{Cmd, console_keys};
 use crate::plan::{Check, HostRole, Step, StepCtx};
 use crate::render::node_boot;
@@ -209,7 +209,24 @@ impl Step for NodeAddresses {
                 Some(ip) if kh.pinned(&ip, 22)?.is_empty() => {
                     todo.push(format!("{}: no host key pinned for {ip}", n.name))
                 }
-                Some(ip) => seen.push(format!("{} {ip}", n.name)),
+                Some(ip) => {
+                    // A node whose console shows other keys than the pinned ones (re-created
+                    // with a new disk) would refuse `labwarp ssh`; one still booting shows none.
+                    let stale = match Self::console_keys(ctx, n).await {
+                        Some(keys) => keys
+                            .iter()
+                            .any(|k| !matches!(kh.check(&ip, 22, k), Ok(Verdict::Trusted))),
+                        None => false,
+                    };
+                    if stale {
+                        todo.push(format!(
+                            "{}: its console shows a host key not pinned for {ip}",
+                            n.name
+                        ));
+                    } else {
+                        seen.push(format!("{} {ip}", n.name));
+                    }
+                }
             }
         }
         if !todo.is_empty() && self.netboot.is_none() && leases.is_empty() {
