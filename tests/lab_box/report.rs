@@ -187,6 +187,6 @@ const NOT_HERE: &[(&str, &str)] = &[
     ),
     (
         "live-migration-ready/computes-resolve, migration-port, export-visible, virt-use-nfs, shared-path, nfs-idmapd-computes",
-        "they probe TripleO-configured computes over `ssh tripleo-admin@<compute>` from the undercloud (getent, bash /dev/tcp, showmount, getsebool, findmnt, sudo); the tiny guests run none of TripleO's services (no nova_migration_target on 2022, no NFS client tools: busybox-static is built without NFS mount), so after the stand-in's deploy they are UNVERIFIED, never done",
+        "they probe TripleO-configured computes over `ssh tripleo-admin@<compute>` from the undercloud (getent, bash /dev/tcp, showmount, getsebool, findmnt, sudo): the tiny undercloud has no ssh client and the tiny computes none of those tools nor TripleO's services (no nova_migration_target on 2022, no NFS mount of the instances directory), so after the stand-in's deploy they are UNVERIFIED, never done",
     ),
 ];
