@@ -11,7 +11,13 @@
 #     eth0; prints its SSH host key on the console exactly as cloud-init does (a
 #     `-----BEGIN SSH HOST KEY KEYS-----` ... `-----END SSH HOST KEY KEYS-----` block, which
 #     labwarp pins from the console log), plus the older `LABWARP-HOSTKEY <key>` line; runs
-#     dropbear and stays up.
+#     dropbear and stays up;
+#   - test rig for the overcloud (labwarp's LABWARP_NODES_NETBOOT): `labwarp.ctlplane=ADDR/N`
+#     puts the undercloud's local_ip on eth1; `labwarp.dhcp=START-END` serves DHCP there
+#     (busybox udhcpd, boot file http://ADDR:8088/boot.ipxe) and HTTP boot (busybox httpd on
+#     /var/lib/ironic/httpboot), as ironic does; `labwarp.node=NAME labwarp.user=U
+#     labwarp.key=TYPE:BASE64` makes a network-booted node (no seed; its host key kept on
+#     its disk's first sector across power cycles).
 #
 # The result is cached: OUT_DIR/.key records the package versions and this script's hash;
 # when they have not changed, a rerun does nothing. Facts: ../shared/HOST-SETUP.md.
@@ -211,9 +217,16 @@ fi
 
 ip link set lo up
 
+# `labwarp.node=NAME`: an overcloud node, network-booted through iPXE from the undercloud
+# (test rig, ironic's job): no seed; hostname, user and key from the kernel command line.
+node=
+for w in $(cat /proc/cmdline); do
+  case $w in labwarp.node=*) node=${w#labwarp.node=} ;; esac
+done
 # The NoCloud seed: the sr/scsi devices appear asynchronously, so wait for the label.
 seed=
 i=0
+[ -n "$node" ] && i=100
 while [ $i -lt 100 ]; do
   seed=$(findfs LABEL=cidata 2>/dev/null) && break
   i=$((i + 1))
@@ -249,6 +262,19 @@ if [ -n "$seed" ] && mount -t iso9660 -o ro "$seed" /mnt/cidata; then
   [ -n "$h" ] && hn=$h
   umount /mnt/cidata # unlocks the tray, so the host can eject the ISO
   say "seed $seed: $(wc -l </etc/labwarp-keys) key(s), users: $(tr '\n' ' ' </etc/labwarp-users)"
+elif [ -n "$node" ]; then
+  # `labwarp.user=NAME labwarp.key=TYPE:BASE64`: the deploy user and its key, as metalsmith's
+  # config drive gives a real node.
+  : >/etc/labwarp-keys
+  : >/etc/labwarp-users
+  for w in $(cat /proc/cmdline); do
+    case $w in
+      labwarp.user=*) echo "${w#labwarp.user=}" >>/etc/labwarp-users ;;
+      labwarp.key=*) k=${w#labwarp.key=} && echo "${k%%:*} ${k#*:}" >>/etc/labwarp-keys ;;
+    esac
+  done
+  hn=$node
+  say "node $node: $(wc -l </etc/labwarp-keys) key(s), users: $(cat /etc/labwarp-users)"
 else
   say "no cidata seed found"
   : >/etc/labwarp-keys
@@ -286,10 +312,45 @@ for w in $(cat /proc/cmdline); do
       ip link set eth1 up && ip addr add "${w#labwarp.ctlplane=}" dev eth1 &&
         say "ctlplane: ${w#labwarp.ctlplane=} on eth1 (test rig, as TripleO's install would)"
       ;;
+    labwarp.dhcp=*)
+      # Test rig: ironic's network boot on the provisioning network, as its dnsmasq and
+      # httpd do on a real undercloud: busybox udhcpd on eth1 (leases world-readable:
+      # `dumpleases -f /var/lib/misc/udhcpd.leases`, where labwarp learns node addresses)
+      # hands out the boot file http://LOCAL_IP:8088/boot.ipxe, and busybox httpd serves
+      # /var/lib/ironic/httpboot there; boot.ipxe chains to the node's own config by MAC,
+      # which (with the deploy kernel and ramdisk) the first user may write.
+      r=${w#labwarp.dhcp=}
+      ip=
+      for v in $(cat /proc/cmdline); do
+        case $v in labwarp.ctlplane=*) ip=${v#labwarp.ctlplane=} && ip=${ip%/*} ;; esac
+      done
+      mkdir -p /var/lib/misc /var/lib/ironic/httpboot
+      : >/var/lib/misc/udhcpd.leases
+      printf 'start %s\nend %s\ninterface eth1\nlease_file /var/lib/misc/udhcpd.leases\nauto_time 2\noption lease 864000\n' \
+        "${r%-*}" "${r#*-}" >/etc/udhcpd.conf
+      if [ -n "$ip" ]; then
+        printf 'siaddr %s\nboot_file http://%s:8088/boot.ipxe\n' "$ip" "$ip" >>/etc/udhcpd.conf
+        printf '#!ipxe\nchain http://%s:8088/${net0/mac:hexhyp}.ipxe\n' "$ip" >/var/lib/ironic/httpboot/boot.ipxe
+        u=$(head -n 1 /etc/labwarp-users)
+        [ -n "$u" ] && chown "$u" /var/lib/ironic/httpboot
+        httpd -p "$ip:8088" -h /var/lib/ironic/httpboot && say "httpboot: http://$ip:8088/ (test rig)"
+      fi
+      udhcpd -a 100 /etc/udhcpd.conf && say "dhcp: serving ${r%-*}-${r#*-} on eth1 (test rig)"
+      ;;
   esac
 done
-
-dropbearkey -t ed25519 -f /etc/dropbear/dropbear_ed25519_host_key >/dev/null 2>&1
+# A node keeps its host key on its disk's first sector (it survives a power cycle, as an
+# installed OS's would); anything else makes a fresh key each boot.
+hk=/etc/dropbear/dropbear_ed25519_host_key
+saved=
+if [ -n "$node" ] && [ -b /dev/vda ]; then
+  saved=$(head -c 512 /dev/vda | head -n 1)
+  case $saved in "LWHOSTK1 "*) echo "${saved#LWHOSTK1 }" | base64 -d >"$hk" 2>/dev/null || rm -f "$hk" ;; esac
+fi
+[ -s "$hk" ] || dropbearkey -t ed25519 -f "$hk" >/dev/null 2>&1
+if [ -n "$node" ] && [ -b /dev/vda ] && [ "${saved#LWHOSTK1 }" = "$saved" ]; then
+  printf 'LWHOSTK1 %s\n' "$(base64 -w 0 "$hk")" | dd of=/dev/vda conv=notrunc 2>/dev/null && sync
+fi
 hostkey=$(dropbearkey -y -f /etc/dropbear/dropbear_ed25519_host_key | grep '^ssh-ed25519' | cut -d' ' -f1,2)
 echo "LABWARP-HOSTKEY $hostkey"
 # cloud-init's own format (cc_keys_to_console), so labwarp has one way to pin a VM's key.

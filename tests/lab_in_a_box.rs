@@ -6,9 +6,14 @@
 //!   run there too (`ip netns exec`), so the lab's 192.168.x networks exist only there.
 //! - Undercloud: the tiny guest (Debian kernel + busybox/dropbear initrd, direct kernel
 //!   boot, the NoCloud cidata ISO labwarp writes), domain type from labwarp's preflight.
-//! - Overcloud: 3 node VMs defined with network boot, registered with VirtualBMC from UDP
-//!   port 6230 on the hypervisor's address on the provisioning network; ipmitool inside the
-//!   undercloud guest (as ironic would ask) powers one on and off and libvirt shows it.
+//! - Overcloud: 3 node VMs registered with VirtualBMC from UDP port 6230 on the hypervisor's
+//!   address on the provisioning network, powered on from the undercloud over IPMI by the
+//!   run; they network-boot the tiny guest from the undercloud (qemu's iPXE ROM, DHCP and
+//!   HTTP boot served by the undercloud; `LABWARP_NODES_NETBOOT=1`: labwarp plays ironic's
+//!   PXE part, which the stand-in has not), take their address from the undercloud's DHCP
+//!   server, and `labwarp vms`/`labwarp ssh <node>` use it;
+//!   `labwarp check` asks every BMC from the undercloud; ipmitool inside the undercloud guest
+//!   powers one off and on and libvirt shows it.
 //!
 //! One test, in order: (1) `labwarp check` with every finding cross-checked; (2) `labwarp run
 //! --yes` then virsh, ssh through ssh.config, ansible-inventory, ipmitool from the undercloud; (3)
@@ -389,22 +394,134 @@ fn lab_in_a_box() {
     );
 }
 
-/// The node VMs (defined, not booted, network boot first) and one powered on and off through
-/// VirtualBMC with ipmitool, as ironic would.
+/// The nodes as labwarp left them after the run: network-booted from the undercloud (the
+/// rig plays ironic's PXE part; the report names it), each with the address the
+/// undercloud's DHCP server leased it, shown by `labwarp vms` and reached by `labwarp ssh
+/// <node>` through the undercloud; `labwarp check` asks every BMC from the undercloud; then
+/// ipmitool inside the undercloud powers one off and on again and libvirt shows it.
 fn nodes_and_ipmi(b: &LabBox, steps: &[(String, String)], report: &mut Report) -> String {
     let mut proved = Vec::new();
+    let st: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(b.ws().join("state.yaml")).expect("state.yaml"),
+    )
+    .expect("state.yaml parses");
+    let p = lab_box::provisioning_octet(b.octet);
+    let mut addrs = Vec::new();
     for n in &b.nodes {
         let d = b.domain(n);
-        assert_eq!(domstate(&d), "shut off", "{d} is defined, not booted");
+        assert_eq!(domstate(&d), "running", "{d}: the run boots the nodes");
         let x = virsh(&["dumpxml", &d]).expect("dumpxml node");
         assert!(
-            x.contains("<boot order='1'/>") && x.contains("<interface type='network'>"),
-            "{d} boots from its NIC first:\n{x}"
+            x.contains("<boot order='1'/>")
+                && x.contains("<interface type='network'>")
+                && !x.contains("<kernel>"),
+            "{d} boots from its NIC first, as ironic needs:\n{x}"
+        );
+        let a = st["addresses"][n.as_str()]
+            .as_str()
+            .unwrap_or_else(|| panic!("state.yaml records no address for {n}: {st:?}"))
+            .to_string();
+        assert!(
+            a.starts_with(&format!("192.168.{p}.")),
+            "{n}'s address {a} is not on the provisioning network"
+        );
+        // The undercloud's DHCP server leased it (its lease file says so), and its HTTP boot
+        // server holds the node's iPXE config, which names the node.
+        let o = out(in_ns(&b.ns, "ssh")
+            .arg("-F")
+            .arg(b.ws().join("ssh.config"))
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "undercloud",
+                "dumpleases -f /var/lib/misc/udhcpd.leases; cat /var/lib/ironic/httpboot/*.ipxe",
+            ]));
+        assert!(
+            stdout(&o)
+                .lines()
+                .any(|l| l.contains(&a) && l.contains(n.as_str())),
+            "the undercloud's leases do not give {a} to {n}: {}",
+            text(&o)
+        );
+        assert!(
+            stdout(&o).contains(&format!("labwarp.node={n} ")),
+            "no iPXE config on the undercloud boots {n}: {}",
+            text(&o)
+        );
+        addrs.push((n.clone(), a));
+    }
+    proved.push(format!(
+        "virsh: {} nodes running, network-booted (iPXE from qemu's ROM, DHCP and HTTP boot from the undercloud; labwarp played ironic's PXE part: test rig); addresses leased by the undercloud's DHCP server (dumpleases agrees): {}",
+        b.nodes.len(),
+        addrs
+            .iter()
+            .map(|(n, a)| format!("{n} {a}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    // labwarp vms shows them, not "not known yet".
+    let o = b.lab.labwarp(&["vms", "--json"]);
+    assert!(o.status.success(), "labwarp vms: {}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("labwarp vms --json");
+    for (n, a) in &addrs {
+        let row = v["vms"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["name"] == b.domain(n)))
+            .unwrap_or_else(|| panic!("labwarp vms lists no {n}: {v}"));
+        assert!(
+            row["ips"]
+                .as_array()
+                .is_some_and(|i| i.iter().any(|x| x == a)),
+            "labwarp vms shows {n} without its address {a}: {row}"
+        );
+    }
+    proved.push("labwarp vms --json: every node with its leased address".into());
+    let node_ssh = |n: &str, cmd: &str| {
+        out(in_ns(&b.ns, bin())
+            .args(["ssh", "--config"])
+            .arg(b.file())
+            .args([n, cmd]))
+    };
+    for (n, _) in &addrs {
+        let o = node_ssh(n, "hostname");
+        assert!(
+            o.status.success() && stdout(&o).trim() == n,
+            "labwarp ssh {n} hostname: {}",
+            text(&o)
         );
     }
     proved.push(format!(
-        "virsh: {} nodes defined, shut off, network boot first",
-        b.nodes.len()
+        "labwarp ssh <node> hostname: each of {} answers with its name (through the undercloud, host key pinned from its console)",
+        b.nodes.join(", ")
+    ));
+    // labwarp check on the built lab: the same IPMI probe as bmc-reachable, from the undercloud.
+    let o = out(in_ns(&b.ns, bin())
+        .args(["check", "--ssh", "--json", "--config"])
+        .arg(b.file()));
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("labwarp check --json: {e}\n{}", text(&o)));
+    for n in &b.nodes {
+        let f = v["findings"]
+            .as_array()
+            .and_then(|fs| {
+                fs.iter()
+                    .find(|f| f["id"] == format!("vbmc.from-undercloud.{n}"))
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "labwarp check asked no BMC of {n} from the undercloud: {}",
+                    text(&o)
+                )
+            });
+        assert_eq!(f["severity"], "ok", "{f}");
+        assert!(
+            f["title"].as_str().unwrap_or("").contains(&b.bmc_address()),
+            "{f}"
+        );
+    }
+    proved.push(format!(
+        "labwarp check on the built lab: every node's BMC answers ipmitool from the undercloud at {}",
+        b.bmc_address()
     ));
     // ipmitool power-cycles a node through VirtualBMC, libvirt shows it.
     assert!(
@@ -412,7 +529,8 @@ fn nodes_and_ipmi(b: &LabBox, steps: &[(String, String)], report: &mut Report) -
         "the plan registers no node with VirtualBMC: {steps:?}"
     );
     {
-        let node = b.domain(&b.nodes[0]);
+        let (name, addr) = addrs[0].clone();
+        let node = b.domain(&name);
         let pw = std::fs::read_to_string(b.ws().join("secrets/vbmc-password"))
             .expect("workspace/secrets/vbmc-password");
         // From inside the undercloud guest, as ironic would: its ipmitool, over its
@@ -442,7 +560,15 @@ fn nodes_and_ipmi(b: &LabBox, steps: &[(String, String)], report: &mut Report) -
             child.wait_with_output().unwrap()
         };
         let o = ipmi("status");
-        assert!(stdout(&o).contains("off"), "power status: {}", text(&o));
+        assert!(stdout(&o).contains("on"), "power status: {}", text(&o));
+        let o = ipmi("off");
+        assert!(o.status.success(), "power off: {}", text(&o));
+        wait_for(
+            "libvirt shows the node shut off",
+            Duration::from_secs(60),
+            || (domstate(&node) == "shut off").then_some(()),
+        );
+        assert!(stdout(&ipmi("status")).contains("off"));
         let t0 = Instant::now();
         let o = ipmi("on");
         assert!(o.status.success(), "power on: {}", text(&o));
@@ -451,23 +577,22 @@ fn nodes_and_ipmi(b: &LabBox, steps: &[(String, String)], report: &mut Report) -
             Duration::from_secs(60),
             || (domstate(&node) == "running").then_some(()),
         );
+        // Back with the same lease and the same host key (kept on its disk): labwarp ssh
+        // works again without a new pin.
+        wait_for(
+            "the node answers labwarp ssh again",
+            Duration::from_secs(180),
+            || node_ssh(&name, "true").status.success().then_some(()),
+        );
         report.boots.push((
             node.clone(),
             format!(
-                "{:.1} s from `ipmitool power on` to libvirt `running` (network boot; no OS to wait for)",
+                "{:.1} s from `ipmitool power on` (inside the undercloud) to `labwarp ssh {name}` answering at {addr} (iPXE network boot from the undercloud, TCG)",
                 t0.elapsed().as_secs_f64()
             ),
         ));
-        assert!(stdout(&ipmi("status")).contains("on"));
-        let o = ipmi("off");
-        assert!(o.status.success(), "power off: {}", text(&o));
-        wait_for(
-            "libvirt shows the node shut off",
-            Duration::from_secs(60),
-            || (domstate(&node) == "shut off").then_some(()),
-        );
         proved.push(format!(
-            "ipmitool lanplus 127.0.0.1:6230 power on → virsh {node} running; power off → shut off"
+            "ipmitool lanplus {bmc}:6230 from inside the undercloud: power off → virsh {node} shut off; power on → running, and labwarp ssh {name} answers again at {addr}"
         ));
     }
     proved.join("\n")
@@ -714,7 +839,7 @@ fn tui_journey(b: &LabBox, gap: Option<&str>) -> Outcome {
     let o = b.lab.labwarp(&["clean", "--level", "nodes", "--yes"]);
     assert!(o.status.success(), "clean --level nodes: {}", text(&o));
     let cmd = format!(
-        "env LABWARP_OPENSTACK_STANDIN=1 LABWARP_STANDIN_CONTAINERS=hypervisor STANDIN_DELAY=0 ip netns exec {ns} {bin}; echo LABWARP-EXITED-$?; sleep 120",
+        "env LABWARP_OPENSTACK_STANDIN=1 LABWARP_STANDIN_CONTAINERS=hypervisor LABWARP_NODES_NETBOOT=1 STANDIN_DELAY=0 ip netns exec {ns} {bin}; echo LABWARP-EXITED-$?; sleep 120",
         ns = b.ns,
         bin = bin()
     );
@@ -807,6 +932,20 @@ fn tui_journey(b: &LabBox, gap: Option<&str>) -> Outcome {
     ));
     let failed = s.contains("Stages: failed");
     if !failed {
+        // The VM pane shows each node's address, which the run learnt from the undercloud.
+        let p = lab_box::provisioning_octet(b.octet);
+        let node = b.domain(&b.nodes[0]);
+        let s = t.wait_until("the VM pane with a node's address", |s| {
+            s.lines()
+                .any(|l| l.contains(&node) && l.contains(&format!("192.168.{p}.")))
+        });
+        let row = s
+            .lines()
+            .find(|l| l.contains(&node))
+            .and_then(|l| l.split("││").next())
+            .unwrap_or("")
+            .trim_matches(|c: char| c == '│' || c.is_whitespace());
+        seen.push(format!("dashboard VM pane: {row}"));
         // The podman pane lists the lab's containers, as many as podman runs.
         let running = b
             .lab

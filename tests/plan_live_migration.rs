@@ -190,6 +190,7 @@ fn sandbox_run_exports_passes_the_parameters_to_the_deploy_and_says_what_it_coul
         "export-visible",
         "virt-use-nfs",
         "shared-path",
+        "nfs-idmapd-computes",
     ] {
         let line = out
             .lines()
@@ -202,7 +203,7 @@ fn sandbox_run_exports_passes_the_parameters_to_the_deploy_and_says_what_it_coul
     // Counted apart in the run's summary, never as done.
     let summary = out
         .lines()
-        .find(|l| l.starts_with("run: 5 step(s) UNVERIFIED"))
+        .find(|l| l.starts_with("run: 6 step(s) UNVERIFIED"))
         .unwrap_or_else(|| panic!("the run must count the unverified steps apart: {out}"));
     for step in [
         "computes-resolve",
@@ -210,6 +211,7 @@ fn sandbox_run_exports_passes_the_parameters_to_the_deploy_and_says_what_it_coul
         "export-visible",
         "virt-use-nfs",
         "shared-path",
+        "nfs-idmapd-computes",
     ] {
         assert!(
             summary.contains(&format!("live-migration-ready/{step}")),

@@ -56,14 +56,38 @@ fn probe_address(addr: &str) -> &str {
 /// `ipmitool … power status` with the password on stdin (exported as IPMI_PASSWORD for
 /// `-E`): the script is constant, the values are its positional arguments.
 pub fn ipmi_status_cmd(address: &str, port: u16, user: &str, password: &str) -> Cmd {
+    ipmi_power_cmd(address, port, user, password, Power::Status)
+}
+
+/// An IPMI chassis power request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Power {
+    Status,
+    On,
+    Off,
+}
+
+impl Power {
+    pub fn word(self) -> &'static str {
+        match self {
+            Power::Status => "status",
+            Power::On => "on",
+            Power::Off => "off",
+        }
+    }
+}
+
+/// `ipmitool … power status|on|off`, the password on stdin as for [`ipmi_status_cmd`].
+pub fn ipmi_power_cmd(address: &str, port: u16, user: &str, password: &str, power: Power) -> Cmd {
     Cmd::new([
         "sh".to_string(),
         "-c".into(),
-        "IFS= read -r IPMI_PASSWORD; export IPMI_PASSWORD; exec ipmitool -I lanplus -H \"$1\" -p \"$2\" -U \"$3\" -E -R 2 -N 2 power status".into(),
+        "IFS= read -r IPMI_PASSWORD; export IPMI_PASSWORD; exec ipmitool -I lanplus -H \"$1\" -p \"$2\" -U \"$3\" -E -R 2 -N 2 power \"$4\"".into(),
         "sh".into(),
         probe_address(address).to_string(),
         port.to_string(),
         user.to_string(),
+        power.word().to_string(),
     ])
     .stdin(format!("{password}\n"))
     .timeout(Duration::from_secs(30))

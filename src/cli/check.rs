@@ -183,6 +183,14 @@ async fn check_and_fix(
         None => HostView::system(host, local),
     };
     let mut report = checks::run(&view, ctx).await;
+    let trust =
+        crate::host::lab::trust_policy(args.trust_host_key.as_deref(), args.trust_first_use);
+    // A built lab: its BMCs as ironic sees them, from the undercloud.
+    let from_undercloud = match ctx.lab.as_ref().filter(|_| args.root.is_none()) {
+        Some(lab) => super::check_bmc::findings(lab, trust).await,
+        None => Vec::new(),
+    };
+    report.findings.extend(from_undercloud.iter().cloned());
     let mut applied_log = Vec::new();
     if args.fix {
         if !args.json {
@@ -231,6 +239,7 @@ async fn check_and_fix(
         }
         // What the host looks like now.
         report = checks::run(&view, ctx).await;
+        report.findings.extend(from_undercloud);
         if !args.json {
             println!("\nAfter fixing:");
         }

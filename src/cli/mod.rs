@@ -2,6 +2,7 @@
 //! here beyond parsing and printing; handlers call into the library modules.
 
 pub mod check;
+mod check_bmc;
 mod clean;
 mod common;
 mod containers;

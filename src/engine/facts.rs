@@ -56,6 +56,11 @@ pub struct Facts {
     /// the session; empty when unknown (nothing is then proven ours by a mark).
     #[serde(default)]
     pub lab_id: String,
+    /// Test rig (`LABWARP_NODES_NETBOOT=1`, with the stand-in on a real libvirt and the
+    /// lab's direct-boot kernel and initrd): labwarp plays ironic's PXE part so that the
+    /// overcloud nodes network-boot that kernel from the undercloud (see `render::node_boot`).
+    #[serde(default)]
+    pub nodes_netboot: bool,
     /// The choices above, in words, for output.
     pub notes: Vec<String>,
 }
@@ -166,6 +171,10 @@ impl Facts {
         } else {
             String::new()
         };
+        let nodes_netboot = crate::render::node_boot::rig_wanted(lab, sandbox, standin_openstack);
+        if nodes_netboot {
+            notes.push(crate::render::node_boot::NOTE.into());
+        }
         let vbmc_venv = std::env::var_os("LABWARP_VBMC_VENV")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
@@ -192,6 +201,7 @@ impl Facts {
             pool_dir,
             image_cache,
             standin_openstack,
+            nodes_netboot,
             notes,
         }
     }

@@ -529,6 +529,7 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
                 env_files,
             },
         });
+    let deploy = super::steps::node_addresses::then_in(deploy, lab, facts, &rctx)?;
 
     let mut plan = vec![hypervisor, images, undercloud_vm, install, overcloud_nodes];
     if let Some((stage, _)) = &migration {
@@ -655,5 +656,6 @@ fn migration_ready(lab: &Lab, facts: &Facts, rctx: &RenderContext) -> anyhow::Re
             &[],
         );
     }
-    Ok(stage)
+    let idmapd = super::steps::nfs_clients::ComputesIdmapd::for_lab(lab, facts, computes);
+    Ok(stage.with_after(idmapd, &[]))
 }

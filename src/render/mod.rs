@@ -23,6 +23,7 @@ pub mod instackenv;
 pub mod inventory;
 pub mod network_data;
 pub mod network_xml;
+pub mod node_boot;
 pub mod nova_nfs;
 pub mod ssh_config;
 pub mod undercloud_conf;

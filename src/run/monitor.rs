@@ -63,17 +63,27 @@ impl VmLister {
         let listing = ctx.libvirt.list_brief().await.ok()?;
         let by_name: HashMap<&str, &DomainBrief> =
             listing.iter().map(|d| (d.name.as_str(), d)).collect();
+        // What the run learnt elsewhere (a node's lease on the undercloud: libvirt serves no
+        // DHCP on the provisioning network and has no lease for it).
+        let recorded = ctx.store.snapshot().addresses;
         let mut rows = Vec::new();
         for vm in vms {
             let Some(d) = by_name.get(vm.domain.as_str()) else {
                 continue;
             };
+            let mut ips = self.ips_of(ctx, d, all_ips).await;
+            if ips.is_empty()
+                && d.state == DomainState::Running
+                && let Some(a) = recorded.get(&vm.name)
+            {
+                ips.push(a.clone());
+            }
             rows.push(VmRow {
                 name: d.name.clone(),
                 state: d.state.to_string(),
                 vcpus: d.vcpus,
                 memory_mib: d.max_memory_mib,
-                ips: self.ips_of(ctx, d, all_ips).await,
+                ips,
             });
         }
         self.ips

@@ -122,6 +122,10 @@ impl LabBox {
         // podman (this machine), which is where the podman pane reads them from.
         lab.env
             .push(("LABWARP_STANDIN_CONTAINERS".into(), "hypervisor".into()));
+        // Test rig: no ironic under the stand-in, so labwarp plays its PXE part and the nodes
+        // network-boot the tiny guest from the undercloud, which serves DHCP and HTTP on the
+        // provisioning network (`labwarp.dhcp=` below).
+        lab.env.push(("LABWARP_NODES_NETBOOT".into(), "1".into()));
         let nodes = vec![
             "controller-0".to_string(),
             "compute-0".to_string(),
@@ -277,8 +281,10 @@ images:
   undercloud: {{source: {base}}}
   overcloud_kernel: {{source: {kernel}}}
   overcloud_initrd: {{source: {initrd}}}
-  # labwarp.ctlplane: the tiny guest puts local_ip on eth1, as TripleO's install would.
-  kernel_cmdline: console=ttyS0 labwarp.ctlplane=192.168.{p}.1/24
+  # labwarp.ctlplane: the tiny guest puts local_ip on eth1, as TripleO's install would;
+  # labwarp.dhcp: it serves DHCP (the ctlplane's dhcp_start-dhcp_end) and HTTP boot there,
+  # as ironic would.
+  kernel_cmdline: console=ttyS0 labwarp.ctlplane=192.168.{p}.1/24 labwarp.dhcp=192.168.{p}.5-192.168.{p}.30
 undercloud:
   vm:
     name: undercloud

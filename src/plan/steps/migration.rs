@@ -297,7 +297,7 @@ pub struct Readiness {
     pub transport: Transport,
     /// `server:/path` as in NovaNfsShare.
     pub share: String,
-    /// The deploy was labwarp's stand-in: the node VMs never booted, nothing runs on them.
+    /// The deploy was labwarp's stand-in: TripleO configured nothing on the computes.
     pub standin: bool,
     /// `~/overcloudrc` on the undercloud: written by the deploy, so its absence means the
     /// overcloud is not deployed yet.
@@ -431,7 +431,7 @@ impl Step for Readiness {
                 .map(|(c, cmd, _)| format!("ssh {NODE_USER}@{c} {cmd}"))
                 .collect();
             return Ok(Check::unverified(format!(
-                "the overcloud was deployed by labwarp's stand-in on {uc}, so {} are VMs that never booted and nothing runs there to check. On a real undercloud this step runs from {uc}: {}",
+                "the overcloud was deployed by labwarp's stand-in on {uc}, so TripleO configured nothing on {} (no nova, libvirt, NFS mount or SELinux setting of theirs: the VMs never booted, or run the test rig's tiny guest) and there is nothing of theirs to check. On a real undercloud this step runs from {uc}: {}",
                 self.computes.join(", "),
                 would.join("; ")
             )));

@@ -135,9 +135,12 @@ pub fn idmapd_domain(undercloud_hostname: &str) -> String {
         .unwrap_or_else(|| "localdomain".into())
 }
 
+/// Prints the `Domain` set under `[General]` in `/etc/idmapd.conf` (nothing when unset).
+pub(crate) const GET_DOMAIN: &str = "awk '/^\\[/ { g = ($0 ~ /^\\[General\\]/) } g && /^[ \\t]*Domain[ \\t]*=/ { sub(/^[^=]*=[ \\t]*/, \"\"); print }' /etc/idmapd.conf 2>/dev/null";
+
 /// Sets `Domain` under `[General]` (replacing a `Domain` or `#Domain` line there, else
 /// adding one after the section header, else adding the section), idempotently.
-const SET_DOMAIN: &str = r#"f=/etc/idmapd.conf; d=$1
+pub(crate) const SET_DOMAIN: &str = r#"f=/etc/idmapd.conf; d=$1
 [ -f "$f" ] || printf '[General]\n' > "$f"
 awk -v d="$d" '
   /^\[/ { if (ingen && !done) { print "Domain = " d; done = 1 } ingen = ($0 ~ /^\[General\]/) ; print; next }
@@ -156,13 +159,7 @@ impl Step for IdmapdDomain {
         format!("NFSv4 idmapd domain {}", self.domain)
     }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
-        let (_, said) = sh(
-            ctx,
-            self.role,
-            "awk '/^\\[/ { g = ($0 ~ /^\\[General\\]/) } g && /^[ \\t]*Domain[ \\t]*=/ { sub(/^[^=]*=[ \\t]*/, \"\"); print }' /etc/idmapd.conf 2>/dev/null",
-            &[],
-        )
-        .await?;
+        let (_, said) = sh(ctx, self.role, GET_DOMAIN, &[]).await?;
         Ok(
             if said.lines().last().map(str::trim) == Some(self.domain.as_str()) {
                 Check::done(format!("/etc/idmapd.conf: Domain = {}", self.domain))

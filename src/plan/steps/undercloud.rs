@@ -41,7 +41,7 @@ fn address(ctx: &StepCtx<'_>, vm: &str) -> Option<String> {
 }
 
 /// Waits for `f` to give a value, for at most `limit`, reporting progress each second.
-async fn wait<T, F, Fut>(ctx: &StepCtx<'_>, limit: Duration, mut f: F) -> Option<T>
+pub(crate) async fn wait<T, F, Fut>(ctx: &StepCtx<'_>, limit: Duration, mut f: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -425,7 +425,7 @@ impl Step for EjectSeed {
 pub struct SshFiles;
 
 impl SshFiles {
-    fn render(ctx: &StepCtx<'_>) -> anyhow::Result<Vec<(PathBuf, String)>> {
+    pub(crate) fn render(ctx: &StepCtx<'_>) -> anyhow::Result<Vec<(PathBuf, String)>> {
         let lab = ctx.lab();
         let ws = &ctx.ctx.workspace;
         let mut r = RenderContext::for_lab(lab, ws);

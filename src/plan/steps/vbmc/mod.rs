@@ -28,7 +28,7 @@ mod entry;
 mod firewall;
 mod install;
 mod node;
-mod reach;
+pub mod reach;
 
 pub use address::BmcAddress;
 pub use daemon::{Daemon, daemon_pid, stop_daemon};

@@ -3,9 +3,97 @@
 //! the hypervisor can reach passes every check on the hypervisor and fails much later, in
 //! introspection, as a timeout.
 
-use crate::checks::vbmc::ipmi_status_cmd;
+use crate::checks::vbmc::{Power, ipmi_power_cmd};
+use crate::host::Host;
 use crate::plan::{Check, HostRole, Step, StepCtx};
 use async_trait::async_trait;
+
+/// What one node's BMC said to an IPMI request from the undercloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BmcAnswer {
+    pub node: String,
+    pub address: String,
+    pub port: u16,
+    /// The BMC answered as asked (`Chassis Power is on`, `Chassis Power Control: Up/On`).
+    pub ok: bool,
+    /// What answered: ipmitool's output, the shell's error, or the SSH failure.
+    pub said: String,
+}
+
+impl BmcAnswer {
+    pub fn describe(&self) -> String {
+        format!(
+            "node {}: BMC {}:{} {} from the undercloud ({})",
+            self.node,
+            self.address,
+            self.port,
+            if self.ok {
+                "answered"
+            } else {
+                "did not answer"
+            },
+            self.said
+        )
+    }
+}
+
+/// Asks every node's BMC (`(node, port)`) at `address` for `power` with `ipmitool -I lanplus`
+/// on `undercloud`, as ironic does: the one probe behind the `bmc-reachable` step, the
+/// nodes' power-on of `node-addresses` and `labwarp check` on a built lab.
+pub async fn ask_from_undercloud(
+    undercloud: &dyn Host,
+    address: &str,
+    user: &str,
+    password: &str,
+    nodes: &[(String, u16)],
+    power: Power,
+) -> Vec<BmcAnswer> {
+    let mut out = Vec::new();
+    for (node, port) in nodes {
+        let cmd = ipmi_power_cmd(address, *port, user, password, power);
+        let (ok, said) = match undercloud.exec(&cmd).await {
+            Ok(o) => {
+                let stdout = o.stdout_str();
+                let t = format!("{} {}", stdout.trim(), o.stderr_str().trim());
+                let answered = match power {
+                    Power::Status => stdout.contains("Chassis Power is"),
+                    Power::On | Power::Off => stdout.contains("Chassis Power Control"),
+                };
+                if o.success() && answered {
+                    (true, stdout.trim().to_string())
+                } else if o.code == Some(127) || t.contains("not found") {
+                    (
+                        false,
+                        format!("ipmitool is not installed on the undercloud ({})", t.trim()),
+                    )
+                } else {
+                    (false, t.trim().to_string())
+                }
+            }
+            Err(e) => (false, format!("{e}")),
+        };
+        out.push(BmcAnswer {
+            node: node.clone(),
+            address: address.to_string(),
+            port: *port,
+            ok,
+            said,
+        });
+    }
+    out
+}
+
+/// The lab's VirtualBMC password: lab.yaml's, else the one the run stored in the workspace.
+pub fn bmc_password(lab: &crate::lab::Lab, workspace: &std::path::Path) -> anyhow::Result<String> {
+    match &lab.overcloud.vbmc.password {
+        Some(p) => Ok(p.expose().to_string()),
+        None => crate::secrets::stored_vbmc_password(workspace)
+            .ok()
+            .flatten()
+            .map(|p| p.expose().to_string())
+            .ok_or_else(|| anyhow::anyhow!("no VirtualBMC password known for this lab")),
+    }
+}
 
 pub struct BmcReachable {
     pub address: String,
@@ -15,34 +103,19 @@ pub struct BmcReachable {
 }
 
 impl BmcReachable {
-    /// `(node, port, what answered)` for each node whose BMC did not answer.
-    async fn silent(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Vec<(String, u16, String)>> {
-        let password = ctx
-            .lab()
-            .overcloud
-            .vbmc
-            .password
-            .as_ref()
-            .map(|p| p.expose().to_string())
-            .ok_or_else(|| anyhow::anyhow!("no VirtualBMC password known for this lab"))?;
-        let mut out = Vec::new();
-        for (node, port) in &self.nodes {
-            let cmd = ipmi_status_cmd(&self.address, *port, &self.user, &password);
-            let said = match ctx.probe(HostRole::Undercloud, &cmd).await {
-                Ok(o) if o.success() && o.stdout_str().contains("Chassis Power is") => continue,
-                Ok(o) => {
-                    let t = format!("{} {}", o.stdout_str().trim(), o.stderr_str().trim());
-                    if o.code == Some(127) || t.contains("not found") {
-                        format!("ipmitool is not installed on the undercloud ({})", t.trim())
-                    } else {
-                        t.trim().to_string()
-                    }
-                }
-                Err(e) => format!("{e}"),
-            };
-            out.push((node.clone(), *port, said));
-        }
-        Ok(out)
+    /// Each node whose BMC did not answer `power status` from the undercloud.
+    async fn silent(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Vec<BmcAnswer>> {
+        let password = bmc_password(ctx.lab(), &ctx.ctx.workspace)?;
+        let answers = ask_from_undercloud(
+            ctx.host(HostRole::Undercloud).as_ref(),
+            &self.address,
+            &self.user,
+            &password,
+            &self.nodes,
+            Power::Status,
+        )
+        .await;
+        Ok(answers.into_iter().filter(|a| !a.ok).collect())
     }
 }
 
@@ -66,7 +139,7 @@ impl Step for BmcReachable {
                 self.address
             ))
         } else {
-            Check::todo(describe(&self.address, &silent))
+            Check::todo(describe(&silent))
         })
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
@@ -78,17 +151,15 @@ impl Step for BmcReachable {
         }
         anyhow::bail!(
             "{}; ironic on the undercloud would time out on these nodes. Check that the undercloud has an address on the provisioning network (its local_ip), that overcloud.vbmc.address is the hypervisor's address there, and the hypervisor's firewall for these UDP ports",
-            describe(&self.address, &silent)
+            describe(&silent)
         )
     }
 }
 
-fn describe(address: &str, silent: &[(String, u16, String)]) -> String {
+fn describe(silent: &[BmcAnswer]) -> String {
     silent
         .iter()
-        .map(|(n, p, said)| {
-            format!("node {n}: BMC {address}:{p} did not answer from the undercloud ({said})")
-        })
+        .map(BmcAnswer::describe)
         .collect::<Vec<_>>()
         .join("; ")
 }
