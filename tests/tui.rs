@@ -1732,3 +1732,52 @@ fn troubleshoot_names_the_package_of_a_missing_command() {
     assert!(screen.contains("apt-get install -y qemu-utils"), "{screen}");
     assert!(!screen.contains("No known signature matches"), "{screen}");
 }
+
+/// `tripleo.release` is a choice of the releases labwarp knows (src/lab/release.rs), the
+/// default first; an older one is written to the lab and refused by validation on that
+/// field, naming the releases labwarp deploys, and Next stays until it is fixed.
+#[test]
+fn the_tripleo_release_is_chosen_from_the_known_releases_and_validated() {
+    let mut a = with_preset("demo");
+    ctrl(&mut a, 'n');
+    ctrl(&mut a, 'n');
+    assert_eq!(a.screen, Screen::Overcloud);
+    focus(&mut a, "TripleO release");
+    assert_eq!(a.lab.tripleo.release, "wallaby");
+    key(&mut a, KeyCode::Char('l'));
+    assert_eq!(a.lab.tripleo.release, "zed");
+    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    let field = form.focused().unwrap();
+    assert_eq!(field.key.path(), "tripleo.release");
+    assert!(!field.has_error(), "{:?}", field.issues);
+    // Past the supported ones: an old release, refused on the field.
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Char('l'));
+    }
+    let old = a.lab.tripleo.release.clone();
+    assert!(
+        labwarp::lab::release::release(&old).is_some_and(|r| !r.supported),
+        "{old}"
+    );
+    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    let field = form.focused().unwrap();
+    assert!(field.has_error(), "{old}: {:?}", field.issues);
+    assert!(
+        field
+            .issues
+            .iter()
+            .any(|i| i.path == "tripleo.release" && i.message.contains("wallaby")),
+        "{:?}",
+        field.issues
+    );
+    let fx = ctrl(&mut a, 'n');
+    assert!(fx.is_empty());
+    assert_eq!(a.screen, Screen::Overcloud);
+    // Back to the default: the problem is gone.
+    for _ in 0..4 {
+        key(&mut a, KeyCode::Char('h'));
+    }
+    assert_eq!(a.lab.tripleo.release, "wallaby");
+    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    assert!(!form.focused().unwrap().has_error());
+}
