@@ -1363,8 +1363,8 @@ fn connect_app() -> (App, Vec<Effect>) {
     (a, fx)
 }
 
-fn reach(a: &mut App, r: Reach) {
-    a.update(Msg::Reach(r));
+fn reach(a: &mut App, r: Reach) -> Vec<Effect> {
+    a.update(Msg::Reach(r))
 }
 
 #[test]
@@ -1780,4 +1780,94 @@ fn the_tripleo_release_is_chosen_from_the_known_releases_and_validated() {
     assert_eq!(a.lab.tripleo.release, "wallaby");
     let form = labwarp::tui::screens::forms::current(&a).unwrap();
     assert!(!form.focused().unwrap().has_error());
+}
+
+/// Resuming a found lab whose hypervisor is remote goes through the connection screen
+/// (the run would otherwise stop on an unpinned host key): the key is shown and confirmed,
+/// and once connected the run resumes by itself. Esc there goes back to the welcome
+/// screen; a hypervisor already reachable passes straight on to the run.
+#[test]
+fn resuming_a_remote_lab_goes_through_the_connection_screen_first() {
+    let found = || {
+        Msg::Found(labwarp::tui::app::Found {
+            lab_path: PathBuf::from("workspace/lab.yaml"),
+            name: "minimal".into(),
+            has_state: true,
+        })
+    };
+    let loaded = || Msg::LabLoaded {
+        path: "workspace/lab.yaml".into(),
+        lab: Box::new(labwarp::lab::load_preset("minimal").unwrap()),
+        warnings: vec![],
+    };
+    let mut a = app();
+    a.update(found());
+    key(&mut a, KeyCode::Enter);
+    let fx = a.update(loaded());
+    assert_eq!(a.screen, Screen::Connect);
+    assert!(
+        matches!(fx.as_slice(), [Effect::ProbeHost(_)]),
+        "no run before the connection: {fx:?}"
+    );
+    let fx = reach(
+        &mut a,
+        Reach::UnknownKey {
+            addr: "[127.0.0.2]:22".into(),
+            fingerprint: FP.into(),
+        },
+    );
+    assert!(fx.is_empty(), "{fx:?}");
+    snap!(&mut a, "connect_before_resume");
+    typed(&mut a, FP);
+    let fx = key(&mut a, KeyCode::Enter);
+    assert!(
+        matches!(fx.as_slice(), [Effect::PinHostKey { fingerprint, .. }] if fingerprint == FP),
+        "{fx:?}"
+    );
+    let fx = reach(
+        &mut a,
+        Reach::Connected {
+            user: "root".into(),
+            addr: "[127.0.0.2]:22".into(),
+        },
+    );
+    assert_eq!(a.screen, Screen::Dashboard);
+    assert!(
+        matches!(fx.as_slice(), [Effect::StartRun { resume: true, .. }]),
+        "{fx:?}"
+    );
+
+    // Esc on the connection screen: back to the welcome screen, nothing run.
+    let mut b = app();
+    b.update(found());
+    key(&mut b, KeyCode::Enter);
+    b.update(loaded());
+    reach(
+        &mut b,
+        Reach::UnknownKey {
+            addr: "[127.0.0.2]:22".into(),
+            fingerprint: FP.into(),
+        },
+    );
+    let fx = key(&mut b, KeyCode::Esc);
+    assert_eq!(b.screen, Screen::Welcome);
+    assert!(fx.is_empty(), "{fx:?}");
+
+    // Already pinned and authorized: the probe connects and the run starts.
+    let mut c = app();
+    c.update(found());
+    key(&mut c, KeyCode::Enter);
+    c.update(loaded());
+    let fx = reach(
+        &mut c,
+        Reach::Connected {
+            user: "root".into(),
+            addr: "[127.0.0.2]:22".into(),
+        },
+    );
+    assert_eq!(c.screen, Screen::Dashboard);
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::StartRun { resume: true, .. }]
+    ));
 }

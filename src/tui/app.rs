@@ -568,20 +568,8 @@ impl App {
             } => {
                 self.set_lab(*lab, path);
                 self.screen = Screen::Hypervisor;
-                if self.welcome.pending == Some(welcome::Pending::Fresh) {
-                    self.welcome.pending = None;
-                    self.cleanup = Default::default();
-                    self.screen = Screen::Cleanup;
-                    return vec![];
-                }
                 if let Some(p) = self.welcome.pending.take() {
-                    self.run = RunView::default();
-                    self.dash = dashboard::State::default();
-                    self.screen = Screen::Dashboard;
-                    return vec![Effect::StartRun {
-                        lab: Box::new(self.lab.clone()),
-                        resume: p == welcome::Pending::Resume,
-                    }];
+                    return welcome::start_pending(self, p);
                 }
                 if let Some(w) = warnings.first() {
                     self.warn(w.clone());
@@ -626,10 +614,7 @@ impl App {
                 }
                 vec![]
             }
-            Msg::Reach(r) => {
-                connect::on_reach(self, r);
-                vec![]
-            }
+            Msg::Reach(r) => connect::on_reach(self, r),
             Msg::Bootstrapped(r) => connect::on_bootstrapped(self, r),
             Msg::Shell(argv) => vec![Effect::RunInTerminal(argv)],
             Msg::RemedyPrepared {
