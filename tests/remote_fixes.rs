@@ -104,6 +104,7 @@ async fn fixes_and_remedies_run_as_root_through_sudo_over_ssh() {
             format!("id -u > {}", marker.display()),
         ]],
         findings: Vec::new(),
+        probe: None,
     };
     assert_eq!(apply(&s.ctx, &ok).await.unwrap(), "make the marker");
     assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "0");
@@ -115,6 +116,7 @@ async fn fixes_and_remedies_run_as_root_through_sudo_over_ssh() {
             vec!["touch".into(), etc.join("never").display().to_string()],
         ],
         findings: Vec::new(),
+        probe: None,
     };
     let e = apply(&s.ctx, &bad).await.unwrap_err().to_string();
     assert!(e.contains("`false` failed (exit 1)"), "{e}");

@@ -1595,7 +1595,10 @@ fn troubleshoot_f_applies_a_safe_fix_after_showing_it_then_retries_the_step() {
     let fx = a.update(Msg::RemedyApplied {
         stage: "undercloud-vm".into(),
         step: "seed".into(),
-        result: Ok("install genisoimage".into()),
+        result: Ok(labwarp::run::remedies::Applied {
+            done: "install genisoimage".into(),
+            lab: None,
+        }),
     });
     assert_eq!(
         fx.last(),

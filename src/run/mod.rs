@@ -8,6 +8,7 @@ pub mod logs;
 pub mod monitor;
 pub mod ownership;
 pub mod print;
+pub mod remedies;
 pub mod runner;
 pub mod session;
 pub mod signatures;

@@ -183,11 +183,11 @@ pub enum Msg {
         remedy: crate::run::signatures::Remedy,
         lines: Result<Vec<String>, String>,
     },
-    /// A troubleshooting fix ran (what it did), or why not.
+    /// A troubleshooting fix ran (what it did; the lab when it changed lab.yaml), or why not.
     RemedyApplied {
         stage: String,
         step: String,
-        result: Result<String, String>,
+        result: Result<crate::run::remedies::Applied, String>,
     },
     /// A shell the back end built (container shell): hand it the terminal.
     Shell(Vec<String>),
@@ -249,11 +249,13 @@ pub enum Effect {
     },
     /// Hand the terminal to this argv (built by the back end) and take it back after.
     RunInTerminal(Vec<String>),
-    /// Read what a diagnosed failure's preflight fixes would change on the hypervisor.
+    /// Read what a diagnosed failure's fix would change now (`lab_file`: where a lab.yaml
+    /// change goes).
     PrepareRemedy {
         stage: String,
         step: String,
         remedy: crate::run::signatures::Remedy,
+        lab_file: PathBuf,
     },
     /// Run a diagnosed failure's fix (confirmed by the person) on its host.
     ApplyRemedy {
