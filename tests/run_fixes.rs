@@ -1,0 +1,118 @@
+//! Fixes that act, on the real components (`labwarp run --fix`, the troubleshoot screen's
+//! `f` headless; both call `run::remedies`): each broken state is made for real, the run
+//! fails with a diagnosis naming the fix, the fix is shown and applied, and the failed
+//! step passes.
+//!
+//! - a lab network whose range collides with a route: a real route on an interface
+//!   in the network namespace of a private libvirtd (tests/libvirtd_support), where labwarp
+//!   runs too; libvirt itself refuses the network.
+
+mod engine_support;
+mod libvirtd_support;
+
+use engine_support::{TestLab, text};
+use libvirtd_support::PrivateLibvirtd;
+use std::process::Command;
+
+fn skip_reason() -> Option<String> {
+    let why = libvirtd_support::unavailable();
+    if let Some(w) = &why {
+        eprintln!("\n!!! SKIPPED: a private libvirtd cannot run here: {w} !!!\n");
+    }
+    why
+}
+
+fn sh_in(netns: &str, cmd: &str) -> std::process::Output {
+    Command::new("ip")
+        .args(["netns", "exec", netns, "sh", "-c", cmd])
+        .output()
+        .expect("ip netns exec")
+}
+
+#[test]
+fn a_network_range_taken_by_a_route_moves_to_a_free_range_and_the_network_starts() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let d = PrivateLibvirtd::start("nr");
+    let octet = 231;
+    // The user's route: a bridge interface holding the lab's range, in libvirtd's netns.
+    let o = sh_in(
+        &d.netns,
+        &format!(
+            "ip link add lwfix0 type bridge && ip link set lwfix0 up && ip route add 192.168.{octet}.0/24 dev lwfix0"
+        ),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let mut lab = TestLab::libvirtd_at("nr", octet, &d.uri());
+    lab.netns = Some(d.netns.clone());
+    let file = lab.file.clone().unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "# my lab, my comments\n{}",
+            std::fs::read_to_string(&file).unwrap()
+        ),
+    )
+    .unwrap();
+
+    // Without --fix: libvirt refuses the network; the diagnosis says what and names the fix.
+    let o = lab.labwarp(&["run", "--yes", "--only", "hypervisor"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{}", d.log());
+    assert!(
+        out.contains("already in use by interface lwfix0"),
+        "libvirt's own refusal: {out}"
+    );
+    assert!(
+        out.contains("A lab network's range collides with a host route")
+            && out.contains("labwarp run --fix: move the lab's network to a free range"),
+        "{out}"
+    );
+
+    // With --fix: the exact change shown, lab.yaml rewritten, the stage finishes.
+    let o = lab.labwarp(&["run", "--yes", "--only", "hypervisor", "--fix"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}\n{}", d.log());
+    let new = format!("192.168.{}.0/24", octet + 1);
+    for want in [
+        format!("collides with the hypervisor's route 192.168.{octet}.0/24 dev lwfix0"),
+        format!("networks[0].cidr 192.168.{octet}.0/24 → {new}"),
+        format!("gateway 192.168.{octet}.1 → 192.168.{}.1", octet + 1),
+        format!("write {}", file.display()),
+        "fix applied".into(),
+    ] {
+        assert!(out.contains(&want), "missing {want:?}:\n{out}");
+    }
+    // The file keeps its comment, preset and the rest; it validates; the route is untouched.
+    let yaml = std::fs::read_to_string(&file).unwrap();
+    assert!(yaml.starts_with("# my lab, my comments\n"), "{yaml}");
+    assert!(
+        yaml.contains("preset: demo") && yaml.contains(&new),
+        "{yaml}"
+    );
+    assert!(yaml.contains("bmc-address"), "{yaml}");
+    let v = Command::new(engine_support::bin())
+        .arg("validate")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", text(&v));
+    let r = sh_in(&d.netns, &format!("ip route show 192.168.{octet}.0/24"));
+    assert!(
+        String::from_utf8_lossy(&r.stdout).contains("lwfix0"),
+        "the user's route is left as it was"
+    );
+    // libvirt's network is active, on the new range.
+    let net = format!("{}-external", lab.name);
+    let x = d.virsh(&["net-dumpxml", &net]);
+    let xml = String::from_utf8_lossy(&x.stdout);
+    assert!(xml.contains(&format!("192.168.{}.1", octet + 1)), "{xml}");
+    let info = d.virsh(&["net-info", &net]);
+    assert!(
+        String::from_utf8_lossy(&info.stdout).contains("Active:         yes"),
+        "{}",
+        text(&info)
+    );
+    drop(lab);
+}
