@@ -116,3 +116,88 @@ fn a_network_range_taken_by_a_route_moves_to_a_free_range_and_the_network_starts
     );
     drop(lab);
 }
+
+/// A process that holds a UDP port on 127.0.0.1 until dropped (killed by its pid and
+/// reaped): something that is not the lab's VirtualBMC.
+struct UdpHolder(std::process::Child);
+impl UdpHolder {
+    fn bind(port: u16) -> UdpHolder {
+        let mut c = Command::new("python3")
+            .arg("-c")
+            .arg(format!(
+                "import socket,sys,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('127.0.0.1',{port}))\nprint('bound',flush=True)\ntime.sleep(3600)"
+            ))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(c.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "bound", "the holder could not bind UDP {port}");
+        UdpHolder(c)
+    }
+}
+impl Drop for UdpHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_vbmc_port_held_by_another_process_moves_the_lab_to_free_ports_and_the_nodes_register() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let d = PrivateLibvirtd::start("vp");
+    let octet = 233;
+    // labwarp in this namespace (podman's containers need its cgroup mounts, which `ip
+    // netns exec` hides), the lab's networks in the private libvirtd's; VirtualBMC on
+    // 127.0.0.1 from a port unique to this test.
+    let lab = TestLab::libvirtd_at("vp", octet, &d.uri());
+    let base = engine_support::vbmc_base_port(octet);
+    let holder = UdpHolder::bind(base);
+    let file = lab.file.clone().unwrap();
+
+    let o = lab.labwarp(&["run", "--yes"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{}", d.log());
+    assert!(
+        out.contains("A VirtualBMC port is taken")
+            && out.contains(
+                "labwarp run --fix: stop this lab's stale vbmcd, or move the lab to free VBMC ports"
+            ),
+        "{out}"
+    );
+
+    let o = lab.labwarp(&["run", "--yes", "--fix"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}\n{}", d.log());
+    let pid = holder.0.id();
+    for want in [
+        format!("UDP port {base} is held by python3 (pid {pid})"),
+        format!("overcloud.vbmc.base_port {base} →"),
+        "fix applied".into(),
+        "every stage finished".into(),
+    ] {
+        assert!(out.contains(&want), "missing {want:?}:\n{out}");
+    }
+    let yaml = std::fs::read_to_string(&file).unwrap();
+    let moved = labwarp::lab::load_path(&file)
+        .unwrap()
+        .overcloud
+        .vbmc
+        .base_port;
+    assert_ne!(moved, base, "{yaml}");
+    // The other process still holds its port: it was left alone.
+    assert!(holder_alive(&holder), "the holder was touched");
+    drop(lab);
+    drop(holder);
+}
+
+fn holder_alive(h: &UdpHolder) -> bool {
+    std::path::Path::new(&format!("/proc/{}", h.0.id())).exists()
+}
