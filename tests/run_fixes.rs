@@ -201,3 +201,89 @@ fn a_vbmc_port_held_by_another_process_moves_the_lab_to_free_ports_and_the_nodes
 fn holder_alive(h: &UdpHolder) -> bool {
     std::path::Path::new(&format!("/proc/{}", h.0.id())).exists()
 }
+
+/// A domain of the lab's undercloud name that cannot start: its disk is gone.
+fn leftover_xml(name: &str) -> String {
+    format!(
+        "<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
+         <os><type arch='x86_64'>hvm</type></os><devices><disk type='file' device='disk'>\
+         <driver name='qemu' type='qcow2'/><source file='/nonexistent/earlier-lab/{name}.qcow2'/>\
+         <target dev='vda' bus='virtio'/></disk></devices></domain>"
+    )
+}
+
+fn define(d: &PrivateLibvirtd, dir: &std::path::Path, xml: &str) {
+    let f = dir.join("leftover.xml");
+    std::fs::write(&f, xml).unwrap();
+    let o = d.virsh(&["define", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_leftover_domain_is_removed_only_when_provably_the_labs_and_the_vm_then_starts() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let d = PrivateLibvirtd::start("ld");
+    let lab = TestLab::libvirtd_at("ld", 235, &d.uri());
+    let domain = format!("{}-undercloud", lab.name);
+    for stage in ["hypervisor", "images"] {
+        let o = lab.labwarp(&["run", "--yes", "--only", stage]);
+        assert!(o.status.success(), "{}\n{}", text(&o), d.log());
+    }
+
+    // An earlier lab's domain of the same name, not labwarp's to remove: shown, left alone.
+    define(&d, lab.ws.path(), &leftover_xml(&domain));
+    let o = lab.labwarp(&["run", "--yes", "--only", "undercloud-vm", "--fix"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{}", d.log());
+    for want in [
+        "Cannot access storage file",
+        "A leftover domain from an earlier lab",
+        &format!(
+            "domain {domain} is left over and cannot start: its disk /nonexistent/earlier-lab/"
+        ),
+        "labwarp changes nothing here",
+        &format!("undefine {domain}"),
+    ] {
+        assert!(out.contains(want), "missing {want:?}:\n{out}");
+    }
+    assert!(
+        d.virsh(&["dominfo", &domain]).status.success(),
+        "a domain labwarp cannot prove is the lab's was removed"
+    );
+    // The person removes it by hand, as shown; the VM is then defined and starts.
+    let o = d.virsh(&["undefine", &domain]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = lab.labwarp(&["run", "--yes", "--only", "undercloud-vm"]);
+    assert!(o.status.success(), "{}\n{}", text(&o), d.log());
+
+    // The lab's own domain, left over pointing at a disk that is gone (an earlier build):
+    // proven the lab's, removed by the fix, defined anew and started by the step.
+    let _ = d.virsh(&["destroy", &domain]);
+    let xml = String::from_utf8_lossy(&d.virsh(&["dumpxml", &domain]).stdout).into_owned();
+    let disk = format!("{}/sandbox/pool/{domain}.qcow2", lab.ws.path().display());
+    assert!(xml.contains(&disk), "{xml}");
+    define(
+        &d,
+        lab.ws.path(),
+        &xml.replace(&disk, &format!("/nonexistent/earlier-build/{domain}.qcow2")),
+    );
+    let o = lab.labwarp(&["run", "--yes", "--only", "undercloud-vm", "--fix"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}\n{}", d.log());
+    for want in [
+        "A leftover domain from an earlier lab",
+        "it is this lab's",
+        &format!("remove domain {domain}"),
+        "fix applied",
+        "every stage finished",
+    ] {
+        assert!(out.contains(want), "missing {want:?}:\n{out}");
+    }
+    let xml = String::from_utf8_lossy(&d.virsh(&["dumpxml", &domain]).stdout).into_owned();
+    assert!(xml.contains(&disk), "defined anew with its disk: {xml}");
+    let info = String::from_utf8_lossy(&d.virsh(&["domstate", &domain]).stdout).into_owned();
+    assert_eq!(info.trim(), "running");
+    drop(lab);
+}
