@@ -287,3 +287,123 @@ fn a_leftover_domain_is_removed_only_when_provably_the_labs_and_the_vm_then_star
     assert_eq!(info.trim(), "running");
     drop(lab);
 }
+
+/// A tmpfs mounted on a directory; unmounted (lazily) when dropped.
+struct Tmpfs(std::path::PathBuf);
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).ok()?;
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(dir.to_path_buf()))
+    }
+}
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system holding `path` until ENOSPC.
+fn fill(path: &std::path::Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).expect("ballast");
+    let chunk = vec![0xA5u8; 4096];
+    while f.write_all(&chunk).is_ok() {}
+    let _ = f.sync_all();
+}
+
+fn demo_nodes(computes: u32) -> String {
+    format!(
+        "overcloud:\n  nodes:\n    - {{role: controller, count: 1, vcpus: 1, memory_mib: 256, disks: [{{size_gib: 1}}], networks: [overcloud]}}\n    - {{role: compute, count: {computes}, vcpus: 1, memory_mib: 256, disks: [{{size_gib: 1}}], networks: [overcloud]}}\n"
+    )
+}
+
+#[test]
+fn a_full_pool_frees_only_what_the_lab_made_and_no_longer_needs_then_the_step_passes() {
+    let lab = TestLab::demo_file("pf", &demo_nodes(2), "ws");
+    let pool = lab.ws().join("sandbox/pool");
+    // The pool on a small file system of its own (the workspace's state and logs elsewhere).
+    let Some(_mnt) = Tmpfs::mount(&pool, "16m") else {
+        eprintln!(
+            "\n!!! SKIPPED: cannot mount a tmpfs (not root?): the full-pool fix is untested !!!\n"
+        );
+        return;
+    };
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The second compute node's disk holds data; then the lab shrinks to one compute.
+    let old_disk = std::fs::read_dir(&pool)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.contains("compute-1") && n.ends_with(".qcow2")
+        })
+        .expect("compute-1's disk in the pool");
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&old_disk)
+            .unwrap();
+        f.write_all(&vec![0x5Au8; 8 << 20]).unwrap();
+        f.sync_all().unwrap();
+    }
+    let file = lab.file.clone().unwrap();
+    std::fs::write(
+        &file,
+        format!("preset: demo\nname: {}\n{}", lab.name, demo_nodes(1)),
+    )
+    .unwrap();
+    // The seed ISO must be written again, and someone else's file fills the pool.
+    let seed = std::fs::read_dir(&pool)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("undercloud-cidata.iso"))
+        .expect("the seed ISO");
+    std::fs::remove_file(&seed).unwrap();
+    let ballast = pool.join("someone-elses-file");
+    fill(&ballast);
+
+    let o = lab.labwarp(&["run", "--yes"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("The disk is full")
+            && out
+                .contains("labwarp run --fix: remove what labwarp made there and no longer needs"),
+        "{out}"
+    );
+
+    let o = lab.labwarp(&["run", "--yes", "--fix"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    for want in [
+        format!("{}: tmpfs", pool.display()),
+        "someone-elses-file".to_string(),
+        format!("{} (8.", old_disk.display()),
+        "made by this lab (state file), no step of the lab wants it now".into(),
+        format!("$ rm -f -- {}", old_disk.display()),
+        "fix applied".into(),
+        "every stage finished".into(),
+    ] {
+        assert!(out.contains(&want), "missing {want:?}:\n{out}");
+    }
+    assert!(!old_disk.exists());
+    assert!(ballast.exists(), "someone else's file was touched");
+    assert!(seed.exists(), "the step wrote the seed ISO again");
+    drop(_mnt);
+    drop(lab);
+}
