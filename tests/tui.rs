@@ -1874,3 +1874,103 @@ fn resuming_a_remote_lab_goes_through_the_connection_screen_first() {
         [Effect::StartRun { resume: true, .. }]
     ));
 }
+
+/// A fix that reads the live state first (here: a network range a host route holds): `f`
+/// asks the driver to prepare it (with the lab file a lab.yaml change goes to), confirms
+/// exactly the lines it read, and once applied with a changed lab resumes the run with
+/// that lab. A fix labwarp cannot make safely says what to do by hand and asks nothing.
+#[test]
+fn troubleshoot_f_on_a_network_range_collision_prepares_confirms_and_resumes_with_the_new_lab() {
+    let mut a = running_app();
+    ev(
+        &mut a,
+        Event::StepFailed {
+            stage: "networks".into(),
+            step: "network-external".into(),
+            error: "internal error: Network is already in use by interface vpn0".into(),
+        },
+    );
+    ev(
+        &mut a,
+        Event::RunFinished {
+            ok: false,
+            cancelled: false,
+        },
+    );
+    key(&mut a, KeyCode::Char('t'));
+    assert_eq!(a.screen, Screen::Troubleshoot);
+    snap!(&mut a, "troubleshoot_network_range");
+    let fx = key(&mut a, KeyCode::Char('f'));
+    let remedy = match fx.as_slice() {
+        [
+            Effect::PrepareRemedy {
+                stage,
+                remedy,
+                lab_file,
+                ..
+            },
+        ] => {
+            assert_eq!(stage, "networks");
+            assert_eq!(
+                remedy.probe,
+                Some(labwarp::run::remedies::Probe::NetworkRange)
+            );
+            assert_eq!(lab_file, &a.lab_path);
+            remedy.clone()
+        }
+        other => panic!("expected the preparation, got {other:?}"),
+    };
+    assert!(a.confirm.is_none());
+    // Nothing labwarp can change safely: said so, nothing asked.
+    a.update(Msg::RemedyPrepared {
+        stage: "networks".into(),
+        step: "network-external".into(),
+        remedy: remedy.clone(),
+        lines: Err("labwarp changes nothing: the lab comes from a preset, not a file".into()),
+    });
+    assert!(a.confirm.is_none());
+    assert!(
+        a.status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("labwarp changes nothing"))
+    );
+    let lines = vec![
+        "networks[0] (external) 192.168.23.0/24 collides with the hypervisor's route 192.168.23.0/24 dev vpn0 (left as it is)".to_string(),
+        "  lab.yaml: networks[0].cidr 192.168.23.0/24 → 192.168.25.0/24".into(),
+        "write workspace/lab.yaml (atomically; its other settings kept)".into(),
+    ];
+    a.update(Msg::RemedyPrepared {
+        stage: "networks".into(),
+        step: "network-external".into(),
+        remedy: remedy.clone(),
+        lines: Ok(lines.clone()),
+    });
+    let body = a.confirm.as_ref().expect("confirmation").body.join("\n");
+    assert!(
+        lines.iter().all(|l| body.contains(l.as_str()))
+            && body.contains("networks / network-external runs again"),
+        "{body}"
+    );
+    snap!(&mut a, "troubleshoot_network_range_confirm");
+    let fx = key(&mut a, KeyCode::Char('y'));
+    assert!(
+        matches!(fx.as_slice(), [Effect::ApplyRemedy { remedy: r, .. }] if *r == remedy),
+        "{fx:?}"
+    );
+    let mut moved = a.lab.clone();
+    moved.networks[0].cidr = "192.168.25.0/24".into();
+    let fx = a.update(Msg::RemedyApplied {
+        stage: "networks".into(),
+        step: "network-external".into(),
+        result: Ok(labwarp::run::remedies::Applied {
+            done: "write workspace/lab.yaml".into(),
+            lab: Some(Box::new(moved.clone())),
+        }),
+    });
+    assert_eq!(a.screen, Screen::Dashboard);
+    assert_eq!(a.lab, moved);
+    assert!(
+        matches!(fx.last(), Some(Effect::StartRun { lab, resume: true }) if **lab == moved),
+        "{fx:?}"
+    );
+}

@@ -48,11 +48,12 @@ fn ask(
         crate::plan::HostRole::Virthost => "the hypervisor",
         crate::plan::HostRole::Undercloud => "the undercloud",
     };
-    let mut body = vec![
-        title,
-        String::new(),
-        format!("{} on {host}, exactly:", remedy.description),
-    ];
+    // A fix that read the live state says where each change goes in its own lines.
+    let head = match remedy.probe {
+        Some(_) => format!("{}, exactly:", remedy.description),
+        None => format!("{} on {host}, exactly:", remedy.description),
+    };
+    let mut body = vec![title, String::new(), head];
     body.extend(lines.into_iter().map(|l| format!("  {l}")));
     body.push(String::new());
     body.push(format!("then {stage} / {step} runs again."));
@@ -81,6 +82,7 @@ pub fn on_prepared(
             remedy.findings.join(", ").replace('.', "")
         )),
         Ok(l) => {
+            app.status = None;
             let title = hits(app)
                 .into_iter()
                 .find(|d| d.remedy.as_ref() == Some(&remedy))
