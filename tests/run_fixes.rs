@@ -122,7 +122,13 @@ fn a_network_range_taken_by_a_route_moves_to_a_free_range_and_the_network_starts
 struct UdpHolder(std::process::Child);
 impl UdpHolder {
     fn bind(port: u16) -> UdpHolder {
+        UdpHolder::bind_with(port, &[])
+    }
+
+    /// With `env` in its environment (an orphaned BMC carries its vbmcd's config path).
+    fn bind_with(port: u16, env: &[(&str, String)]) -> UdpHolder {
         let mut c = Command::new("python3")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("-c")
             .arg(format!(
                 "import socket,sys,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('127.0.0.1',{port}))\nprint('bound',flush=True)\ntime.sleep(3600)"
@@ -405,5 +411,47 @@ fn a_full_pool_frees_only_what_the_lab_made_and_no_longer_needs_then_the_step_pa
     assert!(ballast.exists(), "someone else's file was touched");
     assert!(seed.exists(), "the step wrote the seed ISO again");
     drop(_mnt);
+    drop(lab);
+}
+
+/// A BMC of this lab left over from an earlier run (its environment names the lab's
+/// VirtualBMC config, as vbmcd's children do) holds a node's port: proven the lab's, it is
+/// stopped with the lab's vbmcd, the ports stay as they are, and the run finishes.
+#[test]
+fn a_vbmc_port_held_by_this_labs_own_stale_bmc_is_freed_and_the_nodes_register() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let d = PrivateLibvirtd::start("vo");
+    let octet = 237;
+    let lab = TestLab::libvirtd_at("vo", octet, &d.uri());
+    let base = engine_support::vbmc_base_port(octet);
+    let conf = lab.ws().join("sandbox/vbmc/virtualbmc.conf");
+    let mut holder =
+        UdpHolder::bind_with(base, &[("VIRTUALBMC_CONFIG", conf.display().to_string())]);
+    let pid = holder.0.id();
+    let o = lab.labwarp(&["run", "--yes", "--fix"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}\n{}", d.log());
+    for want in [
+        format!("UDP port {base} is held by python3 (pid {pid}), this lab's VirtualBMC"),
+        format!("$ kill -TERM {pid}"),
+        "stop this lab's vbmcd and its BMCs".into(),
+        "fix applied".into(),
+        "every stage finished".into(),
+    ] {
+        assert!(out.contains(&want), "missing {want:?}:\n{out}");
+    }
+    assert!(
+        holder.0.try_wait().unwrap().is_some(),
+        "the stale BMC was stopped"
+    );
+    let file = lab.file.clone().unwrap();
+    let kept = labwarp::lab::load_path(&file)
+        .unwrap()
+        .overcloud
+        .vbmc
+        .base_port;
+    assert_eq!(kept, base, "the lab keeps its ports");
     drop(lab);
 }

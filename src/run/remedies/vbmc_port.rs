@@ -81,17 +81,30 @@ pub async fn prepare(ctx: &Ctx, lab_file: Option<&Path>, p: &mut Prepared) -> an
                 n.vbmc_port,
                 if mine { ", this lab's VirtualBMC" } else { "" }
             ));
-            if mine {
-                ours.push(n.vbmc_port);
+            if let (true, Some((_, pid))) = (mine, holder) {
+                ours.push(*pid);
             } else {
                 foreign.push(n.vbmc_port);
             }
         }
     }
+    // This lab's own (a stale daemon or an orphaned BMC, proven above): stopped, and the
+    // stage starts the daemon again.
+    ours.sort_unstable();
+    ours.dedup();
+    let stop = |p: &mut Prepared| {
+        for pid in &ours {
+            p.actions.push(Action::Run {
+                host: crate::plan::HostRole::Virthost,
+                argv: vec!["kill".into(), "-TERM".into(), pid.to_string()],
+            });
+        }
+        p.actions.push(Action::StopVbmcd);
+    };
     if foreign.is_empty() && !ours.is_empty() {
         p.lines
-            .push("  this lab's vbmcd is stopped; the stage starts it again".into());
-        p.actions.push(Action::StopVbmcd);
+            .push("  this lab's VirtualBMC is stopped; the stage starts it again".into());
+        stop(p);
         return Ok(());
     }
     if foreign.is_empty() {
@@ -132,7 +145,7 @@ pub async fn prepare(ctx: &Ctx, lab_file: Option<&Path>, p: &mut Prepared) -> an
         lab: Box::new(lab),
     });
     if !ours.is_empty() {
-        p.actions.push(Action::StopVbmcd);
+        stop(p);
     }
     Ok(())
 }
