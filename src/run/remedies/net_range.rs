@@ -6,7 +6,7 @@
 
 use super::{Action, Prepared, lab_file};
 use crate::checks::HostView;
-use crate::checks::network::{HostNet, overlaps, parse_addrs, parse_routes};
+use crate::checks::network::{HostNet, free_range, overlaps, parse_addrs, parse_routes};
 use crate::lab::Network;
 use crate::plan::{Ctx, Resource};
 use crate::run::ownership::{self, Proof};
@@ -34,35 +34,6 @@ async fn host_nets(ctx: &Ctx) -> anyhow::Result<Vec<HostNet>> {
     nets.extend(parse_addrs(a));
     nets.retain(|h| !bridges.contains(&h.dev.as_str()));
     Ok(nets)
-}
-
-/// The first range of `old`'s size in the private blocks (after `old` in its block first)
-/// that overlaps nothing in `taken`.
-pub fn free_range(old: Ipv4Net, taken: &[IpNet]) -> Option<Ipv4Net> {
-    let blocks = [
-        Ipv4Net::new(Ipv4Addr::new(192, 168, 0, 0), 16),
-        Ipv4Net::new(Ipv4Addr::new(172, 16, 0, 0), 12),
-        Ipv4Net::new(Ipv4Addr::new(10, 0, 0, 0), 8),
-    ];
-    let free = |c: &Ipv4Net| !taken.iter().any(|t| overlaps(&IpNet::V4(*c), t));
-    let mut after = Vec::new();
-    let mut rest = Vec::new();
-    for b in blocks.into_iter().flatten() {
-        let Ok(subnets) = b.subnets(old.prefix_len()) else {
-            continue;
-        };
-        for c in subnets {
-            if b.contains(&old.network()) && c.network() > old.network() {
-                after.push(c);
-            } else {
-                rest.push(c);
-            }
-            if after.len() + rest.len() > 70_000 {
-                break;
-            }
-        }
-    }
-    after.into_iter().chain(rest).find(free)
 }
 
 /// `a` moved from `old` to `new` at the same offset.
