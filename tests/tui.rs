@@ -1937,7 +1937,7 @@ fn troubleshoot_f_on_a_network_range_collision_prepares_confirms_and_resumes_wit
     let lines = vec![
         "networks[0] (external) 192.168.23.0/24 collides with the hypervisor's route 192.168.23.0/24 dev vpn0 (left as it is)".to_string(),
         "  lab.yaml: networks[0].cidr 192.168.23.0/24 → 192.168.25.0/24".into(),
-        "write workspace/lab.yaml (atomically; its other settings kept)".into(),
+        "write workspace/lab.yaml (atomically; its other settings kept, comments inside it are not)".into(),
     ];
     a.update(Msg::RemedyPrepared {
         stage: "networks".into(),

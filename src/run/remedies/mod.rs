@@ -73,7 +73,7 @@ impl Action {
         match self {
             Action::EditLab { file, .. } => {
                 format!(
-                    "write {} (atomically; its other settings kept)",
+                    "write {} (atomically; its other settings kept, comments inside it are not)",
                     file.display()
                 )
             }
