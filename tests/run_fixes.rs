@@ -5,7 +5,12 @@
 //!
 //! - a lab network whose range collides with a route: a real route on an interface
 //!   in the network namespace of a private libvirtd (tests/libvirtd_support), where labwarp
-//!   runs too; libvirt itself refuses the network.
+//!   runs too; libvirt itself refuses the network;
+//! - a VirtualBMC port held by a real UDP listener (another process, or one proven this
+//!   lab's), with the real vbmcd;
+//! - leftover domains that cannot start, on a private libvirtd;
+//! - a full pool: a small tmpfs of its own;
+//! - a stale lock: vbmcd's pid file naming a live process that is no vbmcd.
 
 mod engine_support;
 mod libvirtd_support;
@@ -453,5 +458,65 @@ fn a_vbmc_port_held_by_this_labs_own_stale_bmc_is_freed_and_the_nodes_register()
         .vbmc
         .base_port;
     assert_eq!(kept, base, "the lab keeps its ports");
+    drop(lab);
+}
+
+/// A stale lock: the lab's vbmcd died (SIGKILL, its pid file left behind) and its pid now
+/// names another live process, so a new vbmcd refuses to start ("server PID #N still
+/// running"). The fix proves the holder is no vbmcd, removes the pid file, and the daemon
+/// starts; the other process is left alone.
+#[test]
+fn a_stale_vbmcd_pid_file_whose_holder_is_dead_is_removed_and_vbmcd_starts() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let d = PrivateLibvirtd::start("sl");
+    let lab = TestLab::libvirtd_at("sl", 229, &d.uri());
+    let o = lab.labwarp(&["run", "--yes", "--only", "hypervisor"]);
+    assert!(o.status.success(), "{}\n{}", text(&o), d.log());
+    let pid_file = lab.ws().join("sandbox/vbmc/vbmcd.pid");
+    let vbmcd: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(vbmcd),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    while std::fs::read_to_string(format!("/proc/{vbmcd}/stat")).is_ok_and(|s| !s.contains(") Z "))
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Its pid "reused": the file now names a live process that is no vbmcd.
+    let mut other = Command::new("sleep").arg("300").spawn().unwrap();
+    std::fs::write(&pid_file, other.id().to_string()).unwrap();
+
+    let o = lab.labwarp(&["run", "--yes", "--only", "hypervisor", "--fix"]);
+    let out = text(&o);
+    let alive = other.try_wait().unwrap().is_none();
+    let _ = other.kill();
+    let _ = other.wait();
+    assert!(o.status.success(), "{out}\n{}", d.log());
+    for want in [
+        "server PID #".to_string(),
+        "A stale lock".into(),
+        format!("names pid {}, now `sleep 300` (not vbmcd", other.id()),
+        format!("$ rm -f -- {}", pid_file.display()),
+        "fix applied".into(),
+        "every stage finished".into(),
+    ] {
+        assert!(out.contains(&want), "missing {want:?}:\n{out}");
+    }
+    assert!(alive, "the process the stale file named was left alone");
+    let now: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        std::fs::read_to_string(format!("/proc/{now}/cmdline")).is_ok_and(|c| c.contains("vbmcd")),
+        "a new vbmcd runs"
+    );
     drop(lab);
 }

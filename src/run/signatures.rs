@@ -66,6 +66,16 @@ pub static SIGNATURES: &[Signature] = &[
         probe: Some(Probe::LeftoverDomain),
     },
     Signature {
+        needles: &["server pid #"],
+        title: "A stale lock: vbmcd's pid file names another process",
+        explanation: "vbmcd refuses to start while its pid file names a live process; a vbmcd \
+            that died left it, and its pid now belongs to something else.",
+        fix: "Remove the pid file in the lab's VirtualBMC directory once no vbmcd runs from it, \
+            then run again.",
+        preflight_fixes: &[],
+        probe: Some(Probe::StaleLock),
+    },
+    Signature {
         needles: &["no space left on device"],
         title: "The disk is full",
         explanation: "The file system holding the pool or the image cache has no space left.",

@@ -1,7 +1,7 @@
 //! Fixes that act on a diagnosed failure: what the troubleshoot screen's `f` and
 //! `labwarp run --fix` do. A remedy is *prepared* first, on the hosts as they are now (the
 //! preflight fixes it names, and the live state a probe reads: host routes, UDP ports,
-//! leftover domains, the pool's file system), so that exactly what will change is shown and
+//! leftover domains, the pool's file system, a lock's holder), so that exactly what will change is shown and
 //! confirmed; then that prepared change, and nothing else, is applied.
 //!
 //! Safety rules, for every probe: a lab.yaml change is written atomically and must still
@@ -12,6 +12,7 @@ mod lab_file;
 mod leftover;
 mod net_range;
 mod pool_space;
+mod stale_lock;
 mod vbmc_port;
 
 use super::signatures::Remedy;
@@ -34,6 +35,8 @@ pub enum Probe {
     LeftoverDomain,
     /// The pool's file system is full: what labwarp can prove is its own and unneeded.
     PoolSpace,
+    /// A lock (vbmcd's pid file) whose holder is dead.
+    StaleLock,
 }
 
 impl Probe {
@@ -44,6 +47,7 @@ impl Probe {
             Probe::VbmcPort => "stop this lab's stale vbmcd, or move the lab to free VBMC ports",
             Probe::LeftoverDomain => "remove the leftover domain when it is provably this lab's",
             Probe::PoolSpace => "remove what labwarp made there and no longer needs",
+            Probe::StaleLock => "remove the stale lock when its holder is proven dead",
         }
     }
 }
@@ -149,6 +153,7 @@ pub async fn prepare(
         Some(Probe::VbmcPort) => vbmc_port::prepare(ctx, lab_file, &mut p).await?,
         Some(Probe::LeftoverDomain) => leftover::prepare(ctx, state, &mut p).await?,
         Some(Probe::PoolSpace) => pool_space::prepare(ctx, state, &mut p).await?,
+        Some(Probe::StaleLock) => stale_lock::prepare(ctx, &mut p).await?,
         None => {}
     }
     p.lines.extend(p.actions.iter().map(Action::line));
