@@ -164,6 +164,9 @@ pub async fn prepare(
 /// Applies exactly what was prepared (and the remedy's own commands), in order; the first
 /// failure stops it, named.
 pub async fn apply(ctx: &Ctx, remedy: &Remedy, prepared: &Prepared) -> anyhow::Result<Applied> {
+    if let Some(h) = &prepared.by_hand {
+        anyhow::bail!("labwarp changes nothing here: {h}");
+    }
     let mut done = Vec::new();
     let mut lab = None;
     if !prepared.fixes.is_empty() {
