@@ -234,6 +234,13 @@ fn network_overlap_bridges_and_vbmc_ports() {
         ov.evidence,
         "route 192.168.23.0/24 dev virbr7\nroute 192.168.0.0/16 dev tun0"
     );
+    // The fix names a free range of the same size (all of 192.168/16 is routed: the next
+    // private block), as `labwarp run --fix` would write it.
+    let fix = &ov.fix.as_ref().unwrap().description;
+    assert!(
+        fix.contains("networks[external].cidr") && fix.contains("172.16.0.0/24 is free"),
+        "{fix}"
+    );
     assert_eq!(get("net.bridge.overcloud").severity, Severity::Warn);
     assert_eq!(get("net.bridge.external").severity, Severity::Ok);
     let vbmc = get("net.vbmc-ports");

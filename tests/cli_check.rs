@@ -148,3 +148,31 @@ fn bad_arguments_are_named() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--overcommit"));
 }
+
+/// The hypervisor's locality is the lab model's one rule: `local` is this machine, and any
+/// address (a loopback one such as 127.0.0.2 included) is reached over SSH, as the plan,
+/// the TUI and `labwarp ssh` do. `--root` reads a local tree, so it is refused for the
+/// latter and accepted for the former.
+#[test]
+fn a_loopback_address_is_reached_over_ssh_like_everywhere_else() {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/intel-nested-off");
+    let out = labwarp()
+        .args(["check", "--preset", "minimal", "--root"])
+        .arg(&fixture)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot be combined with SSH"), "{err}");
+    let out = labwarp()
+        .args(["check", "--preset", "demo", "--json", "--root"])
+        .arg(&fixture)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("cannot be combined with SSH"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {err} {}", String::from_utf8_lossy(&out.stdout)));
+    assert!(v["findings"].as_array().is_some_and(|f| !f.is_empty()));
+}

@@ -1,7 +1,8 @@
 //! Fixes applied on a hypervisor reached over SSH as a stack user with passwordless sudo
 //! (a real OpenSSH sshd, a real system user): a preflight fix's file edits land as root
 //! where the user alone cannot write, and a troubleshooting remedy's commands run as root
-//! on the session's hypervisor, the first failing one named.
+//! on the session's hypervisor, the first failing one named; a fix that reads the live state
+//! (a taken VirtualBMC port) reads it there as root.
 
 #[macro_use]
 mod sshd;
@@ -78,10 +79,13 @@ async fn fixes_and_remedies_run_as_root_through_sudo_over_ssh() {
 
     // A troubleshooting remedy, through the lab's session (hypervisor over SSH as the user).
     let lab_file = tmp.path().join("lab.yaml");
+    // The lab's first VirtualBMC port, held by this test process (not the lab's vbmc).
+    let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let vbmc_port = holder.local_addr().unwrap().port();
     std::fs::write(
         &lab_file,
         format!(
-            "preset: demo\nname: rf{}\nworkspace: {}\nhypervisors:\n  - name: virthost\n    address: 127.0.0.1\n    ssh_port: {}\n    ssh_user: {}\n    libvirt_uri: test:///default\n    distro: debian\n",
+            "preset: demo\nname: rf{}\nworkspace: {}\nhypervisors:\n  - name: virthost\n    address: 127.0.0.1\n    ssh_port: {}\n    ssh_user: {}\n    libvirt_uri: test:///default\n    distro: debian\novercloud:\n  vbmc: {{base_port: {vbmc_port}}}\n",
             std::process::id() % 10_000,
             ws.display(),
             sshd.port,
@@ -104,6 +108,7 @@ async fn fixes_and_remedies_run_as_root_through_sudo_over_ssh() {
             format!("id -u > {}", marker.display()),
         ]],
         findings: Vec::new(),
+        probe: None,
     };
     assert_eq!(apply(&s.ctx, &ok).await.unwrap(), "make the marker");
     assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "0");
@@ -115,6 +120,7 @@ async fn fixes_and_remedies_run_as_root_through_sudo_over_ssh() {
             vec!["touch".into(), etc.join("never").display().to_string()],
         ],
         findings: Vec::new(),
+        probe: None,
     };
     let e = apply(&s.ctx, &bad).await.unwrap_err().to_string();
     assert!(e.contains("`false` failed (exit 1)"), "{e}");
@@ -122,6 +128,36 @@ async fn fixes_and_remedies_run_as_root_through_sudo_over_ssh() {
         !etc.join("never").exists(),
         "nothing runs after the first failure"
     );
+
+    // A fix that reads the live state does so on the hypervisor over SSH, as root (`ss -p`
+    // names another user's process only to root): the holder is named and left alone, the
+    // lab moves to free ports, and nothing is written before the fix is applied.
+    let vbmc = labwarp::run::signatures::diagnose(
+        "controller-0: no BMC answers (is 127.0.0.1:6230 free and the address assigned there?)",
+        std::iter::empty(),
+    )[0]
+    .remedy
+    .clone()
+    .unwrap();
+    let before = std::fs::read_to_string(&lab_file).unwrap();
+    let state = s.store.snapshot();
+    let p = labwarp::run::remedies::prepare(&s.ctx, &state, Some(&lab_file), &vbmc)
+        .await
+        .unwrap();
+    let shown = p.lines.join("\n");
+    assert!(
+        shown.contains(&format!("UDP port {vbmc_port} is held by"))
+            && shown.contains(&format!("(pid {})", std::process::id()))
+            && shown.contains(&format!("overcloud.vbmc.base_port {vbmc_port} →")),
+        "{shown}"
+    );
+    assert!(
+        matches!(p.actions.as_slice(), [labwarp::run::remedies::Action::EditLab { lab, .. }] if lab.overcloud.vbmc.base_port != vbmc_port),
+        "{:?}",
+        p.actions
+    );
+    assert_eq!(std::fs::read_to_string(&lab_file).unwrap(), before);
+    drop(holder);
 }
 
 /// The troubleshoot screen's remedy for a permission denial: preflight's qemu.conf (and

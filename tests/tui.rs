@@ -1364,8 +1364,8 @@ fn connect_app() -> (App, Vec<Effect>) {
     (a, fx)
 }
 
-fn reach(a: &mut App, r: Reach) {
-    a.update(Msg::Reach(r));
+fn reach(a: &mut App, r: Reach) -> Vec<Effect> {
+    a.update(Msg::Reach(r))
 }
 
 #[test]
@@ -1596,7 +1596,10 @@ fn troubleshoot_f_applies_a_safe_fix_after_showing_it_then_retries_the_step() {
     let fx = a.update(Msg::RemedyApplied {
         stage: "undercloud-vm".into(),
         step: "seed".into(),
-        result: Ok("install genisoimage".into()),
+        result: Ok(labwarp::run::remedies::Applied {
+            done: "install genisoimage".into(),
+            lab: None,
+        }),
     });
     assert_eq!(
         fx.last(),
@@ -1732,4 +1735,243 @@ fn troubleshoot_names_the_package_of_a_missing_command() {
     assert!(screen.contains("`qemu-img` is missing"), "{screen}");
     assert!(screen.contains("apt-get install -y qemu-utils"), "{screen}");
     assert!(!screen.contains("No known signature matches"), "{screen}");
+}
+
+/// `tripleo.release` is a choice of the releases labwarp knows (src/lab/release.rs), the
+/// default first; an older one is written to the lab and refused by validation on that
+/// field, naming the releases labwarp deploys, and Next stays until it is fixed.
+#[test]
+fn the_tripleo_release_is_chosen_from_the_known_releases_and_validated() {
+    let mut a = with_preset("demo");
+    ctrl(&mut a, 'n');
+    ctrl(&mut a, 'n');
+    assert_eq!(a.screen, Screen::Overcloud);
+    focus(&mut a, "TripleO release");
+    assert_eq!(a.lab.tripleo.release, "wallaby");
+    key(&mut a, KeyCode::Char('l'));
+    assert_eq!(a.lab.tripleo.release, "zed");
+    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    let field = form.focused().unwrap();
+    assert_eq!(field.key.path(), "tripleo.release");
+    assert!(!field.has_error(), "{:?}", field.issues);
+    // Past the supported ones: an old release, refused on the field.
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Char('l'));
+    }
+    let old = a.lab.tripleo.release.clone();
+    assert!(
+        labwarp::lab::release::release(&old).is_some_and(|r| !r.supported),
+        "{old}"
+    );
+    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    let field = form.focused().unwrap();
+    assert!(field.has_error(), "{old}: {:?}", field.issues);
+    assert!(
+        field
+            .issues
+            .iter()
+            .any(|i| i.path == "tripleo.release" && i.message.contains("wallaby")),
+        "{:?}",
+        field.issues
+    );
+    let fx = ctrl(&mut a, 'n');
+    assert!(fx.is_empty());
+    assert_eq!(a.screen, Screen::Overcloud);
+    // Back to the default: the problem is gone.
+    for _ in 0..4 {
+        key(&mut a, KeyCode::Char('h'));
+    }
+    assert_eq!(a.lab.tripleo.release, "wallaby");
+    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    assert!(!form.focused().unwrap().has_error());
+}
+
+/// Resuming a found lab whose hypervisor is remote goes through the connection screen
+/// (the run would otherwise stop on an unpinned host key): the key is shown and confirmed,
+/// and once connected the run resumes by itself. Esc there goes back to the welcome
+/// screen; a hypervisor already reachable passes straight on to the run.
+#[test]
+fn resuming_a_remote_lab_goes_through_the_connection_screen_first() {
+    let found = || {
+        Msg::Found(labwarp::tui::app::Found {
+            lab_path: PathBuf::from("workspace/lab.yaml"),
+            name: "minimal".into(),
+            has_state: true,
+        })
+    };
+    let loaded = || Msg::LabLoaded {
+        path: "workspace/lab.yaml".into(),
+        lab: Box::new(labwarp::lab::load_preset("minimal").unwrap()),
+        warnings: vec![],
+    };
+    let mut a = app();
+    a.update(found());
+    key(&mut a, KeyCode::Enter);
+    let fx = a.update(loaded());
+    assert_eq!(a.screen, Screen::Connect);
+    assert!(
+        matches!(fx.as_slice(), [Effect::ProbeHost(_)]),
+        "no run before the connection: {fx:?}"
+    );
+    let fx = reach(
+        &mut a,
+        Reach::UnknownKey {
+            addr: "[127.0.0.2]:22".into(),
+            fingerprint: FP.into(),
+        },
+    );
+    assert!(fx.is_empty(), "{fx:?}");
+    snap!(&mut a, "connect_before_resume");
+    typed(&mut a, FP);
+    let fx = key(&mut a, KeyCode::Enter);
+    assert!(
+        matches!(fx.as_slice(), [Effect::PinHostKey { fingerprint, .. }] if fingerprint == FP),
+        "{fx:?}"
+    );
+    let fx = reach(
+        &mut a,
+        Reach::Connected {
+            user: "root".into(),
+            addr: "[127.0.0.2]:22".into(),
+        },
+    );
+    assert_eq!(a.screen, Screen::Dashboard);
+    assert!(
+        matches!(fx.as_slice(), [Effect::StartRun { resume: true, .. }]),
+        "{fx:?}"
+    );
+
+    // Esc on the connection screen: back to the welcome screen, nothing run.
+    let mut b = app();
+    b.update(found());
+    key(&mut b, KeyCode::Enter);
+    b.update(loaded());
+    reach(
+        &mut b,
+        Reach::UnknownKey {
+            addr: "[127.0.0.2]:22".into(),
+            fingerprint: FP.into(),
+        },
+    );
+    let fx = key(&mut b, KeyCode::Esc);
+    assert_eq!(b.screen, Screen::Welcome);
+    assert!(fx.is_empty(), "{fx:?}");
+
+    // Already pinned and authorized: the probe connects and the run starts.
+    let mut c = app();
+    c.update(found());
+    key(&mut c, KeyCode::Enter);
+    c.update(loaded());
+    let fx = reach(
+        &mut c,
+        Reach::Connected {
+            user: "root".into(),
+            addr: "[127.0.0.2]:22".into(),
+        },
+    );
+    assert_eq!(c.screen, Screen::Dashboard);
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::StartRun { resume: true, .. }]
+    ));
+}
+
+/// A fix that reads the live state first (here: a network range a host route holds): `f`
+/// asks the driver to prepare it (with the lab file a lab.yaml change goes to), confirms
+/// exactly the lines it read, and once applied with a changed lab resumes the run with
+/// that lab. A fix labwarp cannot make safely says what to do by hand and asks nothing.
+#[test]
+fn troubleshoot_f_on_a_network_range_collision_prepares_confirms_and_resumes_with_the_new_lab() {
+    let mut a = running_app();
+    ev(
+        &mut a,
+        Event::StepFailed {
+            stage: "networks".into(),
+            step: "network-external".into(),
+            error: "internal error: Network is already in use by interface vpn0".into(),
+        },
+    );
+    ev(
+        &mut a,
+        Event::RunFinished {
+            ok: false,
+            cancelled: false,
+        },
+    );
+    key(&mut a, KeyCode::Char('t'));
+    assert_eq!(a.screen, Screen::Troubleshoot);
+    snap!(&mut a, "troubleshoot_network_range");
+    let fx = key(&mut a, KeyCode::Char('f'));
+    let remedy = match fx.as_slice() {
+        [
+            Effect::PrepareRemedy {
+                stage,
+                remedy,
+                lab_file,
+                ..
+            },
+        ] => {
+            assert_eq!(stage, "networks");
+            assert_eq!(
+                remedy.probe,
+                Some(labwarp::run::remedies::Probe::NetworkRange)
+            );
+            assert_eq!(lab_file, &a.lab_path);
+            remedy.clone()
+        }
+        other => panic!("expected the preparation, got {other:?}"),
+    };
+    assert!(a.confirm.is_none());
+    // Nothing labwarp can change safely: said so, nothing asked.
+    a.update(Msg::RemedyPrepared {
+        stage: "networks".into(),
+        step: "network-external".into(),
+        remedy: remedy.clone(),
+        lines: Err("labwarp changes nothing: the lab comes from a preset, not a file".into()),
+    });
+    assert!(a.confirm.is_none());
+    assert!(
+        a.status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("labwarp changes nothing"))
+    );
+    let lines = vec![
+        "networks[0] (external) 192.168.23.0/24 collides with the hypervisor's route 192.168.23.0/24 dev vpn0 (left as it is)".to_string(),
+        "  lab.yaml: networks[0].cidr 192.168.23.0/24 → 192.168.25.0/24".into(),
+        "write workspace/lab.yaml (atomically; its other settings kept, comments inside it are not)".into(),
+    ];
+    a.update(Msg::RemedyPrepared {
+        stage: "networks".into(),
+        step: "network-external".into(),
+        remedy: remedy.clone(),
+        lines: Ok(lines.clone()),
+    });
+    let body = a.confirm.as_ref().expect("confirmation").body.join("\n");
+    assert!(
+        lines.iter().all(|l| body.contains(l.as_str()))
+            && body.contains("networks / network-external runs again"),
+        "{body}"
+    );
+    snap!(&mut a, "troubleshoot_network_range_confirm");
+    let fx = key(&mut a, KeyCode::Char('y'));
+    assert!(
+        matches!(fx.as_slice(), [Effect::ApplyRemedy { remedy: r, .. }] if *r == remedy),
+        "{fx:?}"
+    );
+    let mut moved = a.lab.clone();
+    moved.networks[0].cidr = "192.168.25.0/24".into();
+    let fx = a.update(Msg::RemedyApplied {
+        stage: "networks".into(),
+        step: "network-external".into(),
+        result: Ok(labwarp::run::remedies::Applied {
+            done: "write workspace/lab.yaml".into(),
+            lab: Some(Box::new(moved.clone())),
+        }),
+    });
+    assert_eq!(a.screen, Screen::Dashboard);
+    assert_eq!(a.lab, moved);
+    assert!(
+        matches!(fx.last(), Some(Effect::StartRun { lab, resume: true }) if **lab == moved),
+        "{fx:?}"
+    );
 }

@@ -158,7 +158,9 @@ fn press_until(t: &Tmux, key: &str, n: usize, want: impl Fn(&str) -> bool) -> St
 /// password (typed once, in no process and no file), then preflight runs over SSH and one
 /// key fixes a finding there for real (the bridge-nf sysctls of that namespace; the fix's
 /// file lands in a private /etc/sysctl.d of sshd's own mount namespace), the run reaches the
-/// dashboard with its VM and container panes filled, and a guided cleanup removes it all.
+/// dashboard with its VM and container panes filled; labwarp started again with the host key
+/// forgotten resumes the found lab through the connection screen (the key confirmed again);
+/// a guided cleanup removes it all.
 #[test]
 fn remote_hypervisor_journey_in_tmux() {
     require_sshd!();
@@ -348,6 +350,43 @@ fn remote_hypervisor_journey_in_tmux() {
             f.display()
         );
     }
+
+    // Quit, forget the host key, start again: resuming the found lab goes through the
+    // connection screen (the key shown and confirmed), then the run resumes by itself.
+    t.keys(&["q"]);
+    t.wait_for("LABWARP-EXITED-0");
+    drop(t);
+    std::fs::remove_file(&known_hosts).unwrap();
+    let mut t = Tmux::start_sized(
+        &format!("lwresume-{}", std::process::id()),
+        &dir,
+        &format!(
+            "nsenter --net=/run/netns/{} {bin}; echo LABWARP-EXITED-$?; sleep 60",
+            ns.0
+        ),
+        120,
+        40,
+    );
+    t.limit = Duration::from_secs(180);
+    t.wait_for(&format!("Resume `{name}`"));
+    t.keys(&["Enter"]);
+    let s = t.wait_for("is not pinned yet");
+    assert!(
+        s.contains(&fp) && s.contains("once connected, labwarp goes on to resume it"),
+        "{s}"
+    );
+    assert!(
+        pinned().is_empty(),
+        "nothing pinned before the confirmation"
+    );
+    t.text(&fp);
+    t.keys(&["Enter"]);
+    t.wait_for("Stages: done");
+    assert!(
+        pinned().starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", sshd.port)),
+        "{}",
+        pinned()
+    );
 
     // Guided cleanup of everything.
     t.keys(&["c"]);

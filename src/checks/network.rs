@@ -62,6 +62,24 @@ pub async fn gather(view: &HostView<'_>, ctx: &CheckContext) -> NetworkFacts {
     }
 }
 
+/// A free range of the same size for a clashing lab network, as `labwarp run --fix` would
+/// write it (empty when there is none, or for IPv6).
+fn suggestion(cidr: &IpNet, host: &[HostNet], lab: &crate::lab::Lab) -> String {
+    let IpNet::V4(old) = cidr else {
+        return String::new();
+    };
+    let mut taken: Vec<IpNet> = host.iter().map(|h| h.net).collect();
+    taken.extend(
+        lab.networks
+            .iter()
+            .filter_map(|n| n.cidr.parse::<IpNet>().ok()),
+    );
+    taken.extend(lab.undercloud.conf.subnet.cidr.parse::<IpNet>().ok());
+    free_range(*old, &taken).map_or_else(String::new, |f| {
+        format!(": {f} is free (labwarp run --fix writes it when the run fails on this)")
+    })
+}
+
 /// A host network: a route destination or an interface address, with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostNet {
@@ -168,6 +186,35 @@ pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
+/// The first range of `old`'s size in the private blocks (after `old` in its block first)
+/// that overlaps nothing in `taken`.
+pub fn free_range(old: ipnet::Ipv4Net, taken: &[IpNet]) -> Option<ipnet::Ipv4Net> {
+    let blocks = [
+        ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(192, 168, 0, 0), 16),
+        ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(172, 16, 0, 0), 12),
+        ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(10, 0, 0, 0), 8),
+    ];
+    let free = |c: &ipnet::Ipv4Net| !taken.iter().any(|t| overlaps(&IpNet::V4(*c), t));
+    let mut after = Vec::new();
+    let mut rest = Vec::new();
+    for b in blocks.into_iter().flatten() {
+        let Ok(subnets) = b.subnets(old.prefix_len()) else {
+            continue;
+        };
+        for c in subnets {
+            if b.contains(&old.network()) && c.network() > old.network() {
+                after.push(c);
+            } else {
+                rest.push(c);
+            }
+            if after.len() + rest.len() > 70_000 {
+                break;
+            }
+        }
+    }
+    after.into_iter().chain(rest).find(free)
+}
+
 /// Sets sysctls now and persists exactly those in their own file under /etc/sysctl.d (one
 /// file per fix, so declining one fix never persists another's settings).
 fn sysctl_fix(description: &str, file: &str, settings: &[(String, &str)]) -> Fix {
@@ -250,8 +297,9 @@ pub fn evaluate(facts: &NetworkFacts, ctx: &CheckContext) -> Vec<Finding> {
                     clashes.iter().map(|h| h.what.as_str()).collect::<Vec<_>>().join("\n"),
                 )
                 .with_fix(Fix::manual(format!(
-                    "Pick a free range for networks[{}].cidr in lab.yaml (and its gateway and DHCP range)",
-                    n.name
+                    "Pick a free range for networks[{}].cidr in lab.yaml (and its gateway and DHCP range){}",
+                    n.name,
+                    suggestion(&cidr, &host_nets, lab)
                 )))
             });
         }

@@ -46,7 +46,7 @@ pub struct CheckArgs {
     /// The lab wants nested KVM off instead of on.
     #[arg(long)]
     pub no_nested: bool,
-    /// Reach the hypervisor over SSH even when its address is this machine (127.0.0.x).
+    /// Reach the hypervisor over SSH even when its address is `local` (this machine).
     #[arg(long)]
     pub ssh: bool,
     /// Accept and pin the hypervisor's SSH host key if its fingerprint is FINGERPRINT.
@@ -83,15 +83,6 @@ fn load_lab(args: &CheckArgs) -> Result<Option<Lab>, String> {
     }
 }
 
-/// Addresses that mean "this machine" (quickstart needs 127.0.0.2 for a local virthost).
-fn is_this_machine(address: &str) -> bool {
-    address == "local"
-        || address == "localhost"
-        || address
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 pub fn run(args: CheckArgs) -> ExitCode {
     if !(args.overcommit.is_finite() && args.overcommit > 0.0) {
         eprintln!(
@@ -122,7 +113,9 @@ pub fn run(args: CheckArgs) -> ExitCode {
         Some(lab) => CheckContext::for_lab(lab, options),
         None => CheckContext::local(options),
     };
-    let remote = args.ssh || !is_this_machine(&ctx.hypervisor.address);
+    // The one locality rule (`local` is this machine; any address, 127.0.0.2 included, is
+    // reached over SSH), as the plan, the TUI and `labwarp ssh` decide it.
+    let remote = args.ssh || !crate::render::hypervisor_is_local(&ctx.hypervisor.address);
     if remote && args.root.is_some() {
         eprintln!("labwarp check: --root reads a local tree; it cannot be combined with SSH");
         return ExitCode::from(super::EXIT_INVALID);

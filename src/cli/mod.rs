@@ -10,6 +10,7 @@ pub mod export;
 mod plan;
 mod presets;
 mod run;
+mod run_fix;
 pub mod ssh;
 mod status;
 mod tui;
@@ -131,6 +132,12 @@ pub enum Command {
         /// `labwarp clean --level LEVEL` would, then build it (quickstart's `--teardown`).
         #[arg(long, value_name = "LEVEL")]
         fresh: Option<crate::plan::Level>,
+        /// When a step fails with a diagnosis labwarp can fix (a missing package, a
+        /// qemu.conf/AppArmor denial, a network range in use, a taken VBMC port, a leftover
+        /// domain, a full disk), show the exact change, apply it once confirmed (or with
+        /// --yes) and run again from the failed step.
+        #[arg(long)]
+        fix: bool,
     },
     /// Show what exists (state file) and what is left (live checks).
     Status {
@@ -217,13 +224,14 @@ pub fn run(cli: Cli) -> ExitCode {
             from,
             only,
             fresh,
+            fix,
         }) => {
             let sel = match (from, only) {
                 (Some(f), _) => crate::plan::Selection::From(f),
                 (_, Some(o)) => crate::plan::Selection::Only(o),
                 _ => crate::plan::Selection::All,
             };
-            run::run(lab, yes, json, sel, fresh)
+            run::run(lab, yes, json, sel, fresh, fix)
         }
         Some(Command::Status { lab, json }) => status::run(lab, json),
         Some(Command::Vms { lab, json }) => vms::run(lab, json),

@@ -103,32 +103,81 @@ impl Failures {
                 println!("  {}", d.title);
                 println!("    {}", d.explanation);
                 println!("    fix: {}", d.fix);
+                if let Some(r) = &d.remedy {
+                    println!(
+                        "    labwarp run --fix: {} (the exact change is shown and confirmed first)",
+                        r.description
+                    );
+                }
             }
         }
     }
+
+    /// The first failed step whose diagnosis carries a fix labwarp can apply.
+    fn fixable(&self, distro: crate::lab::DistroFamily) -> Option<super::run_fix::Fixable> {
+        self.failed.iter().find_map(|(stage, step, error, tail)| {
+            signatures::diagnose_for(error, tail.iter().map(String::as_str), distro)
+                .into_iter()
+                .find_map(|d| {
+                    Some(super::run_fix::Fixable {
+                        stage: stage.clone(),
+                        step: step.clone(),
+                        title: d.title,
+                        remedy: d.remedy?,
+                    })
+                })
+        })
+    }
 }
 
+/// Runs the lab; with `fix`, a failure whose diagnosis has a fix labwarp can apply is
+/// fixed (shown and confirmed first) and the run starts again, at most three times.
 pub fn run(
     args: LabArgs,
     yes: bool,
     json: bool,
     selection: Selection,
     fresh: Option<crate::plan::Level>,
+    fix: bool,
 ) -> ExitCode {
-    let (lab, rt) = match lab_and_runtime(&args) {
+    let mut fresh = fresh;
+    let mut rounds = 0;
+    loop {
+        let (code, fixable) = run_once(&args, yes, json, &selection, fresh.take());
+        match fixable {
+            Some(f) if fix && rounds < 3 => {
+                rounds += 1;
+                if !super::run_fix::fix(&args, yes, json, &f) {
+                    return code;
+                }
+            }
+            _ => return code,
+        }
+    }
+}
+
+/// One run; a failed one also gives the first failure labwarp can fix.
+fn run_once(
+    args: &LabArgs,
+    yes: bool,
+    json: bool,
+    selection: &Selection,
+    fresh: Option<crate::plan::Level>,
+) -> (ExitCode, Option<super::run_fix::Fixable>) {
+    let (lab, rt) = match lab_and_runtime(args) {
         Ok(v) => v,
-        Err(code) => return code,
+        Err(code) => return (code, None),
     };
     rt.block_on(async move {
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
         let recorded = lab.clone();
-        let s = match open_session("run", lab, &args, tx).await {
+        let s = match open_session("run", lab, args, tx).await {
             Ok(s) => s,
-            Err(code) => return code,
+            Err(code) => return (code, None),
         };
         if let Err(e) = selection.mask(&s.plan) {
             eprintln!("labwarp run: {e}");
-            return ExitCode::from(EXIT_INVALID);
+            return (ExitCode::from(EXIT_INVALID), None);
         }
         if !json {
             println!(
@@ -158,7 +207,7 @@ pub fn run(
                     }
                     Err(e) => {
                         eprintln!("labwarp run --fresh: cannot list what to remove: {e:#}");
-                        return ExitCode::from(EXIT_INVALID);
+                        return (ExitCode::from(EXIT_INVALID), None);
                     }
                 }
             }
@@ -174,7 +223,7 @@ pub fn run(
             None => format!("Build lab {} now?", s.ctx.lab.name),
         };
         if !yes && !confirm(&question) {
-            return ExitCode::from(EXIT_INVALID);
+            return (ExitCode::from(EXIT_INVALID), None);
         }
         if let Some(t) = &teardown {
             let report = crate::run::cleanup::execute(&s.ctx, &s.store, t).await;
@@ -183,7 +232,7 @@ pub fn run(
                     eprintln!("labwarp run --fresh: could not remove {what}: {err}");
                 }
                 eprintln!("labwarp run --fresh: the teardown did not finish; nothing was built (run again: it converges)");
-                return ExitCode::from(1);
+                return (ExitCode::from(1), None);
             }
             if !json {
                 println!(
@@ -214,6 +263,7 @@ pub fn run(
                 }
             }
             failures.print(json, distro);
+            failures.fixable(distro)
         });
         let cancel = Cancel::new();
         cancel_on_signals(cancel.clone());
@@ -223,10 +273,10 @@ pub fn run(
             store,
             log_task,
         } = s;
-        let result = crate::run::run(&plan, ctx.clone(), store, &selection, &cancel).await;
+        let result = crate::run::run(&plan, ctx.clone(), store, selection, &cancel).await;
         drop(ctx);
         let _ = log_task.await;
-        let _ = printer.await;
+        let fixable = printer.await.ok().flatten();
         if let Ok(sum) = &result
             && !sum.unverified.is_empty()
             && !json
@@ -239,12 +289,12 @@ pub fn run(
             );
         }
         match result {
-            Ok(sum) if sum.cancelled => ExitCode::from(EXIT_CANCELLED),
-            Ok(sum) if sum.ok => ExitCode::SUCCESS,
-            Ok(_) => ExitCode::from(1),
+            Ok(sum) if sum.cancelled => (ExitCode::from(EXIT_CANCELLED), None),
+            Ok(sum) if sum.ok => (ExitCode::SUCCESS, None),
+            Ok(_) => (ExitCode::from(1), fixable),
             Err(e) => {
                 eprintln!("labwarp run: {e:#}");
-                ExitCode::from(EXIT_INVALID)
+                (ExitCode::from(EXIT_INVALID), None)
             }
         }
     })

@@ -54,6 +54,30 @@ const fn old(name: &'static str) -> Release {
     }
 }
 
+/// Every release's name for a choice (the TUI's field): the supported ones first, the
+/// default leading, then the older ones newest first (validation refuses those, naming why).
+pub const NAMES: [&str; RELEASES.len()] = names();
+
+const fn names() -> [&'static str; RELEASES.len()] {
+    let mut out = [""; RELEASES.len()];
+    let (mut n, mut i) = (0, 0);
+    while i < RELEASES.len() {
+        if RELEASES[i].supported {
+            out[n] = RELEASES[i].name;
+            n += 1;
+        }
+        i += 1;
+    }
+    while i > 0 {
+        i -= 1;
+        if !RELEASES[i].supported {
+            out[n] = RELEASES[i].name;
+            n += 1;
+        }
+    }
+    out
+}
+
 /// The release named `name`, if labwarp knows it.
 pub fn release(name: &str) -> Option<&'static Release> {
     RELEASES.iter().find(|r| r.name == name)
@@ -72,6 +96,16 @@ pub fn supported_names() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_names_list_every_release_once_with_the_default_first() {
+        assert_eq!(NAMES[0], DEFAULT_RELEASE);
+        let mut names: Vec<&str> = NAMES.to_vec();
+        names.sort_unstable();
+        let mut all: Vec<&str> = RELEASES.iter().map(|r| r.name).collect();
+        all.sort_unstable();
+        assert_eq!(names, all);
+    }
 
     #[test]
     fn the_default_is_supported_and_every_supported_release_has_images() {

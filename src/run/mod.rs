@@ -6,6 +6,7 @@ pub mod fault;
 pub mod logs;
 pub mod monitor;
 pub mod print;
+pub mod remedies;
 pub mod runner;
 pub mod session;
 pub mod signatures;

@@ -9,6 +9,7 @@ pub const TAIL: usize = 8;
 
 use crate::lab::DistroFamily;
 use crate::plan::HostRole;
+pub use crate::run::remedies::Probe;
 
 pub struct Signature {
     /// Any of these (lowercase) in the error or the log tail matches.
@@ -19,9 +20,70 @@ pub struct Signature {
     /// Preflight findings (id prefixes) whose fixes repair this failure, applied from the
     /// troubleshoot screen once their exact change is shown and confirmed.
     pub preflight_fixes: &'static [&'static str],
+    /// A fix that reads the live state first (`run::remedies`), then shows exactly what it
+    /// changes.
+    pub probe: Option<Probe>,
 }
 
 pub static SIGNATURES: &[Signature] = &[
+    Signature {
+        needles: &[
+            "is already in use by interface",
+            "network is already in use",
+        ],
+        title: "A lab network's range collides with a host route",
+        explanation: "libvirt refuses to start a network whose range overlaps a route or \
+            address the hypervisor already has (a VPN, a docker or another lab's bridge).",
+        fix: "Pick a free range for that network in lab.yaml (its gateway and DHCP range \
+            with it); the host's route is not labwarp's to change.",
+        preflight_fixes: &[],
+        probe: Some(Probe::NetworkRange),
+    },
+    Signature {
+        needles: &[
+            "free and the address assigned there",
+            "address already in use",
+        ],
+        title: "A VirtualBMC port is taken",
+        explanation: "A node's IPMI endpoint cannot bind its UDP port: something else holds \
+            it, or a vbmcd of an earlier run of this lab still does.",
+        fix: "ss -ulnp shows the holder: stop this lab's stale vbmcd, or move \
+            overcloud.vbmc.base_port in lab.yaml to free ports.",
+        preflight_fixes: &[],
+        probe: Some(Probe::VbmcPort),
+    },
+    Signature {
+        needles: &[
+            "cannot access storage file",
+            "no network with matching name",
+        ],
+        title: "A leftover domain from an earlier lab",
+        explanation: "A domain of the lab's name already exists but points at disks or \
+            networks that are gone, so it cannot start; the step adopts a domain of that name.",
+        fix: "Remove the leftover domain (virsh undefine) if it is not needed; the step then \
+            defines it anew.",
+        preflight_fixes: &[],
+        probe: Some(Probe::LeftoverDomain),
+    },
+    Signature {
+        needles: &["server pid #"],
+        title: "A stale lock: vbmcd's pid file names another process",
+        explanation: "vbmcd refuses to start while its pid file names a live process; a vbmcd \
+            that died left it, and its pid now belongs to something else.",
+        fix: "Remove the pid file in the lab's VirtualBMC directory once no vbmcd runs from it, \
+            then run again.",
+        preflight_fixes: &[],
+        probe: Some(Probe::StaleLock),
+    },
+    Signature {
+        needles: &["no space left on device"],
+        title: "The disk is full",
+        explanation: "The file system holding the pool or the image cache has no space left.",
+        fix: "Free space there (df -h, du -sh), or move hypervisors[0].pool_path / \
+            images.cache_dir to a larger file system, then run again.",
+        preflight_fixes: &[],
+        probe: Some(Probe::PoolSpace),
+    },
     Signature {
         needles: &["permission denied"],
         title: "QEMU cannot open a disk image",
@@ -31,6 +93,7 @@ pub static SIGNATURES: &[Signature] = &[
         fix: "Keep disks in the pool directory (chown libvirt-qemu or qemu), or add the path to \
             /etc/apparmor.d/local/abstractions/libvirt-qemu; on RHEL restorecon -Rv the pool.",
         preflight_fixes: &["qemu-conf.", "apparmor."],
+        probe: None,
     },
     Signature {
         needles: &[
@@ -44,6 +107,7 @@ pub static SIGNATURES: &[Signature] = &[
         fix: "Enable nested virt (kvm_intel nested=1 / kvm_amd nested=1) or set \
             hypervisors[0].domain_type: qemu (slow but works).",
         preflight_fixes: &[],
+        probe: None,
     },
     Signature {
         needles: &[
@@ -59,6 +123,7 @@ pub static SIGNATURES: &[Signature] = &[
         fix: "vbmc list / vbmc start <node>; open the UDP ports from overcloud.vbmc.base_port \
             in the firewall; check vbmc.address is reachable from the undercloud.",
         preflight_fixes: &[],
+        probe: None,
     },
     Signature {
         needles: &["qemu:///session", "failed to connect socket to"],
@@ -68,6 +133,7 @@ pub static SIGNATURES: &[Signature] = &[
         fix: "Use qemu:///system and add the stack user to the libvirt group, or run \
             libvirtd and point hypervisors[0].libvirt_uri at it.",
         preflight_fixes: &[],
+        probe: None,
     },
     Signature {
         needles: &[
@@ -81,6 +147,7 @@ pub static SIGNATURES: &[Signature] = &[
         fix: "Raise memory_mib / disk size of the VM in the forms, or lower node counts; \
             review's totals show what the lab asks for against the host's capacity.",
         preflight_fixes: &[],
+        probe: None,
     },
     Signature {
         needles: &["md5", "checksum mismatch", "checksum"],
@@ -90,6 +157,7 @@ pub static SIGNATURES: &[Signature] = &[
         fix: "Delete the cached image in images.cache_dir and retry; update images.*.md5 if \
             upstream changed the image.",
         preflight_fixes: &[],
+        probe: None,
     },
 ];
 
@@ -114,6 +182,10 @@ pub struct Remedy {
     /// Preflight findings (id prefixes, e.g. `qemu-conf.`) whose fixes are part of the
     /// remedy: read on the hypervisor when it is offered, so the exact change is shown.
     pub findings: Vec<String>,
+    /// The live state to read when it is offered (`run::remedies`): what it changes is
+    /// known only then, and shown exactly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<Probe>,
 }
 
 impl Remedy {
@@ -177,22 +249,27 @@ pub async fn remedy_fixes(
 
 impl From<&Signature> for Diagnosis {
     fn from(s: &Signature) -> Self {
+        let preflight = (!s.preflight_fixes.is_empty()).then(|| {
+            format!(
+                "apply preflight's fixes for {}",
+                s.preflight_fixes
+                    .iter()
+                    .map(|p| p.trim_end_matches('.'))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            )
+        });
+        let description = preflight.or_else(|| s.probe.map(|p| p.describe().to_string()));
         Diagnosis {
             title: s.title.into(),
             explanation: s.explanation.into(),
             fix: s.fix.into(),
-            remedy: (!s.preflight_fixes.is_empty()).then(|| Remedy {
-                description: format!(
-                    "apply preflight's fixes for {}",
-                    s.preflight_fixes
-                        .iter()
-                        .map(|p| p.trim_end_matches('.'))
-                        .collect::<Vec<_>>()
-                        .join(" and ")
-                ),
+            remedy: description.map(|description| Remedy {
+                description,
                 host: HostRole::Virthost,
                 commands: Vec::new(),
                 findings: s.preflight_fixes.iter().map(|p| p.to_string()).collect(),
+                probe: s.probe,
             }),
         }
     }
@@ -227,6 +304,7 @@ fn missing_command(text: &str, distro: DistroFamily) -> Option<Diagnosis> {
             host,
             commands: vec![tools::install_argv(distro, &packages)],
             findings: Vec::new(),
+            probe: None,
         }
     });
     let (explanation, fix) = match tool {

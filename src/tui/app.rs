@@ -156,11 +156,11 @@ pub enum Msg {
         remedy: crate::run::signatures::Remedy,
         lines: Result<Vec<String>, String>,
     },
-    /// A troubleshooting fix ran (what it did), or why not.
+    /// A troubleshooting fix ran (what it did; the lab when it changed lab.yaml), or why not.
     RemedyApplied {
         stage: String,
         step: String,
-        result: Result<String, String>,
+        result: Result<crate::run::remedies::Applied, String>,
     },
     /// A shell the back end built (container shell): hand it the terminal.
     Shell(Vec<String>),
@@ -222,11 +222,13 @@ pub enum Effect {
     },
     /// Hand the terminal to this argv (built by the back end) and take it back after.
     RunInTerminal(Vec<String>),
-    /// Read what a diagnosed failure's preflight fixes would change on the hypervisor.
+    /// Read what a diagnosed failure's fix would change now (`lab_file`: where a lab.yaml
+    /// change goes).
     PrepareRemedy {
         stage: String,
         step: String,
         remedy: crate::run::signatures::Remedy,
+        lab_file: PathBuf,
     },
     /// Run a diagnosed failure's fix (confirmed by the person) on its host.
     ApplyRemedy {
@@ -541,20 +543,8 @@ impl App {
             } => {
                 self.set_lab(*lab, path);
                 self.screen = Screen::Hypervisor;
-                if self.welcome.pending == Some(welcome::Pending::Fresh) {
-                    self.welcome.pending = None;
-                    self.cleanup = Default::default();
-                    self.screen = Screen::Cleanup;
-                    return vec![];
-                }
                 if let Some(p) = self.welcome.pending.take() {
-                    self.run = RunView::default();
-                    self.dash = dashboard::State::default();
-                    self.screen = Screen::Dashboard;
-                    return vec![Effect::StartRun {
-                        lab: Box::new(self.lab.clone()),
-                        resume: p == welcome::Pending::Resume,
-                    }];
+                    return welcome::start_pending(self, p);
                 }
                 if let Some(w) = warnings.first() {
                     self.warn(w.clone());
@@ -599,10 +589,7 @@ impl App {
                 }
                 vec![]
             }
-            Msg::Reach(r) => {
-                connect::on_reach(self, r);
-                vec![]
-            }
+            Msg::Reach(r) => connect::on_reach(self, r),
             Msg::Bootstrapped(r) => connect::on_bootstrapped(self, r),
             Msg::Shell(argv) => vec![Effect::RunInTerminal(argv)],
             Msg::RemedyPrepared {

@@ -11,7 +11,9 @@ use crate::plan::{Resource, Selection};
 use crate::run::cleanup::{self, CleanPlan};
 use crate::run::containers;
 use crate::run::monitor::{self, Monitor};
+use crate::run::remedies;
 use crate::run::session::Session;
+use crate::run::signatures::Remedy;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -34,7 +36,7 @@ type SessionSlot = Arc<tokio::sync::Mutex<Option<(Lab, Arc<Session>, Monitor)>>>
 /// How often the live panes re-read what has no event (addresses, containers).
 const PANE_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
-type RemedySlot = Arc<Mutex<Option<(crate::run::signatures::Remedy, Vec<Fix>)>>>;
+type RemedySlot = Arc<Mutex<Option<(Remedy, remedies::Prepared)>>>;
 
 pub struct Driver {
     tx: UnboundedSender<Msg>,
@@ -45,8 +47,8 @@ pub struct Driver {
     /// One engine session per lab, kept for plan, run and cleanup alike (libvirt's test
     /// driver forgets everything when its connection closes).
     session: SessionSlot,
-    /// The preflight fixes of the troubleshooting remedy last shown: exactly these are
-    /// applied on confirmation.
+    /// The troubleshooting remedy last shown, as prepared: exactly that is applied on
+    /// confirmation.
     remedy: RemedySlot,
     /// Cancels the run in progress.
     cancel: Arc<Mutex<Option<Cancel>>>,
@@ -413,13 +415,33 @@ impl Driver {
                 stage,
                 step,
                 remedy,
+                lab_file,
             } => {
                 let Some(lab) = self.current_lab() else {
                     return Control::Continue;
                 };
-                let (tx, keep) = (self.tx.clone(), self.remedy.clone());
-                tokio::spawn(async move {
-                    let lines = prepare_remedy(&lab, &remedy, &keep).await;
+                let keep = self.remedy.clone();
+                self.with_session(lab, Msg::Notice, move |s, tx| async move {
+                    let state = s.store.snapshot();
+                    let file = lab_file.is_file().then_some(lab_file.as_path());
+                    let lines = match remedies::prepare(&s.ctx, &state, file, &remedy).await {
+                        Ok(p) if p.by_hand.is_some() => Err(format!(
+                            "labwarp changes nothing: {}",
+                            p.by_hand.unwrap_or_default()
+                        )),
+                        Ok(p) => {
+                            let lines = if p.changes(&remedy) {
+                                p.lines.clone()
+                            } else {
+                                vec![]
+                            };
+                            if let Ok(mut k) = keep.lock() {
+                                *k = Some((remedy.clone(), p));
+                            }
+                            Ok(lines)
+                        }
+                        Err(e) => Err(format!("Cannot read what to change: {e:#}")),
+                    };
                     let _ = tx.send(Msg::RemedyPrepared {
                         stage,
                         step,
@@ -436,22 +458,28 @@ impl Driver {
                 let Some(lab) = self.current_lab() else {
                     return Control::Continue;
                 };
-                // Exactly the preflight fixes that were shown (read again only if none was).
+                // Exactly what was shown (a remedy of commands alone is shown as they are).
                 let shown = self
                     .remedy
                     .lock()
                     .ok()
                     .and_then(|mut k| k.take())
                     .filter(|(r, _)| *r == remedy)
-                    .map(|(_, f)| f);
+                    .map(|(_, p)| p);
                 self.with_session(lab, Msg::Notice, move |s, tx| async move {
-                    let result = apply_remedy(&s, &remedy, shown)
-                        .await
-                        .map_err(|e| format!("{e:#}"));
+                    let result = match shown {
+                        Some(p) => remedies::apply(&s.ctx, &remedy, &p).await,
+                        None if remedy.findings.is_empty() && remedy.probe.is_none() => {
+                            remedies::apply(&s.ctx, &remedy, &Default::default()).await
+                        }
+                        None => Err(anyhow::anyhow!(
+                            "the change shown is out of date: press f again"
+                        )),
+                    };
                     let _ = tx.send(Msg::RemedyApplied {
                         stage,
                         step,
-                        result,
+                        result: result.map_err(|e| format!("{e:#}")),
                     });
                 });
             }
@@ -595,56 +623,6 @@ async fn apply_fix(lab: &Lab, fix: &Fix) -> Result<String, String> {
     } else {
         "nothing to change (already applied)".into()
     })
-}
-
-/// Reads a remedy's preflight fixes on the hypervisor, keeps them for the confirmation
-/// and says exactly what they change.
-async fn prepare_remedy(
-    lab: &Lab,
-    remedy: &crate::run::signatures::Remedy,
-    keep: &RemedySlot,
-) -> Result<Vec<String>, String> {
-    let (host, local) = hypervisor_host(lab).await?;
-    let view = HostView::system(host.as_ref(), local);
-    let fixes = crate::run::signatures::remedy_fixes(&view, lab, remedy).await;
-    let mut lines = Vec::new();
-    for (id, fix) in &fixes {
-        lines.push(format!("{id}:"));
-        lines.extend(checks::fix_text::lines_with_changes(&view, fix).await);
-    }
-    if let Ok(mut k) = keep.lock() {
-        *k = Some((remedy.clone(), fixes.into_iter().map(|(_, f)| f).collect()));
-    }
-    Ok(lines)
-}
-
-/// A remedy: the preflight fixes shown (applied on the hypervisor), then its commands.
-async fn apply_remedy(
-    s: &Session,
-    remedy: &crate::run::signatures::Remedy,
-    shown: Option<Vec<Fix>>,
-) -> anyhow::Result<String> {
-    let mut done = Vec::new();
-    if !remedy.findings.is_empty() {
-        let Some(fixes) = shown else {
-            anyhow::bail!("the change shown is out of date: press f again");
-        };
-        let local = s
-            .ctx
-            .lab
-            .hypervisors
-            .first()
-            .is_some_and(|h| crate::render::hypervisor_is_local(&h.address));
-        let view = HostView::system(s.ctx.virthost.as_ref(), local);
-        for fix in &fixes {
-            let a = checks::apply_fix(&view, fix).await?;
-            done.extend(a.steps);
-        }
-    }
-    if !remedy.commands.is_empty() {
-        done.push(crate::run::signatures::apply(&s.ctx, remedy).await?);
-    }
-    Ok(done.join("; "))
 }
 
 /// Opens a lab file for editing: a lab that parses but does not validate still opens (the

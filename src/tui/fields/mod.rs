@@ -59,6 +59,7 @@ pub enum FieldKey {
     VbmcAddress,
     VbmcUser,
     VbmcPassword,
+    TripleoRelease,
     DeployTemplates,
     DeployEnvFiles,
     LmEnabled,

@@ -1,5 +1,5 @@
-//! The overcloud form's fields below the node-group table: VirtualBMC, deploy and live
-//! migration.
+//! The overcloud form's fields below the node-group table: VirtualBMC, the TripleO release,
+//! deploy and live migration.
 
 use super::FieldKey::{self, *};
 use super::convert::{into_lines, into_port, into_text, non_empty, text};
@@ -18,6 +18,9 @@ pub const FIELDS: &[Spec<FieldKey>] = specs! {
         "IPMI user of every VirtualBMC.";
     VbmcPassword => "overcloud.vbmc.password", "IPMI password", Kind::Secret,
         "IPMI password; left empty, one is generated into the workspace.";
+    TripleoRelease => "tripleo.release", "TripleO release",
+        Kind::Select(&crate::lab::release::NAMES),
+        "TripleO release (quickstart's -R): Wallaby and later deploy; older ones are refused.";
     DeployTemplates => "overcloud.deploy.templates", "Templates", Kind::Line,
         "--templates directory for `openstack overcloud deploy`.";
     DeployEnvFiles => "overcloud.deploy.environment_files", "Environment files", Kind::Multi,
@@ -37,6 +40,7 @@ pub fn get(key: FieldKey, lab: &Lab) -> Value {
         VbmcAddress => text(&oc.vbmc.address),
         VbmcUser => text(&oc.vbmc.username),
         VbmcPassword => text(oc.vbmc.password.as_ref().map(Secret::expose).unwrap_or("")),
+        TripleoRelease => text(&lab.tripleo.release),
         DeployTemplates => text(&oc.deploy.templates),
         DeployEnvFiles => Value::Lines(oc.deploy.environment_files.clone()),
         LmEnabled => text(if oc.live_migration.enabled {
@@ -51,6 +55,10 @@ pub fn get(key: FieldKey, lab: &Lab) -> Value {
 }
 
 pub fn set(key: FieldKey, lab: &mut Lab, v: Value) -> Result<(), String> {
+    if key == TripleoRelease {
+        lab.tripleo.release = into_text(v);
+        return Ok(());
+    }
     let oc = &mut lab.overcloud;
     match key {
         VbmcPort => oc.vbmc.base_port = into_port(v)?,

@@ -7,6 +7,7 @@
 use crate::host::lab::Reach;
 use crate::tui::action::Action;
 use crate::tui::app::{App, Confirm, Effect, Password, Screen};
+use crate::tui::screens::welcome;
 use crate::tui::view;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -37,6 +38,9 @@ pub struct State {
     /// The fingerprint the person confirmed last: a host then offering another key is
     /// said so (it is never pinned).
     pub confirmed: Option<String>,
+    /// Opened from the welcome screen's resume, respin or fresh start of a found lab:
+    /// what goes on once connected (instead of the undercloud's form).
+    pub then: Option<welcome::Pending>,
 }
 
 /// Whether the lab's hypervisor is reached over SSH (what the engine's session decides).
@@ -55,6 +59,17 @@ pub fn enter(app: &mut App) -> Vec<Effect> {
     fx
 }
 
+/// Opens the screen for a found lab's start (`then`), which goes on once connected.
+/// The lab was just loaded from its file, so nothing is saved on the way.
+pub fn enter_then(app: &mut App, then: welcome::Pending) -> Vec<Effect> {
+    app.connect = State {
+        then: Some(then),
+        ..State::default()
+    };
+    app.screen = Screen::Connect;
+    vec![Effect::ProbeHost(Box::new(app.lab.clone()))]
+}
+
 const TYPE_HINT: &str = "type or paste SHA256:… (Enter on nothing: compare and confirm)";
 const PASSWORD_HINT: &str = "password (used once, not stored)";
 
@@ -70,8 +85,21 @@ fn field(app: &App, placeholder: &str, masked: bool) -> TextArea<'static> {
     ta
 }
 
-/// The driver's answer: what to show and which field to open.
-pub fn on_reach(app: &mut App, reach: Reach) {
+/// The driver's answer: what to show and which field to open; connected for a found lab's
+/// start, that start goes on.
+pub fn on_reach(app: &mut App, reach: Reach) -> Vec<Effect> {
+    let connected = matches!(reach, Reach::Connected { .. });
+    show(app, reach);
+    match app.connect.then.take() {
+        Some(p) if connected && app.screen == Screen::Connect => welcome::go_pending(app, p),
+        other => {
+            app.connect.then = other;
+            vec![]
+        }
+    }
+}
+
+fn show(app: &mut App, reach: Reach) {
     let c = &mut app.connect;
     c.typed = None;
     c.password = None;
@@ -115,7 +143,7 @@ pub fn on_bootstrapped(app: &mut App, r: Result<(), String>) -> Vec<Effect> {
 
 fn on_reach_keep_status(app: &mut App, reach: Reach) {
     let status = app.status.take();
-    on_reach(app, reach);
+    show(app, reach);
     app.status = status;
 }
 
@@ -186,8 +214,17 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             vec![]
         }
         (Phase::Answer(_), Action::Rerun) => {
-            app.connect = State::default();
+            let then = app.connect.then.take();
+            app.connect = State {
+                then,
+                ..State::default()
+            };
             vec![Effect::ProbeHost(Box::new(app.lab.clone()))]
+        }
+        (_, Action::Back | Action::Cancel) if app.connect.then.is_some() => {
+            // A found lab's start: back where it was chosen.
+            app.connect = State::default();
+            app.go(Screen::Welcome)
         }
         (_, Action::Back | Action::Cancel) => {
             app.connect = State::default();
@@ -223,6 +260,20 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         ]
     };
     let mut lines: Vec<Line> = Vec::new();
+    if let Some(then) = c.then {
+        let what = match then {
+            welcome::Pending::Resume => "resume",
+            welcome::Pending::Respin => "respin",
+            welcome::Pending::Fresh => "clean up, then rebuild",
+        };
+        lines.push(Line::from(Span::styled(
+            format!(
+                "Lab `{}` runs on this hypervisor: once connected, labwarp goes on to {what} it (Esc: back).",
+                app.lab.name
+            ),
+            s.muted,
+        )));
+    }
     let mut prompt: Option<(&str, &TextArea)> = None;
     match &c.phase {
         Phase::Probing => lines.push(Line::from(Span::styled(

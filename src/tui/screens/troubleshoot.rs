@@ -48,11 +48,12 @@ fn ask(
         crate::plan::HostRole::Virthost => "the hypervisor",
         crate::plan::HostRole::Undercloud => "the undercloud",
     };
-    let mut body = vec![
-        title,
-        String::new(),
-        format!("{} on {host}, exactly:", remedy.description),
-    ];
+    // A fix that read the live state says where each change goes in its own lines.
+    let head = match remedy.probe {
+        Some(_) => format!("{}, exactly:", remedy.description),
+        None => format!("{} on {host}, exactly:", remedy.description),
+    };
+    let mut body = vec![title, String::new(), head];
     body.extend(lines.into_iter().map(|l| format!("  {l}")));
     body.push(String::new());
     body.push(format!("then {stage} / {step} runs again."));
@@ -80,8 +81,8 @@ pub fn on_prepared(
             "Nothing to change: preflight finds {} as wanted",
             remedy.findings.join(", ").replace('.', "")
         )),
-        Ok(mut l) => {
-            l.extend(remedy.lines());
+        Ok(l) => {
+            app.status = None;
             let title = hits(app)
                 .into_iter()
                 .find(|d| d.remedy.as_ref() == Some(&remedy))
@@ -89,7 +90,7 @@ pub fn on_prepared(
                 .unwrap_or_else(|| remedy.description.clone());
             ask(app, title, stage, step, remedy, l);
         }
-        Err(e) => app.warn(format!("Cannot read what to change: {e}")),
+        Err(e) => app.warn(e),
     }
 }
 
@@ -98,15 +99,28 @@ pub fn on_remedy(
     app: &mut App,
     stage: String,
     step: String,
-    result: Result<String, String>,
+    result: Result<crate::run::remedies::Applied, String>,
 ) -> Vec<Effect> {
     match result {
-        Ok(done) => {
+        Ok(applied) => {
             app.run.failure = None;
             app.run.finished = None;
             let mut fx = app.go(Screen::Dashboard);
-            app.say(format!("Fix applied ({done}); retrying {stage} / {step}"));
-            fx.push(Effect::RetryStep { stage, step });
+            app.say(format!(
+                "Fix applied ({}); retrying {stage} / {step}",
+                applied.done
+            ));
+            match applied.lab {
+                // lab.yaml changed: the run resumes (at the failed step) with the new lab.
+                Some(lab) => {
+                    app.lab = *lab;
+                    fx.push(Effect::StartRun {
+                        lab: Box::new(app.lab.clone()),
+                        resume: true,
+                    });
+                }
+                None => fx.push(Effect::RetryStep { stage, step }),
+            }
             fx
         }
         Err(e) => {
@@ -130,13 +144,14 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 app.say("No fix labwarp can apply for this failure: see what it means below");
                 return vec![];
             };
-            if !remedy.findings.is_empty() {
-                // Its preflight fixes are read on the hypervisor first: the exact change.
+            if !remedy.findings.is_empty() || remedy.probe.is_some() {
+                // Its preflight fixes and the live state are read first: the exact change.
                 app.say(format!("Reading what to change: {}…", remedy.description));
                 return vec![Effect::PrepareRemedy {
                     stage: f.stage,
                     step: f.step,
                     remedy,
+                    lab_file: app.lab_path.clone(),
                 }];
             }
             let lines = remedy.lines();

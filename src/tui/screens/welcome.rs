@@ -145,6 +145,33 @@ fn select(app: &mut App) -> Vec<Effect> {
     }
 }
 
+/// The found lab is loaded: resume or respin its run, or clean it up first (fresh). A lab
+/// on a remote hypervisor goes through the connection screen first (its host key shown and
+/// confirmed, the workspace key bootstrapped) when it is not reachable yet; once connected
+/// the chosen start goes on by itself.
+pub fn start_pending(app: &mut App, p: Pending) -> Vec<Effect> {
+    if crate::tui::screens::connect::is_remote(app) {
+        return crate::tui::screens::connect::enter_then(app, p);
+    }
+    go_pending(app, p)
+}
+
+/// What the chosen start does once the hypervisor is reachable.
+pub fn go_pending(app: &mut App, p: Pending) -> Vec<Effect> {
+    if p == Pending::Fresh {
+        app.cleanup = Default::default();
+        app.screen = crate::tui::app::Screen::Cleanup;
+        return vec![];
+    }
+    app.run = Default::default();
+    app.dash = Default::default();
+    app.screen = crate::tui::app::Screen::Dashboard;
+    vec![Effect::StartRun {
+        lab: Box::new(app.lab.clone()),
+        resume: p == Pending::Resume,
+    }]
+}
+
 /// Rows of the menu on screen (two lines per choice), for drawing and clicks.
 fn menu_area(area: Rect) -> Rect {
     let [_, menu, _] = Layout::vertical([

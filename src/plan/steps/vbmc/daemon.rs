@@ -195,14 +195,19 @@ impl Step for Daemon {
         let Err(last) = wait_until_done(ctx, 240, || self.status(ctx)).await? else {
             return Ok(());
         };
-        let tail = h
-            .read_file(&paths.dir.join("vbmcd.out"))
-            .await
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
+        // Its output, and its log (where vbmcd writes why it refused to start).
+        let mut tail = Vec::new();
+        for f in [paths.dir.join("vbmcd.out"), paths.log_file()] {
+            let text = h
+                .read_file(&f)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            tail.extend(text.lines().rev().take(5).map(str::to_string));
+        }
         anyhow::bail!(
-            "vbmcd did not come up: {last}; its output: {}",
-            tail.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
+            "vbmcd did not come up: {last}; its output and log: {}",
+            tail.join(" | ")
         )
     }
 }
