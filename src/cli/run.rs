@@ -114,14 +114,18 @@ pub fn run(
     json: bool,
     selection: Selection,
     fresh: Option<crate::plan::Level>,
+    (respin, no_snapshot): (Option<crate::run::snapshot::respin::Respin>, bool),
 ) -> ExitCode {
-    let (lab, rt) = match lab_and_runtime(&args) {
+    let (mut lab, rt) = match lab_and_runtime(&args) {
         Ok(v) => v,
         Err(code) => return code,
     };
     rt.block_on(async move {
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
         let recorded = lab.clone();
+        if no_snapshot {
+            lab.snapshots.after_undercloud_install.clear();
+        }
         let s = match open_session("run", lab, &args, tx).await {
             Ok(s) => s,
             Err(code) => return code,
@@ -173,8 +177,13 @@ pub fn run(
             ),
             None => format!("Build lab {} now?", s.ctx.lab.name),
         };
-        if !yes && !confirm(&question) {
+        if respin.is_none() && !yes && !confirm(&question) {
             return ExitCode::from(EXIT_INVALID);
+        }
+        if let Some(r) = respin
+            && let Err(code) = super::respin::prepare(&s, r, json, yes).await
+        {
+            return code;
         }
         if let Some(t) = &teardown {
             let report = crate::run::cleanup::execute(&s.ctx, &s.store, t).await;

@@ -1,15 +1,13 @@
 //! Teardown: what a clean at a level will remove (as data, for `--dry-run` and the TUI's
 //! guided cleanup), and removal that converges in one run whatever state things are in.
-//!
-//! labwarp removes only what it can prove it made (`super::ownership`): what the state
-//! file recorded, or what carries the lab's marks (name *and* identity). Candidates come
-//! from the state file and from discovery on the live hosts (the plan's own resources,
-//! libvirt objects named with the lab prefix or carrying labwarp metadata, containers
-//! labelled with or named after the lab); each is proven the lab's, and removed, or
-//! reported as left alone with the reason and the command that removes it by hand. A
-//! directory is removed only once it holds nothing labwarp did not make (or, `whole`, when
-//! it is labwarp's own through and through). Every removal treats "already gone" as
-//! success, and one failure does not stop the others.
+//! labwarp removes only what it can prove it made (`super::ownership`): what the state file
+//! recorded, or what carries the lab's marks (name *and* identity). Candidates come from
+//! the state file and discovery (the plan's resources, libvirt objects with the lab prefix
+//! or labwarp metadata, containers labelled with or named after the lab, the lab's
+//! snapshots); each is proven the lab's and removed, or reported as left alone with why and
+//! the command that removes it by hand. A directory goes only once it holds nothing labwarp
+//! did not make (or, `whole`, when it is labwarp's through and through). "Already gone" is
+//! success; one failure does not stop the others.
 
 use super::ownership::{self, Proof};
 use super::state::{ResourceStatus, State, StateStore};
@@ -277,8 +275,7 @@ fn summarise(names: &[String]) -> String {
     }
 }
 
-/// Candidates found on the live hosts (each still to be proven the lab's), and notes on
-/// what could not be looked at.
+/// Candidates found on the live hosts (each still to be proven the lab's), and what not.
 pub async fn discover(ctx: &Ctx, plan: &Plan) -> anyhow::Result<(Vec<Resource>, Vec<KeptItem>)> {
     let mut out: Vec<Resource> = Vec::new();
     let mut notes = Vec::new();
@@ -313,8 +310,7 @@ pub async fn discover(ctx: &Ctx, plan: &Plan) -> anyhow::Result<(Vec<Resource>, 
             add(Resource::Pool { name: p.name });
         }
     }
-    // VirtualBMC: every entry in the lab's directory (a node the lab no longer has, too),
-    // and its daemon.
+    // VirtualBMC: every entry in the lab's directory (a node it no longer has too), its daemon.
     if !ctx.facts.test_driver {
         let paths = VbmcPaths::of(ctx);
         for node in vbmc::existing_entries(ctx, &paths).await? {
@@ -323,6 +319,10 @@ pub async fn discover(ctx: &Ctx, plan: &Plan) -> anyhow::Result<(Vec<Resource>, 
         add(Resource::VbmcDaemon {
             dir: paths.dir.clone(),
         });
+    }
+    // The lab's snapshots (`run::snapshot`): their directory, marked with the lab's identity.
+    if let Some(r) = crate::run::snapshot::clean_candidate(ctx).await? {
+        add(r);
     }
     // Containers labelled with the lab's name or named after it. In the sandbox both
     // roles are this machine: look once, as the undercloud.

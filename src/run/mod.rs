@@ -11,6 +11,7 @@ pub mod print;
 pub mod runner;
 pub mod session;
 pub mod signatures;
+pub mod snapshot;
 pub mod state;
 pub mod survey;
 pub mod workspace;

@@ -8,6 +8,7 @@ pub mod migration;
 pub mod nfs_server;
 pub mod openstack;
 pub mod overcloud;
+pub mod snapshot;
 pub mod system;
 pub mod undercloud;
 pub mod vbmc;

@@ -1,0 +1,32 @@
+//! Snapshots of the whole lab: every VM of the lab at one moment, plus what labwarp needs to
+//! trust the lab afterwards (the state file, the pinned host keys, the VirtualBMC entries).
+//!
+//! libvirt's own snapshots do not fit the lab's VMs (the tiny guest boots a kernel with no
+//! disk or raw disks, and internal qcow2 snapshots need qcow2 everywhere; reverting external
+//! ones needs libvirt ≥ 9.7), so a labwarp snapshot is a directory labwarp manages on the
+//! hypervisor: per VM its definition, its memory image (`virDomainSaveFlags`, written by
+//! libvirtd) when it ran, and a sparse copy of each disk taken while every VM is stopped —
+//! all VMs are paused together first, so the copies are of one moment. It is written into
+//! `.partial-NAME` with a journal and renamed into place once complete: a listed snapshot
+//! is always whole; a save killed half-way is recovered (its VMs brought back from their
+//! images) and its partial directory removed by the next snapshot command or `clean`.
+//!
+//! One job per file: `store.rs` the directory on the hypervisor (names, listing, markers),
+//! `save.rs`, `restore.rs`, `respin.rs` (the run's `undercloud-installed` snapshot).
+
+mod journal;
+pub mod respin;
+mod restore;
+mod save;
+mod store;
+
+pub use restore::{RestoreOptions, restore};
+pub use save::save;
+pub use store::{Manifest, SnapshotInfo, check_name, clean_candidate, delete, list, recover, root};
+
+/// The lab's VM domains as lab.yaml names them: the undercloud first, then every node.
+pub fn lab_domains(lab: &crate::lab::Lab) -> Vec<String> {
+    let mut out = vec![lab.domain_name(&lab.undercloud.vm.name)];
+    out.extend(lab.nodes().iter().map(|n| lab.domain_name(&n.name)));
+    out
+}
