@@ -3,7 +3,7 @@
 
 use super::EXIT_INVALID;
 use super::common::{LabArgs, confirm, lab_and_runtime, open_session};
-use crate::run::snapshot::{self, RestoreOptions, SnapshotInfo};
+use crate::run::snapshot::{self, RestoreOptions, SnapshotInfo, human_age, human_size};
 use clap::Subcommand;
 use std::process::ExitCode;
 use tokio::sync::mpsc;
@@ -13,14 +13,16 @@ pub enum Action {
     /// Save every VM of the lab at one moment (paused together; memory images and disk
     /// copies on the hypervisor) with the state file, pinned host keys and VirtualBMC entries.
     Save {
-        name: String,
+        #[arg(value_name = "NAME")]
+        snapshot: String,
         #[command(flatten)]
         lab: LabArgs,
     },
     /// Bring the lab back to a snapshot: VMs (memory and disks), state file, host keys, BMC
     /// entries. Refused when the snapshot no longer matches the lab (a VM added or removed).
     Restore {
-        name: String,
+        #[arg(value_name = "NAME")]
+        snapshot: String,
         #[command(flatten)]
         lab: LabArgs,
         /// Do not ask for confirmation.
@@ -36,39 +38,14 @@ pub enum Action {
     },
     /// Remove one of the lab's snapshots and its files.
     Delete {
-        name: String,
+        #[arg(value_name = "NAME")]
+        snapshot: String,
         #[command(flatten)]
         lab: LabArgs,
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
     },
-}
-
-/// `3.2 GiB`, `640 KiB`.
-pub fn human_size(bytes: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < units.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", units[u])
-    }
-}
-
-/// `42 s`, `5 min`, `3 h`, `2 d`.
-pub fn human_age(secs: u64) -> String {
-    match secs {
-        s if s < 120 => format!("{s} s"),
-        s if s < 7200 => format!("{} min", s / 60),
-        s if s < 172_800 => format!("{} h", s / 3600),
-        s => format!("{} d", s / 86_400),
-    }
 }
 
 fn print_list(list: &[SnapshotInfo]) {
@@ -114,16 +91,22 @@ pub fn run(action: Action) -> ExitCode {
                     print_list(&l);
                 }
             }),
-            Action::Save { name, .. } => snapshot::save(&s.ctx, &name, &say).await.map(|i| {
-                println!(
-                    "snapshot {} saved: {} VM(s), {} at {}",
-                    i.name,
-                    i.vms.len(),
-                    human_size(i.size_bytes),
-                    i.path
-                )
-            }),
-            Action::Restore { name, yes, .. } => {
+            Action::Save { snapshot: name, .. } => {
+                snapshot::save(&s.ctx, &name, &say).await.map(|i| {
+                    println!(
+                        "snapshot {} saved: {} VM(s), {} at {}",
+                        i.name,
+                        i.vms.len(),
+                        human_size(i.size_bytes),
+                        i.path
+                    )
+                })
+            }
+            Action::Restore {
+                snapshot: name,
+                yes,
+                ..
+            } => {
                 if !yes
                     && !confirm(&format!(
                         "Restore lab {} to snapshot {name}? What happened since is lost.",
@@ -136,7 +119,11 @@ pub fn run(action: Action) -> ExitCode {
                     .await
                     .map(|()| println!("lab {} restored to snapshot {name}", s.ctx.lab.name))
             }
-            Action::Delete { name, yes, .. } => {
+            Action::Delete {
+                snapshot: name,
+                yes,
+                ..
+            } => {
                 if !yes && !confirm(&format!("Delete snapshot {name} and its files?")) {
                     return ExitCode::from(EXIT_INVALID);
                 }

@@ -22,13 +22,13 @@ use tokio::sync::mpsc::UnboundedSender;
 pub enum Control {
     Continue,
     Quit,
-    /// Hand the terminal to this command (argv) and take it back after.
+    /// Hand the terminal to this command (argv), take it back after.
     Suspend(Vec<String>),
 }
 
-/// The open session and the lab it was opened for.
-/// The open session, with the monitor that keeps its VM and podman panes live (dropped,
-/// and so stopped, when another lab's session replaces it).
+mod snapshot_fx;
+
+/// The open session, with the monitor keeping its VM and podman panes live (stopped with it).
 type SessionSlot = Arc<tokio::sync::Mutex<Option<(Lab, Arc<Session>, Monitor)>>>;
 
 /// How often the live panes re-read what has no event (addresses, containers).
@@ -42,11 +42,9 @@ pub struct Driver {
     workspace: PathBuf,
     /// The fixes of the last preflight, by finding id, with the lab they were found for.
     fixes: Arc<Mutex<HashMap<String, (Fix, Lab)>>>,
-    /// One engine session per lab, kept for plan, run and cleanup alike (libvirt's test
-    /// driver forgets everything when its connection closes).
+    /// One engine session per lab for plan, run and cleanup (the test driver forgets on close).
     session: SessionSlot,
-    /// The preflight fixes of the troubleshooting remedy last shown: exactly these are
-    /// applied on confirmation.
+    /// The troubleshooting remedy's preflight fixes last shown: exactly these are applied.
     remedy: RemedySlot,
     /// Cancels the run in progress.
     cancel: Arc<Mutex<Option<Cancel>>>,
@@ -352,6 +350,7 @@ impl Driver {
                     },
                 );
             }
+            Effect::Snapshot { lab, op } => snapshot_fx::carry_out(self, *lab, op),
             Effect::ContainerLogs { name } => {
                 let Some(lab) = self.current_lab() else {
                     return Control::Continue;
@@ -700,6 +699,7 @@ fn effect_name(e: &Effect) -> &'static str {
         Effect::PrepareRemedy { .. } => "read a troubleshooting fix",
         Effect::CleanupDryRun { .. } => "cleanup dry run",
         Effect::StartCleanup { .. } => "cleanup",
+        Effect::Snapshot { .. } => "snapshot",
         Effect::Quit => "quit",
     }
 }

@@ -30,3 +30,29 @@ pub fn lab_domains(lab: &crate::lab::Lab) -> Vec<String> {
     out.extend(lab.nodes().iter().map(|n| lab.domain_name(&n.name)));
     out
 }
+
+/// `3.2 GiB`, `640 KiB`.
+pub fn human_size(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+/// `42 s`, `5 min`, `3 h`, `2 d`.
+pub fn human_age(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3600),
+        s => format!("{} d", s / 86_400),
+    }
+}
