@@ -2,8 +2,8 @@
 //! (stopped, memory in an image) and brought back. A save killed half-way leaves VMs paused
 //! or stopped; the journal is how the next snapshot command brings them back.
 
-use super::store::{p, sh};
-use crate::plan::{Ctx, HostRole};
+use super::store::{exists, p, read, sh};
+use crate::plan::Ctx;
 use crate::virt::{DomainState, ResumeAs};
 use std::path::Path;
 
@@ -46,11 +46,10 @@ impl Journal {
 
     pub async fn read(ctx: &Ctx, dir: &Path) -> anyhow::Result<Journal> {
         let f = dir.join(FILE);
-        let host = ctx.host(HostRole::Virthost);
-        if !host.exists(&f).await? {
+        if !exists(ctx, &f).await? {
             return Ok(Journal::default());
         }
-        let text = String::from_utf8_lossy(&host.read_file(&f).await?).into_owned();
+        let text = String::from_utf8_lossy(&read(ctx, &f).await?).into_owned();
         let mut j = Journal::default();
         for l in text.lines() {
             match l.strip_prefix("pid=") {
@@ -92,7 +91,6 @@ impl Journal {
     /// Brings every VM the dead save stopped or paused back as it was before the save:
     /// from its memory image when it has one, else paused VMs resumed; says what it did.
     pub async fn bring_back(&self, ctx: &Ctx, dir: &Path) -> anyhow::Result<Vec<String>> {
-        let host = ctx.host(HostRole::Virthost).clone();
         let mut said = Vec::new();
         for d in self.touched() {
             if self.has("resumed", &d) {
@@ -112,7 +110,7 @@ impl Journal {
                         "{d}: resumed (an interrupted snapshot had paused it)"
                     ));
                 }
-                DomainState::Shutoff if host.exists(&image).await? => {
+                DomainState::Shutoff if exists(ctx, &image).await? => {
                     let as_ = if was_paused {
                         ResumeAs::Paused
                     } else {

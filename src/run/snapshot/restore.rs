@@ -3,8 +3,8 @@
 //! no longer matches the lab (another lab's, a VM added or removed since). Repeatable: a
 //! restore killed half-way is finished by running it again.
 
-use super::store::{Manifest, open, p, recover, root, sh};
-use crate::plan::{Ctx, HostRole};
+use super::store::{Manifest, open, p, read, recover, root, sh};
+use crate::plan::Ctx;
 use crate::run::fault;
 use crate::run::state::StateStore;
 use crate::virt::ResumeAs;
@@ -106,7 +106,6 @@ pub async fn restore(
         );
     }
     let dir = root(ctx).join(name);
-    let host = ctx.host(HostRole::Virthost).clone();
     // Every VM of the snapshot off, then nodes made since (respin) powered off too.
     for vm in m.vms.iter().map(|v| &v.domain).chain(extra_nodes.iter()) {
         if ctx.libvirt.domain_exists(vm).await? {
@@ -121,7 +120,7 @@ pub async fn restore(
     fault::point(&ctx.workspace, "snapshot/restore", "after-stop").await?;
     for vm in &m.vms {
         if vm.persistent {
-            let xml = host.read_file(&dir.join(&vm.xml)).await?;
+            let xml = read(ctx, &dir.join(&vm.xml)).await?;
             ctx.libvirt
                 .define_domain(&String::from_utf8_lossy(&xml))
                 .await
@@ -154,7 +153,7 @@ pub async fn restore(
         }
     }
     if m.state_file {
-        let text = host.read_file(&dir.join("state.yaml")).await?;
+        let text = read(ctx, &dir.join("state.yaml")).await?;
         let st: crate::run::state::State = serde_yaml::from_slice(&text).with_context(|| {
             format!(
                 "{}: not a labwarp state file",
@@ -164,7 +163,7 @@ pub async fn restore(
         store.update(|s| *s = st)?;
     }
     if m.known_hosts {
-        let kh = host.read_file(&dir.join("known_hosts")).await?;
+        let kh = read(ctx, &dir.join("known_hosts")).await?;
         crate::run::state::write_atomic(&ctx.workspace.join("known_hosts"), &kh)?;
     }
     if m.vbmc_entries {

@@ -163,7 +163,7 @@ pub async fn save(
             .await?;
     }
     let nodes = ctx.facts.vbmc_dir.join("nodes");
-    let vbmc = !ctx.facts.test_driver && host.exists(&nodes).await?;
+    let vbmc = !ctx.facts.test_driver && super::store::exists(ctx, &nodes).await?;
     if vbmc {
         sh(
             ctx,

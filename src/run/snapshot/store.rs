@@ -117,14 +117,36 @@ pub(super) fn p(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// Whether `path` exists on the hypervisor, asked as root (a snapshot directory is 0700
+/// root's, and the SSH login need not be root).
+pub(super) async fn exists(ctx: &Ctx, path: &Path) -> anyhow::Result<bool> {
+    Ok(sh(ctx, "if [ -e \"$1\" ]; then echo yes; fi", &[&p(path)])
+        .await?
+        .trim()
+        == "yes")
+}
+
+/// A file on the hypervisor, read as root.
+pub(super) async fn read(ctx: &Ctx, path: &Path) -> anyhow::Result<Vec<u8>> {
+    let cmd = Cmd::new(["cat", "--", &p(path)]).sudo();
+    let out = ctx.host(HostRole::Virthost).exec(&cmd).await?;
+    if !out.success() {
+        bail!(
+            "cannot read {}: {}",
+            path.display(),
+            out.stderr_str().trim()
+        );
+    }
+    Ok(out.stdout)
+}
+
 /// Whether `dir` carries this lab's marker (name and identity).
 pub(super) async fn ours(ctx: &Ctx, dir: &Path) -> anyhow::Result<bool> {
-    let host = ctx.host(HostRole::Virthost);
     let marker = dir.join(MARKER_FILE);
-    if !host.exists(&marker).await? {
+    if !exists(ctx, &marker).await? {
         return Ok(false);
     }
-    let text = host.read_file(&marker).await?;
+    let text = read(ctx, &marker).await?;
     Ok(owner(ctx).owns_marker(&String::from_utf8_lossy(&text)))
 }
 
@@ -132,27 +154,30 @@ pub(super) async fn ours(ctx: &Ctx, dir: &Path) -> anyhow::Result<bool> {
 pub(super) async fn make_marked(ctx: &Ctx, dir: &Path) -> anyhow::Result<()> {
     let root = root(ctx);
     let host = ctx.host(HostRole::Virthost).clone();
-    if host.exists(&root).await? && !ours(ctx, &root).await? {
+    if exists(ctx, &root).await? && !ours(ctx, &root).await? {
         bail!(
             "{} exists but carries no marker of lab {} (this workspace's identity): labwarp will not write snapshots there",
             root.display(),
             ctx.lab.name
         );
     }
-    sh(ctx, "mkdir -p -m 0700 \"$1\" \"$2\"", &[&p(&root), &p(dir)]).await?;
+    // The root readable (its marker proves whose it is), each snapshot root's alone.
+    sh(
+        ctx,
+        "mkdir -p -m 0755 -- \"$1\" && mkdir -p -m 0700 -- \"$2\"",
+        &[&p(&root), &p(dir)],
+    )
+    .await?;
     let text = owner(ctx).marker_text();
     for d in [&root, &dir.to_path_buf()] {
-        host.write_root_file(&d.join(MARKER_FILE), text.as_bytes(), 0o600)
+        host.write_root_file(&d.join(MARKER_FILE), text.as_bytes(), 0o644)
             .await?;
     }
     Ok(())
 }
 
 async fn read_manifest(ctx: &Ctx, dir: &Path) -> anyhow::Result<Manifest> {
-    let bytes = ctx
-        .host(HostRole::Virthost)
-        .read_file(&dir.join(MANIFEST))
-        .await?;
+    let bytes = read(ctx, &dir.join(MANIFEST)).await?;
     serde_json::from_slice(&bytes).with_context(|| {
         format!(
             "{}: not a labwarp snapshot manifest",
@@ -166,8 +191,7 @@ async fn read_manifest(ctx: &Ctx, dir: &Path) -> anyhow::Result<Manifest> {
 pub(super) async fn open(ctx: &Ctx, name: &str) -> anyhow::Result<Option<Manifest>> {
     check_name(name)?;
     let dir = root(ctx).join(name);
-    let host = ctx.host(HostRole::Virthost);
-    if !host.exists(&dir.join(MANIFEST)).await? {
+    if !exists(ctx, &dir.join(MANIFEST)).await? {
         return Ok(None);
     }
     if !ours(ctx, &dir).await? {
@@ -193,8 +217,7 @@ pub(super) async fn open(ctx: &Ctx, name: &str) -> anyhow::Result<Option<Manifes
 /// The lab's complete snapshots, oldest first, with their sizes on disk.
 pub async fn list(ctx: &Ctx) -> anyhow::Result<Vec<SnapshotInfo>> {
     let root = root(ctx);
-    let host = ctx.host(HostRole::Virthost);
-    if !host.exists(&root).await? || !ours(ctx, &root).await? {
+    if !exists(ctx, &root).await? || !ours(ctx, &root).await? {
         return Ok(Vec::new());
     }
     // One line per complete snapshot: its name and size in KiB (sparse files counted by
@@ -245,8 +268,7 @@ pub async fn delete(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
 /// still running (its process alive) is left alone.
 pub async fn recover(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
     let root = root(ctx);
-    let host = ctx.host(HostRole::Virthost);
-    if !host.exists(&root).await? || !ours(ctx, &root).await? {
+    if !exists(ctx, &root).await? || !ours(ctx, &root).await? {
         return Ok(Vec::new());
     }
     let out = sh(
