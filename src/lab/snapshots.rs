@@ -27,3 +27,19 @@ impl SnapshotSettings {
         *self == SnapshotSettings::default()
     }
 }
+
+/// Why `name` cannot name a snapshot (it becomes a directory name and a command-line word):
+/// 1–64 of `A-Za-z0-9._-`, not starting with `.` or `-`. `None` when it can.
+pub fn snapshot_name_problem(name: &str) -> Option<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(['.', '-'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    (!ok).then(|| {
+        format!(
+            "snapshot name {name:?}: use 1 to 64 letters, digits, '.', '_' or '-', not starting with '.' or '-' (e.g. undercloud-installed)"
+        )
+    })
+}

@@ -65,3 +65,26 @@ pub async fn undercloud_teardown(
     });
     Ok(list)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_parse_and_the_name_comes_from_lab_yaml_or_is_off() {
+        assert_eq!("overcloud".parse::<Respin>(), Ok(Respin::Overcloud));
+        assert_eq!("undercloud".parse::<Respin>(), Ok(Respin::Undercloud));
+        assert!("all".parse::<Respin>().unwrap_err().contains("overcloud"));
+        let mut lab = crate::lab::Lab::default();
+        assert_eq!(
+            snapshot_name(&lab, false).unwrap().as_deref(),
+            Some("undercloud-installed")
+        );
+        assert_eq!(snapshot_name(&lab, true).unwrap(), None);
+        lab.snapshots.after_undercloud_install = String::new();
+        assert_eq!(snapshot_name(&lab, false).unwrap(), None);
+        lab.snapshots.after_undercloud_install = "../x".into();
+        let e = snapshot_name(&lab, false).unwrap_err().to_string();
+        assert!(e.starts_with("snapshots.after_undercloud_install:"), "{e}");
+    }
+}

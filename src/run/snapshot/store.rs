@@ -68,18 +68,10 @@ pub struct SnapshotInfo {
 /// A snapshot name: 1–64 of `A-Za-z0-9._-`, not starting with `.` or `-` (it becomes a
 /// directory name and a command-line word).
 pub fn check_name(name: &str) -> anyhow::Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with(['.', '-'])
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if !ok {
-        bail!(
-            "snapshot name {name:?}: use 1 to 64 letters, digits, '.', '_' or '-', not starting with '.' or '-' (e.g. undercloud-installed)"
-        );
+    match crate::lab::snapshot_name_problem(name) {
+        Some(why) => bail!(why),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The lab's snapshot directory on the hypervisor: one per lab, marked with its identity.
@@ -308,4 +300,62 @@ pub async fn clean_candidate(ctx: &Ctx) -> anyhow::Result<Option<Resource>> {
         level: Level::Nodes,
         whole: true,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_plain_words_or_refused_with_the_rule() {
+        for ok in [
+            "undercloud-installed",
+            "s1",
+            "before_upgrade.2",
+            "snap-20261206-124500",
+        ] {
+            check_name(ok).unwrap();
+        }
+        for bad in [
+            "",
+            ".partial-x",
+            "-rf",
+            "a/b",
+            "..",
+            "a b",
+            "x;rm",
+            &"a".repeat(65),
+        ] {
+            let e = check_name(bad).unwrap_err().to_string();
+            assert!(e.contains("letters, digits"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_manifest_reads_back_as_written() {
+        let m = Manifest {
+            format: FORMAT,
+            name: "s1".into(),
+            lab: "lab".into(),
+            lab_id: "0123456789abcdef".into(),
+            created: 1,
+            vms: vec![VmImage {
+                domain: "lab-undercloud".into(),
+                state: "running".into(),
+                persistent: true,
+                memory: Some("lab-undercloud.mem".into()),
+                xml: "lab-undercloud.xml".into(),
+                disks: vec![DiskCopy {
+                    target: "vda".into(),
+                    source: "/pool/lab-undercloud-0.qcow2".into(),
+                    copy: "lab-undercloud-vda.disk".into(),
+                }],
+            }],
+            state_file: true,
+            known_hosts: true,
+            vbmc_entries: false,
+        };
+        let text = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<Manifest>(&text).unwrap(), m);
+    }
 }
