@@ -276,6 +276,48 @@ fn snapshot_restore_refusal_kill9_and_respin_on_the_lab_in_a_box() {
         "after the respin, steps still to do: {todo:?}"
     );
 
+    // Respin the undercloud: back to the base image (a new VM, so a marker in the old one's
+    // RAM is gone), installed once more, the snapshot taken again, the overcloud redeployed.
+    let before = snapshots(&b)
+        .iter()
+        .find(|s| s["name"] == "undercloud-installed")
+        .map(|s| s["created"].as_u64().unwrap_or(0))
+        .expect("undercloud-installed before the undercloud respin");
+    guest_ok(&b, "echo old > marker-old-undercloud");
+    std::thread::sleep(Duration::from_secs(1));
+    let o = b.lab.labwarp(&["run", "--yes", "--respin", "undercloud"]);
+    assert!(o.status.success(), "run --respin undercloud: {}", text(&o));
+    let ls = guest_ok(&b, "ls");
+    assert!(
+        !ls.contains("marker-old-undercloud"),
+        "the undercloud was not rebuilt: {ls}"
+    );
+    assert_eq!(
+        calls(&b, "undercloud install"),
+        1,
+        "the new undercloud's install"
+    );
+    assert_eq!(
+        calls(&b, "overcloud deploy"),
+        1,
+        "the overcloud deployed on it"
+    );
+    let after = snapshots(&b)
+        .iter()
+        .find(|s| s["name"] == "undercloud-installed")
+        .map(|s| s["created"].as_u64().unwrap_or(0))
+        .expect("undercloud-installed taken again after the rebuild");
+    assert!(
+        after > before,
+        "the snapshot is of the old undercloud: {before} → {after}"
+    );
+    for n in &b.nodes {
+        assert!(
+            !domstate(&b.domain(n)).is_empty(),
+            "--respin undercloud removed node {n}"
+        );
+    }
+
     // clean lists the snapshots and removes them.
     let o = b
         .lab
