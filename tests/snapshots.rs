@@ -338,6 +338,34 @@ fn snapshot_restore_refusal_kill9_and_respin_on_the_lab_in_a_box() {
     assert!(!root.exists(), "clean left {}", root.display());
 }
 
+/// Two 192.168.x/24 (x in 100–159) that no libvirt network and no address in netns
+/// labwarp-ci uses now (other tests run at the same time).
+fn two_free_octets() -> (u8, u8) {
+    let mut used = String::new();
+    for n in virsh(&["net-list", "--all", "--name"])
+        .unwrap_or_default()
+        .lines()
+    {
+        if !n.trim().is_empty() {
+            used.push_str(&virsh(&["net-dumpxml", n.trim()]).unwrap_or_default());
+        }
+    }
+    used.push_str(&stdout(&out(std::process::Command::new("ip").args([
+        "-n",
+        &tiny_guest_support::netns(),
+        "-4",
+        "addr",
+    ]))));
+    let start = (std::process::id() % 60) as u8;
+    let free: Vec<u8> = (0..60u8)
+        .map(|i| 100 + (start + i) % 60)
+        .filter(|o| !used.contains(&format!("192.168.{o}.")))
+        .take(2)
+        .collect();
+    assert_eq!(free.len(), 2, "no two free subnets in 192.168.100-159");
+    (free[0], free[1])
+}
+
 /// Two labs on the real libvirtd (sandbox undercloud, nodes as real domains with real disk
 /// files): each saves a snapshot; cleaning one removes its snapshots, not the other's.
 #[test]
@@ -345,8 +373,9 @@ fn clean_removes_the_labs_snapshots_and_not_another_labs() {
     if !libvirtd_available() {
         return;
     }
-    let a = TestLab::libvirtd("sa", 213);
-    let b = TestLab::libvirtd("sb", 214);
+    let (oa, ob) = two_free_octets();
+    let a = TestLab::libvirtd("sa", oa);
+    let b = TestLab::libvirtd("sb", ob);
     for lab in [&a, &b] {
         let o = lab.labwarp(&["run", "--yes"]);
         assert!(o.status.success(), "run {}: {}", lab.name, text(&o));
@@ -373,6 +402,35 @@ fn clean_removes_the_labs_snapshots_and_not_another_labs() {
     assert_eq!(lb.len(), 1, "{lb:?}");
     // Each lab lists only its own.
     assert_ne!(la[0].1, lb[0].1);
+    // Lab b's snapshot put among lab a's: not listed, and its restore refused with why.
+    let foreign = std::path::Path::new(&la[0].1).with_file_name("from-b");
+    let o = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&lb[0].1)
+        .arg(&foreign)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(list(&a), la, "lab a lists lab b's snapshot");
+    let o = a.labwarp(&["snapshot", "restore", "from-b", "--yes"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("is not this lab's"),
+        "the refusal says whose it is: {}",
+        text(&o)
+    );
+    let o = a.labwarp(&["snapshot", "delete", "from-b", "--yes"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "deleting another lab's snapshot: {}",
+        text(&o)
+    );
+    assert!(
+        foreign.join("manifest.json").exists(),
+        "a refused delete removed it"
+    );
+    std::fs::remove_dir_all(&foreign).unwrap();
     let o = a.labwarp(&["clean", "--level", "nodes", "--yes"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(list(&a).is_empty(), "lab a's snapshot survived its clean");
