@@ -256,8 +256,8 @@ pub async fn delete(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
 }
 
 /// Brings back the VMs of every save that died half-way (their memory images are in its
-/// partial directory) and removes those directories; returns what it did, in words. A save
-/// still running (its process alive) is left alone.
+/// partial directory) and removes those directories; returns what it did, in words. Fails
+/// while another save runs (its process alive): one snapshot operation at a time.
 pub async fn recover(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
     let root = root(ctx);
     if !exists(ctx, &root).await? || !ours(ctx, &root).await? {
@@ -274,11 +274,10 @@ pub async fn recover(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
         let dir = root.join(d);
         let journal = Journal::read(ctx, &dir).await?;
         if journal.alive() {
-            said.push(format!(
-                "{d}: a save is running (pid {}), left alone",
+            bail!(
+                "another snapshot save is under way ({d}, labwarp pid {}): wait for it to end",
                 journal.pid
-            ));
-            continue;
+            );
         }
         said.extend(journal.bring_back(ctx, &dir).await?);
         sh(ctx, "rm -rf -- \"$1\"", &[&p(&dir)]).await?;
