@@ -99,6 +99,17 @@ fn kill_at_pause(b: &LabBox, args: &[&str], fault: &str, file: &str) {
     let _ = std::fs::remove_file(&paused);
 }
 
+/// The box's VirtualBMC ports (UDP BMCs and vbmcd's control port, in the shared netns) moved
+/// off 6230, which every lab in a box uses: other lab boxes may run at the same time.
+fn own_vbmc_ports(b: &LabBox) {
+    let file = b.file();
+    let yaml = std::fs::read_to_string(&file).expect("the box's lab.yaml");
+    let port = crate::engine_support::vbmc_base_port(b.octet);
+    let moved = yaml.replace("base_port: 6230,", &format!("base_port: {port},"));
+    assert_ne!(moved, yaml, "the box's lab.yaml has no `base_port: 6230,`");
+    std::fs::write(&file, moved).expect("write the box's lab.yaml");
+}
+
 fn snapshot_root(b: &LabBox) -> std::path::PathBuf {
     std::path::PathBuf::from("/var/lib/labwarp/snapshots").join(&b.lab.name)
 }
@@ -108,6 +119,7 @@ fn snapshot_restore_refusal_kill9_and_respin_on_the_lab_in_a_box() {
     require_sshd!();
     require_libvirtd();
     let b = LabBox::new();
+    own_vbmc_ports(&b);
     let uc = b.domain("undercloud");
 
     // The first run takes `undercloud-installed` after the install, before any node exists.

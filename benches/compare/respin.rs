@@ -45,6 +45,17 @@ fn timed(b: &LabBox, args: &[&str], mark: Option<&str>) -> (Duration, Option<Dur
     (start.elapsed(), at)
 }
 
+/// The box's VirtualBMC ports (UDP BMCs and vbmcd's control port, in the shared netns) moved
+/// off 6230, which every lab in a box uses: other lab boxes may run at the same time.
+fn own_vbmc_ports(b: &LabBox) {
+    let file = b.file();
+    let yaml = std::fs::read_to_string(&file).expect("the box's lab.yaml");
+    let port = crate::engine_support::vbmc_base_port(b.octet);
+    let moved = yaml.replace("base_port: 6230,", &format!("base_port: {port},"));
+    assert_ne!(moved, yaml, "the box's lab.yaml has no `base_port: 6230,`");
+    std::fs::write(&file, moved).expect("write the box's lab.yaml");
+}
+
 pub fn respin() -> Figure {
     let mut fig = Figure::new(
         8,
@@ -65,6 +76,7 @@ pub fn respin() -> Figure {
         return fig;
     }
     let b = LabBox::new();
+    own_vbmc_ports(&b);
     let fp = b.sshd.host_fingerprint();
     let (first, _) = timed(&b, &["run", "--yes", "--trust-host-key", &fp], None);
     fig.notes.push(format!(
