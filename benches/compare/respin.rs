@@ -16,8 +16,13 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// One `labwarp …` run: its wall time and when a line containing `mark` appeared.
-fn timed(b: &LabBox, args: &[&str], mark: Option<&str>) -> (Duration, Option<Duration>) {
+/// One `labwarp …` run: its wall time, when a line containing `mark` appeared, and each
+/// stage's own time as the run printed it (`[stage] done (1.2 s)`).
+fn timed(
+    b: &LabBox,
+    args: &[&str],
+    mark: Option<&str>,
+) -> (Duration, Option<Duration>, Vec<String>) {
     let start = Instant::now();
     let mut child = b
         .lab
@@ -28,12 +33,16 @@ fn timed(b: &LabBox, args: &[&str], mark: Option<&str>) -> (Duration, Option<Dur
         .expect("spawn labwarp");
     let mut at = None;
     let mut tail = Vec::new();
+    let mut stages = Vec::new();
     for line in BufReader::new(child.stdout.take().unwrap())
         .lines()
         .map_while(Result::ok)
     {
         if at.is_none() && mark.is_some_and(|m| line.contains(m)) {
             at = Some(start.elapsed());
+        }
+        if line.starts_with('[') && line.ends_with(" s)") && !line.contains(": ") {
+            stages.push(line.clone());
         }
         tail.push(line);
         if tail.len() > 40 {
@@ -42,7 +51,7 @@ fn timed(b: &LabBox, args: &[&str], mark: Option<&str>) -> (Duration, Option<Dur
     }
     let st = child.wait().expect("wait for labwarp");
     assert!(st.success(), "labwarp {args:?} failed: {}", tail.join("\n"));
-    (start.elapsed(), at)
+    (start.elapsed(), at, stages)
 }
 
 /// The box's VirtualBMC ports (UDP BMCs and vbmcd's control port, in the shared netns) moved
@@ -78,24 +87,35 @@ pub fn respin() -> Figure {
     let b = LabBox::new();
     own_vbmc_ports(&b);
     let fp = b.sshd.host_fingerprint();
-    let (first, _) = timed(&b, &["run", "--yes", "--trust-host-key", &fp], None);
+    let (first, _, _) = timed(&b, &["run", "--yes", "--trust-host-key", &fp], None);
     fig.notes.push(format!(
         "first build (no snapshot yet, for reference): {:.1} s",
         first.as_secs_f64()
     ));
     let n = crate::figures::rounds(3);
     let (mut respins, mut restores, mut rebuilds) = (vec![], vec![], vec![]);
+    let (mut respin_stages, mut rebuild_stages) = (vec![], vec![]);
     for _ in 0..n {
-        let (t, back) = timed(
+        let (t, back, st) = timed(
             &b,
             &["run", "--yes", "--respin", "overcloud"],
             Some("respin: lab back at snapshot"),
         );
         respins.push(t);
+        respin_stages = st;
         restores.push(back.expect("the respin never said the lab was back at the snapshot"));
-        let (t, _) = timed(&b, &["run", "--yes", "--fresh", "nodes"], None);
+        let (t, _, st) = timed(&b, &["run", "--yes", "--fresh", "nodes"], None);
         rebuilds.push(t);
+        rebuild_stages = st;
     }
+    fig.notes.push(format!(
+        "where the last respin's time went, after the restore: {}",
+        respin_stages.join(", ")
+    ));
+    fig.notes.push(format!(
+        "where the last rebuild's time went, after the teardown: {}",
+        rebuild_stages.join(", ")
+    ));
     let respin = fig.row(
         "labwarp run --respin overcloud (restore + redeploy)",
         "s",
