@@ -38,7 +38,7 @@ pub struct Figure {
 }
 
 impl Figure {
-    fn new(id: u32, title: &str, method: &str) -> Figure {
+    pub(crate) fn new(id: u32, title: &str, method: &str) -> Figure {
         Figure {
             id,
             title: title.into(),
@@ -47,7 +47,7 @@ impl Figure {
         }
     }
 
-    fn row(&mut self, what: &str, unit: &str, stats: Stats) -> Stats {
+    pub(crate) fn row(&mut self, what: &str, unit: &str, stats: Stats) -> Stats {
         self.rows.push(Row {
             what: what.into(),
             unit: unit.into(),
@@ -56,7 +56,7 @@ impl Figure {
         stats
     }
 
-    fn check(&mut self, target: &str, measured: String, met: bool) {
+    pub(crate) fn check(&mut self, target: &str, measured: String, met: bool) {
         self.checks.push(Check {
             target: target.into(),
             measured,
@@ -69,7 +69,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn rounds(default: usize) -> usize {
+pub(crate) fn rounds(default: usize) -> usize {
     std::env::var("LABWARP_BENCH_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())

@@ -1,7 +1,7 @@
 //! Whole-process and side-by-side figures (issue 7), run by `scripts/bench`:
 //!
 //! `cargo bench --bench compare -- FIGURE…` with FIGURE one of `ssh`, `virsh`, `ingest`,
-//! `mem`, `idle`, `startup`, `bringup` (or `all`), then `report` writes BENCHMARKS.md from
+//! `mem`, `idle`, `startup`, `bringup`, `respin` (or `all`), then `report` writes BENCHMARKS.md from
 //! every figure's JSON and criterion's samples. Each comparison interleaves labwarp and the
 //! tool users run today in the same rounds, so machine noise hits both alike; what counts
 //! is the ratio of medians.
@@ -12,6 +12,10 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../../tests/engine_support/mod.rs"]
+mod engine_support;
+#[path = "../../tests/lab_box/mod.rs"]
+mod lab_box;
 #[path = "../../tests/sshd/mod.rs"]
 mod sshd;
 #[path = "../../tests/tiny_guest_support/mod.rs"]
@@ -21,6 +25,7 @@ mod tmux_support;
 
 mod figures;
 mod report;
+mod respin;
 
 use std::path::PathBuf;
 
@@ -68,7 +73,7 @@ fn main() {
         return;
     }
     let all = [
-        "ssh", "virsh", "frames", "ingest", "mem", "idle", "startup", "bringup",
+        "ssh", "virsh", "frames", "ingest", "mem", "idle", "startup", "bringup", "respin",
     ];
     let wanted: Vec<&str> = if args.is_empty() || args.iter().any(|a| a == "all") {
         all.to_vec()
@@ -88,6 +93,7 @@ fn main() {
             "idle" => figures::idle(),
             "startup" => figures::startup(),
             "bringup" => rt.block_on(figures::bringup()),
+            "respin" => respin::respin(),
             "report" => {
                 report::write();
                 continue;

@@ -213,7 +213,9 @@ pub fn write() {
         Some(f) => figs.push(f),
         None => missing.push("frame (criterion)".into()),
     }
-    for name in ["frames", "ingest", "mem", "idle", "startup", "bringup"] {
+    for name in [
+        "frames", "ingest", "mem", "idle", "startup", "bringup", "respin",
+    ] {
         match load(name) {
             Some(f) => figs.push(f),
             None => missing.push(name.to_string()),
@@ -316,7 +318,7 @@ pub fn write() {
     md.push_str(&changes());
     md.push_str(
         "\n## Reproduce\n\n```\nscripts/setup-host.sh   # once, as root\nscripts/bench\n```\n\n\
-         Figures alone: `scripts/bench ssh virsh frames ingest mem idle startup bringup` (any of \
+         Figures alone: `scripts/bench ssh virsh frames ingest mem idle startup bringup respin` (any of \
          them; then the report is rewritten with what the output dir holds), or by hand \
          `cargo bench --profile bench-fast --bench compare -- FIGURE…`, \
          `cargo bench --profile bench-fast --bench inproc`, then \

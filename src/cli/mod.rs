@@ -9,8 +9,10 @@ mod containers;
 pub mod export;
 mod plan;
 mod presets;
+mod respin;
 mod run;
 mod run_fix;
+mod snapshot;
 pub mod ssh;
 mod status;
 mod tui;
@@ -138,6 +140,14 @@ pub enum Command {
         /// --yes) and run again from the failed step.
         #[arg(long)]
         fix: bool,
+        /// overcloud: restore the snapshot taken after the undercloud install and deploy the
+        /// overcloud again; undercloud: rebuild the undercloud from the base image.
+        #[arg(long, value_name = "LEVEL", conflicts_with_all = ["fresh", "from", "only"])]
+        respin: Option<crate::run::respin::Respin>,
+        /// Take no snapshot after the undercloud install (lab.yaml
+        /// `snapshots.after_undercloud_install` names it; default undercloud-installed).
+        #[arg(long)]
+        no_snapshot: bool,
     },
     /// Show what exists (state file) and what is left (live checks).
     Status {
@@ -175,7 +185,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Remove what labwarp created, at a level: nodes, virthost or all.
+    /// Whole-lab snapshots: save, restore, list (sizes, ages), delete.
+    #[command(subcommand)]
+    Snapshot(snapshot::Action),
+    /// Remove what labwarp created, at a level: nodes, virthost or all (every level also
+    /// removes the lab's snapshots).
     Clean {
         #[command(flatten)]
         lab: LabArgs,
@@ -225,13 +239,15 @@ pub fn run(cli: Cli) -> ExitCode {
             only,
             fresh,
             fix,
+            respin,
+            no_snapshot,
         }) => {
             let sel = match (from, only) {
                 (Some(f), _) => crate::plan::Selection::From(f),
                 (_, Some(o)) => crate::plan::Selection::Only(o),
                 _ => crate::plan::Selection::All,
             };
-            run::run(lab, yes, json, sel, fresh, fix)
+            run::run(lab, yes, json, sel, fresh, fix, (respin, no_snapshot))
         }
         Some(Command::Status { lab, json }) => status::run(lab, json),
         Some(Command::Vms { lab, json }) => vms::run(lab, json),
@@ -251,6 +267,7 @@ pub fn run(cli: Cli) -> ExitCode {
             };
             containers::run(lab, what, json)
         }
+        Some(Command::Snapshot(action)) => snapshot::run(action),
         Some(Command::Clean {
             lab,
             level,

@@ -139,11 +139,21 @@ pub fn run(
     selection: Selection,
     fresh: Option<crate::plan::Level>,
     fix: bool,
+    (respin, no_snapshot): (Option<crate::run::respin::Respin>, bool),
 ) -> ExitCode {
     let mut fresh = fresh;
+    let mut respin = respin;
     let mut rounds = 0;
     loop {
-        let (code, fixable) = run_once(&args, yes, json, &selection, fresh.take());
+        // A teardown or respin happens once: a run again after a fix resumes from there.
+        let (code, fixable) = run_once(
+            &args,
+            yes,
+            json,
+            &selection,
+            fresh.take(),
+            (respin.take(), no_snapshot),
+        );
         match fixable {
             Some(f) if fix && rounds < 3 => {
                 rounds += 1;
@@ -163,14 +173,18 @@ fn run_once(
     json: bool,
     selection: &Selection,
     fresh: Option<crate::plan::Level>,
+    (respin, no_snapshot): (Option<crate::run::respin::Respin>, bool),
 ) -> (ExitCode, Option<super::run_fix::Fixable>) {
-    let (lab, rt) = match lab_and_runtime(args) {
+    let (mut lab, rt) = match lab_and_runtime(args) {
         Ok(v) => v,
         Err(code) => return (code, None),
     };
     rt.block_on(async move {
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
         let recorded = lab.clone();
+        if no_snapshot {
+            lab.snapshots.after_undercloud_install.clear();
+        }
         let s = match open_session("run", lab, args, tx).await {
             Ok(s) => s,
             Err(code) => return (code, None),
@@ -222,8 +236,13 @@ fn run_once(
             ),
             None => format!("Build lab {} now?", s.ctx.lab.name),
         };
-        if !yes && !confirm(&question) {
+        if respin.is_none() && !yes && !confirm(&question) {
             return (ExitCode::from(EXIT_INVALID), None);
+        }
+        if let Some(r) = respin
+            && let Err(code) = super::respin::prepare(&s, r, json, yes).await
+        {
+            return (code, None);
         }
         if let Some(t) = &teardown {
             let report = crate::run::cleanup::execute(&s.ctx, &s.store, t).await;

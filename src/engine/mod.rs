@@ -5,6 +5,7 @@
 pub mod ctx;
 pub mod event;
 pub mod facts;
+pub mod fault;
 pub mod resource;
 pub mod state;
 pub mod vbmc_layout;

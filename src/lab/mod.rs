@@ -10,6 +10,7 @@ mod merge;
 mod model;
 mod presets;
 pub mod release;
+mod snapshots;
 mod syntax;
 mod validate;
 mod virt_type;
@@ -20,6 +21,7 @@ pub use load::{load_path, load_preset, load_str, parse_str, to_yaml};
 pub use merge::deep_merge;
 pub use model::*;
 pub use presets::{PresetInfo, preset_names, preset_text, presets};
+pub use snapshots::{RESPIN_DEFAULT, SnapshotSettings, snapshot_name_problem};
 pub use validate::validate;
 pub use virt_type::VirtType;
 

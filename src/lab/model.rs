@@ -13,12 +13,11 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Lab {
-    /// The preset this lab starts from (`labwarp presets`); the rest of the file overrides it
-    /// (mappings merge key by key, lists replace). `None` for a lab written out in full.
+    /// The preset this lab starts from (`labwarp presets`), overridden by the rest of the
+    /// file (mappings merge by key, lists replace). `None`: written out in full.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preset: Option<String>,
-    /// Short name; prefixes every resource labwarp creates (`<name>-undercloud`), so cleanup
-    /// can find them even without the state file.
+    /// Short name; prefixes everything labwarp creates (`<name>-undercloud`) for cleanup.
     pub name: String,
     /// One-line description (shown in `labwarp presets` and the welcome screen).
     pub description: String,
@@ -34,11 +33,12 @@ pub struct Lab {
     /// The TripleO release the lab deploys (quickstart's `-R`).
     #[serde(skip_serializing_if = "Tripleo::is_default")]
     pub tripleo: Tripleo,
-    /// Installer rules this lab knowingly breaks: each named rule's error becomes a warning
-    /// (`undercloud-memory`, `node-memory`, `pxe-network`, ...; the list and what each
-    /// risks: README, "Overriding an installer rule"). For people who know what they are doing.
+    /// Installer rules this lab knowingly breaks, each error a warning (`undercloud-memory`,
+    /// `node-memory`, ...; README, "Overriding an installer rule"). For those who know.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<String>,
+    #[serde(skip_serializing_if = "super::snapshots::SnapshotSettings::is_default")]
+    pub snapshots: super::snapshots::SnapshotSettings,
 }
 
 impl Default for Lab {
@@ -56,6 +56,7 @@ impl Default for Lab {
             overcloud: Overcloud::default(),
             tripleo: Tripleo::default(),
             overrides: Vec::new(),
+            snapshots: Default::default(),
         }
     }
 }
@@ -64,8 +65,7 @@ impl Default for Lab {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Tripleo {
-    /// The release, as tripleo-quickstart's `-R` names it: `wallaby` (default), `zed` or
-    /// `master` (those whose deploy flow labwarp implements: `crate::lab::release`).
+    /// The release as quickstart's `-R` names it: wallaby (default), zed, master (`release`).
     pub release: String,
 }
 

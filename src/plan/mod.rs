@@ -5,6 +5,7 @@
 pub mod job;
 pub mod ownership;
 pub mod remove;
+pub mod snapshot;
 pub use crate::workspace::owner;
 pub mod stages;
 pub mod step;

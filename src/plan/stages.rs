@@ -10,6 +10,7 @@ use super::steps::overcloud::{
     self as oc, DeployArgs, NetworkKind, NetworkProvision, NodeImport, NodeIntrospect,
     NodeProvision, OvercloudDeploy, RolesData,
 };
+use super::steps::snapshot::RespinSnapshot;
 use super::steps::system::{Packages, StackUser};
 use super::steps::undercloud::{
     self, Address, EjectSeed, HostKey, SshFiles, SshReady, UndercloudRef,
@@ -18,6 +19,7 @@ use super::steps::vbmc;
 use super::{Facts, HostRole, Level, Plan, Stage};
 use crate::checks::QemuMode;
 use crate::lab::{Lab, Role};
+use crate::plan::snapshot::snapshot_name;
 use crate::render::{self, RenderContext, VmRole};
 use std::path::{Path, PathBuf};
 
@@ -358,6 +360,10 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
             level: Level::Nodes,
         })
         .then(UndercloudInstall { cli: cli.clone() });
+    // The lab saved once installed, for `run --respin overcloud` (steps/snapshot.rs).
+    if let (false, Some(name)) = (facts.sandbox, snapshot_name(lab, false)?) {
+        install = install.then(RespinSnapshot { name });
+    }
 
     // overcloud nodes: each node's disks, domain then VirtualBMC entry, nodes in parallel;
     // instackenv.json (same ports, address and credentials as the entries).

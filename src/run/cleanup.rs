@@ -5,7 +5,7 @@
 //! file recorded, or what carries the lab's marks (name *and* identity). Candidates come
 //! from the state file and from discovery on the live hosts (the plan's own resources,
 //! libvirt objects named with the lab prefix or carrying labwarp metadata, containers
-//! labelled with or named after the lab); each is proven the lab's, and removed, or
+//! labelled with or named after the lab, the lab's snapshots); each is proven the lab's, and removed, or
 //! reported as left alone with the reason and the command that removes it by hand. A
 //! directory is removed only once it holds nothing labwarp did not make (or, `whole`, when
 //! it is labwarp's own through and through). Every removal treats "already gone" as
@@ -289,6 +289,10 @@ pub async fn discover(ctx: &Ctx, plan: &Plan) -> anyhow::Result<(Vec<Resource>, 
         add(Resource::VbmcDaemon {
             dir: paths.dir.clone(),
         });
+    }
+    // The lab's snapshots (`plan::snapshot`): their directory, marked with the lab's identity.
+    if let Some(r) = crate::plan::snapshot::clean_candidate(ctx).await? {
+        add(r);
     }
     // Containers labelled with the lab's name or named after it. In the sandbox both
     // roles are this machine: look once, as the undercloud.

@@ -2,11 +2,11 @@
 
 pub mod cleanup;
 pub mod containers;
-pub mod fault;
 pub mod logs;
 pub mod monitor;
 pub mod print;
 pub mod remedies;
+pub mod respin;
 pub mod runner;
 pub mod session;
 pub mod signatures;
@@ -15,5 +15,5 @@ pub mod survey;
 pub use runner::{RunSummary, run};
 
 // The engine's events and state file, under their old names too.
-pub use crate::engine::{event, state};
+pub use crate::engine::{event, fault, state};
 pub use crate::plan::ownership;

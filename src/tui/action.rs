@@ -51,6 +51,10 @@ pub enum Action {
     Troubleshoot,
     Retry,
     Cleanup,
+    Snapshots,
+    SnapshotSave,
+    SnapshotRestore,
+    SnapshotDelete,
     Confirm,
     Cancel,
 }

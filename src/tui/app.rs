@@ -6,7 +6,7 @@ use super::form::Form;
 use super::keymap::{self, Scope};
 use super::runview::RunView;
 use super::screens::{
-    cleanup, connect, dashboard, forms, preflight, review, troubleshoot, welcome,
+    cleanup, connect, dashboard, forms, preflight, review, snapshots, troubleshoot, welcome,
 };
 use super::style::Styles;
 use crate::engine::event::{Event, FindingRow};
@@ -30,6 +30,7 @@ pub enum Screen {
     Dashboard,
     Troubleshoot,
     Cleanup,
+    Snapshots,
 }
 
 impl Screen {
@@ -55,6 +56,7 @@ impl Screen {
             Screen::Dashboard => "Run",
             Screen::Troubleshoot => "Troubleshoot",
             Screen::Cleanup => "Cleanup",
+            Screen::Snapshots => "Snapshots",
         }
     }
 
@@ -67,7 +69,7 @@ impl Screen {
             Screen::Preflight => Screen::Review,
             Screen::Review => Screen::Dashboard,
             Screen::Dashboard | Screen::Troubleshoot => Screen::Troubleshoot,
-            Screen::Cleanup => Screen::Cleanup,
+            Screen::Cleanup | Screen::Snapshots => self,
         }
     }
 
@@ -78,7 +80,9 @@ impl Screen {
             Screen::Overcloud => Screen::Undercloud,
             Screen::Preflight => Screen::Overcloud,
             Screen::Review => Screen::Preflight,
-            Screen::Dashboard | Screen::Troubleshoot | Screen::Cleanup => Screen::Dashboard,
+            Screen::Dashboard | Screen::Troubleshoot | Screen::Cleanup | Screen::Snapshots => {
+                Screen::Dashboard
+            }
         }
     }
 }
@@ -166,6 +170,7 @@ pub enum Msg {
     Shell(Vec<String>),
     /// Something the driver wants the user to know (container restarted, shell ended...).
     Notice(String),
+    Snapshots(snapshots::Reply),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -244,6 +249,11 @@ pub enum Effect {
         lab: Box<Lab>,
         level: Level,
     },
+    /// A snapshot operation of the lab (`plan::snapshot`), for the snapshots screen.
+    Snapshot {
+        lab: Box<Lab>,
+        op: snapshots::Op,
+    },
     Quit,
 }
 
@@ -320,6 +330,7 @@ pub struct App {
     pub dash: dashboard::State,
     pub trouble: troubleshoot::State,
     pub cleanup: cleanup::State,
+    pub snapshots: snapshots::State,
     pub connect: connect::State,
 }
 
@@ -350,6 +361,7 @@ impl App {
             dash: dashboard::State::default(),
             trouble: troubleshoot::State::default(),
             cleanup: cleanup::State::default(),
+            snapshots: snapshots::State::default(),
             connect: connect::State::default(),
         }
     }
@@ -478,6 +490,7 @@ impl App {
             }
             Screen::Troubleshoot => scopes.push(Scope::Troubleshoot),
             Screen::Cleanup => scopes.push(Scope::Cleanup),
+            Screen::Snapshots => scopes.push(Scope::Snapshots),
             Screen::Connect => scopes.push(Scope::Connect),
         }
         if !self.is_typing() {
@@ -578,6 +591,7 @@ impl App {
                 cleanup::on_preview(self, r);
                 vec![]
             }
+            Msg::Snapshots(r) => snapshots::on_reply(self, r),
             Msg::CleanupFinished(r) => {
                 cleanup::on_finished(self, r);
                 vec![]
@@ -699,6 +713,7 @@ impl App {
             Screen::Dashboard => dashboard::on_action(self, action),
             Screen::Troubleshoot => troubleshoot::on_action(self, action),
             Screen::Cleanup => cleanup::on_action(self, action),
+            Screen::Snapshots => snapshots::on_action(self, action),
             Screen::Connect => connect::on_action(self, action),
         }
     }

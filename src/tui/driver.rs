@@ -28,6 +28,8 @@ pub enum Control {
     Suspend(Vec<String>),
 }
 
+mod snapshot_fx;
+
 /// The open session and the lab it was opened for.
 /// The open session, with the monitor that keeps its VM and podman panes live (dropped,
 /// and so stopped, when another lab's session replaces it).
@@ -357,6 +359,7 @@ impl Driver {
                     },
                 );
             }
+            Effect::Snapshot { lab, op } => snapshot_fx::carry_out(self, *lab, op),
             Effect::ContainerLogs { name } => {
                 let Some(lab) = self.current_lab() else {
                     return Control::Continue;
@@ -673,6 +676,7 @@ fn effect_name(e: &Effect) -> &'static str {
         Effect::PrepareRemedy { .. } => "read a troubleshooting fix",
         Effect::CleanupDryRun { .. } => "cleanup dry run",
         Effect::StartCleanup { .. } => "cleanup",
+        Effect::Snapshot { .. } => "snapshot",
         Effect::Quit => "quit",
     }
 }

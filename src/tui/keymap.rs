@@ -24,6 +24,7 @@ pub enum Scope {
     ContainerPane,
     Troubleshoot,
     Cleanup,
+    Snapshots,
     /// The connection screen of a remote hypervisor.
     Connect,
     Confirm,
@@ -46,6 +47,7 @@ impl Scope {
             Scope::ContainerPane => "Podman pane",
             Scope::Troubleshoot => "Troubleshooting",
             Scope::Cleanup => "Cleanup",
+            Scope::Snapshots => "Snapshots",
             Scope::Connect => "Connect to the hypervisor",
             Scope::Confirm => "Confirmation",
             Scope::Prompt => "Prompt",
@@ -385,6 +387,7 @@ pub static KEYMAP: &[Binding] = &[
         false,
     ),
     b(S::Dashboard, &[c('c')], A::Cleanup, "guided cleanup", true),
+    b(S::Dashboard, &[c('p')], A::Snapshots, "snapshots", true),
     b(
         S::LogPane,
         &[k(K::PageUp), ctrl('u')],
@@ -512,6 +515,13 @@ pub static KEYMAP: &[Binding] = &[
     ),
     b(S::Cleanup, &[k(K::Enter)], A::Confirm, "confirm", true),
     b(S::Cleanup, &[k(K::Esc)], A::Back, "back", true),
+    // Snapshots
+    b(S::Snapshots, &[k(K::Up), c('k')], A::Up, "up", false),
+    b(S::Snapshots, &[k(K::Down), c('j')], A::Down, "down", false),
+    b(S::Snapshots, &[c('s')], A::SnapshotSave, "save", true),
+    b(S::Snapshots, &[c('r')], A::SnapshotRestore, "restore", true),
+    b(S::Snapshots, &[c('d')], A::SnapshotDelete, "delete", true),
+    b(S::Snapshots, &[k(K::Esc)], A::Back, "back", true),
 ];
 
 /// First binding of the given scopes (in order) that matches the key.

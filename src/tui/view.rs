@@ -4,7 +4,7 @@
 use super::app::{App, Screen};
 use super::keymap;
 use super::screens::{
-    cleanup, connect, dashboard, forms, preflight, review, troubleshoot, welcome,
+    cleanup, connect, dashboard, forms, preflight, review, snapshots, troubleshoot, welcome,
 };
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
@@ -60,6 +60,7 @@ pub fn draw(app: &App, frame: &mut Frame) {
         Screen::Dashboard => dashboard::draw(app, frame, body),
         Screen::Troubleshoot => troubleshoot::draw(app, frame, body),
         Screen::Cleanup => cleanup::draw(app, frame, body),
+        Screen::Snapshots => snapshots::draw(app, frame, body),
         Screen::Connect => connect::draw(app, frame, body),
     }
     let bar = Rect {
@@ -83,7 +84,7 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
         Span::styled(format!("{} ", app.lab.name), s.muted),
     ];
     let current = match app.screen {
-        Screen::Troubleshoot | Screen::Cleanup => Screen::Dashboard,
+        Screen::Troubleshoot | Screen::Cleanup | Screen::Snapshots => Screen::Dashboard,
         other => other,
     };
     // The full path when it fits; otherwise numbers, with only the current step named.
@@ -91,7 +92,7 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
     let room = (area.width as usize).saturating_sub(12 + app.lab.name.len());
     let sub = matches!(
         app.screen,
-        Screen::Troubleshoot | Screen::Cleanup | Screen::Connect
+        Screen::Troubleshoot | Screen::Cleanup | Screen::Snapshots | Screen::Connect
     );
     let extra = if sub { app.screen.title().len() + 5 } else { 0 };
     let compact = full + extra > room;
@@ -117,7 +118,10 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
         };
         spans.push(Span::styled(label, if here { s.selected } else { s.muted }));
     }
-    if matches!(app.screen, Screen::Troubleshoot | Screen::Cleanup) {
+    if matches!(
+        app.screen,
+        Screen::Troubleshoot | Screen::Cleanup | Screen::Snapshots
+    ) {
         spans.push(Span::styled(
             format!("› {} ", app.screen.title()),
             s.selected,

@@ -142,3 +142,24 @@ pub(crate) fn deregister(conn: &Connect, id: i32) -> Result<(), LvError> {
     }
     Ok(())
 }
+
+/// `virDomainSaveFlags(dom, to, NULL, flags)`: the domain's memory to a file (libvirtd
+/// writes it, on the hypervisor); the domain stops.
+pub(crate) fn save_flags(dom: &virt::domain::Domain, to: &str, flags: u32) -> Result<(), LvError> {
+    let to = std::ffi::CString::new(to).map_err(|_| LvError::last_error())?;
+    // SAFETY: valid domain reference and NUL-terminated path; dxml NULL is allowed.
+    if unsafe { sys::virDomainSaveFlags(dom.as_ptr(), to.as_ptr(), ptr::null(), flags) } < 0 {
+        return Err(LvError::last_error());
+    }
+    Ok(())
+}
+
+/// `virDomainRestoreFlags(conn, from, NULL, flags)`: a domain started from a saved image.
+pub(crate) fn restore_flags(conn: &Connect, from: &str, flags: u32) -> Result<(), LvError> {
+    let from = std::ffi::CString::new(from).map_err(|_| LvError::last_error())?;
+    // SAFETY: valid connection and NUL-terminated path; dxml NULL is allowed.
+    if unsafe { sys::virDomainRestoreFlags(conn.as_ptr(), from.as_ptr(), ptr::null(), flags) } < 0 {
+        return Err(LvError::last_error());
+    }
+    Ok(())
+}

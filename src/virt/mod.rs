@@ -21,6 +21,7 @@ pub mod media;
 pub mod network;
 mod object;
 mod reconnect;
+mod save;
 pub mod storage;
 mod test_world;
 pub mod uri;
@@ -33,6 +34,7 @@ pub use error::{Kind, Outcome, VirtError};
 pub use events::{Watch, WatchEvent, WatchMode};
 pub use listing::DomainBrief;
 pub use network::{Lease, NetworkInfo};
+pub use save::ResumeAs;
 pub use storage::{PoolInfo, PoolState, VolumeInfo, VolumeSpec};
 pub use test_world::world_uri;
 

@@ -10,6 +10,18 @@ pub const MAX_LAB_NAME: usize = 32;
 
 pub fn lab(lab: &Lab, r: &mut Report) {
     r.check("name", &lab.name, fields::name(&lab.name, MAX_LAB_NAME));
+    // The run's snapshot becomes a directory on the hypervisor (empty: none is taken).
+    let snap = &lab.snapshots.after_undercloud_install;
+    if let Some(why) = crate::lab::snapshot_name_problem(snap).filter(|_| !snap.is_empty()) {
+        r.check(
+            "snapshots.after_undercloud_install",
+            snap,
+            fields::bad::<()>(
+                why,
+                "use a plain name such as undercloud-installed, or \"\" for none",
+            ),
+        );
+    }
     // One line of plain text: no line breaks, and no control characters (an escape sequence
     // would reach the terminal when the description is printed).
     if lab.description.chars().any(char::is_control) {

@@ -10,6 +10,7 @@ pub mod nfs_server;
 pub mod node_addresses;
 pub mod openstack;
 pub mod overcloud;
+pub mod snapshot;
 pub mod system;
 pub mod undercloud;
 pub mod vbmc;

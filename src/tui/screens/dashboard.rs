@@ -285,6 +285,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             app.cleanup = Default::default();
             return app.go(Screen::Cleanup);
         }
+        (Action::Snapshots, _) => return crate::tui::screens::snapshots::open(app),
         _ => {}
     }
     vec![]

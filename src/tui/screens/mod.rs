@@ -6,5 +6,6 @@ pub mod dashboard;
 pub mod forms;
 pub mod preflight;
 pub mod review;
+pub mod snapshots;
 pub mod troubleshoot;
 pub mod welcome;

@@ -1,0 +1,180 @@
+//! `snapshot restore NAME`: the lab's VMs, state file, pinned host keys and VirtualBMC
+//! entries brought back to the moment of the snapshot. Refused, with why, when the snapshot
+//! no longer matches the lab (another lab's, a VM added or removed since). Repeatable: a
+//! restore killed half-way is finished by running it again.
+
+use super::store::{Manifest, open, p, read, recover, root, sh};
+use crate::engine::fault;
+use crate::engine::state::StateStore;
+use crate::plan::Ctx;
+use crate::virt::ResumeAs;
+use anyhow::{Context, bail};
+
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// Overcloud nodes made since the snapshot are allowed (a respin: they are powered off
+    /// and the run redeploys them) instead of refusing.
+    pub allow_new_nodes: bool,
+}
+
+/// Why a snapshot does not match the lab as it is now; `None` when it does.
+async fn mismatch(
+    ctx: &Ctx,
+    m: &Manifest,
+    opts: &RestoreOptions,
+) -> anyhow::Result<(Option<String>, Vec<String>)> {
+    let snap: Vec<&str> = m.vms.iter().map(|v| v.domain.as_str()).collect();
+    let nodes: Vec<String> = ctx
+        .lab
+        .nodes()
+        .iter()
+        .map(|n| ctx.lab.domain_name(&n.name))
+        .collect();
+    // The lab now: what lab.yaml names plus every domain carrying the lab's prefix.
+    let mut now = super::lab_domains(&ctx.lab);
+    let prefix = format!("{}-", ctx.lab.name);
+    for d in ctx.libvirt.domains().await? {
+        if (d.name.starts_with(&prefix) || d.labwarp_lab.as_deref() == Some(&ctx.lab.name))
+            && !now.contains(&d.name)
+        {
+            now.push(d.name);
+        }
+    }
+    let mut extra_nodes = Vec::new();
+    let mut added = Vec::new();
+    for d in &now {
+        if snap.contains(&d.as_str()) {
+            continue;
+        }
+        let exists = ctx.libvirt.domain_exists(d).await?;
+        if opts.allow_new_nodes && nodes.contains(d) {
+            if exists {
+                extra_nodes.push(d.clone());
+            }
+        } else {
+            added.push(format!(
+                "{d} ({})",
+                if exists {
+                    "exists now"
+                } else {
+                    "in lab.yaml now"
+                }
+            ));
+        }
+    }
+    let removed: Vec<&str> = snap
+        .iter()
+        .copied()
+        .filter(|d| !now.iter().any(|n| n == d))
+        .collect();
+    let mut why = Vec::new();
+    if !added.is_empty() {
+        why.push(format!(
+            "VM(s) added since the snapshot: {}",
+            added.join(", ")
+        ));
+    }
+    if !removed.is_empty() {
+        why.push(format!(
+            "VM(s) in the snapshot that the lab no longer has: {}",
+            removed.join(", ")
+        ));
+    }
+    Ok(((!why.is_empty()).then(|| why.join("; ")), extra_nodes))
+}
+
+/// Restores snapshot `name`; `say` narrates. The session's state store is replaced with
+/// the snapshot's state file.
+pub async fn restore(
+    ctx: &Ctx,
+    store: &StateStore,
+    name: &str,
+    opts: &RestoreOptions,
+    say: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<()> {
+    for line in recover(ctx).await? {
+        say(line);
+    }
+    let Some(m) = open(ctx, name).await? else {
+        bail!("the lab has no snapshot named {name} (labwarp snapshot list)");
+    };
+    let (why, extra_nodes) = mismatch(ctx, &m, opts).await?;
+    if let Some(why) = why {
+        bail!(
+            "snapshot {name} no longer matches lab {}: {why}. Restoring it would leave the lab half in one moment and half in another; take a new snapshot, or delete this one (labwarp snapshot delete {name})",
+            ctx.lab.name
+        );
+    }
+    let dir = root(ctx).join(name);
+    // Every VM of the snapshot off, then nodes made since (respin) powered off too.
+    for vm in m.vms.iter().map(|v| &v.domain).chain(extra_nodes.iter()) {
+        if ctx.libvirt.domain_exists(vm).await? {
+            ctx.libvirt.destroy(vm).await?;
+        }
+    }
+    for n in &extra_nodes {
+        say(format!(
+            "{n}: made after the snapshot; powered off for the redeploy"
+        ));
+    }
+    fault::point(&ctx.workspace, "snapshot/restore", "after-stop").await?;
+    for vm in &m.vms {
+        if vm.persistent {
+            let xml = read(ctx, &dir.join(&vm.xml)).await?;
+            ctx.libvirt
+                .define_domain(&String::from_utf8_lossy(&xml))
+                .await
+                .with_context(|| format!("redefining {}", vm.domain))?;
+        }
+        for d in &vm.disks {
+            sh(
+                ctx,
+                "cp --sparse=always -- \"$1\" \"$2\"",
+                &[&p(&dir.join(&d.copy)), &d.source],
+            )
+            .await
+            .with_context(|| format!("copying disk {} of {} back", d.target, vm.domain))?;
+        }
+    }
+    say(format!("{} VM(s) stopped, disks copied back", m.vms.len()));
+    fault::point(&ctx.workspace, "snapshot/restore", "before-memory").await?;
+    for vm in &m.vms {
+        if let Some(mem) = &vm.memory {
+            let as_ = if vm.state == "paused" {
+                ResumeAs::Paused
+            } else {
+                ResumeAs::Running
+            };
+            ctx.libvirt
+                .restore_memory(&p(&dir.join(mem)), as_)
+                .await
+                .with_context(|| format!("restoring the memory of {}", vm.domain))?;
+            say(format!("{}: {} from its memory image", vm.domain, vm.state));
+        }
+    }
+    if m.state_file {
+        let text = read(ctx, &dir.join("state.yaml")).await?;
+        let st: crate::engine::state::State = serde_yaml::from_slice(&text).with_context(|| {
+            format!(
+                "{}: not a labwarp state file",
+                dir.join("state.yaml").display()
+            )
+        })?;
+        store.update(|s| *s = st)?;
+    }
+    if m.known_hosts {
+        let kh = read(ctx, &dir.join("known_hosts")).await?;
+        crate::engine::state::write_atomic(&ctx.workspace.join("known_hosts"), &kh)?;
+    }
+    if m.vbmc_entries {
+        let nodes = ctx.facts.vbmc_dir.join("nodes");
+        sh(
+            ctx,
+            "mkdir -p -- \"$2\" && cp -a -- \"$1/.\" \"$2/\"",
+            &[&p(&dir.join("vbmc-nodes")), &p(&nodes)],
+        )
+        .await?;
+    }
+    say("state file, pinned host keys and VirtualBMC entries restored".into());
+    Ok(())
+}
