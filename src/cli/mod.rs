@@ -5,6 +5,7 @@ pub mod check;
 mod clean;
 mod common;
 mod containers;
+mod drift;
 pub mod export;
 mod plan;
 mod presets;
@@ -130,6 +131,10 @@ pub enum Command {
         /// `labwarp clean --level LEVEL` would, then build it (quickstart's `--teardown`).
         #[arg(long, value_name = "LEVEL")]
         fresh: Option<crate::plan::Level>,
+        /// Restart running VMs whose changed settings (vCPUs, memory) wait for the next
+        /// boot. Without it a restart is asked for on a terminal, and refused otherwise.
+        #[arg(long)]
+        restart: bool,
     },
     /// Show what exists (state file) and what is left (live checks).
     Status {
@@ -215,13 +220,14 @@ pub fn run(cli: Cli) -> ExitCode {
             from,
             only,
             fresh,
+            restart,
         }) => {
             let sel = match (from, only) {
                 (Some(f), _) => crate::plan::Selection::From(f),
                 (_, Some(o)) => crate::plan::Selection::Only(o),
                 _ => crate::plan::Selection::All,
             };
-            run::run(lab, yes, json, sel, fresh)
+            run::run(lab, yes, json, sel, fresh, restart)
         }
         Some(Command::Status { lab, json }) => status::run(lab, json),
         Some(Command::Vms { lab, json }) => vms::run(lab, json),

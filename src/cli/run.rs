@@ -114,6 +114,7 @@ pub fn run(
     json: bool,
     selection: Selection,
     fresh: Option<crate::plan::Level>,
+    restart: bool,
 ) -> ExitCode {
     let (lab, rt) = match lab_and_runtime(&args) {
         Ok(v) => v,
@@ -164,6 +165,8 @@ pub fn run(
             }
             None => None,
         };
+        // What differs from lab.yaml, and whether VMs may be restarted for it.
+        super::drift::review(&s, !yes && teardown.is_none(), restart, json).await;
         let question = match &teardown {
             Some(t) => format!(
                 "Remove these {} item(s) (clean --level {}), then build lab {}?",

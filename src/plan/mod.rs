@@ -3,6 +3,7 @@
 //! `check`, `apply` or `undo` with a [`StepCtx`] that carries the live hosts.
 
 pub mod ctx;
+pub mod drift;
 pub mod job;
 pub mod owner;
 pub mod resource;

@@ -183,6 +183,7 @@ impl Session {
             libvirt,
             events,
             store: store.clone(),
+            allow_restart: Default::default(),
         });
         Ok(Session {
             ctx,

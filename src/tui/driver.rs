@@ -486,6 +486,8 @@ async fn survey(s: &Session) -> PlanView {
                         }
                     }
                     let (done, change) = match p.status.as_str() {
+                        // The drift's own lines (`~ field: live → wanted (cost)`), one each.
+                        _ if !p.drift.is_empty() => (false, drift_lines(&p.drift)),
                         "done" => (true, p.saw.clone()),
                         "error" => (false, format!("check failed: {}", p.saw)),
                         _ => (
@@ -515,6 +517,14 @@ async fn survey(s: &Session) -> PlanView {
         files,
         capacity: checks::capacity::host_capacity(&view, &cctx).await,
     }
+}
+
+fn drift_lines(drift: &[crate::plan::Drift]) -> String {
+    drift
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The lab's workspace as an absolute path (where its key and known_hosts live).

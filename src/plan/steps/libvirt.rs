@@ -1,6 +1,7 @@
 //! Steps on the lab's libvirt connection: networks, the storage pool, disks and domains.
 
 use crate::host::Cmd;
+use crate::plan::drift;
 use crate::plan::{Check, Drift, DriftCost, HostRole, Level, Resource, Step, StepCtx};
 use crate::run::event::{Event, VmRow};
 use crate::virt::UndefineOptions;
@@ -30,15 +31,21 @@ impl Step for Network {
     }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
         match ctx.ctx.libvirt.network(&self.name).await {
-            Ok(n) if n.active => Ok(Check::done(format!(
-                "network {} active (bridge {})",
-                self.name,
-                n.bridge.unwrap_or_default()
-            ))),
-            Ok(_) => Ok(Check::todo(format!(
-                "network {} defined, not active",
-                self.name
-            ))),
+            Ok(n) => {
+                let drift = self.drift(ctx).await?;
+                if !drift.is_empty() {
+                    return Ok(Check::drifted(drift));
+                }
+                Ok(if n.active {
+                    Check::done(format!(
+                        "network {} active (bridge {})",
+                        self.name,
+                        n.bridge.unwrap_or_default()
+                    ))
+                } else {
+                    Check::todo(format!("network {} defined, not active", self.name))
+                })
+            }
             Err(e) if e.is_not_found() => Ok(Check::todo(format!("no network {}", self.name))),
             Err(e) => Err(e.into()),
         }
@@ -48,6 +55,24 @@ impl Step for Network {
         if !lv.networks().await?.iter().any(|n| n.name == self.name) {
             lv.define_network(&self.xml).await?;
             ctx.info(format!("defined network {}", self.name));
+        } else {
+            let drift = self.drift(ctx).await?;
+            if let Some(e) = drift::refusal(&format!("network {}", self.name), &drift) {
+                return Err(e);
+            }
+            if drift.iter().any(|d| d.field == "dhcp_range") {
+                let (want, live) = (
+                    self.dhcp(&self.xml)?,
+                    self.dhcp(&lv.network_xml_inactive(&self.name).await?)?,
+                );
+                if let (Some(w), Some(l)) = (want, live) {
+                    lv.update_network_dhcp_range(&self.name, (&l.0, &l.1), (&w.0, &w.1))
+                        .await?;
+                }
+            }
+            for d in &drift {
+                ctx.info(format!("network {}: {d}", self.name));
+            }
         }
         lv.start_network(&self.name).await?;
         lv.set_network_autostart(&self.name, true).await?;
@@ -55,6 +80,26 @@ impl Step for Network {
         Ok(())
     }
 }
+
+impl Network {
+    /// The persistent definition against the rendered one, field by field.
+    async fn drift(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Vec<Drift>> {
+        let live = ctx.ctx.libvirt.network_xml_inactive(&self.name).await?;
+        drift::network::drift(&self.xml, &live, RECREATE_NETWORK)
+            .map_err(|e| anyhow::anyhow!("network {}: cannot read its XML: {e}", self.name))
+    }
+
+    fn dhcp(&self, xml: &str) -> anyhow::Result<Option<(String, String)>> {
+        let el = crate::virt::xml::parse(xml)
+            .map_err(|e| anyhow::anyhow!("network {}: cannot read its XML: {e}", self.name))?;
+        Ok(drift::network::fields(&el).dhcp)
+    }
+}
+
+/// What makes a network anew: everything at the virthost level goes, then is built again.
+const RECREATE_NETWORK: &str = "labwarp run --fresh virthost";
+/// What makes a disk anew: the VMs and their disks go, then are built again.
+const RECREATE_DISK: &str = "labwarp run --fresh nodes";
 
 /// A directory storage pool for the lab's disks.
 pub struct Pool {
@@ -110,6 +155,77 @@ pub struct Disk {
     pub path: PathBuf,
     pub size_gib: u32,
     pub backing: Option<PathBuf>,
+    /// The domain the disk belongs to (a disk it runs is grown through libvirt, as QEMU
+    /// holds it open); `None` for an image no VM runs from.
+    pub vm: Option<String>,
+}
+
+impl Disk {
+    /// The disk's qcow2 virtual size, `None` when it is no (whole) qcow2.
+    async fn live_size(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Option<u64>> {
+        let p = self.path.to_string_lossy().into_owned();
+        // A disk half-written by a killed qemu-img does not read as qcow2. `-U`: the disk of a
+        // running VM is locked by QEMU, and must still read (never re-created).
+        let out = ctx
+            .probe(
+                HostRole::Virthost,
+                &Cmd::new(["qemu-img", "info", "-U", "--output=json", &p]).sudo(),
+            )
+            .await?;
+        let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        Ok(info["virtual-size"]
+            .as_u64()
+            .filter(|_| out.success() && info["format"] == "qcow2"))
+    }
+
+    fn drift(&self, size: u64) -> Option<Drift> {
+        drift::disk::drift(
+            &self.path.to_string_lossy(),
+            size,
+            u64::from(self.size_gib) << 30,
+            RECREATE_DISK,
+        )
+    }
+
+    /// Grows the disk: through libvirt when its VM runs, with qemu-img otherwise.
+    async fn grow(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        let lv = &ctx.ctx.libvirt;
+        let bytes = u64::from(self.size_gib) << 30;
+        let p = self.path.to_string_lossy().into_owned();
+        if let Some(vm) = &self.vm
+            && domain_row(lv, vm)
+                .await?
+                .is_some_and(|d| d.state == "running")
+        {
+            let live = crate::virt::xml::parse(&lv.domain_xml(vm).await?)
+                .map_err(|e| anyhow::anyhow!("domain {vm}: cannot read its XML: {e}"))?;
+            let target = crate::virt::xml::domain_disks(&live)
+                .into_iter()
+                .find(|d| d.path.as_deref() == Some(p.as_str()))
+                .and_then(|d| d.target)
+                .ok_or_else(|| anyhow::anyhow!("domain {vm} runs but has no disk {p}"))?;
+            match lv.block_resize(vm, &target, bytes).await {
+                // A driver with no QEMU behind it (the test driver) holds no image open:
+                // qemu-img below does it.
+                Err(e) if e.code() == Some(virt::error::ErrorNumber::NoSupport) => {}
+                r => {
+                    r?;
+                    ctx.info(format!(
+                        "grew {p} to {} GiB in running VM {vm} ({target})",
+                        self.size_gib
+                    ));
+                    return Ok(());
+                }
+            }
+        }
+        let size = format!("{}G", self.size_gib);
+        ctx.run_ok(
+            HostRole::Virthost,
+            &Cmd::new(["qemu-img", "resize", "-q", "-f", "qcow2", &p, &size]).sudo(),
+        )
+        .await?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -140,29 +256,34 @@ impl Step for Disk {
         if !ctx.host(HostRole::Virthost).exists(&self.path).await? {
             return Ok(Check::todo(format!("{p} missing")));
         }
-        // A disk half-written by a killed qemu-img does not read as qcow2. `-U`: the disk of a
-        // running VM is locked by QEMU, and must still read as done (never re-created).
-        let out = ctx
-            .probe(
-                HostRole::Virthost,
-                &Cmd::new(["qemu-img", "info", "-U", "--output=json", &p]).sudo(),
-            )
-            .await?;
-        let want = u64::from(self.size_gib) << 30;
-        let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        let size = info["virtual-size"].as_u64().unwrap_or(0);
-        Ok(
-            if out.success() && size >= want && info["format"] == "qcow2" {
-                Check::done(format!("{p}: qcow2, {} GiB", size >> 30))
-            } else {
-                Check::todo(format!(
-                    "{p} exists but is not a {} GiB qcow2",
-                    self.size_gib
-                ))
+        Ok(match self.live_size(ctx).await? {
+            Some(size) => match self.drift(size) {
+                Some(d) => Check::drifted(vec![d]),
+                None => Check::done(format!("{p}: qcow2, {} GiB", size >> 30)),
             },
-        )
+            None => Check::todo(format!(
+                "{p} exists but is not a {} GiB qcow2",
+                self.size_gib
+            )),
+        })
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        if ctx.host(HostRole::Virthost).exists(&self.path).await?
+            && let Some(size) = self.live_size(ctx).await?
+        {
+            // An existing disk is never made anew: grown, or refused.
+            let Some(d) = self.drift(size) else {
+                return Ok(());
+            };
+            if let Some(e) = drift::refusal(
+                &format!("disk {}", self.path.display()),
+                std::slice::from_ref(&d),
+            ) {
+                return Err(e);
+            }
+            ctx.info(format!("disk {}: {d}", self.path.display()));
+            return self.grow(ctx).await;
+        }
         let p = self.path.to_string_lossy().into_owned();
         let size = format!("{}G", self.size_gib);
         let mut argv = vec!["qemu-img", "create", "-q", "-f", "qcow2"];
@@ -198,43 +319,123 @@ impl Domain {
             .and_then(|t| crate::virt::xml::sizes(&t))
     }
 
-    /// vCPUs and memory of the persistent definition against the wanted ones.
-    async fn drift(&self, ctx: &StepCtx<'_>, running: bool) -> anyhow::Result<Vec<Drift>> {
-        let Some((want_cpus, want_mem)) = self.wanted_sizes() else {
-            return Ok(Vec::new());
-        };
-        let live = ctx.ctx.libvirt.domain_xml_inactive(&self.name).await?;
-        let Some((cpus, mem)) = crate::virt::xml::parse(&live)
-            .ok()
-            .and_then(|t| crate::virt::xml::sizes(&t))
-        else {
-            return Ok(Vec::new());
-        };
-        let cost = if running {
-            DriftCost::NextBoot
-        } else {
-            DriftCost::Live
-        };
+    /// vCPUs and memory against the wanted ones: the persistent definition's, and the
+    /// running VM's when it runs (a size written to the definition but not yet booted with
+    /// still waits for a restart); then the NICs of the persistent definition.
+    /// Also whether all that is left is a restart (the definition is already as wanted).
+    async fn drift(&self, ctx: &StepCtx<'_>, running: bool) -> anyhow::Result<(Vec<Drift>, bool)> {
+        let lv = &ctx.ctx.libvirt;
+        let config = lv.domain_xml_inactive(&self.name).await?;
         let mut out = Vec::new();
-        if cpus != want_cpus {
-            out.push(Drift {
-                field: "vcpus".into(),
-                live: cpus.to_string(),
-                wanted: want_cpus.to_string(),
-                cost,
-            });
+        let mut definition_as_wanted = true;
+        if let Some((want_cpus, want_mem)) = self.wanted_sizes() {
+            let sizes_of = |xml: &str| {
+                crate::virt::xml::parse(xml)
+                    .ok()
+                    .and_then(|t| crate::virt::xml::sizes(&t))
+            };
+            let (seen, cost) = if running {
+                let booted = sizes_of(&lv.domain_xml(&self.name).await?);
+                let persistent = sizes_of(&config);
+                definition_as_wanted = persistent == Some((want_cpus, want_mem));
+                // What the VM runs with, unless its definition differs even more.
+                let seen = match (booted, persistent) {
+                    (Some(b), Some(p)) if b == (want_cpus, want_mem) => Some(p),
+                    (b, p) => b.or(p),
+                };
+                (seen, DriftCost::NextBoot)
+            } else {
+                (sizes_of(&config), DriftCost::Live)
+            };
+            if let Some((cpus, mem)) = seen {
+                if cpus != want_cpus {
+                    out.push(Drift::new("vcpus", cpus, want_cpus, cost));
+                }
+                if mem != want_mem {
+                    out.push(Drift::new("memory_mib", mem, want_mem, cost));
+                }
+            }
         }
-        if mem != want_mem {
-            out.push(Drift {
-                field: "memory_mib".into(),
-                live: mem.to_string(),
-                wanted: want_mem.to_string(),
-                cost,
-            });
+        let nics = drift::nics::changes(&self.xml, &config)
+            .map_err(|e| anyhow::anyhow!("domain {}: cannot read its XML: {e}", self.name))?;
+        out.extend(nics.iter().map(drift::nics::NicChange::drift));
+        let restart_only = running && definition_as_wanted && nics.is_empty();
+        Ok((out, restart_only))
+    }
+
+    /// Applies the drift of an existing domain: sizes into its definition, NICs attached
+    /// or detached, and a restart when one is needed and the user allowed it.
+    async fn apply_drift(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        let lv = &ctx.ctx.libvirt;
+        let running = domain_row(lv, &self.name)
+            .await?
+            .is_some_and(|d| d.state == "running");
+        let (drift, _) = self.drift(ctx, running).await?;
+        if drift.is_empty() {
+            return Ok(());
         }
-        Ok(out)
+        if let Some(e) = drift::refusal(&format!("domain {}", self.name), &drift) {
+            return Err(e);
+        }
+        if let Some((vcpus, mem)) = self.wanted_sizes() {
+            lv.resize_persistent(&self.name, vcpus, mem).await?;
+        }
+        let config = lv.domain_xml_inactive(&self.name).await?;
+        let nics = drift::nics::changes(&self.xml, &config)
+            .map_err(|e| anyhow::anyhow!("domain {}: cannot read its XML: {e}", self.name))?;
+        for c in &nics {
+            let r = match c {
+                drift::nics::NicChange::Attach { .. } => {
+                    lv.attach_device(&self.name, &c.device_xml()).await
+                }
+                drift::nics::NicChange::Detach { .. } => {
+                    lv.detach_device(&self.name, &c.device_xml()).await
+                }
+            };
+            match r {
+                // A driver that cannot (the test driver): the definition is edited instead.
+                Err(e) if e.code() == Some(virt::error::ErrorNumber::NoSupport) => {
+                    let xml = lv.domain_xml_inactive(&self.name).await?;
+                    let new = drift::nics::edited_definition(&xml, c).map_err(|e| {
+                        anyhow::anyhow!("domain {}: cannot edit its NICs: {e}", self.name)
+                    })?;
+                    lv.define_domain(&new).await?;
+                    ctx.info(format!(
+                        "domain {}: {} written to its definition ({} cannot change devices in place)",
+                        self.name,
+                        c.drift(),
+                        lv.uri()
+                    ));
+                }
+                r => r?,
+            }
+        }
+        for d in &drift {
+            ctx.info(format!("domain {}: {d}", self.name));
+        }
+        if running && drift::needs_restart(&drift) {
+            if ctx.ctx.restart_allowed() {
+                ctx.info(format!(
+                    "domain {}: restarting it to apply (allowed by the user)",
+                    self.name
+                ));
+                lv.shutdown(&self.name, RESTART_GRACE).await?;
+                lv.start(&self.name).await?;
+                ctx.info(format!("domain {} restarted", self.name));
+            } else {
+                // Never restarted behind the user's back: they choose when.
+                ctx.info(format!(
+                    "domain {}: restart refused (not allowed): it runs with its old size until it restarts; `labwarp run --restart` restarts it, or shut it down when convenient (`virsh shutdown {}`) and `labwarp run` starts it with the new one",
+                    self.name, self.name
+                ));
+            }
+        }
+        Ok(())
     }
 }
+
+/// How long a guest gets to shut down cleanly before a restart powers it off.
+const RESTART_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[async_trait]
 impl Step for Domain {
@@ -266,7 +467,17 @@ impl Step for Domain {
         let Some(d) = domain_row(&ctx.ctx.libvirt, &self.name).await? else {
             return Ok(Check::todo(format!("no domain {}", self.name)));
         };
-        let drift = self.drift(ctx, d.state == "running").await?;
+        let (drift, restart_only) = self.drift(ctx, d.state == "running").await?;
+        if restart_only && !drift.is_empty() && !ctx.ctx.restart_allowed() {
+            // Its definition is as wanted; the running VM waits for a restart the user has
+            // not allowed: done for this run, the drift still shown.
+            let mut c = Check::done(format!(
+                "domain {} running; its new size waits for a restart",
+                self.name
+            ));
+            c.drift = drift;
+            return Ok(c);
+        }
         if !drift.is_empty() {
             return Ok(Check::drifted(drift));
         }
@@ -281,24 +492,8 @@ impl Step for Domain {
         if !lv.domain_exists(&self.name).await? {
             lv.define_domain(&self.xml).await?;
             ctx.info(format!("defined domain {}", self.name));
-        } else if let Some((vcpus, mem)) = self.wanted_sizes() {
-            let running = domain_row(lv, &self.name)
-                .await?
-                .is_some_and(|d| d.state == "running");
-            let drift = self.drift(ctx, running).await?;
-            if !drift.is_empty() {
-                lv.resize_persistent(&self.name, vcpus, mem).await?;
-                for d in &drift {
-                    ctx.info(format!("domain {}: {d}", self.name));
-                }
-                if running {
-                    // Never restarted behind the user's back: they choose when.
-                    ctx.info(format!(
-                        "domain {} runs with its old size until it restarts: shut it down when convenient (`virsh shutdown {}`), then `labwarp run` starts it with the new one",
-                        self.name, self.name
-                    ));
-                }
-            }
+        } else {
+            self.apply_drift(ctx).await?;
         }
         if self.start {
             lv.start(&self.name).await?;

@@ -1,0 +1,116 @@
+//! Drift on libvirt's test driver (the demo preset, through the real binary): a built lab's
+//! lab.yaml edited in vCPUs, memory, a disk size, a NIC and a network's DHCP range; the plan
+//! lists exactly those with their cost, the run applies them (the restart only when
+//! allowed), the next plan is empty; a CIDR change is refused without touching anything.
+
+mod drift_support;
+mod engine_support;
+
+use drift_support::{drift, edit, nic_rows, row, step_drift_json, without_nics};
+use engine_support::{TestLab, text};
+
+const NETWORKS: &str = "networks:
+  - name: external
+    bridge: brext
+    mode: nat
+    cidr: 192.168.23.0/24
+    gateway: 192.168.23.1
+    dhcp: {start: 192.168.23.10, end: 192.168.23.50}
+  - name: overcloud
+    bridge: brovc
+    mode: isolated
+";
+
+#[test]
+fn edited_settings_show_as_drift_with_their_cost_and_the_run_applies_them() {
+    let lab = TestLab::demo_file("drift", NETWORKS, "ws");
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(drift(&lab), Vec::new(), "a fresh lab has no drift");
+
+    edit(&lab, |y| {
+        y.replace("end: 192.168.23.50", "end: 192.168.23.60")
+            + "undercloud:\n  vm:\n    vcpus: 3\n    memory_mib: 3072\n    disks: [{size_gib: 3}]\n    nics:\n      - network: external\n      - network: overcloud\n      - network: external\n"
+    });
+    let net = format!("{}-external", lab.name);
+    let rows = drift(&lab);
+    assert_eq!(
+        without_nics(&rows),
+        vec![
+            row("disk-0", "size", "2 GiB", "3 GiB", "live"),
+            row("domain", "memory_mib", "512", "3072", "next-boot"),
+            row("domain", "vcpus", "1", "3", "next-boot"),
+            row(
+                "network-external",
+                "dhcp_range",
+                "192.168.23.10-192.168.23.50",
+                "192.168.23.10-192.168.23.60",
+                "live"
+            ),
+        ],
+        "exactly what changed, with its cost:\n{rows:#?}"
+    );
+    assert_eq!(
+        nic_rows(&rows),
+        vec![(
+            "domain".to_string(),
+            "absent".to_string(),
+            format!("on {net}"),
+            "live".to_string()
+        )],
+        "{rows:#?}"
+    );
+    let o = lab.labwarp(&["plan"]);
+    let plan = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        plan.contains("~ vcpus: 1 → 3 (applied at next boot: restart needed)")
+            && plan.contains("~ dhcp_range: 192.168.23.10-192.168.23.50 → 192.168.23.10-192.168.23.60 (applied live)"),
+        "{}",
+        text(&o)
+    );
+
+    // Headless without --restart: what applies live is applied, the restart refused.
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("restart refused"),
+        "the run says the VM was not restarted: {}",
+        text(&o)
+    );
+    // The test driver's world is reloaded from the definitions by each labwarp process, so
+    // the VM "boots" with its new size at the next one: nothing is left. (The pending
+    // restart and `--restart` are tested on the real libvirtd: tests/drift_libvirtd.rs.)
+    assert_eq!(drift(&lab), Vec::new(), "applied: the next plan is empty");
+
+    // A CIDR cannot change in place: refused with the command, nothing touched.
+    edit(&lab, |y| y.replace("192.168.23.", "192.168.33."));
+    let d = step_drift_json(&lab, "network-external");
+    let cidr = d.iter().find(|d| d["field"] == "cidr").expect("cidr drift");
+    assert_eq!(cidr["cost"], "recreate", "{d:#?}");
+    assert_eq!(cidr["live"], "192.168.23.1/24");
+    assert_eq!(cidr["wanted"], "192.168.33.1/24");
+    assert_eq!(cidr["command"], "labwarp run --fresh virthost");
+    assert!(cidr["lost"].as_str().unwrap().contains("loses its link"));
+    let o = lab.labwarp(&["run", "--yes", "--restart"]);
+    assert!(!o.status.success(), "a recreate is refused: {}", text(&o));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        all.contains("cannot be changed in place, so nothing was changed")
+            && all.contains("`labwarp run --fresh virthost`"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !all.contains(&format!("domain {}-undercloud restarted", lab.name))
+            && !all.contains("defined domain")
+            && !all.contains("undercloud-vm/domain"),
+        "the VM was not touched: {}",
+        text(&o)
+    );
+    let after = step_drift_json(&lab, "network-external");
+    assert_eq!(after, d, "the network was not touched");
+}
