@@ -20,7 +20,11 @@ fn virsh(args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("virsh");
-    assert!(o.status.success(), "virsh {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "virsh {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -89,8 +93,7 @@ fn edited_settings_of_a_built_lab_are_applied_on_the_real_libvirtd() {
         "the running network serves the new range"
     );
     assert!(
-        virsh(&["net-dumpxml", "--inactive", &net])
-            .contains(&format!("end='192.168.{OCTET}.60'")),
+        virsh(&["net-dumpxml", "--inactive", &net]).contains(&format!("end='192.168.{OCTET}.60'")),
         "and keeps it in its definition"
     );
     assert_eq!(
@@ -123,7 +126,10 @@ fn edited_settings_of_a_built_lab_are_applied_on_the_real_libvirtd() {
     let dom_before = virsh(&["dumpxml", &dom]);
     let id_before = virsh(&["domid", &dom]);
     edit(&lab, |y| {
-        y.replace(&format!("192.168.{OCTET}."), &format!("192.168.{}.", OCTET + 1))
+        y.replace(
+            &format!("192.168.{OCTET}."),
+            &format!("192.168.{}.", OCTET + 1),
+        )
     });
     let d = step_drift_json(&lab, "network-external");
     let cidr = d.iter().find(|d| d["field"] == "cidr").expect("cidr drift");
@@ -137,7 +143,11 @@ fn edited_settings_of_a_built_lab_are_applied_on_the_real_libvirtd() {
         "{}",
         text(&o)
     );
-    assert_eq!(virsh(&["net-dumpxml", &net]), net_before, "network untouched");
+    assert_eq!(
+        virsh(&["net-dumpxml", &net]),
+        net_before,
+        "network untouched"
+    );
     assert_eq!(virsh(&["dumpxml", &dom]), dom_before, "VM untouched");
     assert_eq!(virsh(&["domid", &dom]), id_before, "VM not restarted");
     eprintln!(

@@ -213,7 +213,9 @@ pub fn write() {
         Some(f) => figs.push(f),
         None => missing.push("frame (criterion)".into()),
     }
-    for name in ["frames", "ingest", "mem", "idle", "startup", "bringup"] {
+    for name in [
+        "frames", "ingest", "mem", "idle", "startup", "bringup", "drift",
+    ] {
         match load(name) {
             Some(f) => figs.push(f),
             None => missing.push(name.to_string()),
