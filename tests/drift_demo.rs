@@ -5,9 +5,11 @@
 
 mod drift_support;
 mod engine_support;
+mod tmux_support;
 
 use drift_support::{drift, edit, nic_rows, row, step_drift_json, without_nics};
-use engine_support::{TestLab, text};
+use engine_support::{TestLab, bin, text};
+use tmux_support::Tmux;
 
 const NETWORKS: &str = "networks:
   - name: external
@@ -113,4 +115,56 @@ fn edited_settings_show_as_drift_with_their_cost_and_the_run_applies_them() {
     );
     let after = step_drift_json(&lab, "network-external");
     assert_eq!(after, d, "the network was not touched");
+}
+
+#[test]
+fn on_a_terminal_the_drift_is_shown_and_the_restart_asked_for_before_anything_runs() {
+    if !tmux_support::available() {
+        eprintln!(
+            "\n!!! SKIPPED restart question: tmux is not installed (apt-get install tmux) !!!\n"
+        );
+        return;
+    }
+    let lab = TestLab::demo_file("drtty", NETWORKS, "ws");
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    edit(&lab, |y| y + "undercloud:\n  vm:\n    vcpus: 2\n");
+    let log = lab.ws().join("tty.log");
+    let cmd = format!(
+        "LABWARP_SANDBOX=1 STANDIN_DELAY=0 {} run {} --workspace {} 2>&1 | tee {}; echo LABWARP-EXITED-${{PIPESTATUS[0]}}; sleep 60",
+        bin(),
+        lab.file.as_ref().unwrap().display(),
+        lab.ws().display(),
+        log.display()
+    );
+    let t = Tmux::start_sized(
+        &format!("labwarp-drift-{}", std::process::id()),
+        lab.ws(),
+        &format!("bash -c '{cmd}'"),
+        200,
+        50,
+    );
+    let s = t.wait_for("to apply what waits for the next boot?");
+    assert!(
+        s.contains("~ vcpus: 1 → 2 (applied at next boot: restart needed)")
+            && s.contains("Restart undercloud-vm/domain"),
+        "the drift is shown before the question:\n{s}"
+    );
+    assert!(
+        !s.contains("run: 6 stage(s)"),
+        "nothing runs before the answer:\n{s}"
+    );
+    t.text("y");
+    t.keys(&["Enter"]);
+    t.wait_for("now? [y/N]");
+    t.text("y");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("LABWARP-EXITED-");
+    assert!(s.contains("LABWARP-EXITED-0"), "{s}");
+    let out = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        out.contains(&format!("domain {}-undercloud restarted", lab.name)),
+        "restarted after the yes:\n{out}"
+    );
+    assert_eq!(drift(&lab), Vec::new(), "{out}");
 }
