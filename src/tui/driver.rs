@@ -486,8 +486,7 @@ async fn survey(s: &Session) -> PlanView {
                         }
                     }
                     let (done, change) = match p.status.as_str() {
-                        // The drift's own lines (`~ field: live → wanted (cost)`), one each.
-                        _ if !p.drift.is_empty() => (false, drift_lines(&p.drift)),
+                        _ if !p.drift.is_empty() => (false, super::plan_lines::drift(&p.drift)),
                         "done" => (true, p.saw.clone()),
                         "error" => (false, format!("check failed: {}", p.saw)),
                         _ => (
@@ -517,14 +516,6 @@ async fn survey(s: &Session) -> PlanView {
         files,
         capacity: checks::capacity::host_capacity(&view, &cctx).await,
     }
-}
-
-fn drift_lines(drift: &[crate::plan::Drift]) -> String {
-    drift
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// The lab's workspace as an absolute path (where its key and known_hosts live).
