@@ -84,6 +84,29 @@ fn edited_settings_show_as_drift_with_their_cost_and_the_run_applies_them() {
     // restart and `--restart` are tested on the real libvirtd: tests/drift_libvirtd.rs.)
     assert_eq!(drift(&lab), Vec::new(), "applied: the next plan is empty");
 
+    // The NIC removed again: detached.
+    edit(&lab, |y| {
+        y.replace(
+            "      - network: overcloud\n      - network: external\n",
+            "      - network: overcloud\n",
+        )
+    });
+    let rows = drift(&lab);
+    assert_eq!(
+        nic_rows(&rows),
+        vec![(
+            "domain".to_string(),
+            format!("on {net}"),
+            "absent".to_string(),
+            "live".to_string()
+        )],
+        "{rows:#?}"
+    );
+    assert_eq!(without_nics(&rows), Vec::new(), "{rows:#?}");
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(drift(&lab), Vec::new(), "detached: the next plan is empty");
+
     // A CIDR cannot change in place: refused with the command, nothing touched.
     edit(&lab, |y| y.replace("192.168.23.", "192.168.33."));
     let d = step_drift_json(&lab, "network-external");

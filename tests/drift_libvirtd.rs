@@ -121,6 +121,34 @@ fn edited_settings_of_a_built_lab_are_applied_on_the_real_libvirtd() {
     assert!(virsh(&["dominfo", &dom]).contains("CPU(s):         2"));
     assert_eq!(drift(&lab), Vec::new(), "applied: the next plan is empty");
 
+    // The NIC removed again: detached.
+    edit(&lab, |y| {
+        y.replace(
+            "      - network: overcloud\n      - network: external\n",
+            "      - network: overcloud\n",
+        )
+    });
+    let rows = drift(&lab);
+    assert_eq!(
+        nic_rows(&rows),
+        vec![(
+            "domain".to_string(),
+            format!("on {net}"),
+            "absent".to_string(),
+            "live".to_string()
+        )],
+        "{rows:#?}"
+    );
+    assert_eq!(without_nics(&rows), Vec::new(), "{rows:#?}");
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(drift(&lab), Vec::new(), "detached: the next plan is empty");
+    assert_eq!(
+        virsh(&["domiflist", "--inactive", &dom]).lines().count(),
+        nics_before,
+        "the NIC is gone from the definition"
+    );
+
     // A CIDR cannot change in place: refused with the command, VM and network untouched.
     let net_before = virsh(&["net-dumpxml", &net]);
     let dom_before = virsh(&["dumpxml", &dom]);

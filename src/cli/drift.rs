@@ -27,7 +27,8 @@ pub fn drifted(v: &PlanView) -> Vec<(String, &crate::plan::Drift)> {
 /// (no `--yes`); `restart`: `--restart` was given.
 pub async fn review(s: &Session, ask: bool, restart: bool, json: bool) {
     s.ctx.set_restart_allowed(restart);
-    if !ask {
+    // No terminal and no --yes: the run is refused at its own question anyway.
+    if !ask || !std::io::stdin().is_terminal() {
         return;
     }
     let v = survey(s).await;
@@ -54,9 +55,5 @@ pub async fn review(s: &Session, ask: bool, restart: bool, json: bool) {
         "Restart {} to apply what waits for the next boot?",
         vms.join(", ")
     );
-    if !std::io::stdin().is_terminal() {
-        eprintln!("{question} no terminal to ask on: restart refused (pass --restart to allow it)");
-        return;
-    }
     s.ctx.set_restart_allowed(confirm(&question));
 }
