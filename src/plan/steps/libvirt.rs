@@ -215,7 +215,8 @@ impl Disk {
         )
     }
 
-    /// Grows the disk: through libvirt when its VM runs, with qemu-img otherwise.
+    /// Grows the disk: through libvirt while its VM runs (or is paused: QEMU holds the
+    /// image either way), with qemu-img otherwise.
     async fn grow(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         let lv = &ctx.ctx.libvirt;
         let bytes = u64::from(self.size_gib) << 30;
@@ -223,7 +224,7 @@ impl Disk {
         if let Some(vm) = &self.vm
             && domain_row(lv, vm)
                 .await?
-                .is_some_and(|d| d.state == "running")
+                .is_some_and(|d| d.state == "running" || d.state == "paused")
         {
             let live = crate::virt::xml::parse(&lv.domain_xml(vm).await?)
                 .map_err(|e| anyhow::anyhow!("domain {vm}: cannot read its XML: {e}"))?;
