@@ -170,7 +170,7 @@ fn on_a_terminal_the_drift_is_shown_and_the_restart_asked_for_before_anything_ru
     let s = t.wait_for("to apply what waits for the next boot?");
     assert!(
         s.contains("~ vcpus: 1 → 2 (applied at next boot: restart needed)")
-            && s.contains("Restart undercloud-vm/domain"),
+            && s.contains(&format!("Restart VM {}-undercloud to apply", lab.name)),
         "the drift is shown before the question:\n{s}"
     );
     assert!(

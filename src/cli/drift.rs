@@ -42,17 +42,24 @@ pub async fn review(s: &Session, ask: bool, restart: bool, json: bool) {
             println!("  {step}: {d}");
         }
     }
-    let mut vms: Vec<&str> = all
+    // The VMs a restart concerns, by name.
+    let mut vms: Vec<&str> = v
+        .stages
         .iter()
-        .filter(|(_, d)| d.cost == DriftCost::NextBoot)
-        .map(|(step, _)| step.as_str())
+        .flat_map(|st| &st.steps)
+        .filter(|s| s.drift.iter().any(|d| d.cost == DriftCost::NextBoot))
+        .flat_map(|s| &s.resources)
+        .filter_map(|r| match r {
+            crate::plan::Resource::Domain { name } => Some(name.as_str()),
+            _ => None,
+        })
         .collect();
     vms.dedup();
     if restart || vms.is_empty() {
         return;
     }
     let question = format!(
-        "Restart {} to apply what waits for the next boot?",
+        "Restart VM {} to apply what waits for the next boot?",
         vms.join(", ")
     );
     s.ctx.set_restart_allowed(confirm(&question));
