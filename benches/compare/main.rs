@@ -1,7 +1,7 @@
 //! Whole-process and side-by-side figures (issue 7), run by `scripts/bench`:
 //!
 //! `cargo bench --bench compare -- FIGURE…` with FIGURE one of `ssh`, `virsh`, `ingest`,
-//! `mem`, `idle`, `startup`, `bringup`, `respin` (or `all`), then `report` writes BENCHMARKS.md from
+//! `mem`, `idle`, `startup`, `bringup`, `respin`, `drift` (or `all`), then `report` writes BENCHMARKS.md from
 //! every figure's JSON and criterion's samples. Each comparison interleaves labwarp and the
 //! tool users run today in the same rounds, so machine noise hits both alike; what counts
 //! is the ratio of medians.
@@ -23,6 +23,7 @@ mod tiny_guest_support;
 #[path = "../../tests/tmux_support/mod.rs"]
 mod tmux_support;
 
+mod drift;
 mod figures;
 mod report;
 mod respin;
@@ -73,7 +74,7 @@ fn main() {
         return;
     }
     let all = [
-        "ssh", "virsh", "frames", "ingest", "mem", "idle", "startup", "bringup", "respin",
+        "ssh", "virsh", "frames", "ingest", "mem", "idle", "startup", "bringup", "respin", "drift",
     ];
     let wanted: Vec<&str> = if args.is_empty() || args.iter().any(|a| a == "all") {
         all.to_vec()
@@ -94,6 +95,7 @@ fn main() {
             "startup" => figures::startup(),
             "bringup" => rt.block_on(figures::bringup()),
             "respin" => respin::respin(),
+            "drift" => rt.block_on(drift::drift()),
             "report" => {
                 report::write();
                 continue;

@@ -214,7 +214,7 @@ pub fn write() {
         None => missing.push("frame (criterion)".into()),
     }
     for name in [
-        "frames", "ingest", "mem", "idle", "startup", "bringup", "respin",
+        "frames", "ingest", "mem", "idle", "startup", "bringup", "respin", "drift",
     ] {
         match load(name) {
             Some(f) => figs.push(f),

@@ -6,6 +6,7 @@ mod check_bmc;
 mod clean;
 mod common;
 mod containers;
+mod drift;
 pub mod export;
 mod plan;
 mod presets;
@@ -148,6 +149,10 @@ pub enum Command {
         /// `snapshots.after_undercloud_install` names it; default undercloud-installed).
         #[arg(long)]
         no_snapshot: bool,
+        /// Restart running VMs whose changed settings (vCPUs, memory) wait for the next
+        /// boot. Without it a restart is asked for on a terminal, and refused otherwise.
+        #[arg(long)]
+        restart: bool,
     },
     /// Show what exists (state file) and what is left (live checks).
     Status {
@@ -241,13 +246,23 @@ pub fn run(cli: Cli) -> ExitCode {
             fix,
             respin,
             no_snapshot,
+            restart,
         }) => {
             let sel = match (from, only) {
                 (Some(f), _) => crate::plan::Selection::From(f),
                 (_, Some(o)) => crate::plan::Selection::Only(o),
                 _ => crate::plan::Selection::All,
             };
-            run::run(lab, yes, json, sel, fresh, fix, (respin, no_snapshot))
+            run::run(
+                lab,
+                yes,
+                json,
+                sel,
+                fresh,
+                fix,
+                (respin, no_snapshot),
+                restart,
+            )
         }
         Some(Command::Status { lab, json }) => status::run(lab, json),
         Some(Command::Vms { lab, json }) => vms::run(lab, json),

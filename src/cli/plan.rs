@@ -19,6 +19,11 @@ pub fn print_text(v: &PlanView) {
         println!("{} — {}", st.id, st.title);
         for s in &st.steps {
             let mark = match s.status.as_str() {
+                // Done for a run, but a restart is pending for what it changed.
+                "done" if !s.drift.is_empty() => {
+                    done += 1;
+                    "  ~"
+                }
                 "done" => {
                     done += 1;
                     "  ="
@@ -37,7 +42,15 @@ pub fn print_text(v: &PlanView) {
                     "  !"
                 }
             };
-            println!("{mark} {:<22} {}  [{}]", s.id, s.title, s.saw);
+            if s.drift.is_empty() {
+                println!("{mark} {:<22} {}  [{}]", s.id, s.title, s.saw);
+                continue;
+            }
+            // One line per drifted field: `~ field: live → wanted (cost)`.
+            println!("{mark} {:<22} {}", s.id, s.title);
+            for d in &s.drift {
+                println!("      {d}");
+            }
         }
     }
     println!(

@@ -140,6 +140,7 @@ pub fn run(
     fresh: Option<crate::plan::Level>,
     fix: bool,
     (respin, no_snapshot): (Option<crate::run::respin::Respin>, bool),
+    restart: bool,
 ) -> ExitCode {
     let mut fresh = fresh;
     let mut respin = respin;
@@ -153,6 +154,7 @@ pub fn run(
             &selection,
             fresh.take(),
             (respin.take(), no_snapshot),
+            restart,
         );
         match fixable {
             Some(f) if fix && rounds < 3 => {
@@ -174,6 +176,7 @@ fn run_once(
     selection: &Selection,
     fresh: Option<crate::plan::Level>,
     (respin, no_snapshot): (Option<crate::run::respin::Respin>, bool),
+    restart: bool,
 ) -> (ExitCode, Option<super::run_fix::Fixable>) {
     let (mut lab, rt) = match lab_and_runtime(args) {
         Ok(v) => v,
@@ -227,6 +230,8 @@ fn run_once(
             }
             None => None,
         };
+        // What differs from lab.yaml, and whether VMs may be restarted for it.
+        super::drift::review(&s, !yes && teardown.is_none(), restart, json).await;
         let question = match &teardown {
             Some(t) => format!(
                 "Remove these {} item(s) (clean --level {}), then build lab {}?",

@@ -24,9 +24,22 @@ pub struct Ctx {
     pub events: mpsc::UnboundedSender<Event>,
     /// The state file: steps record what they learn there (the undercloud's address).
     pub store: Arc<crate::engine::state::StateStore>,
+    /// Whether a step may restart a running VM to apply a drifted field that waits for the
+    /// next boot: false unless the user said so (`labwarp run --restart`, or yes when asked).
+    pub allow_restart: std::sync::atomic::AtomicBool,
 }
 
 impl Ctx {
+    pub fn restart_allowed(&self) -> bool {
+        self.allow_restart
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_restart_allowed(&self, on: bool) {
+        self.allow_restart
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn host(&self, role: HostRole) -> &Arc<dyn Host> {
         match role {
             HostRole::Virthost => &self.virthost,

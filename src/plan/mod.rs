@@ -2,6 +2,7 @@
 //! from the hosts. Nothing here does I/O at build time; steps act only when the runner calls
 //! `check`, `apply` or `undo` with a [`StepCtx`] that carries the live hosts.
 
+pub mod drift;
 pub mod job;
 pub mod ownership;
 pub mod remove;

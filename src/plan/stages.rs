@@ -172,6 +172,7 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
             path: base_image.clone(),
             size_gib: 1,
             backing: None,
+            vm: None,
         });
     } else {
         images = images.then(Download {
@@ -245,6 +246,7 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
                 path: rctx.disk_path(&uc.domain, i),
                 size_gib: *size,
                 backing: (i == 0).then(|| base_image.clone()),
+                vm: Some(uc.domain.clone()),
             },
             &[],
         );
@@ -383,6 +385,7 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
                     path: rctx.disk_path(&vm.domain, i),
                     size_gib: *size,
                     backing: None,
+                    vm: Some(vm.domain.clone()),
                 },
                 &[],
             );

@@ -41,6 +41,46 @@ pub struct Drift {
     pub live: String,
     pub wanted: String,
     pub cost: DriftCost,
+    /// For a recreate: what making the object anew would lose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<String>,
+    /// For a recreate: the command that does it (labwarp never does it unasked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
+impl Drift {
+    /// A field whose wanted value can be applied in place at `cost`.
+    pub fn new(
+        field: impl Into<String>,
+        live: impl ToString,
+        wanted: impl ToString,
+        cost: DriftCost,
+    ) -> Self {
+        Drift {
+            field: field.into(),
+            live: live.to_string(),
+            wanted: wanted.to_string(),
+            cost,
+            lost: None,
+            command: None,
+        }
+    }
+
+    /// A field that cannot be changed in place: what recreating loses and the command.
+    pub fn recreate(
+        field: impl Into<String>,
+        live: impl ToString,
+        wanted: impl ToString,
+        lost: impl Into<String>,
+        command: impl Into<String>,
+    ) -> Self {
+        Drift {
+            lost: Some(lost.into()),
+            command: Some(command.into()),
+            ..Drift::new(field, live, wanted, DriftCost::Recreate)
+        }
+    }
 }
 
 impl std::fmt::Display for Drift {
@@ -52,9 +92,16 @@ impl std::fmt::Display for Drift {
         };
         write!(
             f,
-            "~ {}: {} → {} ({cost})",
+            "~ {}: {} → {} ({cost}",
             self.field, self.live, self.wanted
-        )
+        )?;
+        if let Some(lost) = &self.lost {
+            write!(f, "; recreating: {lost}")?;
+        }
+        if let Some(cmd) = &self.command {
+            write!(f, "; to recreate: `{cmd}`")?;
+        }
+        f.write_str(")")
     }
 }
 

@@ -115,6 +115,7 @@ async fn fixture() -> Fixture {
             .unwrap(),
         events: tx,
         store: store.clone(),
+        allow_restart: Default::default(),
     });
     Fixture {
         dir,

@@ -178,6 +178,7 @@ impl Session {
             libvirt,
             events,
             store: store.clone(),
+            allow_restart: Default::default(),
         });
         Ok(Session {
             ctx,

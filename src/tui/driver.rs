@@ -512,6 +512,7 @@ async fn survey(s: &Session) -> PlanView {
                         }
                     }
                     let (done, change) = match p.status.as_str() {
+                        _ if !p.drift.is_empty() => (false, super::plan_lines::drift(&p.drift)),
                         "done" => (true, p.saw.clone()),
                         "error" => (false, format!("check failed: {}", p.saw)),
                         _ => (

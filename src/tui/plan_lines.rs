@@ -36,6 +36,16 @@ fn parts(r: &Resource) -> (String, String, Option<&'static str>) {
     }
 }
 
+/// A drifted step's change: the back end's own lines (`~ field: live → wanted (cost)`), one
+/// per field; the review marks the step `~` and shows each line.
+pub fn drift(drift: &[crate::plan::Drift]) -> String {
+    drift
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// What a step that is not done yet changes: the objects its title does not name (several
 /// of one kind counted), where they are, and what its check sees now (without the names
 /// already given).

@@ -12,6 +12,7 @@
 //! remote ones). Remote SSH URIs are checked so that host key checking is never disabled; see
 //! [`uri`] for how the workspace `known_hosts` and key are used.
 
+mod devices;
 pub mod domain;
 pub mod error;
 mod events;
@@ -19,6 +20,7 @@ mod ffi;
 pub mod listing;
 pub mod media;
 pub mod network;
+mod network_update;
 mod object;
 mod reconnect;
 mod save;

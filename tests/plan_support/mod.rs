@@ -39,6 +39,7 @@ pub async fn env(lab: Lab) -> StepEnv {
             labwarp::run::state::StateStore::open(dir.path().join("state.yaml"))
                 .expect("state store"),
         ),
+        allow_restart: Default::default(),
     });
     StepEnv { dir, ctx, rx }
 }

@@ -121,15 +121,9 @@ impl Step for PutFile {
             return Ok(Check::todo(format!("{} missing", self.path.display())));
         }
         let got = h.read_file(&self.path).await?;
-        Ok(if got == self.content {
-            Check::done(format!("{} up to date", self.path.display()))
-        } else {
-            Check::todo(format!(
-                "{} differs ({} bytes there, {} wanted)",
-                self.path.display(),
-                got.len(),
-                self.content.len()
-            ))
+        Ok(match crate::plan::drift::file::drift(&got, &self.content) {
+            None => Check::done(format!("{} up to date", self.path.display())),
+            Some(d) => Check::drifted(vec![d]),
         })
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {

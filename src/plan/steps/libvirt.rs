@@ -2,7 +2,8 @@
 
 use crate::engine::event::{Event, VmRow};
 use crate::host::Cmd;
-use crate::plan::{Check, Drift, DriftCost, HostRole, Level, Resource, Step, StepCtx};
+use crate::plan::drift;
+use crate::plan::{Check, Drift, HostRole, Level, Resource, Step, StepCtx};
 use crate::virt::UndefineOptions;
 use async_trait::async_trait;
 use std::path::PathBuf;
@@ -30,15 +31,21 @@ impl Step for Network {
     }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
         match ctx.ctx.libvirt.network(&self.name).await {
-            Ok(n) if n.active => Ok(Check::done(format!(
-                "network {} active (bridge {})",
-                self.name,
-                n.bridge.unwrap_or_default()
-            ))),
-            Ok(_) => Ok(Check::todo(format!(
-                "network {} defined, not active",
-                self.name
-            ))),
+            Ok(n) => {
+                let drift = self.drift(ctx).await?;
+                if !drift.is_empty() {
+                    return Ok(Check::drifted(drift));
+                }
+                Ok(if n.active {
+                    Check::done(format!(
+                        "network {} active (bridge {})",
+                        self.name,
+                        n.bridge.unwrap_or_default()
+                    ))
+                } else {
+                    Check::todo(format!("network {} defined, not active", self.name))
+                })
+            }
             Err(e) if e.is_not_found() => Ok(Check::todo(format!("no network {}", self.name))),
             Err(e) => Err(e.into()),
         }
@@ -48,6 +55,24 @@ impl Step for Network {
         if !lv.networks().await?.iter().any(|n| n.name == self.name) {
             lv.define_network(&self.xml).await?;
             ctx.info(format!("defined network {}", self.name));
+        } else {
+            let drift = self.drift(ctx).await?;
+            if let Some(e) = drift::refusal(&format!("network {}", self.name), &drift) {
+                return Err(e);
+            }
+            if drift.iter().any(|d| d.field == "dhcp_range") {
+                let (want, live) = (
+                    self.dhcp(&self.xml)?,
+                    self.dhcp(&lv.network_xml_inactive(&self.name).await?)?,
+                );
+                if let (Some(w), Some(l)) = (want, live) {
+                    lv.update_network_dhcp_range(&self.name, (&l.0, &l.1), (&w.0, &w.1))
+                        .await?;
+                }
+            }
+            for d in &drift {
+                ctx.info(format!("network {}: {d}", self.name));
+            }
         }
         lv.start_network(&self.name).await?;
         lv.set_network_autostart(&self.name, true).await?;
@@ -55,6 +80,26 @@ impl Step for Network {
         Ok(())
     }
 }
+
+impl Network {
+    /// The persistent definition against the rendered one, field by field.
+    async fn drift(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Vec<Drift>> {
+        let live = ctx.ctx.libvirt.network_xml_inactive(&self.name).await?;
+        drift::network::drift(&self.xml, &live, RECREATE_VIRTHOST)
+            .map_err(|e| anyhow::anyhow!("network {}: cannot read its XML: {e}", self.name))
+    }
+
+    fn dhcp(&self, xml: &str) -> anyhow::Result<Option<(String, String)>> {
+        let el = crate::virt::xml::parse(xml)
+            .map_err(|e| anyhow::anyhow!("network {}: cannot read its XML: {e}", self.name))?;
+        Ok(drift::network::fields(&el).dhcp)
+    }
+}
+
+/// What makes a network anew: everything at the virthost level goes, then is built again.
+const RECREATE_VIRTHOST: &str = "labwarp run --fresh virthost";
+/// What makes a disk anew: the VMs and their disks go, then are built again.
+const RECREATE_DISK: &str = "labwarp run --fresh nodes";
 
 /// A directory storage pool for the lab's disks.
 pub struct Pool {
@@ -77,6 +122,9 @@ impl Step for Pool {
     }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
         match ctx.ctx.libvirt.pool(&self.name).await {
+            Ok(p) if self.drift(&p).is_some() => {
+                Ok(Check::drifted(self.drift(&p).into_iter().collect()))
+            }
             Ok(p) if p.state == crate::virt::PoolState::Running => {
                 Ok(Check::done(format!("pool {} running", self.name)))
             }
@@ -88,7 +136,15 @@ impl Step for Pool {
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         let lv = &ctx.ctx.libvirt;
         let exists = match lv.pool(&self.name).await {
-            Ok(_) => true,
+            Ok(p) => {
+                if let Some(e) = self
+                    .drift(&p)
+                    .and_then(|d| drift::refusal(&format!("pool {}", self.name), &[d]))
+                {
+                    return Err(e);
+                }
+                true
+            }
             Err(e) if e.is_not_found() => false,
             Err(e) => return Err(e.into()),
         };
@@ -103,6 +159,23 @@ impl Step for Pool {
     }
 }
 
+impl Pool {
+    /// A pool whose directory moved in lab.yaml: a recreate (its disks stay where they are).
+    fn drift(&self, live: &crate::virt::PoolInfo) -> Option<Drift> {
+        let want = self.path.to_string_lossy();
+        let have = live.target_path.as_deref()?;
+        (have.trim_end_matches('/') != want.trim_end_matches('/')).then(|| {
+            Drift::recreate(
+                "path",
+                have,
+                want,
+                "the disks in the old directory stay there, and every VM on them goes with the pool",
+                RECREATE_VIRTHOST,
+            )
+        })
+    }
+}
+
 /// A qcow2 disk made with qemu-img on the hypervisor (on top of a backing image when
 /// given, then resized), removed with its VM (`nodes`).
 pub struct Disk {
@@ -110,6 +183,78 @@ pub struct Disk {
     pub path: PathBuf,
     pub size_gib: u32,
     pub backing: Option<PathBuf>,
+    /// The domain the disk belongs to (a disk it runs is grown through libvirt, as QEMU
+    /// holds it open); `None` for an image no VM runs from.
+    pub vm: Option<String>,
+}
+
+impl Disk {
+    /// The disk's qcow2 virtual size, `None` when it is no (whole) qcow2.
+    async fn live_size(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Option<u64>> {
+        let p = self.path.to_string_lossy().into_owned();
+        // A disk half-written by a killed qemu-img does not read as qcow2. `-U`: the disk of a
+        // running VM is locked by QEMU, and must still read (never re-created).
+        let out = ctx
+            .probe(
+                HostRole::Virthost,
+                &Cmd::new(["qemu-img", "info", "-U", "--output=json", &p]).sudo(),
+            )
+            .await?;
+        let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        Ok(info["virtual-size"]
+            .as_u64()
+            .filter(|_| out.success() && info["format"] == "qcow2"))
+    }
+
+    fn drift(&self, size: u64) -> Option<Drift> {
+        drift::disk::drift(
+            &self.path.to_string_lossy(),
+            size,
+            u64::from(self.size_gib) << 30,
+            RECREATE_DISK,
+        )
+    }
+
+    /// Grows the disk: through libvirt while its VM runs (or is paused: QEMU holds the
+    /// image either way), with qemu-img otherwise.
+    async fn grow(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        let lv = &ctx.ctx.libvirt;
+        let bytes = u64::from(self.size_gib) << 30;
+        let p = self.path.to_string_lossy().into_owned();
+        if let Some(vm) = &self.vm
+            && domain_row(lv, vm)
+                .await?
+                .is_some_and(|d| d.state == "running" || d.state == "paused")
+        {
+            let live = crate::virt::xml::parse(&lv.domain_xml(vm).await?)
+                .map_err(|e| anyhow::anyhow!("domain {vm}: cannot read its XML: {e}"))?;
+            let target = crate::virt::xml::domain_disks(&live)
+                .into_iter()
+                .find(|d| d.path.as_deref() == Some(p.as_str()))
+                .and_then(|d| d.target)
+                .ok_or_else(|| anyhow::anyhow!("domain {vm} runs but has no disk {p}"))?;
+            match lv.block_resize(vm, &target, bytes).await {
+                // A driver with no QEMU behind it (the test driver) holds no image open:
+                // qemu-img below does it.
+                Err(e) if e.code() == Some(virt::error::ErrorNumber::NoSupport) => {}
+                r => {
+                    r?;
+                    ctx.info(format!(
+                        "grew {p} to {} GiB in running VM {vm} ({target})",
+                        self.size_gib
+                    ));
+                    return Ok(());
+                }
+            }
+        }
+        let size = format!("{}G", self.size_gib);
+        ctx.run_ok(
+            HostRole::Virthost,
+            &Cmd::new(["qemu-img", "resize", "-q", "-f", "qcow2", &p, &size]).sudo(),
+        )
+        .await?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -140,29 +285,34 @@ impl Step for Disk {
         if !ctx.host(HostRole::Virthost).exists(&self.path).await? {
             return Ok(Check::todo(format!("{p} missing")));
         }
-        // A disk half-written by a killed qemu-img does not read as qcow2. `-U`: the disk of a
-        // running VM is locked by QEMU, and must still read as done (never re-created).
-        let out = ctx
-            .probe(
-                HostRole::Virthost,
-                &Cmd::new(["qemu-img", "info", "-U", "--output=json", &p]).sudo(),
-            )
-            .await?;
-        let want = u64::from(self.size_gib) << 30;
-        let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        let size = info["virtual-size"].as_u64().unwrap_or(0);
-        Ok(
-            if out.success() && size >= want && info["format"] == "qcow2" {
-                Check::done(format!("{p}: qcow2, {} GiB", size >> 30))
-            } else {
-                Check::todo(format!(
-                    "{p} exists but is not a {} GiB qcow2",
-                    self.size_gib
-                ))
+        Ok(match self.live_size(ctx).await? {
+            Some(size) => match self.drift(size) {
+                Some(d) => Check::drifted(vec![d]),
+                None => Check::done(format!("{p}: qcow2, {} GiB", size >> 30)),
             },
-        )
+            None => Check::todo(format!(
+                "{p} exists but is not a {} GiB qcow2",
+                self.size_gib
+            )),
+        })
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        if ctx.host(HostRole::Virthost).exists(&self.path).await?
+            && let Some(size) = self.live_size(ctx).await?
+        {
+            // An existing disk is never made anew: grown, or refused.
+            let Some(d) = self.drift(size) else {
+                return Ok(());
+            };
+            if let Some(e) = drift::refusal(
+                &format!("disk {}", self.path.display()),
+                std::slice::from_ref(&d),
+            ) {
+                return Err(e);
+            }
+            ctx.info(format!("disk {}: {d}", self.path.display()));
+            return self.grow(ctx).await;
+        }
         let p = self.path.to_string_lossy().into_owned();
         let size = format!("{}G", self.size_gib);
         let mut argv = vec!["qemu-img", "create", "-q", "-f", "qcow2"];
@@ -192,47 +342,10 @@ pub struct Domain {
 
 impl Domain {
     /// (vcpus, memory MiB) the rendered definition asks for.
-    fn wanted_sizes(&self) -> Option<(u32, u64)> {
+    pub(super) fn wanted_sizes(&self) -> Option<(u32, u64)> {
         crate::virt::xml::parse(&self.xml)
             .ok()
             .and_then(|t| crate::virt::xml::sizes(&t))
-    }
-
-    /// vCPUs and memory of the persistent definition against the wanted ones.
-    async fn drift(&self, ctx: &StepCtx<'_>, running: bool) -> anyhow::Result<Vec<Drift>> {
-        let Some((want_cpus, want_mem)) = self.wanted_sizes() else {
-            return Ok(Vec::new());
-        };
-        let live = ctx.ctx.libvirt.domain_xml_inactive(&self.name).await?;
-        let Some((cpus, mem)) = crate::virt::xml::parse(&live)
-            .ok()
-            .and_then(|t| crate::virt::xml::sizes(&t))
-        else {
-            return Ok(Vec::new());
-        };
-        let cost = if running {
-            DriftCost::NextBoot
-        } else {
-            DriftCost::Live
-        };
-        let mut out = Vec::new();
-        if cpus != want_cpus {
-            out.push(Drift {
-                field: "vcpus".into(),
-                live: cpus.to_string(),
-                wanted: want_cpus.to_string(),
-                cost,
-            });
-        }
-        if mem != want_mem {
-            out.push(Drift {
-                field: "memory_mib".into(),
-                live: mem.to_string(),
-                wanted: want_mem.to_string(),
-                cost,
-            });
-        }
-        Ok(out)
     }
 }
 
@@ -266,7 +379,17 @@ impl Step for Domain {
         let Some(d) = domain_row(&ctx.ctx.libvirt, &self.name).await? else {
             return Ok(Check::todo(format!("no domain {}", self.name)));
         };
-        let drift = self.drift(ctx, d.state == "running").await?;
+        let (drift, restart_only) = self.drift(ctx, d.state == "running").await?;
+        if restart_only && !drift.is_empty() && !ctx.ctx.restart_allowed() {
+            // Its definition is as wanted; the running VM waits for a restart the user has
+            // not allowed: done for this run, the drift still shown.
+            let mut c = Check::done(format!(
+                "domain {} running; its new size waits for a restart",
+                self.name
+            ));
+            c.drift = drift;
+            return Ok(c);
+        }
         if !drift.is_empty() {
             return Ok(Check::drifted(drift));
         }
@@ -281,24 +404,8 @@ impl Step for Domain {
         if !lv.domain_exists(&self.name).await? {
             lv.define_domain(&self.xml).await?;
             ctx.info(format!("defined domain {}", self.name));
-        } else if let Some((vcpus, mem)) = self.wanted_sizes() {
-            let running = domain_row(lv, &self.name)
-                .await?
-                .is_some_and(|d| d.state == "running");
-            let drift = self.drift(ctx, running).await?;
-            if !drift.is_empty() {
-                lv.resize_persistent(&self.name, vcpus, mem).await?;
-                for d in &drift {
-                    ctx.info(format!("domain {}: {d}", self.name));
-                }
-                if running {
-                    // Never restarted behind the user's back: they choose when.
-                    ctx.info(format!(
-                        "domain {} runs with its old size until it restarts: shut it down when convenient (`virsh shutdown {}`), then `labwarp run` starts it with the new one",
-                        self.name, self.name
-                    ));
-                }
-            }
+        } else {
+            self.apply_drift(ctx).await?;
         }
         if self.start {
             lv.start(&self.name).await?;

@@ -1,5 +1,6 @@
 //! Concrete steps, one file per family.
 
+mod domain_drift;
 pub mod files;
 pub mod hostconf;
 pub mod images;

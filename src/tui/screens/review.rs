@@ -105,8 +105,13 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             for stage in &plan.stages {
                 lines.push(Line::from(Span::styled(stage.title.clone(), s.title)));
                 for step in &stage.steps {
+                    // A step whose object exists but differs: the back end's drift lines
+                    // (`~ field: live → wanted (cost)`), each on its own line.
+                    let drifted = step.change.starts_with("~ ");
                     let (mark, style) = if step.done {
                         ("=", s.muted)
+                    } else if drifted {
+                        ("~", s.warn)
                     } else {
                         ("+", s.ok)
                     };
@@ -117,7 +122,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                     };
                     let width = usize::from(inner.width);
                     let one = 4 + step.title.chars().count() + 2 + change.chars().count();
-                    if one <= width {
+                    if one <= width && !drifted {
                         lines.push(Line::from(vec![
                             Span::styled(format!("  {mark} "), style),
                             Span::styled(step.title.clone(), s.base),
@@ -137,10 +142,13 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                         };
                         lines.push(Line::from(vec![lead, Span::styled(part, s.base)]));
                     }
-                    for part in plan_lines::wrap(change, width.saturating_sub(6)) {
+                    for part in change
+                        .lines()
+                        .flat_map(|l| plan_lines::wrap(l, width.saturating_sub(6)))
+                    {
                         lines.push(Line::from(vec![
                             Span::raw("      "),
-                            Span::styled(part, s.muted),
+                            Span::styled(part, if drifted { s.warn } else { s.muted }),
                         ]));
                     }
                 }

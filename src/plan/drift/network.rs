@@ -1,0 +1,184 @@
+//! A libvirt network's drift: its DHCP range changes in place (`virNetworkUpdate`); its
+//! bridge, forward mode or address cannot (the network is made anew).
+
+use crate::plan::{Drift, DriftCost};
+use crate::virt::xml::{self, Element};
+use std::net::Ipv4Addr;
+
+/// The fields of a `<network>` definition that labwarp compares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkFields {
+    pub bridge: Option<String>,
+    pub forward: Option<String>,
+    /// The first `<ip>`: `address/prefix`.
+    pub ip: Option<String>,
+    /// The first `<ip>`'s first DHCP range.
+    pub dhcp: Option<(String, String)>,
+}
+
+fn prefix_of(ip: &Element) -> Option<u32> {
+    if let Some(p) = ip.attr("prefix") {
+        return p.parse().ok();
+    }
+    let mask: Ipv4Addr = ip.attr("netmask")?.parse().ok()?;
+    Some(u32::from(mask).count_ones())
+}
+
+pub fn fields(net: &Element) -> NetworkFields {
+    let ip = net.child("ip");
+    NetworkFields {
+        bridge: net
+            .child("bridge")
+            .and_then(|b| b.attr("name"))
+            .map(str::to_string),
+        // No `<forward>`: an isolated network.
+        forward: Some(
+            net.child("forward")
+                .and_then(|f| f.attr("mode"))
+                .unwrap_or("none")
+                .to_string(),
+        ),
+        ip: ip.and_then(|ip| Some(format!("{}/{}", ip.attr("address")?, prefix_of(ip)?))),
+        dhcp: ip
+            .and_then(|ip| ip.child("dhcp"))
+            .and_then(|d| d.child("range"))
+            .and_then(|r| Some((r.attr("start")?.to_string(), r.attr("end")?.to_string()))),
+    }
+}
+
+fn show(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "none".into())
+}
+
+fn show_range(r: &Option<(String, String)>) -> String {
+    r.as_ref()
+        .map(|(s, e)| format!("{s}-{e}"))
+        .unwrap_or_else(|| "none".into())
+}
+
+/// What differs between the wanted network XML and the live (persistent) one. `recreate`:
+/// the command that makes the network anew. Fields the wanted XML leaves to libvirt (a
+/// bridge name it picks) are not compared.
+pub fn drift(wanted_xml: &str, live_xml: &str, recreate: &str) -> Result<Vec<Drift>, String> {
+    let want = fields(&xml::parse(wanted_xml)?);
+    let live = fields(&xml::parse(live_xml)?);
+    let lost = "the network goes down and every VM on it loses its link until restarted";
+    let mut out = Vec::new();
+    if want.bridge.is_some() && want.bridge != live.bridge {
+        out.push(Drift::recreate(
+            "bridge",
+            show(&live.bridge),
+            show(&want.bridge),
+            lost,
+            recreate,
+        ));
+    }
+    if want.forward != live.forward {
+        out.push(Drift::recreate(
+            "forward",
+            show(&live.forward),
+            show(&want.forward),
+            lost,
+            recreate,
+        ));
+    }
+    if want.ip != live.ip {
+        out.push(Drift::recreate(
+            "cidr",
+            show(&live.ip),
+            show(&want.ip),
+            format!("{lost}, and their DHCP leases"),
+            recreate,
+        ));
+    }
+    if want.dhcp != live.dhcp {
+        // A range replaced by another is an update; DHCP switched on or off is not.
+        if want.dhcp.is_some() && live.dhcp.is_some() && want.ip == live.ip {
+            out.push(Drift::new(
+                "dhcp_range",
+                show_range(&live.dhcp),
+                show_range(&want.dhcp),
+                DriftCost::Live,
+            ));
+        } else {
+            out.push(Drift::recreate(
+                "dhcp_range",
+                show_range(&live.dhcp),
+                show_range(&want.dhcp),
+                lost,
+                recreate,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(bridge: &str, addr: &str, dhcp: Option<(&str, &str)>) -> String {
+        let range = dhcp
+            .map(|(s, e)| format!("<dhcp><range start='{s}' end='{e}'/></dhcp>"))
+            .unwrap_or_default();
+        format!(
+            "<network><name>n</name><forward mode='nat'/><bridge name='{bridge}' stp='off'/><ip address='{addr}' netmask='255.255.255.0'>{range}</ip></network>"
+        )
+    }
+
+    #[test]
+    fn the_same_network_has_no_drift_whatever_the_netmask_spelling() {
+        let a = net("br0", "192.168.5.1", Some(("192.168.5.10", "192.168.5.50")));
+        let b = a.replace("netmask='255.255.255.0'", "prefix='24'");
+        assert_eq!(drift(&a, &b, "cmd").unwrap(), Vec::new());
+    }
+
+    #[test]
+    fn a_dhcp_range_is_updated_live_and_a_cidr_or_bridge_is_a_recreate() {
+        let live = net("br0", "192.168.5.1", Some(("192.168.5.10", "192.168.5.50")));
+        let want = net("br0", "192.168.5.1", Some(("192.168.5.20", "192.168.5.60")));
+        let d = drift(&want, &live, "cmd").unwrap();
+        assert_eq!(
+            d,
+            vec![Drift::new(
+                "dhcp_range",
+                "192.168.5.10-192.168.5.50",
+                "192.168.5.20-192.168.5.60",
+                DriftCost::Live
+            )]
+        );
+        let want = net("br1", "192.168.6.1", Some(("192.168.6.10", "192.168.6.50")));
+        let d = drift(&want, &live, "labwarp run --fresh virthost").unwrap();
+        let fields: Vec<_> = d.iter().map(|d| (d.field.as_str(), d.cost)).collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("bridge", DriftCost::Recreate),
+                ("cidr", DriftCost::Recreate),
+                ("dhcp_range", DriftCost::Recreate)
+            ]
+        );
+        assert_eq!(d[1].live, "192.168.5.1/24");
+        assert_eq!(d[1].wanted, "192.168.6.1/24");
+        assert!(d[1].to_string().contains("`labwarp run --fresh virthost`"));
+        assert!(
+            d[1].to_string()
+                .contains("recreating: the network goes down")
+        );
+    }
+
+    #[test]
+    fn dhcp_switched_off_is_a_recreate() {
+        let live = net("br0", "192.168.5.1", Some(("192.168.5.10", "192.168.5.50")));
+        let want = net("br0", "192.168.5.1", None);
+        let d = drift(&want, &live, "cmd").unwrap();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].cost, DriftCost::Recreate);
+        assert_eq!(d[0].wanted, "none");
+    }
+
+    #[test]
+    fn bad_xml_is_an_error_not_a_panic() {
+        assert!(drift("<network", "<network/>", "cmd").is_err());
+    }
+}

@@ -1,0 +1,193 @@
+//! Drift on libvirt's test driver (the demo preset, through the real binary): a built lab's
+//! lab.yaml edited in vCPUs, memory, a disk size, a NIC and a network's DHCP range; the plan
+//! lists exactly those with their cost, the run applies them (the restart only when
+//! allowed), the next plan is empty; a CIDR change is refused without touching anything.
+
+mod drift_support;
+mod engine_support;
+mod tmux_support;
+
+use drift_support::{drift, edit, nic_rows, row, step_drift_json, without_nics};
+use engine_support::{TestLab, bin, text};
+use tmux_support::Tmux;
+
+const NETWORKS: &str = "networks:
+  - name: external
+    bridge: brext
+    mode: nat
+    cidr: 192.168.23.0/24
+    gateway: 192.168.23.1
+    dhcp: {start: 192.168.23.10, end: 192.168.23.50}
+  - name: overcloud
+    bridge: brovc
+    mode: isolated
+";
+
+#[test]
+fn edited_settings_show_as_drift_with_their_cost_and_the_run_applies_them() {
+    let lab = TestLab::demo_file("drift", NETWORKS, "ws");
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(drift(&lab), Vec::new(), "a fresh lab has no drift");
+
+    edit(&lab, |y| {
+        y.replace("end: 192.168.23.50", "end: 192.168.23.60")
+            + "undercloud:\n  vm:\n    vcpus: 3\n    memory_mib: 3072\n    disks: [{size_gib: 3}]\n    nics:\n      - network: external\n      - network: overcloud\n      - network: external\n"
+    });
+    let net = format!("{}-external", lab.name);
+    let rows = drift(&lab);
+    assert_eq!(
+        without_nics(&rows),
+        vec![
+            row("disk-0", "size", "2 GiB", "3 GiB", "live"),
+            row("domain", "memory_mib", "512", "3072", "next-boot"),
+            row("domain", "vcpus", "1", "3", "next-boot"),
+            row(
+                "network-external",
+                "dhcp_range",
+                "192.168.23.10-192.168.23.50",
+                "192.168.23.10-192.168.23.60",
+                "live"
+            ),
+        ],
+        "exactly what changed, with its cost:\n{rows:#?}"
+    );
+    assert_eq!(
+        nic_rows(&rows),
+        vec![(
+            "domain".to_string(),
+            "absent".to_string(),
+            format!("on {net}"),
+            "live".to_string()
+        )],
+        "{rows:#?}"
+    );
+    let o = lab.labwarp(&["plan"]);
+    let plan = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        plan.contains("~ vcpus: 1 → 3 (applied at next boot: restart needed)")
+            && plan.contains("~ dhcp_range: 192.168.23.10-192.168.23.50 → 192.168.23.10-192.168.23.60 (applied live)"),
+        "{}",
+        text(&o)
+    );
+
+    // Headless without --restart: what applies live is applied, the restart refused.
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("restart refused"),
+        "the run says the VM was not restarted: {}",
+        text(&o)
+    );
+    // The test driver's world is reloaded from the definitions by each labwarp process, so
+    // the VM "boots" with its new size at the next one: nothing is left. (The pending
+    // restart and `--restart` are tested on the real libvirtd: tests/drift_libvirtd.rs.)
+    assert_eq!(drift(&lab), Vec::new(), "applied: the next plan is empty");
+
+    // The NIC removed again: detached.
+    edit(&lab, |y| {
+        y.replace(
+            "      - network: overcloud\n      - network: external\n",
+            "      - network: overcloud\n",
+        )
+    });
+    let rows = drift(&lab);
+    assert_eq!(
+        nic_rows(&rows),
+        vec![(
+            "domain".to_string(),
+            format!("on {net}"),
+            "absent".to_string(),
+            "live".to_string()
+        )],
+        "{rows:#?}"
+    );
+    assert_eq!(without_nics(&rows), Vec::new(), "{rows:#?}");
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(drift(&lab), Vec::new(), "detached: the next plan is empty");
+
+    // A CIDR cannot change in place: refused with the command, nothing touched.
+    edit(&lab, |y| y.replace("192.168.23.", "192.168.33."));
+    let d = step_drift_json(&lab, "network-external");
+    let cidr = d.iter().find(|d| d["field"] == "cidr").expect("cidr drift");
+    assert_eq!(cidr["cost"], "recreate", "{d:#?}");
+    assert_eq!(cidr["live"], "192.168.23.1/24");
+    assert_eq!(cidr["wanted"], "192.168.33.1/24");
+    assert_eq!(cidr["command"], "labwarp run --fresh virthost");
+    assert!(cidr["lost"].as_str().unwrap().contains("loses its link"));
+    let o = lab.labwarp(&["run", "--yes", "--restart"]);
+    assert!(!o.status.success(), "a recreate is refused: {}", text(&o));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        all.contains("cannot be changed in place, so nothing was changed")
+            && all.contains("`labwarp run --fresh virthost`"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !all.contains(&format!("domain {}-undercloud restarted", lab.name))
+            && !all.contains("defined domain")
+            && !all.contains("undercloud-vm/domain"),
+        "the VM was not touched: {}",
+        text(&o)
+    );
+    let after = step_drift_json(&lab, "network-external");
+    assert_eq!(after, d, "the network was not touched");
+}
+
+#[test]
+fn on_a_terminal_the_drift_is_shown_and_the_restart_asked_for_before_anything_runs() {
+    if !tmux_support::available() {
+        eprintln!(
+            "\n!!! SKIPPED restart question: tmux is not installed (apt-get install tmux) !!!\n"
+        );
+        return;
+    }
+    let lab = TestLab::demo_file("drtty", NETWORKS, "ws");
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    edit(&lab, |y| y + "undercloud:\n  vm:\n    vcpus: 2\n");
+    let log = lab.ws().join("tty.log");
+    let cmd = format!(
+        "LABWARP_SANDBOX=1 STANDIN_DELAY=0 {} run {} --workspace {} 2>&1 | tee {}; echo LABWARP-EXITED-${{PIPESTATUS[0]}}; sleep 60",
+        bin(),
+        lab.file.as_ref().unwrap().display(),
+        lab.ws().display(),
+        log.display()
+    );
+    let t = Tmux::start_sized(
+        &format!("labwarp-drift-{}", std::process::id()),
+        lab.ws(),
+        &format!("bash -c '{cmd}'"),
+        200,
+        50,
+    );
+    let s = t.wait_for("to apply what waits for the next boot?");
+    assert!(
+        s.contains("~ vcpus: 1 → 2 (applied at next boot: restart needed)")
+            && s.contains(&format!("Restart VM {}-undercloud to apply", lab.name)),
+        "the drift is shown before the question:\n{s}"
+    );
+    assert!(
+        !s.contains("run: 6 stage(s)"),
+        "nothing runs before the answer:\n{s}"
+    );
+    t.text("y");
+    t.keys(&["Enter"]);
+    t.wait_for("now? [y/N]");
+    t.text("y");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("LABWARP-EXITED-");
+    assert!(s.contains("LABWARP-EXITED-0"), "{s}");
+    let out = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        out.contains(&format!("domain {}-undercloud restarted", lab.name)),
+        "restarted after the yes:\n{out}"
+    );
+    assert_eq!(drift(&lab), Vec::new(), "{out}");
+}
