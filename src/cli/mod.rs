@@ -255,13 +255,16 @@ pub fn run(cli: Cli) -> ExitCode {
             };
             run::run(
                 lab,
-                yes,
-                json,
-                sel,
-                fresh,
-                fix,
-                (respin, no_snapshot),
-                restart,
+                run::RunOptions {
+                    yes,
+                    json,
+                    selection: sel,
+                    fresh,
+                    fix,
+                    respin,
+                    no_snapshot,
+                    restart,
+                },
             )
         }
         Some(Command::Status { lab, json }) => status::run(lab, json),

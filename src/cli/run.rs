@@ -130,36 +130,36 @@ impl Failures {
     }
 }
 
+/// What `labwarp run` was asked to do beyond the lab.
+pub struct RunOptions {
+    pub yes: bool,
+    pub json: bool,
+    pub selection: Selection,
+    /// Tear the lab down to this level first (once).
+    pub fresh: Option<crate::plan::Level>,
+    /// Fix a failure with a safe fix and run again (at most three times).
+    pub fix: bool,
+    /// Respin first (once).
+    pub respin: Option<crate::run::respin::Respin>,
+    /// Take no snapshot after the undercloud install.
+    pub no_snapshot: bool,
+    /// Restart running VMs for drifted fields that wait for the next boot.
+    pub restart: bool,
+}
+
 /// Runs the lab; with `fix`, a failure whose diagnosis has a fix labwarp can apply is
 /// fixed (shown and confirmed first) and the run starts again, at most three times.
-pub fn run(
-    args: LabArgs,
-    yes: bool,
-    json: bool,
-    selection: Selection,
-    fresh: Option<crate::plan::Level>,
-    fix: bool,
-    (respin, no_snapshot): (Option<crate::run::respin::Respin>, bool),
-    restart: bool,
-) -> ExitCode {
-    let mut fresh = fresh;
-    let mut respin = respin;
+pub fn run(args: LabArgs, mut o: RunOptions) -> ExitCode {
     let mut rounds = 0;
     loop {
+        let (code, fixable) = run_once(&args, &o);
         // A teardown or respin happens once: a run again after a fix resumes from there.
-        let (code, fixable) = run_once(
-            &args,
-            yes,
-            json,
-            &selection,
-            fresh.take(),
-            (respin.take(), no_snapshot),
-            restart,
-        );
+        o.fresh = None;
+        o.respin = None;
         match fixable {
-            Some(f) if fix && rounds < 3 => {
+            Some(f) if o.fix && rounds < 3 => {
                 rounds += 1;
-                if !super::run_fix::fix(&args, yes, json, &f) {
+                if !super::run_fix::fix(&args, o.yes, o.json, &f) {
                     return code;
                 }
             }
@@ -169,15 +169,9 @@ pub fn run(
 }
 
 /// One run; a failed one also gives the first failure labwarp can fix.
-fn run_once(
-    args: &LabArgs,
-    yes: bool,
-    json: bool,
-    selection: &Selection,
-    fresh: Option<crate::plan::Level>,
-    (respin, no_snapshot): (Option<crate::run::respin::Respin>, bool),
-    restart: bool,
-) -> (ExitCode, Option<super::run_fix::Fixable>) {
+fn run_once(args: &LabArgs, o: &RunOptions) -> (ExitCode, Option<super::run_fix::Fixable>) {
+    let (yes, json, selection, fresh) = (o.yes, o.json, &o.selection, o.fresh);
+    let (respin, no_snapshot, restart) = (o.respin, o.no_snapshot, o.restart);
     let (mut lab, rt) = match lab_and_runtime(args) {
         Ok(v) => v,
         Err(code) => return (code, None),
