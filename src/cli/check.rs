@@ -115,7 +115,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
     };
     // The one locality rule (`local` is this machine; any address, 127.0.0.2 included, is
     // reached over SSH), as the plan, the TUI and `labwarp ssh` decide it.
-    let remote = args.ssh || !crate::render::hypervisor_is_local(&ctx.hypervisor.address);
+    let remote = args.ssh || !ctx.hypervisor.is_local();
     if remote && args.root.is_some() {
         eprintln!("labwarp check: --root reads a local tree; it cannot be combined with SSH");
         return ExitCode::from(super::EXIT_INVALID);

@@ -17,7 +17,7 @@ use crate::host::lab::{self as lab_hosts, chain, hypervisor_target};
 use crate::host::ssh::{Backoff, SshHost, SshOptions, SshTarget, TrustPolicy};
 use crate::host::{HostError, known_hosts::host_pattern};
 use crate::lab::Lab;
-use crate::render::{self, RenderContext, hypervisor_is_local, ssh_config};
+use crate::render::{self, RenderContext, ssh_config};
 use crate::tui::raw_terminal::{self as terminal, RawMode};
 use russh::ChannelMsg;
 use std::io::{BufRead, IsTerminal, Write};
@@ -142,7 +142,7 @@ fn names<'a>(lab: &'a Lab) -> Vec<(String, Kind<'a>)> {
     let mut out = Vec::new();
     for hv in &lab.hypervisors {
         out.push((hv.name.clone(), Kind::Hypervisor(hv, &hv.ssh_user)));
-        if !hypervisor_is_local(&hv.address) {
+        if !hv.is_local() {
             out.push((
                 ssh_config::stack_alias(&hv.name),
                 Kind::Hypervisor(hv, &hv.stack_user),
@@ -176,7 +176,7 @@ pub fn resolve(lab: &Lab, ctx: &RenderContext, host: &str) -> Result<Route, Reso
         let mut hops = Vec::new();
         // As in ssh.config: through the first hypervisor unless labwarp runs on it.
         if let Some(hv) = lab.hypervisors.first()
-            && !hypervisor_is_local(&hv.address)
+            && !hv.is_local()
         {
             hops.push(hypervisor_target(hv, &hv.name, &hv.ssh_user));
         }
@@ -189,7 +189,7 @@ pub fn resolve(lab: &Lab, ctx: &RenderContext, host: &str) -> Result<Route, Reso
         Ok(hops)
     };
     match kind {
-        Kind::Hypervisor(hv, _) if hypervisor_is_local(&hv.address) => Ok(Route::Local),
+        Kind::Hypervisor(hv, _) if hv.is_local() => Ok(Route::Local),
         Kind::Hypervisor(hv, user) => Ok(Route::Hops(vec![hypervisor_target(hv, host, user)])),
         Kind::Undercloud(user) => Ok(Route::Hops(undercloud(user, host)?)),
         Kind::Node(node) => {

@@ -159,7 +159,7 @@ pub async fn hypervisor_host(
     workspace: &Path,
     trust: TrustPolicy,
 ) -> Result<(Arc<dyn Host>, bool), HostError> {
-    if crate::render::hypervisor_is_local(&hv.address) {
+    if hv.is_local() {
         return Ok((Arc::new(super::LocalHost::named(hv.name.clone())), true));
     }
     let h: Arc<dyn Host> = connect_hypervisor(hv, workspace, trust).await?;

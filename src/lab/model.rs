@@ -123,6 +123,14 @@ pub struct Hypervisor {
     pub domain_type: DomainType,
 }
 
+impl Hypervisor {
+    /// Whether labwarp runs on this hypervisor (`address: local`): no SSH. The one
+    /// locality predicate (any other address, 127.0.0.2 included, is reached over SSH).
+    pub fn is_local(&self) -> bool {
+        self.address == "local"
+    }
+}
+
 impl Default for Hypervisor {
     fn default() -> Self {
         Hypervisor {

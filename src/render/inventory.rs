@@ -8,7 +8,7 @@
 //! `StrictHostKeyChecking=yes`; every word is shell-quoted because Ansible splits the string
 //! with shlex.
 
-use super::{RenderContext, RenderError, Result, host_address, hypervisor_is_local, ssh_config};
+use super::{RenderContext, RenderError, Result, host_address, ssh_config};
 use crate::lab::{Lab, Role};
 use crate::quote::shell_quote;
 use serde_yaml::{Mapping, Value};
@@ -79,7 +79,7 @@ fn group(hosts: Mapping, vars: Option<Value>) -> Value {
 pub fn render(lab: &Lab, ctx: &RenderContext) -> Result<String> {
     let mut hypervisors = Mapping::new();
     for (i, hv) in lab.hypervisors.iter().enumerate() {
-        let host = if hypervisor_is_local(&hv.address) {
+        let host = if hv.is_local() {
             map(vec![("ansible_connection", s("local"))])
         } else {
             host_address(&format!("hypervisors[{i}].address"), &hv.address)?;
@@ -94,7 +94,7 @@ pub fn render(lab: &Lab, ctx: &RenderContext) -> Result<String> {
             what: "a hypervisor".into(),
             fix: "add one entry to `hypervisors`".into(),
         })?;
-    let jump = (!hypervisor_is_local(&first.address)).then_some(first.name.as_str());
+    let jump = (!first.is_local()).then_some(first.name.as_str());
     let hv_vars = map(vec![
         ("labwarp_libvirt_uri", s(first.libvirt_uri.as_str())),
         ("labwarp_stack_user", s(first.stack_user.as_str())),

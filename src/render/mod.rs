@@ -478,11 +478,6 @@ pub fn undercloud_ctlplane_ip(lab: &Lab) -> Result<Ipv4Addr> {
     })
 }
 
-/// Whether SSH to the hypervisor is needed (`local` means labwarp runs on it).
-pub fn hypervisor_is_local(address: &str) -> bool {
-    address == "local"
-}
-
 /// A host address handed to ssh (ssh.config `HostName`, Ansible's `ansible_host`): one word
 /// that ssh cannot take for an option.
 fn host_address(field: &str, value: &str) -> Result<()> {

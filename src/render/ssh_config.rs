@@ -13,9 +13,7 @@
 //! `StrictHostKeyChecking yes`: labwarp pins host keys itself and never lets ssh accept one
 //! blindly. Values are checked to stay on their line; paths with spaces are double-quoted.
 
-use super::{
-    RenderContext, RenderError, Result, bad, host_address, hypervisor_is_local, single_line,
-};
+use super::{RenderContext, RenderError, Result, bad, host_address, single_line};
 use crate::lab::Lab;
 use std::fmt::Write as _;
 
@@ -80,7 +78,7 @@ pub fn undercloud_root_alias(lab: &Lab) -> Result<String> {
 pub fn render(lab: &Lab, ctx: &RenderContext) -> Result<String> {
     let mut blocks = Vec::new();
     for (i, hv) in lab.hypervisors.iter().enumerate() {
-        if hypervisor_is_local(&hv.address) {
+        if hv.is_local() {
             continue;
         }
         let name = alias(&format!("hypervisors[{i}].name"), &hv.name)?;
@@ -107,7 +105,7 @@ pub fn render(lab: &Lab, ctx: &RenderContext) -> Result<String> {
             what: "a hypervisor".into(),
             fix: "add one entry to `hypervisors`".into(),
         })?;
-    let jump = (!hypervisor_is_local(&first.address)).then(|| first.name.clone());
+    let jump = (!first.is_local()).then(|| first.name.clone());
     let uc_ip = super::undercloud_address(ctx)?.to_string();
     let uc_alias = undercloud_alias(lab)?;
     blocks.push(HostBlock {

@@ -57,7 +57,7 @@ pub fn shell_via(ctx: &Ctx) -> Result<ShellVia, String> {
         HostRole::Undercloud if ctx.facts.sandbox => {
             return Ok(ShellVia::Local { root: root_here });
         }
-        HostRole::Virthost if hv.is_none_or(|h| crate::render::hypervisor_is_local(&h.address)) => {
+        HostRole::Virthost if hv.is_none_or(|h| h.is_local()) => {
             return Ok(ShellVia::Local { root: root_here });
         }
         HostRole::Virthost => {

@@ -9,7 +9,6 @@ use crate::host::lazy::LazyHost;
 use crate::host::{Host, LocalHost, SshOptions, SshTarget, TrustPolicy};
 use crate::lab::{DomainType, Lab};
 use crate::plan::{Ctx, Facts, Plan, stages};
-use crate::render::hypervisor_is_local;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -50,7 +49,7 @@ async fn hosts(
         .hypervisors
         .first()
         .ok_or_else(|| anyhow::anyhow!("hypervisors: the lab names no hypervisor; add one"))?;
-    let (virthost, jump): (Arc<dyn Host>, _) = if hypervisor_is_local(&hv.address) {
+    let (virthost, jump): (Arc<dyn Host>, _) = if hv.is_local() {
         (Arc::new(LocalHost::named(hv.name.clone())), None)
     } else {
         let h = lab_hosts::connect_hypervisor(hv, ws, trust)

@@ -529,12 +529,7 @@ async fn survey(s: &Session) -> PlanView {
                 .collect(),
         })
         .collect();
-    let local = s
-        .ctx
-        .lab
-        .hypervisors
-        .first()
-        .is_some_and(|h| crate::render::hypervisor_is_local(&h.address));
+    let local = s.ctx.lab.hypervisors.first().is_some_and(|h| h.is_local());
     let view = HostView::system(s.ctx.virthost.as_ref(), local);
     let cctx = CheckContext::for_lab(s.ctx.lab.clone(), CheckOptions::default());
     PlanView {

@@ -124,10 +124,7 @@ pub struct Applied {
 
 /// Whether the lab's hypervisor is this machine (the one locality rule).
 fn local(ctx: &Ctx) -> bool {
-    ctx.lab
-        .hypervisors
-        .first()
-        .is_some_and(|h| crate::render::hypervisor_is_local(&h.address))
+    ctx.lab.hypervisors.first().is_some_and(|h| h.is_local())
 }
 
 /// Reads what `remedy` would change now. `lab_file`: the file the lab was loaded from

@@ -45,10 +45,7 @@ pub struct State {
 
 /// Whether the lab's hypervisor is reached over SSH (what the engine's session decides).
 pub fn is_remote(app: &App) -> bool {
-    app.lab
-        .hypervisors
-        .first()
-        .is_some_and(|h| !crate::render::hypervisor_is_local(&h.address))
+    app.lab.hypervisors.first().is_some_and(|h| !h.is_local())
 }
 
 /// Opens the screen and asks the driver to connect.
