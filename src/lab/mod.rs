@@ -11,6 +11,7 @@ mod model;
 mod presets;
 pub mod release;
 mod syntax;
+pub mod tripleo;
 mod validate;
 
 pub use diagnose::suggest;

@@ -9,6 +9,7 @@ pub mod resource;
 pub mod stages;
 pub mod step;
 pub mod steps;
+pub mod tripleo_stages;
 
 pub use ctx::{Ctx, StepCtx};
 pub use resource::{HostRole, Level, Resource};

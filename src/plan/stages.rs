@@ -5,7 +5,7 @@ use super::steps::hostconf::{AppArmor, NestedKvm, QemuConf, Root};
 use super::steps::images::{Download, SeedIso};
 use super::steps::libvirt::{Disk, Domain, Network, Pool};
 use super::steps::migration::{NfsExport, Readiness, ReadyKind, RemoteNfsExport, Transport};
-use super::steps::openstack::{OpenstackCli, STANDIN, UndercloudInstall};
+use super::steps::openstack::{OpenstackCli, UndercloudInstall};
 use super::steps::overcloud::{
     self as oc, DeployArgs, NetworkKind, NetworkProvision, NodeImport, NodeIntrospect,
     NodeProvision, OvercloudDeploy, RolesData,
@@ -15,6 +15,7 @@ use super::steps::undercloud::{
     self, Address, EjectSeed, HostKey, SshFiles, SshReady, UndercloudRef,
 };
 use super::steps::vbmc;
+use super::tripleo_stages;
 use super::{Facts, HostRole, Level, Plan, Stage};
 use crate::checks::QemuMode;
 use crate::lab::{Lab, Role};
@@ -232,6 +233,9 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
         }
     }
 
+    // The overcloud image and IPA tarballs, fetched while the undercloud boots.
+    let images = tripleo_stages::add_downloads(images, lab, facts)?;
+
     // undercloud VM: disk on the base image, NoCloud seed, domain.
     let uc = vms
         .iter()
@@ -326,42 +330,24 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
             });
     }
 
-    let mut install = Stage::new(
+    // The repos, tripleoclient, sudo, hostname, time sync and container images' parameters.
+    let prep = tripleo_stages::prep_stage(lab, facts, &cli, UNDERCLOUD_VM)?;
+    let install = Stage::new(
         UNDERCLOUD_INSTALL,
         "Install the undercloud",
-        &[UNDERCLOUD_VM],
-    );
-    if facts.standin_openstack {
-        install = install.then(PutFile {
-            id: "standin-openstack".into(),
-            title: "upload labwarp's stand-in `openstack`".into(),
-            role: HostRole::Undercloud,
-            path: cli.standin_path(),
-            content: STANDIN.as_bytes().to_vec(),
-            mode: 0o755,
-            level: Level::Nodes,
-        });
-    }
-    install = install
-        .then(PutFile {
-            id: "container-prepare".into(),
-            title: "upload containers-prepare-parameter.yaml".into(),
-            role: HostRole::Undercloud,
-            path: home.join(oc::CONTAINERS_PREPARE),
-            content: render::containers_prepare::render(lab)?.into_bytes(),
-            mode: 0o644,
-            level: Level::Nodes,
-        })
-        .then(PutFile {
-            id: "undercloud-conf".into(),
-            title: "upload undercloud.conf".into(),
-            role: HostRole::Undercloud,
-            path: home.join("undercloud.conf"),
-            content: render::undercloud_conf::render(lab)?.into_bytes(),
-            mode: 0o644,
-            level: Level::Nodes,
-        })
-        .then(UndercloudInstall { cli: cli.clone() });
+        &[tripleo_stages::UNDERCLOUD_PREP],
+    )
+    .then(PutFile {
+        id: "undercloud-conf".into(),
+        title: "upload undercloud.conf".into(),
+        role: HostRole::Undercloud,
+        path: home.join("undercloud.conf"),
+        content: render::undercloud_conf::render(lab)?.into_bytes(),
+        mode: 0o644,
+        level: Level::Nodes,
+    })
+    .then(UndercloudInstall { cli: cli.clone() });
+    let oc_images = tripleo_stages::images_stage(lab, facts, &cli, UNDERCLOUD_INSTALL)?;
 
     // overcloud nodes: each node's disks, domain then VirtualBMC entry, nodes in parallel;
     // instackenv.json (same ports, address and credentials as the entries).
@@ -485,7 +471,7 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
             .into_owned(),
     ];
     env_files.extend(lab.overcloud.deploy.environment_files.iter().cloned());
-    let mut deploy_after = vec![OVERCLOUD_NODES];
+    let mut deploy_after = vec![OVERCLOUD_NODES, tripleo_stages::OVERCLOUD_IMAGES];
     if let Some((_, env)) = &migration {
         env_files.push(env.clone());
         deploy_after.push(LIVE_MIGRATION);
@@ -534,7 +520,15 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
             },
         });
 
-    let mut plan = vec![hypervisor, images, undercloud_vm, install, overcloud_nodes];
+    let mut plan = vec![
+        hypervisor,
+        images,
+        undercloud_vm,
+        prep,
+        install,
+        overcloud_nodes,
+        oc_images,
+    ];
     if let Some((stage, _)) = &migration {
         plan.push(stage.clone());
     }

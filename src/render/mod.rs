@@ -25,6 +25,7 @@ pub mod network_data;
 pub mod network_xml;
 pub mod nova_nfs;
 pub mod ssh_config;
+pub mod tripleo_repos;
 pub mod undercloud_conf;
 
 #[cfg(test)]

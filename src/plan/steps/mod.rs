@@ -8,6 +8,8 @@ pub mod migration;
 pub mod nfs_server;
 pub mod openstack;
 pub mod overcloud;
+pub mod overcloud_images;
 pub mod system;
 pub mod undercloud;
+pub mod undercloud_prep;
 pub mod vbmc;
