@@ -192,6 +192,16 @@ fn subject(preset: &str) -> Subject {
             std::fs::copy(out.join(exported), home.join(uploaded)).unwrap();
         }
     }
+    // What the overcloud-images stage unpacks into ~/images before the upload.
+    std::fs::create_dir_all(home.join("images")).unwrap();
+    for tar in [
+        labwarp::lab::tripleo::OVERCLOUD_TAR,
+        labwarp::lab::tripleo::IPA_TAR,
+    ] {
+        for m in labwarp::plan::steps::overcloud_images::members(tar) {
+            std::fs::write(home.join("images").join(m), m).unwrap();
+        }
+    }
     let remote = facts.undercloud_home.to_string_lossy().into_owned();
     let local = home.to_string_lossy().into_owned();
     let commands = plan_argv(&plan)
@@ -239,7 +249,9 @@ fn tripleo_accepts_every_presets_files_and_command_lines() {
         // Every command labwarp issues to TripleO is there to be judged.
         let issued: Vec<String> = s.commands.iter().map(|(_, a, _)| a.join(" ")).collect();
         for want in [
+            "tripleo container image prepare default",
             "undercloud install",
+            "overcloud image upload",
             "endpoint list",
             "baremetal node list",
             "overcloud node import",
@@ -636,6 +648,7 @@ fn tripleo_parses_every_call_of_a_demo_run() {
         }
     }
     let spec = json!({
+        "order": true,
         "commands": distinct.iter().map(|(c, n)| json!({
             "argv": c.argv,
             "credentials": c.credentials,
@@ -678,10 +691,7 @@ fn tripleo_parses_every_call_of_a_demo_run() {
     let judged = verdicts.iter().filter(|v| v.kind == "credentials").count();
     assert_eq!(
         judged,
-        distinct
-            .iter()
-            .filter(|(c, _)| c.argv[..2] != ["undercloud", "install"])
-            .count(),
+        distinct.iter().filter(|(c, _)| !before_install(c)).count(),
         "every call after the install is judged for credentials: {verdicts:#?}"
     );
     assert!(
@@ -689,11 +699,62 @@ fn tripleo_parses_every_call_of_a_demo_run() {
         "calls after the undercloud install without credentials (OS_CLOUD/OS_AUTH_URL): {gaps:#?}"
     );
     for (c, _) in &distinct {
-        let install = c.argv[..2] == ["undercloud", "install"];
         assert_eq!(
             c.credentials.is_empty(),
-            install,
-            "only the install runs without credentials, and it without any: {c:?}"
+            before_install(c),
+            "only the install and TripleO's container prepare generator before it run without credentials, and they without any: {c:?}"
         );
     }
+
+    // Step order: the prep's container prepare before the install, the image upload before
+    // introspection, provisioning and the deploy; each judged once per distinct call.
+    let order: Vec<&Verdict> = verdicts.iter().filter(|v| v.kind == "order").collect();
+    let needs_first = |c: &Call| {
+        let a = c.argv.join(" ");
+        [
+            "undercloud install",
+            "overcloud node introspect",
+            "overcloud node provision",
+            "overcloud deploy",
+        ]
+        .iter()
+        .any(|w| a.starts_with(w))
+    };
+    assert_eq!(
+        order.len(),
+        distinct.iter().filter(|(c, _)| needs_first(c)).count(),
+        "{verdicts:#?}"
+    );
+    assert!(order.iter().all(|v| v.ok), "steps out of order: {order:#?}");
+    // The same calls with the upload moved to the end: caught, naming the upload.
+    let mut late = spec.clone();
+    let cmds = late["commands"].as_array_mut().unwrap();
+    let at = cmds
+        .iter()
+        .position(|c| {
+            c["argv"].as_array().is_some_and(|a| {
+                a.len() >= 3 && a[..3] == [json!("overcloud"), json!("image"), json!("upload")]
+            })
+        })
+        .expect("the demo uploads the images");
+    let upload = cmds.remove(at);
+    cmds.push(upload);
+    let (_, verdicts) = judge(&python, &late);
+    let caught: Vec<&Verdict> = verdicts
+        .iter()
+        .filter(|v| v.kind == "order" && !v.ok)
+        .collect();
+    assert!(
+        caught
+            .iter()
+            .any(|v| v.check.contains("overcloud node introspect")
+                && v.detail.contains("before openstack overcloud image upload")),
+        "an introspection before the upload is not caught: {verdicts:#?}"
+    );
+}
+
+/// The calls made before the undercloud install, which makes the credentials.
+fn before_install(c: &Call) -> bool {
+    let a = c.argv.join(" ");
+    a.starts_with("undercloud install") || a.starts_with("tripleo container image prepare default")
 }
