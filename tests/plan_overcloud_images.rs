@@ -38,8 +38,10 @@ fn tarball(dir: &Path, file: &str, len: usize) -> Vec<u8> {
 }
 
 fn lab_with(overcloud: Option<ImageSource>) -> Lab {
-    let mut lab = Lab::default();
-    lab.name = "oci".into();
+    let mut lab = Lab {
+        name: "oci".into(),
+        ..Lab::default()
+    };
     lab.tripleo.overcloud_image = overcloud;
     lab
 }

@@ -237,6 +237,43 @@ impl Drop for LabBox {
     }
 }
 
+/// The overcloud image and IPA tarballs as local files (nothing is downloaded from the
+/// internet): quickstart's members, a line of text each, with their md5. The box's run
+/// fetches them into the cache, copies them to the tiny guest, unpacks and uploads them
+/// (the upload is the stand-in's).
+fn tripleo_tarballs(tmp: &Path) -> String {
+    let mut yaml = String::from("tripleo:\n");
+    for (field, tar) in [
+        ("overcloud_image", labwarp::lab::tripleo::OVERCLOUD_TAR),
+        ("ipa_image", labwarp::lab::tripleo::IPA_TAR),
+    ] {
+        let src = tmp.join(format!("{tar}.src"));
+        std::fs::create_dir_all(&src).expect("tarball dir");
+        for m in labwarp::plan::steps::overcloud_images::members(tar) {
+            std::fs::write(src.join(m), format!("lab in a box: {m}\n")).expect("member");
+        }
+        let file = tmp.join(tar);
+        let o = out(Command::new("tar")
+            .arg("-cf")
+            .arg(&file)
+            .arg("-C")
+            .arg(&src)
+            .args(labwarp::plan::steps::overcloud_images::members(tar)));
+        assert!(o.status.success(), "tar: {}", text(&o));
+        let o = out(Command::new("md5sum").arg(&file));
+        let sum = stdout(&o)
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        yaml.push_str(&format!(
+            "  {field}: {{source: {}, md5: {sum}}}\n",
+            file.display()
+        ));
+    }
+    yaml
+}
+
 fn lab_yaml(
     name: &str,
     ws: &Path,
@@ -279,7 +316,7 @@ images:
   overcloud_initrd: {{source: {initrd}}}
   # labwarp.ctlplane: the tiny guest puts local_ip on eth1, as TripleO's install would.
   kernel_cmdline: console=ttyS0 labwarp.ctlplane=192.168.{p}.1/24
-undercloud:
+{tripleo}undercloud:
   vm:
     name: undercloud
     vcpus: 1
@@ -297,6 +334,7 @@ overrides: [undercloud-memory, node-memory]
 ",
         p = provisioning_octet(octet),
         conf = ctlplane_conf(provisioning_octet(octet)),
+        tripleo = tripleo_tarballs(tmp),
         ws = ws.display(),
         tmp = tmp.display(),
         base = base.display(),
