@@ -18,7 +18,8 @@ pub struct Tripleo {
     /// `master` (those whose deploy flow labwarp implements: `crate::lab::release`).
     pub release: String,
     /// The overcloud image tarball (`overcloud-full.tar`: overcloud-full.qcow2, .vmlinuz,
-    /// .initrd). Default: the release's, from images.rdoproject.org, md5 from `<url>.md5`.
+    /// .initrd). Default: the release's, from images.rdoproject.org, md5 from `<url>.md5`
+    /// (only `md5` or `md5_url` given: the release's URL, checked against that).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overcloud_image: Option<ImageSource>,
     /// The ironic-python-agent tarball (`ironic-python-agent.tar`: .kernel, .initramfs)
@@ -60,30 +61,51 @@ impl Tripleo {
     }
 
     /// Both tarballs: the lab's sources, else the release's (quickstart's layout, the
-    /// expected md5 in `<url>.md5`). `None` for a release labwarp does not deploy.
+    /// expected md5 in `<url>.md5`). A lab entry without a `source` keeps the release's URL
+    /// with the lab's `md5`/`md5_url` (a pinned sum). `None` for a release labwarp does not
+    /// deploy.
     pub fn images(&self) -> Option<[TripleoImage; 2]> {
         let rel = self.supported()?;
-        let default = |file: &str| ImageSource {
-            source: format!("{}/{file}", rel.images_url()),
-            md5: None,
-            md5_url: Some(format!("{}/{file}.md5", rel.images_url())),
+        let pick = |own: &Option<ImageSource>, file: &'static str, field: &'static str| {
+            let url = format!("{}/{file}", rel.images_url());
+            let default_md5_url = Some(format!("{url}.md5"));
+            let (source, lab_source) = match own {
+                Some(s) if !s.source.is_empty() => (s.clone(), true),
+                Some(s) => (
+                    ImageSource {
+                        source: url,
+                        md5: s.md5.clone(),
+                        md5_url: if s.md5.is_some() || s.md5_url.is_some() {
+                            s.md5_url.clone()
+                        } else {
+                            default_md5_url
+                        },
+                    },
+                    false,
+                ),
+                None => (
+                    ImageSource {
+                        source: url,
+                        md5: None,
+                        md5_url: default_md5_url,
+                    },
+                    false,
+                ),
+            };
+            TripleoImage {
+                file,
+                field,
+                source,
+                lab_source,
+            }
         };
         Some([
-            TripleoImage {
-                file: OVERCLOUD_TAR,
-                field: "tripleo.overcloud_image",
-                source: self
-                    .overcloud_image
-                    .clone()
-                    .unwrap_or_else(|| default(OVERCLOUD_TAR)),
-                lab_source: self.overcloud_image.is_some(),
-            },
-            TripleoImage {
-                file: IPA_TAR,
-                field: "tripleo.ipa_image",
-                source: self.ipa_image.clone().unwrap_or_else(|| default(IPA_TAR)),
-                lab_source: self.ipa_image.is_some(),
-            },
+            pick(
+                &self.overcloud_image,
+                OVERCLOUD_TAR,
+                "tripleo.overcloud_image",
+            ),
+            pick(&self.ipa_image, IPA_TAR, "tripleo.ipa_image"),
         ])
     }
 }
@@ -124,5 +146,20 @@ mod tests {
             ..Tripleo::default()
         };
         assert!(old.images().is_none());
+        // Only a sum: the release's URL, checked against it.
+        let pinned = Tripleo {
+            overcloud_image: Some(ImageSource {
+                md5: Some("f".repeat(32)),
+                ..ImageSource::default()
+            }),
+            ..Tripleo::default()
+        };
+        let [oc, _] = pinned.images().unwrap();
+        assert!(
+            oc.source
+                .source
+                .ends_with("/wallaby/rdo_trunk/current-tripleo/overcloud-full.tar")
+        );
+        assert_eq!((oc.source.md5_url, oc.lab_source), (None, false));
     }
 }

@@ -237,43 +237,6 @@ impl Drop for LabBox {
     }
 }
 
-/// The overcloud image and IPA tarballs as local files (nothing is downloaded from the
-/// internet): quickstart's members, a line of text each, with their md5. The box's run
-/// fetches them into the cache, copies them to the tiny guest, unpacks and uploads them
-/// (the upload is the stand-in's).
-fn tripleo_tarballs(tmp: &Path) -> String {
-    let mut yaml = String::from("tripleo:\n");
-    for (field, tar) in [
-        ("overcloud_image", labwarp::lab::tripleo::OVERCLOUD_TAR),
-        ("ipa_image", labwarp::lab::tripleo::IPA_TAR),
-    ] {
-        let src = tmp.join(format!("{tar}.src"));
-        std::fs::create_dir_all(&src).expect("tarball dir");
-        for m in labwarp::plan::steps::overcloud_images::members(tar) {
-            std::fs::write(src.join(m), format!("lab in a box: {m}\n")).expect("member");
-        }
-        let file = tmp.join(tar);
-        let o = out(Command::new("tar")
-            .arg("-cf")
-            .arg(&file)
-            .arg("-C")
-            .arg(&src)
-            .args(labwarp::plan::steps::overcloud_images::members(tar)));
-        assert!(o.status.success(), "tar: {}", text(&o));
-        let o = out(Command::new("md5sum").arg(&file));
-        let sum = stdout(&o)
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_string();
-        yaml.push_str(&format!(
-            "  {field}: {{source: {}, md5: {sum}}}\n",
-            file.display()
-        ));
-    }
-    yaml
-}
-
 fn lab_yaml(
     name: &str,
     ws: &Path,
@@ -334,7 +297,7 @@ overrides: [undercloud-memory, node-memory]
 ",
         p = provisioning_octet(octet),
         conf = ctlplane_conf(provisioning_octet(octet)),
-        tripleo = tripleo_tarballs(tmp),
+        tripleo = crate::engine_support::tripleo_tarballs(tmp),
         ws = ws.display(),
         tmp = tmp.display(),
         base = base.display(),

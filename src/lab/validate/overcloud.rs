@@ -55,13 +55,9 @@ fn release(lab: &Lab, r: &mut Report) {
 /// What a supported release needs of the rest of the lab: image sources that can be
 /// fetched, and roles its deploy flow can deploy.
 fn release_fits(lab: &Lab, rel: &crate::lab::release::Release, r: &mut Report) {
-    for (field, img) in [
-        ("tripleo.overcloud_image", &lab.tripleo.overcloud_image),
-        ("tripleo.ipa_image", &lab.tripleo.ipa_image),
-    ] {
-        if let Some(img) = img {
-            super::hosts::source(field, img, r);
-        }
+    // Each as it will be fetched: a lab entry without a source takes the release's URL.
+    for img in lab.tripleo.images().into_iter().flatten() {
+        super::hosts::source(img.field, &img.source, r);
     }
     if rel.ceph_in_deploy {
         return;

@@ -561,15 +561,19 @@ impl Step for ImageUpload {
     }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
         let uc = ctx.host(HostRole::Undercloud);
-        let missing: Vec<&str> = {
-            let mut m = Vec::new();
-            for f in UPLOADED {
-                if !uc.exists(&self.ironic_root.join(f)).await? {
-                    m.push(*f);
-                }
+        // On a real undercloud /var/lib/ironic belongs to ironic's containers: ask as root.
+        let real = self.ironic_root == Path::new("/");
+        let mut missing: Vec<&str> = Vec::new();
+        for f in UPLOADED {
+            let p = s(&self.ironic_root.join(f));
+            let mut test = Cmd::new(["test", "-f", p.as_str()]);
+            if real {
+                test = test.sudo();
             }
-            m
-        };
+            if !ctx.probe(HostRole::Undercloud, &test).await?.success() {
+                missing.push(f);
+            }
+        }
         if !missing.is_empty() {
             return Ok(Check::todo(format!(
                 "not uploaded: {} missing under {}",

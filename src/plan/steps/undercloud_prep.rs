@@ -74,6 +74,20 @@ impl Prep {
             h.write_file(p, text.as_bytes(), mode).await?;
         } else {
             h.write_root_file(p, text.as_bytes(), mode).await?;
+            // Written through a temp file and a rename: give it the SELinux label its path
+            // has (/etc/hosts is net_conf_t, not the directory's etc_t).
+            let path = p.to_string_lossy().into_owned();
+            ctx.run_ok(
+                HostRole::Undercloud,
+                &self.cmd([
+                    "sh",
+                    "-c",
+                    "if command -v restorecon >/dev/null 2>&1; then restorecon -- \"$1\"; fi",
+                    "sh",
+                    path.as_str(),
+                ]),
+            )
+            .await?;
         }
         ctx.info(format!("wrote {}", p.display()));
         Ok(())
@@ -199,27 +213,26 @@ impl Step for StackSudo {
     }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
         let p = self.prep.path(&tripleo_repos::sudoers_path(&self.user));
-        Ok(match self.prep.read(ctx, &p).await {
-            Ok(Some(t)) if t == tripleo_repos::sudoers(&self.user) => {
+        let want = tripleo_repos::sudoers(&self.user);
+        let have = if self.prep.standin {
+            self.prep.read(ctx, &p).await?
+        } else {
+            // /etc/sudoers.d is root's alone (0750): read as root.
+            let path = p.to_string_lossy().into_owned();
+            let out = ctx
+                .probe(
+                    HostRole::Undercloud,
+                    &self.prep.cmd(["cat", "--", path.as_str()]),
+                )
+                .await?;
+            out.success().then(|| out.stdout_str())
+        };
+        Ok(match have {
+            Some(t) if t == want => {
                 Check::done(format!("{} grants {} sudo", p.display(), self.user))
             }
-            Ok(Some(_)) => Check::todo(format!("{} differs from labwarp's", p.display())),
-            Ok(None) => Check::todo(format!("{} missing", p.display())),
-            // sudoers.d is root's alone on a real system: read it as root.
-            Err(_) => {
-                let path = p.to_string_lossy().into_owned();
-                let out = ctx
-                    .probe(
-                        HostRole::Undercloud,
-                        &self.prep.cmd(["cat", "--", path.as_str()]),
-                    )
-                    .await?;
-                if out.success() && out.stdout_str() == tripleo_repos::sudoers(&self.user) {
-                    Check::done(format!("{} grants {} sudo", p.display(), self.user))
-                } else {
-                    Check::todo(format!("{} missing or different", p.display()))
-                }
-            }
+            Some(_) => Check::todo(format!("{} differs from labwarp's", p.display())),
+            None => Check::todo(format!("{} missing", p.display())),
         })
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
