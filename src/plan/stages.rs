@@ -347,7 +347,7 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
         level: Level::Nodes,
     })
     .then(UndercloudInstall { cli: cli.clone() });
-    let oc_images = tripleo_stages::images_stage(lab, facts, &cli, UNDERCLOUD_INSTALL)?;
+    let oc_images = tripleo_stages::images_stage(lab, facts, &cli, OVERCLOUD_NODES)?;
 
     // overcloud nodes: each node's disks, domain then VirtualBMC entry, nodes in parallel;
     // instackenv.json (same ports, address and credentials as the entries).

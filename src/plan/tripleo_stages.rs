@@ -1,6 +1,6 @@
 //! The stages that make a plain guest a TripleO undercloud and give ironic its images:
 //! `undercloud-prep` (between the undercloud VM and the install) and `overcloud-images`
-//! (after the install, before the deploy's introspection), plus the image downloads the
+//! (after the install and the overcloud nodes, before the deploy's introspection), plus the image downloads the
 //! `images` stage starts early. Built purely from the lab and the facts, like `stages.rs`.
 
 use super::steps::files::PutFile;
@@ -176,7 +176,10 @@ pub fn prep_stage(
         }))
 }
 
-/// `overcloud-images`: each tarball copied to `~/images` and unpacked, then uploaded.
+/// `overcloud-images`: each tarball copied to `~/images` and unpacked, then uploaded. It
+/// follows the overcloud-nodes stage (`after`) rather than running beside it: both talk to
+/// the undercloud over one SSH connection, and a small undercloud's sshd (the tiny guest's
+/// dropbear) loses channels opened in parallel under load.
 pub fn images_stage(
     lab: &Lab,
     facts: &Facts,
