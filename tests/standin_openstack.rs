@@ -308,7 +308,7 @@ fn scenario(h: Home) {
     assert!(out.status.success(), "{}", show(&out));
     let defaults = std::fs::read_to_string(h.path("defaults.yaml")).unwrap();
     assert_eq!(
-        labwarp::plan::steps::undercloud_prep::prepare_set(&defaults),
+        labwarp::plan::steps::container_prepare::prepare_set(&defaults),
         Some(("quay.io/tripleozedcentos9".into(), "current-tripleo".into())),
         "{defaults}"
     );

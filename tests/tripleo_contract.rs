@@ -16,8 +16,11 @@
 //! the venv the tests say `!!! SKIPPED … !!!`; with `CI=true` a missing venv fails them.
 
 mod engine_support;
+#[path = "tripleo_contract/journal.rs"]
+mod journal;
 
 use engine_support::{TestLab, text};
+use journal::{Call, before_install, read_journal};
 use labwarp::plan::Facts;
 use labwarp::plan::steps::openstack::plan_argv;
 use serde_json::{Value, json};
@@ -571,46 +574,6 @@ fn each_contract_check_fails_naming_what_is_wrong() {
     );
 }
 
-/// One call of the stand-in `openstack`, from its journal.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Call {
-    argv: Vec<String>,
-    credentials: Vec<String>,
-    cwd: String,
-}
-
-/// The stand-in's journal: records of NUL-terminated fields `call`, cwd, credential
-/// variables (comma-separated), argument count, arguments (scripts/standin/openstack).
-fn read_journal(path: &Path) -> Vec<Call> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let fields: Vec<String> = bytes
-        .split(|b| *b == 0)
-        .map(|f| String::from_utf8_lossy(f).into_owned())
-        .collect();
-    // The last record ends with a NUL: the split leaves one empty field after it.
-    assert_eq!(fields.last().map(String::as_str), Some(""), "journal torn");
-    let mut f = fields[..fields.len() - 1].iter();
-    let mut calls = Vec::new();
-    while let Some(tag) = f.next() {
-        assert_eq!(tag, "call", "journal out of step: {fields:?}");
-        let mut next = || f.next().expect("journal record cut short").clone();
-        let cwd = next();
-        let credentials = next()
-            .split(',')
-            .filter(|c| !c.is_empty())
-            .map(str::to_string)
-            .collect();
-        let argc: usize = next().parse().expect("argument count");
-        let argv = (0..argc).map(|_| next()).collect();
-        calls.push(Call {
-            argv,
-            credentials,
-            cwd,
-        });
-    }
-    calls
-}
-
 #[test]
 fn tripleo_parses_every_call_of_a_demo_run() {
     let Some(python) = tripleo_python("tripleo_parses_every_call_of_a_demo_run") else {
@@ -706,55 +669,5 @@ fn tripleo_parses_every_call_of_a_demo_run() {
         );
     }
 
-    // Step order: the prep's container prepare before the install, the image upload before
-    // introspection, provisioning and the deploy; each judged once per distinct call.
-    let order: Vec<&Verdict> = verdicts.iter().filter(|v| v.kind == "order").collect();
-    let needs_first = |c: &Call| {
-        let a = c.argv.join(" ");
-        [
-            "undercloud install",
-            "overcloud node introspect",
-            "overcloud node provision",
-            "overcloud deploy",
-        ]
-        .iter()
-        .any(|w| a.starts_with(w))
-    };
-    assert_eq!(
-        order.len(),
-        distinct.iter().filter(|(c, _)| needs_first(c)).count(),
-        "{verdicts:#?}"
-    );
-    assert!(order.iter().all(|v| v.ok), "steps out of order: {order:#?}");
-    // The same calls with the upload moved to the end: caught, naming the upload.
-    let mut late = spec.clone();
-    let cmds = late["commands"].as_array_mut().unwrap();
-    let at = cmds
-        .iter()
-        .position(|c| {
-            c["argv"].as_array().is_some_and(|a| {
-                a.len() >= 3 && a[..3] == [json!("overcloud"), json!("image"), json!("upload")]
-            })
-        })
-        .expect("the demo uploads the images");
-    let upload = cmds.remove(at);
-    cmds.push(upload);
-    let (_, verdicts) = judge(&python, &late);
-    let caught: Vec<&Verdict> = verdicts
-        .iter()
-        .filter(|v| v.kind == "order" && !v.ok)
-        .collect();
-    assert!(
-        caught
-            .iter()
-            .any(|v| v.check.contains("overcloud node introspect")
-                && v.detail.contains("before openstack overcloud image upload")),
-        "an introspection before the upload is not caught: {verdicts:#?}"
-    );
-}
-
-/// The calls made before the undercloud install, which makes the credentials.
-fn before_install(c: &Call) -> bool {
-    let a = c.argv.join(" ");
-    a.starts_with("undercloud install") || a.starts_with("tripleo container image prepare default")
+    journal::assert_in_order(&python, &spec, &distinct, &verdicts);
 }

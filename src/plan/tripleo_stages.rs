@@ -3,14 +3,14 @@
 //! (after the install and the overcloud nodes, before the deploy's introspection), plus the image downloads the
 //! `images` stage starts early. Built purely from the lab and the facts, like `stages.rs`.
 
+use super::steps::container_prepare::ContainerPrepare;
 use super::steps::files::PutFile;
+use super::steps::image_upload::ImageUpload;
 use super::steps::images::Download;
 use super::steps::openstack::{OpenstackCli, STANDIN};
-use super::steps::overcloud_images::{
-    CopyToUndercloud, ImageUpload, SharedDownload, StandinTarball, Unpack,
-};
+use super::steps::overcloud_images::{CopyToUndercloud, SharedDownload, StandinTarball, Unpack};
 use super::steps::undercloud_prep::{
-    ContainerPrepare, EtcHosts, Hostname, Prep, Repos, StackSudo, TimeSync, Tripleoclient,
+    EtcHosts, Hostname, Prep, Repos, StackSudo, TimeSync, Tripleoclient,
 };
 use super::{Facts, HostRole, Level, Stage};
 use crate::lab::Lab;

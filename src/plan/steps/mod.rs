@@ -1,7 +1,9 @@
 //! Concrete steps, one file per family.
 
+pub mod container_prepare;
 pub mod files;
 pub mod hostconf;
+pub mod image_upload;
 pub mod images;
 pub mod libvirt;
 pub mod migration;
