@@ -92,7 +92,9 @@ fn demo_runs_end_to_end_resumes_and_cleans_in_one_pass() {
         );
     }
     for s in [
+        "undercloud-prep/container-prepare",
         "undercloud-install/undercloud-install",
+        "overcloud-images/image-upload",
         "overcloud-deploy/overcloud-deploy",
     ] {
         assert!(!applied.contains(&s.to_string()), "{s} ran twice");

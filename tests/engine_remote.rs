@@ -240,12 +240,13 @@ fn vm_lab(tag: &str, port: u16, kernel: &Path, initrd: &Path) -> VmLab {
 hypervisors:\n  - name: virthost\n    address: 127.0.0.1\n    ssh_port: {port}\n    ssh_user: root\n    stack_user: {name}s\n    libvirt_uri: qemu:///system\n    distro: debian\n    domain_type: qemu\n    pool_path: {pool}\n\
 networks:\n  - name: external\n    bridge: {name}e\n    mode: nat\n    cidr: 192.168.{octet}.0/24\n    gateway: 192.168.{octet}.1\n    dhcp: {{start: 192.168.{octet}.10, end: 192.168.{octet}.50}}\n  - name: overcloud\n    bridge: {name}o\n    mode: isolated\n    cidr: 192.168.{p}.0/24\n    gateway: 192.168.{p}.254\n\
 images:\n  cache_dir: {cache}\n  undercloud: {{source: {base}}}\n  overcloud_kernel: {{source: {kernel}}}\n  overcloud_initrd: {{source: {initrd}}}\n  kernel_cmdline: console=ttyS0 labwarp.ctlplane=192.168.{p}.1/24\n\
-undercloud:\n{conf}\
+{tripleo}undercloud:\n{conf}\
 overcloud:\n  vbmc: {{base_port: {vbmc}, address: 192.168.{p}.254}}\n\
 # Tiny guests on a real libvirtd: installer memory rules a real undercloud would enforce.\n\
 overrides: [undercloud-memory, node-memory]\n",
             p = octet + 40,
             conf = ctlplane_conf(octet + 40),
+            tripleo = engine_support::tripleo_tarballs(dir.path()),
             vbmc = engine_support::vbmc_base_port(octet),
             ws = p("workspace"),
             pool = p("pool"),
@@ -374,8 +375,23 @@ fn a_real_undercloud_vm_through_an_ssh_hypervisor_lease_pinned_key_proxyjump_eje
     let status = lab.ok(&["status"]);
     assert!(status.contains(&ip), "status shows the address: {status}");
 
-    // The install: uploads and the stand-in over SSH on the VM, its output streamed into
-    // the stage log; the containers in the hypervisor's podman (this machine's).
+    // The prep (the stand-in's tripleoclient, files under ~/.standin-root), then the
+    // install: uploads and the stand-in over SSH on the VM, its output streamed into the
+    // stage log; the containers in the hypervisor's podman (this machine's).
+    let out = lab.ok(&["run", "--yes", "--only", "undercloud-prep"]);
+    assert!(out.contains("run: every stage finished"), "{out}");
+    let repo = lab.ok(&[
+        "ssh",
+        "--config",
+        &lab_s,
+        "undercloud",
+        "cat",
+        ".standin-root/etc/yum.repos.d/labwarp-tripleo.repo",
+    ]);
+    assert!(
+        repo.contains("trunk.rdoproject.org/centos9-wallaby/"),
+        "{repo}"
+    );
     let out = lab.ok(&["run", "--yes", "--only", "undercloud-install"]);
     assert!(out.contains("run: every stage finished"), "{out}");
     let log = std::fs::read_to_string(lab.ws().join("logs/undercloud-install.log")).unwrap();
@@ -401,7 +417,7 @@ fn a_real_undercloud_vm_through_an_ssh_hypervisor_lease_pinned_key_proxyjump_eje
     assert!(rc.contains("written by the labwarp stand-in"), "{rc}");
 
     // Rerun: every check passes, nothing is applied again.
-    for stage in ["undercloud-vm", "undercloud-install"] {
+    for stage in ["undercloud-vm", "undercloud-prep", "undercloud-install"] {
         let out = lab.ok(&["run", "--yes", "--json", "--only", stage]);
         let (applied, skipped) = skipped(&out);
         assert!(applied.is_empty(), "rerun of {stage} applied {applied:?}");

@@ -244,7 +244,10 @@ fn direct_boot_downloads_kernel_and_initrd_and_copies_them_where_the_domain_poin
             "overcloud-kernel",
             "overcloud-kernel-in-pool",
             "overcloud-initrd",
-            "overcloud-initrd-in-pool"
+            "overcloud-initrd-in-pool",
+            // The release's overcloud image and IPA tarballs (tests/plan_overcloud_images.rs).
+            "overcloud-image",
+            "ipa-image"
         ]
     );
     let uc = lab.domain_name(&lab.undercloud.vm.name);

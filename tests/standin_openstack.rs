@@ -1,7 +1,9 @@
 //! labwarp's stand-in `openstack` (scripts/standin/openstack) refuses what TripleO's client
 //! would refuse, or what would fail for real, with TripleO-like errors: a call after the
 //! install without credentials or naming an unknown cloud, an argument the real command does
-//! not have, provisioning before introspection, a deploy of nodes that were not provisioned,
+//! not have, introspection or provisioning before `overcloud image upload`, an upload whose
+//! image files are missing, TripleO's container prepare generator with no release's repos,
+//! provisioning before introspection, a deploy of nodes that were not provisioned,
 //! a deploy whose roles data lacks a provisioned role or whose control plane VIP was not
 //! provisioned, a VIP on a network the overcloud lacks, a provision that would overwrite its
 //! output without `--yes`. Then the same calls in order succeed, and `overcloud status` and
@@ -67,6 +69,7 @@ impl Home {
             .env("STANDIN_DELAY", "0")
             .env("LABWARP_LAB", "standin-test")
             .env("LABWARP_LAB_ID", "0123")
+            .env("STANDIN_ROOT", self.dir.path().join("root"))
             .env("STANDIN_CONTAINER_HOST", "the test");
         if let Some(cloud) = cloud {
             c.env("OS_CLOUD", cloud);
@@ -202,7 +205,23 @@ fn scenario(h: Home) {
         "controller-0 manageable\ncompute-0 manageable\n"
     );
 
-    // Provisioning before introspection: the nodes are not available yet.
+    // Introspection and provisioning boot the IPA: nothing to boot before an upload.
+    let introspect = [
+        "overcloud",
+        "node",
+        "introspect",
+        "--all-manageable",
+        "--provide",
+    ];
+    h.refused(
+        Some("undercloud"),
+        &introspect,
+        1,
+        &[
+            "deploy kernel and ramdisk are missing",
+            "run 'openstack overcloud image upload' first",
+        ],
+    );
     write(&h.path("bm.yaml"), BAREMETAL);
     let provision = [
         "overcloud",
@@ -219,15 +238,89 @@ fn scenario(h: Home) {
         Some("undercloud"),
         &provision,
         1,
+        &["run 'openstack overcloud image upload' first"],
+    );
+    // The upload: credentials, its own arguments, and every file it reads.
+    std::fs::create_dir(h.path("images")).unwrap();
+    let upload = [
+        "overcloud",
+        "image",
+        "upload",
+        "--image-path",
+        &h.p("images"),
+        "--update-existing",
+    ];
+    h.refused(None, &upload, 1, &["Missing value auth-url"]);
+    h.refused(
+        Some("undercloud"),
+        &["overcloud", "image", "upload", "--whole-disk-bogus"],
+        2,
+        &["unrecognized arguments: --whole-disk-bogus"],
+    );
+    h.refused(
+        Some("undercloud"),
+        &upload,
+        1,
+        &[
+            "Required file",
+            "ironic-python-agent.initramfs\" does not exist.",
+        ],
+    );
+    for f in [
+        "ironic-python-agent.initramfs",
+        "ironic-python-agent.kernel",
+        "overcloud-full.qcow2",
+        "overcloud-full.vmlinuz",
+        "overcloud-full.initrd",
+    ] {
+        write(&h.path("images").join(f), &format!("{f}\n"));
+    }
+    let out = h.ok(&upload);
+    assert!(out.contains("overcloud-full.raw\" was copied."), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(h.path(".standin/var/lib/ironic/httpboot/agent.ramdisk")).unwrap(),
+        "ironic-python-agent.initramfs\n"
+    );
+    let again = h.ok(&upload);
+    assert!(
+        !again.contains("was copied"),
+        "a second upload copies nothing: {again}"
+    );
+
+    // TripleO's container prepare generator: of the release of the repos, or none.
+    let prepare = [
+        "tripleo",
+        "container",
+        "image",
+        "prepare",
+        "default",
+        "--local-push-destination",
+        "--output-env-file",
+        &h.p("defaults.yaml"),
+    ];
+    h.refused(None, &prepare, 1, &["no TripleO repos in"]);
+    std::fs::create_dir_all(h.path("root/etc/yum.repos.d")).unwrap();
+    write(
+        &h.path("root/etc/yum.repos.d/labwarp-tripleo.repo"),
+        &labwarp::render::tripleo_repos::repo_file(labwarp::lab::release::release("zed").unwrap()),
+    );
+    let out = h.run(None, &prepare);
+    assert!(out.status.success(), "{}", show(&out));
+    let defaults = std::fs::read_to_string(h.path("defaults.yaml")).unwrap();
+    assert_eq!(
+        labwarp::plan::steps::container_prepare::prepare_set(&defaults),
+        Some(("quay.io/tripleozedcentos9".into(), "current-tripleo".into())),
+        "{defaults}"
+    );
+
+    // Provisioning before introspection: the nodes are not available yet.
+    h.refused(
+        Some("undercloud"),
+        &provision,
+        1,
         &["Node controller-0 is in provision state \"manageable\", expected \"available\""],
     );
-    h.ok(&[
-        "overcloud",
-        "node",
-        "introspect",
-        "--all-manageable",
-        "--provide",
-    ]);
+    h.ok(&introspect);
     assert_eq!(h.ok(&list), "controller-0 available\ncompute-0 available\n");
 
     // A deploy before provisioning, and one with an argument TripleO does not have.

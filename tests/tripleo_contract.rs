@@ -16,8 +16,11 @@
 //! the venv the tests say `!!! SKIPPED … !!!`; with `CI=true` a missing venv fails them.
 
 mod engine_support;
+#[path = "tripleo_contract/journal.rs"]
+mod journal;
 
 use engine_support::{TestLab, text};
+use journal::{Call, before_install, read_journal};
 use labwarp::plan::Facts;
 use labwarp::plan::steps::openstack::plan_argv;
 use serde_json::{Value, json};
@@ -192,6 +195,16 @@ fn subject(preset: &str) -> Subject {
             std::fs::copy(out.join(exported), home.join(uploaded)).unwrap();
         }
     }
+    // What the overcloud-images stage unpacks into ~/images before the upload.
+    std::fs::create_dir_all(home.join("images")).unwrap();
+    for tar in [
+        labwarp::lab::tripleo::OVERCLOUD_TAR,
+        labwarp::lab::tripleo::IPA_TAR,
+    ] {
+        for m in labwarp::plan::steps::overcloud_images::members(tar) {
+            std::fs::write(home.join("images").join(m), m).unwrap();
+        }
+    }
     let remote = facts.undercloud_home.to_string_lossy().into_owned();
     let local = home.to_string_lossy().into_owned();
     let commands = plan_argv(&plan)
@@ -239,7 +252,9 @@ fn tripleo_accepts_every_presets_files_and_command_lines() {
         // Every command labwarp issues to TripleO is there to be judged.
         let issued: Vec<String> = s.commands.iter().map(|(_, a, _)| a.join(" ")).collect();
         for want in [
+            "tripleo container image prepare default",
             "undercloud install",
+            "overcloud image upload",
             "endpoint list",
             "baremetal node list",
             "overcloud node import",
@@ -559,46 +574,6 @@ fn each_contract_check_fails_naming_what_is_wrong() {
     );
 }
 
-/// One call of the stand-in `openstack`, from its journal.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Call {
-    argv: Vec<String>,
-    credentials: Vec<String>,
-    cwd: String,
-}
-
-/// The stand-in's journal: records of NUL-terminated fields `call`, cwd, credential
-/// variables (comma-separated), argument count, arguments (scripts/standin/openstack).
-fn read_journal(path: &Path) -> Vec<Call> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let fields: Vec<String> = bytes
-        .split(|b| *b == 0)
-        .map(|f| String::from_utf8_lossy(f).into_owned())
-        .collect();
-    // The last record ends with a NUL: the split leaves one empty field after it.
-    assert_eq!(fields.last().map(String::as_str), Some(""), "journal torn");
-    let mut f = fields[..fields.len() - 1].iter();
-    let mut calls = Vec::new();
-    while let Some(tag) = f.next() {
-        assert_eq!(tag, "call", "journal out of step: {fields:?}");
-        let mut next = || f.next().expect("journal record cut short").clone();
-        let cwd = next();
-        let credentials = next()
-            .split(',')
-            .filter(|c| !c.is_empty())
-            .map(str::to_string)
-            .collect();
-        let argc: usize = next().parse().expect("argument count");
-        let argv = (0..argc).map(|_| next()).collect();
-        calls.push(Call {
-            argv,
-            credentials,
-            cwd,
-        });
-    }
-    calls
-}
-
 #[test]
 fn tripleo_parses_every_call_of_a_demo_run() {
     let Some(python) = tripleo_python("tripleo_parses_every_call_of_a_demo_run") else {
@@ -636,6 +611,7 @@ fn tripleo_parses_every_call_of_a_demo_run() {
         }
     }
     let spec = json!({
+        "order": true,
         "commands": distinct.iter().map(|(c, n)| json!({
             "argv": c.argv,
             "credentials": c.credentials,
@@ -678,10 +654,7 @@ fn tripleo_parses_every_call_of_a_demo_run() {
     let judged = verdicts.iter().filter(|v| v.kind == "credentials").count();
     assert_eq!(
         judged,
-        distinct
-            .iter()
-            .filter(|(c, _)| c.argv[..2] != ["undercloud", "install"])
-            .count(),
+        distinct.iter().filter(|(c, _)| !before_install(c)).count(),
         "every call after the install is judged for credentials: {verdicts:#?}"
     );
     assert!(
@@ -689,11 +662,12 @@ fn tripleo_parses_every_call_of_a_demo_run() {
         "calls after the undercloud install without credentials (OS_CLOUD/OS_AUTH_URL): {gaps:#?}"
     );
     for (c, _) in &distinct {
-        let install = c.argv[..2] == ["undercloud", "install"];
         assert_eq!(
             c.credentials.is_empty(),
-            install,
-            "only the install runs without credentials, and it without any: {c:?}"
+            before_install(c),
+            "only the install and TripleO's container prepare generator before it run without credentials, and they without any: {c:?}"
         );
     }
+
+    journal::assert_in_order(&python, &spec, &distinct, &verdicts);
 }

@@ -206,7 +206,7 @@ mod tests {
     fn a_missing_iso_tool_on_the_demo_fails_and_names_its_package() {
         let f = facts(
             tools::DEMO.to_vec(),
-            "genisoimage -\nqemu-img /usr/bin/qemu-img\npodman /usr/bin/podman\nrunc /usr/bin/runc\nbusybox dynamic /bin/busybox\n",
+            "genisoimage -\nqemu-img /usr/bin/qemu-img\nvisudo /usr/sbin/visudo\npodman /usr/bin/podman\nrunc /usr/bin/runc\nbusybox dynamic /bin/busybox\n",
         );
         let out = evaluate(&f, &ctx());
         assert_eq!(out.len(), 1);

@@ -241,6 +241,8 @@ fn key_paths() -> &'static [String] {
             // Not the default release, so that its key is written out too.
             tripleo: Tripleo {
                 release: String::new(),
+                overcloud_image: Some(ImageSource::default()),
+                ipa_image: Some(ImageSource::default()),
             },
             ..Lab::default()
         };

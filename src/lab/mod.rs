@@ -12,6 +12,7 @@ mod presets;
 pub mod release;
 mod snapshots;
 mod syntax;
+pub mod tripleo;
 mod validate;
 mod virt_type;
 

@@ -61,27 +61,7 @@ impl Default for Lab {
     }
 }
 
-/// Which TripleO labwarp deploys.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Tripleo {
-    /// The release as quickstart's `-R` names it: wallaby (default), zed, master (`release`).
-    pub release: String,
-}
-
-impl Default for Tripleo {
-    fn default() -> Self {
-        Tripleo {
-            release: super::release::DEFAULT_RELEASE.into(),
-        }
-    }
-}
-
-impl Tripleo {
-    pub fn is_default(&self) -> bool {
-        *self == Tripleo::default()
-    }
-}
+pub use super::tripleo::Tripleo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

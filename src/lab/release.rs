@@ -16,6 +16,31 @@ pub struct Release {
     /// Namespace of its container images (quickstart's `docker_registry_namespace` on
     /// CentOS Stream 9), for `ContainerImagePrepare`.
     pub namespace: &'static str,
+    /// A `CephStorage` role deploys with labwarp's flow: Wallaby still deploys Ceph during
+    /// `overcloud deploy` (cephadm, `-e environments/cephadm/cephadm.yaml`); Zed and later
+    /// only after `openstack overcloud ceph deploy`, which labwarp does not run.
+    pub ceph_in_deploy: bool,
+}
+
+/// The tag of every release's container images and the DLRN repos and images labwarp
+/// uses: the last promotion that passed TripleO's CI.
+pub const PROMOTION: &str = "current-tripleo";
+
+impl Release {
+    /// The release's DLRN trunk on CentOS Stream 9 (tripleo-repos' `-b RELEASE
+    /// current-tripleo`; quickstart's `dlrn_baseurl`).
+    pub fn trunk_url(&self) -> String {
+        format!("https://trunk.rdoproject.org/centos9-{}", self.name)
+    }
+
+    /// Where the release's overcloud image and IPA tarballs live (quickstart's
+    /// `overcloud_image_url`/`ipa_image_url` without the file name).
+    pub fn images_url(&self) -> String {
+        format!(
+            "https://images.rdoproject.org/centos9/{}/rdo_trunk/{PROMOTION}",
+            self.name
+        )
+    }
 }
 
 /// The default release of a lab.
@@ -33,16 +58,19 @@ pub const RELEASES: &[Release] = &[
         name: "wallaby",
         supported: true,
         namespace: "quay.io/tripleowallabycentos9",
+        ceph_in_deploy: true,
     },
     Release {
         name: "zed",
         supported: true,
         namespace: "quay.io/tripleozedcentos9",
+        ceph_in_deploy: false,
     },
     Release {
         name: "master",
         supported: true,
         namespace: "quay.io/tripleomastercentos9",
+        ceph_in_deploy: false,
     },
 ];
 
@@ -51,6 +79,7 @@ const fn old(name: &'static str) -> Release {
         name,
         supported: false,
         namespace: "",
+        ceph_in_deploy: false,
     }
 }
 

@@ -11,6 +11,7 @@ pub use crate::workspace::owner;
 pub mod stages;
 pub mod step;
 pub mod steps;
+pub mod tripleo_stages;
 
 // The engine's vocabulary, under its old names too (`plan::Ctx`, `plan::Resource`, …).
 pub use crate::engine::facts::Facts;

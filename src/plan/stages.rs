@@ -5,7 +5,7 @@ use super::steps::hostconf::{AppArmor, NestedKvm, QemuConf, Root};
 use super::steps::images::{Download, SeedIso};
 use super::steps::libvirt::{Disk, Domain, Network, Pool};
 use super::steps::migration::{NfsExport, Readiness, ReadyKind, RemoteNfsExport, Transport};
-use super::steps::openstack::{OpenstackCli, STANDIN, UndercloudInstall};
+use super::steps::openstack::{OpenstackCli, UndercloudInstall};
 use super::steps::overcloud::{
     self as oc, DeployArgs, NetworkKind, NetworkProvision, NodeImport, NodeIntrospect,
     NodeProvision, OvercloudDeploy, RolesData,
@@ -16,6 +16,7 @@ use super::steps::undercloud::{
     self, Address, EjectSeed, HostKey, SshFiles, SshReady, UndercloudRef,
 };
 use super::steps::vbmc;
+use super::tripleo_stages;
 use super::{Facts, HostRole, Level, Plan, Stage};
 use crate::checks::QemuMode;
 use crate::lab::{Lab, Role};
@@ -231,6 +232,9 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
         }
     }
 
+    // The overcloud image and IPA tarballs, fetched while the undercloud boots.
+    let images = tripleo_stages::add_downloads(images, lab, facts)?;
+
     // undercloud VM: disk on the base image, NoCloud seed, domain.
     let uc = vms
         .iter()
@@ -326,46 +330,28 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
             });
     }
 
+    // The repos, tripleoclient, sudo, hostname, time sync and container images' parameters.
+    let prep = tripleo_stages::prep_stage(lab, facts, &cli, UNDERCLOUD_VM)?;
     let mut install = Stage::new(
         UNDERCLOUD_INSTALL,
         "Install the undercloud",
-        &[UNDERCLOUD_VM],
-    );
-    if facts.standin_openstack {
-        install = install.then(PutFile {
-            id: "standin-openstack".into(),
-            title: "upload labwarp's stand-in `openstack`".into(),
-            role: HostRole::Undercloud,
-            path: cli.standin_path(),
-            content: STANDIN.as_bytes().to_vec(),
-            mode: 0o755,
-            level: Level::Nodes,
-        });
-    }
-    install = install
-        .then(PutFile {
-            id: "container-prepare".into(),
-            title: "upload containers-prepare-parameter.yaml".into(),
-            role: HostRole::Undercloud,
-            path: home.join(oc::CONTAINERS_PREPARE),
-            content: render::containers_prepare::render(lab)?.into_bytes(),
-            mode: 0o644,
-            level: Level::Nodes,
-        })
-        .then(PutFile {
-            id: "undercloud-conf".into(),
-            title: "upload undercloud.conf".into(),
-            role: HostRole::Undercloud,
-            path: home.join("undercloud.conf"),
-            content: render::undercloud_conf::render(lab)?.into_bytes(),
-            mode: 0o644,
-            level: Level::Nodes,
-        })
-        .then(UndercloudInstall { cli: cli.clone() });
+        &[tripleo_stages::UNDERCLOUD_PREP],
+    )
+    .then(PutFile {
+        id: "undercloud-conf".into(),
+        title: "upload undercloud.conf".into(),
+        role: HostRole::Undercloud,
+        path: home.join("undercloud.conf"),
+        content: render::undercloud_conf::render(lab)?.into_bytes(),
+        mode: 0o644,
+        level: Level::Nodes,
+    })
+    .then(UndercloudInstall { cli: cli.clone() });
     // The lab saved once installed, for `run --respin overcloud` (steps/snapshot.rs).
     if let (false, Some(name)) = (facts.sandbox, snapshot_name(lab, false)?) {
         install = install.then(RespinSnapshot { name });
     }
+    let oc_images = tripleo_stages::images_stage(lab, facts, &cli, OVERCLOUD_NODES)?;
 
     // overcloud nodes: each node's disks, domain then VirtualBMC entry, nodes in parallel;
     // instackenv.json (same ports, address and credentials as the entries).
@@ -490,7 +476,7 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
             .into_owned(),
     ];
     env_files.extend(lab.overcloud.deploy.environment_files.iter().cloned());
-    let mut deploy_after = vec![OVERCLOUD_NODES];
+    let mut deploy_after = vec![OVERCLOUD_NODES, tripleo_stages::OVERCLOUD_IMAGES];
     if let Some((_, env)) = &migration {
         env_files.push(env.clone());
         deploy_after.push(LIVE_MIGRATION);
@@ -540,7 +526,15 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
         });
     let deploy = super::steps::node_addresses::then_in(deploy, lab, facts, &rctx)?;
 
-    let mut plan = vec![hypervisor, images, undercloud_vm, install, overcloud_nodes];
+    let mut plan = vec![
+        hypervisor,
+        images,
+        undercloud_vm,
+        prep,
+        install,
+        overcloud_nodes,
+        oc_images,
+    ];
     if let Some((stage, _)) = &migration {
         plan.push(stage.clone());
     }

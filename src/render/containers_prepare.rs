@@ -47,7 +47,7 @@ pub fn render(lab: &Lab) -> Result<String> {
                 set: Set {
                     namespace: release.namespace,
                     name_prefix: "openstack-",
-                    tag: "current-tripleo",
+                    tag: crate::lab::release::PROMOTION,
                 },
             }],
         },

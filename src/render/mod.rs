@@ -26,6 +26,7 @@ pub mod network_xml;
 pub mod node_boot;
 pub mod nova_nfs;
 pub mod ssh_config;
+pub mod tripleo_repos;
 pub mod undercloud_conf;
 
 #[cfg(test)]

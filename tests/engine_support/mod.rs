@@ -453,3 +453,42 @@ pub fn dry_run_whats(list: &serde_json::Value, key: &str) -> Vec<String> {
         .map(|i| i["what"].as_str().unwrap_or_default().to_string())
         .collect()
 }
+
+/// The overcloud image and IPA tarballs as local files (nothing is downloaded from the
+/// internet): quickstart's members, a line of text each, with their md5. A lab's run
+/// fetches them into the cache, copies them to the tiny guest, unpacks and uploads them
+/// (the upload is the stand-in's). Returns the `tripleo:` part of a lab file.
+pub fn tripleo_tarballs(tmp: &Path) -> String {
+    let mut yaml = String::from("tripleo:\n");
+    for (field, tar) in [
+        ("overcloud_image", labwarp::lab::tripleo::OVERCLOUD_TAR),
+        ("ipa_image", labwarp::lab::tripleo::IPA_TAR),
+    ] {
+        let src = tmp.join(format!("{tar}.src"));
+        std::fs::create_dir_all(&src).expect("tarball dir");
+        for m in labwarp::plan::steps::overcloud_images::members(tar) {
+            std::fs::write(src.join(m), format!("lab in a box: {m}\n")).expect("member");
+        }
+        let file = tmp.join(tar);
+        let o = Command::new("tar")
+            .arg("-cf")
+            .arg(&file)
+            .arg("-C")
+            .arg(&src)
+            .args(labwarp::plan::steps::overcloud_images::members(tar))
+            .output()
+            .expect("tar");
+        assert!(o.status.success(), "tar: {}", text(&o));
+        let o = Command::new("md5sum").arg(&file).output().expect("md5sum");
+        let sum = String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        yaml.push_str(&format!(
+            "  {field}: {{source: {}, md5: {sum}}}\n",
+            file.display()
+        ));
+    }
+    yaml
+}

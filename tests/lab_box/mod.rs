@@ -285,7 +285,7 @@ images:
   # labwarp.dhcp: it serves DHCP (the ctlplane's dhcp_start-dhcp_end) and HTTP boot there,
   # as ironic would.
   kernel_cmdline: console=ttyS0 labwarp.ctlplane=192.168.{p}.1/24 labwarp.dhcp=192.168.{p}.5-192.168.{p}.30
-undercloud:
+{tripleo}undercloud:
   vm:
     name: undercloud
     vcpus: 1
@@ -303,6 +303,7 @@ overrides: [undercloud-memory, node-memory]
 ",
         p = provisioning_octet(octet),
         conf = ctlplane_conf(provisioning_octet(octet)),
+        tripleo = crate::engine_support::tripleo_tarballs(tmp),
         ws = ws.display(),
         tmp = tmp.display(),
         base = base.display(),

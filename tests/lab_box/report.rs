@@ -152,13 +152,18 @@ const REALNESS: &[(&str, &str, &str)] = &[
     ),
     (
         "images",
-        "files, checksums and copies on the hypervisor (a local base image and the tiny guest's kernel and initrd)",
+        "files, checksums and copies on the hypervisor (a local base image, the tiny guest's kernel and initrd, the overcloud image and IPA tarballs)",
         "",
     ),
     (
         "undercloud-vm",
         "a VM booted under libvirt (the tiny guest: Debian kernel, busybox, dropbear, ipmitool), its DHCP lease, its host key pinned from the console, SSH through the hypervisor",
         "local_ip on its provisioning NIC comes from `labwarp.ctlplane=` (TripleO's install does it on a real undercloud)",
+    ),
+    (
+        "undercloud-prep",
+        "the release's repo file, the stack user's sudoers entry (judged by the hypervisor's visudo -c: the tiny guest has no sudo), /etc/hostname and /etc/hosts, written on the tiny guest under ~/.standin-root (its login is not root)",
+        "`dnf install python3-tripleoclient` (the stand-in `openstack` uploaded), `hostnamectl`, `systemctl enable chronyd` (its link made), and TripleO's container prepare generator",
     ),
     (
         "undercloud-install",
@@ -169,6 +174,11 @@ const REALNESS: &[(&str, &str, &str)] = &[
         "overcloud-nodes",
         "node domains, one BMC each (vbmcd entries), firewall openings",
         "",
+    ),
+    (
+        "overcloud-images",
+        "the overcloud image and IPA tarballs (local test tarballs: nothing from the internet) fetched into the hypervisor's cache with their md5, copied to the tiny guest's ~/images in verified chunks, unpacked there",
+        "`openstack overcloud image upload` (the stand-in copies the files where tripleoclient 20 would); the images boot nothing",
     ),
     (
         "overcloud-deploy",

@@ -95,6 +95,8 @@ pub struct Request {
 pub struct HttpServer {
     pub port: u16,
     pub log: Arc<Mutex<Vec<Request>>>,
+    /// While set, every `Range` request is answered 503 (a mirror that fails mid-download).
+    pub refuse_ranges: Arc<std::sync::atomic::AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -113,6 +115,8 @@ impl HttpServer {
         let log: Arc<Mutex<Vec<Request>>> = Arc::default();
         let files = Arc::new(files);
         let cut = Arc::new(Mutex::new(cut_first));
+        let refuse_ranges = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let refuse2 = refuse_ranges.clone();
         let log2 = log.clone();
         let task = tokio::spawn(async move {
             loop {
@@ -120,6 +124,7 @@ impl HttpServer {
                     return;
                 };
                 let (files, log, cut) = (files.clone(), log2.clone(), cut.clone());
+                let refuse = refuse2.load(std::sync::atomic::Ordering::SeqCst);
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 1024];
@@ -144,6 +149,9 @@ impl HttpServer {
                     });
                     let body = files.iter().find(|(p, _)| *p == path).map(|(_, b)| b);
                     let (status, headers, payload): (u16, String, Vec<u8>) = match body {
+                        Some(_) if refuse && range.is_some() => {
+                            (503, "Content-Length: 0\r\n".into(), Vec::new())
+                        }
                         None => (404, "Content-Length: 0\r\n".into(), Vec::new()),
                         Some(b) => match range.as_deref().and_then(parse_range) {
                             None => (
@@ -182,6 +190,7 @@ impl HttpServer {
                         200 => "OK",
                         206 => "Partial Content",
                         404 => "Not Found",
+                        503 => "Service Unavailable",
                         _ => "Range Not Satisfiable",
                     };
                     let mut send = payload.as_slice();
@@ -205,7 +214,12 @@ impl HttpServer {
                 });
             }
         });
-        HttpServer { port, log, task }
+        HttpServer {
+            port,
+            log,
+            refuse_ranges,
+            task,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -6,7 +6,7 @@ oslo.config's global CONF.
 
     python check.py SPEC.json
 
-SPEC: {"undercloud_conf": PATH?, "instackenv": PATH?,
+SPEC: {"undercloud_conf": PATH?, "instackenv": PATH?, "order": BOOL?,
        "commands": [{"argv": [...], "label": STR?, "credentials": [...]?}]}
 where argv is what follows `openstack` and file arguments name real files; label names the
 check instead of the argv. `credentials` (the OS_* variables present when the command ran,
@@ -21,7 +21,11 @@ network data must pass tripleo-ansible's v2 schema, and `network vip provision`'
 the ctlplane or those networks (tripleo-ansible's `validate_vip_nets_in_net_map`). The deploy
 that follows must pass each of those environments with `-e`, its `-r` must be the roles
 `overcloud roles generate` wrote (holding every role provisioned), and its `-n` must pass
-the same schema. Prints {"versions": {...}, "checks":
+the same schema. `overcloud image upload` must find in its `--image-path` every file the
+real command reads (its own `_get_image_filename`, the IPA's kernel and initramfs, and a
+partition image's vmlinuz and initrd). With "order", the steps a deployment needs first are
+judged too (kind "order"): TripleO's container prepare before the undercloud install, the
+image upload before introspection, provisioning and the deploy. Prints {"versions": {...}, "checks":
 [{"check", "ok", "detail", "kind"}]}; each failure's detail names what is wrong. Exits 0
 whenever it could judge (the caller decides).
 """
@@ -84,7 +88,7 @@ DEFAULT_IMAGE = {
 }
 DEFAULT_NETWORK = [{"network": "ctlplane", "vif": True}]
 # Every command after the undercloud install talks to its services: it needs credentials.
-NO_CREDENTIALS_NEEDED = ("undercloud_install",)
+NO_CREDENTIALS_NEEDED = ("undercloud_install", "tripleo_container_image_prepare_default")
 CREDENTIAL_VARIABLES = ("OS_CLOUD", "OS_AUTH_URL")
 
 checks = []
@@ -228,7 +232,7 @@ def find_command(argv):
     for group in COMMAND_GROUPS:
         for ep in entry_points(group=group):
             commands.setdefault(ep.name, ep)
-    for n in range(min(len(argv), 4), 0, -1):
+    for n in range(min(len(argv), 6), 0, -1):
         name = "_".join(argv[:n])
         if name in commands:
             return name, commands[name], argv[n:]
@@ -256,7 +260,33 @@ def parse(argv):
 # What earlier commands of the same spec made, for the ones after them (one deployment).
 made = {"instackenv_nodes": None, "roles_file": None, "roles": None,
         "provisioned_env": None, "provisioned_roles": None,
-        "networks": None, "networks_env": None, "vips_env": None}
+        "networks": None, "networks_env": None, "vips_env": None,
+        "images_uploaded": False, "container_prepare": False}
+
+# What must have run (and passed) before a command, in a deployment's order.
+NEEDS_FIRST = {
+    "undercloud_install": ("container_prepare",
+                           "openstack tripleo container image prepare (undercloud-prep)"),
+    "overcloud_node_introspect": ("images_uploaded", "openstack overcloud image upload"),
+    "overcloud_node_provision": ("images_uploaded", "openstack overcloud image upload"),
+    "overcloud_deploy": ("images_uploaded", "openstack overcloud image upload"),
+}
+
+
+def image_upload(parsed):
+    """The files `overcloud image upload` opens in --image-path, as the command picks them."""
+    from tripleoclient.v1.overcloud_image import UploadOvercloudImage
+    cmd = UploadOvercloudImage(mock.MagicMock(), mock.MagicMock())
+    image = cmd._get_image_filename(parsed)
+    base = os.path.splitext(image)[0]
+    need = [f"{parsed.ipa_name}.initramfs", f"{parsed.ipa_name}.kernel", image]
+    if not parsed.whole_disk and image != "overcloud-hardened-uefi-full.qcow2":
+        need += [f"{base}.vmlinuz", f"{base}.initrd"]
+    missing = [f for f in need if not os.path.isfile(os.path.join(parsed.image_path, f))]
+    if missing:
+        raise ValueError(f"--image-path {parsed.image_path} lacks {', '.join(missing)}")
+    made["images_uploaded"] = True
+    return f"{parsed.image_path} holds {', '.join(need)}"
 
 
 def write_env(path, env):
@@ -399,6 +429,11 @@ def after_parse(name, parsed):
         return network_provision(parsed)
     if name == "overcloud_network_vip_provision":
         return vip_provision(parsed)
+    if name == "overcloud_image_upload":
+        return image_upload(parsed)
+    if name == "tripleo_container_image_prepare_default":
+        made["container_prepare"] = True
+        return f"writes {parsed.output_env_file}"
     if name == "overcloud_node_import":
         nodes = oooutils.parse_env_file(parsed.env_file)
         parsed.env_file.close()
@@ -407,7 +442,7 @@ def after_parse(name, parsed):
             raise ValueError(f"its file {parsed.env_file.name}: {problem}")
 
 
-def check_command(command):
+def check_command(command, order=False):
     argv = command["argv"]
     shown = command.get("label") or "openstack " + shlex.join(argv)
     name, parsed, problem = parse(argv)
@@ -417,6 +452,11 @@ def check_command(command):
             saw = after_parse(name, parsed)
         except Exception as e:
             problem = f"{type(e).__name__}: {e}"
+    if order and name in NEEDS_FIRST:
+        flag, what = NEEDS_FIRST[name]
+        report(f"order: {shown}", made[flag],
+               f"after {what}" if made[flag] else f"runs before {what}, which it needs first",
+               kind="order")
     report(f"argv: {shown}", problem is None,
            problem or f"{name} parser accepts it" + (f"; {saw}" if saw else ""))
     if "credentials" in command and name and name not in NO_CREDENTIALS_NEEDED:
@@ -435,7 +475,7 @@ def main():
     if spec.get("instackenv"):
         check_instackenv(spec["instackenv"])
     for command in spec.get("commands", []):
-        check_command(command)
+        check_command(command, spec.get("order", False))
     versions = {d: version(d) for d in ("python-tripleoclient", "tripleo-common",
                                         "tripleo-ansible", "oslo.config", "cliff")}
     json.dump({"versions": versions, "checks": checks}, sys.stdout, indent=1)

@@ -316,7 +316,7 @@ pub fn url(value: &str) -> Check {
                     c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c)
                 }) =>
         {
-            Ok(())
+            super::url_host::check(r)
         }
         _ => bad(
             "not an http(s) URL (blanks, quotes and `<>{}|\\^` must be percent-encoded)",

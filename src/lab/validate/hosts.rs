@@ -198,7 +198,7 @@ pub fn images(lab: &Lab, r: &mut Report) {
     }
 }
 
-fn source(path: &str, img: &ImageSource, r: &mut Report) {
+pub(super) fn source(path: &str, img: &ImageSource, r: &mut Report) {
     r.check(
         format!("{path}.source"),
         &img.source,

@@ -9,6 +9,7 @@ mod networks;
 mod overcloud;
 pub mod paths;
 mod undercloud;
+mod url_host;
 mod vms;
 mod zones;
 

@@ -34,7 +34,7 @@ fn release(lab: &Lab, r: &mut Report) {
         crate::lab::release::DEFAULT_RELEASE
     );
     match crate::lab::release::release(name) {
-        Some(rel) if rel.supported => {}
+        Some(rel) if rel.supported => release_fits(lab, rel, r),
         Some(_) => r.error(
             "tripleo.release",
             name,
@@ -49,6 +49,31 @@ fn release(lab: &Lab, r: &mut Report) {
             format!("not a TripleO release labwarp knows; supported releases: {supported}"),
             fix,
         ),
+    }
+}
+
+/// What a supported release needs of the rest of the lab: image sources that can be
+/// fetched, and roles its deploy flow can deploy.
+fn release_fits(lab: &Lab, rel: &crate::lab::release::Release, r: &mut Report) {
+    // Each as it will be fetched: a lab entry without a source takes the release's URL.
+    for img in lab.tripleo.images().into_iter().flatten() {
+        super::hosts::source(img.field, &img.source, r);
+    }
+    if rel.ceph_in_deploy {
+        return;
+    }
+    for (j, g) in lab.overcloud.nodes.iter().enumerate() {
+        if g.role == Role::Ceph {
+            r.error(
+                format!("overcloud.nodes[{j}].role"),
+                "ceph",
+                format!(
+                    "TripleO {} deploys CephStorage nodes only after `openstack overcloud ceph deploy`, which labwarp does not run",
+                    rel.name
+                ),
+                "set tripleo.release to wallaby (Ceph during the deploy: add environments/cephadm/cephadm.yaml to overcloud.deploy.environment_files), or remove this group",
+            );
+        }
     }
 }
 

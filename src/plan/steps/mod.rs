@@ -1,8 +1,10 @@
 //! Concrete steps, one file per family.
 
+pub mod container_prepare;
 mod domain_drift;
 pub mod files;
 pub mod hostconf;
+pub mod image_upload;
 pub mod images;
 pub mod libvirt;
 pub mod migration;
@@ -11,7 +13,9 @@ pub mod nfs_server;
 pub mod node_addresses;
 pub mod openstack;
 pub mod overcloud;
+pub mod overcloud_images;
 pub mod snapshot;
 pub mod system;
 pub mod undercloud;
+pub mod undercloud_prep;
 pub mod vbmc;

@@ -73,6 +73,9 @@ pub struct OpenstackCli {
     /// Where the containers run (the undercloud, or the hypervisor for an undercloud
     /// without podman: see [`Facts::container_host`]).
     pub container_host: HostRole,
+    /// The stand-in's root directory, where the undercloud-prep stage wrote the system
+    /// files the stand-in reads (its release, from the repos): see `tripleo_stages::prep_root`.
+    pub standin_root: PathBuf,
 }
 
 impl OpenstackCli {
@@ -84,6 +87,7 @@ impl OpenstackCli {
             standin: facts.standin_openstack,
             container_prefix: facts.container_prefix.clone(),
             container_host: facts.container_host,
+            standin_root: crate::plan::tripleo_stages::prep_root(facts),
         }
     }
 
@@ -140,6 +144,9 @@ impl OpenstackCli {
             format!("LABWARP_LAB_ID={}", self.lab_id),
             format!("STANDIN_NAME_PREFIX={}", self.container_prefix),
         ];
+        if self.standin {
+            argv.push(format!("STANDIN_ROOT={}", self.standin_root.display()));
+        }
         if self.container_host == HostRole::Virthost {
             // The stand-in then skips its containers, saying where they run instead.
             argv.push("STANDIN_CONTAINER_HOST=the hypervisor".into());
@@ -228,6 +235,31 @@ pub struct UndercloudInstall {
     pub cli: OpenstackCli,
 }
 
+impl UndercloudInstall {
+    /// The install needs TripleO's `openstack` on the undercloud: without it, say which
+    /// stage provides it rather than let the job fail with "command not found".
+    async fn preflight(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        let found = if self.cli.standin {
+            ctx.host(HostRole::Undercloud)
+                .exists(&self.cli.standin_path())
+                .await?
+                .then(|| self.cli.standin_path().to_string_lossy().into_owned())
+        } else {
+            super::undercloud_prep::openstack_path(ctx).await?
+        };
+        match found {
+            Some(p) => {
+                ctx.info(format!("preflight: openstack is {p}"));
+                Ok(())
+            }
+            None => anyhow::bail!(
+                "preflight: there is no `openstack` on the undercloud ({} is not installed). Fix: run the undercloud-prep stage (`labwarp run` runs it before the install; its tripleoclient step installs it from the release's repos)",
+                super::undercloud_prep::TRIPLEOCLIENT
+            ),
+        }
+    }
+}
+
 #[async_trait]
 impl Step for UndercloudInstall {
     fn id(&self) -> &str {
@@ -295,6 +327,7 @@ impl Step for UndercloudInstall {
         })
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        self.preflight(ctx).await?;
         let install = self.cli.cmd_before_install(&undercloud_install_argv());
         self.cli.run_job(ctx, self.id(), &install).await?;
         if self.cli.standin && self.cli.container_host == HostRole::Virthost {
