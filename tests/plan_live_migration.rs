@@ -146,8 +146,10 @@ fn sandbox_run_exports_passes_the_parameters_to_the_deploy_and_says_what_it_coul
             "hypervisor",
             "images",
             "undercloud-vm",
+            "undercloud-prep",
             "undercloud-install",
             "overcloud-nodes",
+            "overcloud-images",
             "live-migration",
             "overcloud-deploy",
             "live-migration-ready"
