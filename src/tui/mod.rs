@@ -9,6 +9,7 @@ pub mod fields;
 pub mod form;
 pub mod keymap;
 pub mod logview;
+pub mod msg;
 pub mod pacer;
 pub mod plan_lines;
 pub mod raw_terminal;
