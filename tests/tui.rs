@@ -7,7 +7,7 @@ use labwarp::host::lab::Reach;
 use labwarp::run::event::{
     ContainerRow, Event, FindingRow, LogStream, StageInfo, StageOutcome, StepInfo, VmRow,
 };
-use labwarp::tui::app::{Effect, Msg, Password, PlanStage, PlanStep, PlanView, Screen};
+use labwarp::tui::app::{Effect, Msg, Password, ReviewRow, ReviewStage, ReviewTable, Screen};
 use labwarp::tui::screens::cleanup::Preview;
 use labwarp::tui::style::Styles;
 use labwarp::tui::{App, view};
@@ -415,27 +415,27 @@ fn preflight_app() -> App {
     app
 }
 
-fn plan() -> PlanView {
-    PlanView {
+fn plan() -> ReviewTable {
+    ReviewTable {
         stages: vec![
-            PlanStage {
+            ReviewStage {
                 title: "Lab networks".into(),
                 steps: vec![
-                    PlanStep {
+                    ReviewRow {
                         title: "network external".into(),
                         change: "define + start libvirt network demo-external (NAT)".into(),
                         done: false,
                     },
-                    PlanStep {
+                    ReviewRow {
                         title: "network overcloud".into(),
                         change: String::new(),
                         done: true,
                     },
                 ],
             },
-            PlanStage {
+            ReviewStage {
                 title: "Undercloud VM".into(),
-                steps: vec![PlanStep {
+                steps: vec![ReviewRow {
                     title: "domain undercloud".into(),
                     change: "define domain demo-undercloud (2 vCPUs, 2048 MiB)".into(),
                     done: false,
@@ -1320,10 +1320,10 @@ fn review_wraps_long_plan_lines() {
     key(&mut a, KeyCode::Char('n'));
     key(&mut a, KeyCode::Char('n'));
     let path = "/home/someone/labs/a-rather-long-workspace-name/workspace/sandbox/pool/demo-undercloud-cidata.iso";
-    a.update(Msg::Plan(Ok(PlanView {
-        stages: vec![PlanStage {
+    a.update(Msg::Plan(Ok(ReviewTable {
+        stages: vec![ReviewStage {
             title: "Undercloud VM".into(),
-            steps: vec![PlanStep {
+            steps: vec![ReviewRow {
                 title: format!("cloud-init seed {path}"),
                 change: format!("directory {path}.d on virthost · missing"),
                 done: false,

@@ -3,7 +3,7 @@
 //! ordinary `+` steps. Rendered with ratatui's TestBackend.
 
 use labwarp::plan::{Drift, DriftCost};
-use labwarp::tui::app::{Msg, PlanStage, PlanStep, PlanView, Screen};
+use labwarp::tui::app::{Msg, ReviewRow, ReviewStage, ReviewTable, Screen};
 use labwarp::tui::style::Styles;
 use labwarp::tui::{App, plan_lines, view};
 use ratatui::Terminal;
@@ -46,21 +46,21 @@ fn a_drifted_step_shows_each_field_with_its_cost() {
     )];
     let mut a = App::new(Styles::default(), (120, 40));
     a.screen = Screen::Review;
-    a.update(Msg::Plan(Ok(PlanView {
-        stages: vec![PlanStage {
+    a.update(Msg::Plan(Ok(ReviewTable {
+        stages: vec![ReviewStage {
             title: "Undercloud VM".into(),
             steps: vec![
-                PlanStep {
+                ReviewRow {
                     title: "network demo-external".into(),
                     change: plan_lines::drift(&net),
                     done: false,
                 },
-                PlanStep {
+                ReviewRow {
                     title: "define and start VM demo-undercloud".into(),
                     change: plan_lines::drift(&drift),
                     done: false,
                 },
-                PlanStep {
+                ReviewRow {
                     title: "disk /pool/demo-controller-0.qcow2".into(),
                     change: "missing".into(),
                     done: false,

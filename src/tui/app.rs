@@ -16,7 +16,7 @@ use ratatui_textarea::TextArea;
 use std::path::PathBuf;
 
 pub use super::msg::{
-    Confirm, Effect, Found, Msg, Password, PlanStage, PlanStep, PlanView, Screen, Status,
+    Confirm, Effect, Found, Msg, Password, ReviewRow, ReviewStage, ReviewTable, Screen, Status,
 };
 
 pub struct App {

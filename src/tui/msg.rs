@@ -82,7 +82,7 @@ impl Screen {
 
 /// A row of the review table: one step with the change it will make.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanStep {
+pub struct ReviewRow {
     pub title: String,
     /// What it changes on the live host; empty when already done.
     pub change: String,
@@ -90,15 +90,16 @@ pub struct PlanStep {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanStage {
+pub struct ReviewStage {
     pub title: String,
-    pub steps: Vec<PlanStep>,
+    pub steps: Vec<ReviewRow>,
 }
 
-/// The engine's plan and diff, as the review screen shows it.
+/// The review screen's table: the engine's survey (`run::survey::PlanView`, what `labwarp
+/// plan` prints) turned into rows, with the files a run writes and the host's capacity.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PlanView {
-    pub stages: Vec<PlanStage>,
+pub struct ReviewTable {
+    pub stages: Vec<ReviewStage>,
     pub files: Vec<String>,
     /// The host's capacity: (vCPUs, MiB, GiB free in the pool), when known.
     pub capacity: Option<(u64, u64, u64)>,
@@ -132,7 +133,7 @@ pub enum Msg {
     Saved(Result<PathBuf, String>),
     /// Preflight finished: how many findings, or why it could not run.
     ChecksDone(Result<usize, String>),
-    Plan(Result<PlanView, String>),
+    Plan(Result<ReviewTable, String>),
     FixApplied {
         id: String,
         result: Result<String, String>,

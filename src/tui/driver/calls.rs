@@ -6,7 +6,7 @@ use crate::engine::event::{Event, FindingRow};
 use crate::lab::{self, Lab};
 use crate::plan::Resource;
 use crate::run::session::Session;
-use crate::tui::app::{Msg, PlanStage, PlanStep, PlanView};
+use crate::tui::app::{Msg, ReviewRow, ReviewStage, ReviewTable};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -15,13 +15,13 @@ use tokio::sync::mpsc::UnboundedSender;
 /// The engine's survey (what `labwarp plan` prints: every step's check, read-only) as the
 /// review shows it, with the hypervisor's capacity read through the session's host (the
 /// facts the capacity findings judge).
-pub(super) async fn survey(s: &Session) -> PlanView {
+pub(super) async fn survey(s: &Session) -> ReviewTable {
     let v = crate::run::survey::survey(s).await;
     let mut files = Vec::new();
     let stages = v
         .stages
         .iter()
-        .map(|st| PlanStage {
+        .map(|st| ReviewStage {
             title: st.title.clone(),
             steps: st
                 .steps
@@ -43,7 +43,7 @@ pub(super) async fn survey(s: &Session) -> PlanView {
                             crate::tui::plan_lines::change(&p.title, &p.resources, &p.saw),
                         ),
                     };
-                    PlanStep {
+                    ReviewRow {
                         title: p.title.clone(),
                         change,
                         done,
@@ -55,7 +55,7 @@ pub(super) async fn survey(s: &Session) -> PlanView {
     let local = s.ctx.lab.hypervisors.first().is_some_and(|h| h.is_local());
     let view = HostView::system(s.ctx.virthost.as_ref(), local);
     let cctx = CheckContext::for_lab(s.ctx.lab.clone(), CheckOptions::default());
-    PlanView {
+    ReviewTable {
         stages,
         files,
         capacity: checks::capacity::host_capacity(&view, &cctx).await,

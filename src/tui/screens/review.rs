@@ -2,7 +2,7 @@
 //! totals of what the lab asks for against the host's capacity, and the files written.
 
 use crate::tui::action::Action;
-use crate::tui::app::{App, Effect, PlanView, Screen};
+use crate::tui::app::{App, Effect, ReviewTable, Screen};
 use crate::tui::fields;
 use crate::tui::plan_lines;
 use crate::tui::view;
@@ -13,7 +13,7 @@ use ratatui::widgets::Paragraph;
 
 #[derive(Debug, Clone, Default)]
 pub struct State {
-    pub plan: Option<PlanView>,
+    pub plan: Option<ReviewTable>,
     pub error: Option<String>,
     pub loading: bool,
     pub scroll: usize,
@@ -27,7 +27,7 @@ pub fn request_plan(app: &mut App) -> Vec<Effect> {
     vec![Effect::MakePlan(Box::new(app.lab.clone()))]
 }
 
-pub fn on_plan(app: &mut App, r: Result<PlanView, String>) {
+pub fn on_plan(app: &mut App, r: Result<ReviewTable, String>) {
     app.review.loading = false;
     match r {
         Ok(p) => app.review.plan = Some(p),
