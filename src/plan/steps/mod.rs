@@ -5,6 +5,7 @@ pub mod hostconf;
 pub mod images;
 pub mod libvirt;
 pub mod migration;
+pub mod migration_rig;
 pub mod nfs_clients;
 pub mod nfs_server;
 pub mod node_addresses;
