@@ -62,14 +62,14 @@ pub fn mount_script(
         share = shell_quote(share)
     );
     s.push_str(&format!(
-        "echo {} > {mine}\necho \"wrote {mine}: $(cat {mine})\"\n",
+        "echo {} > {mine}\necho wrote {mine}: \"$(cat {mine})\"\n",
         shell_quote(&format!("{me} {token}")),
         mine = shell_quote(&mine)
     ));
     if let Some((p, t)) = prev {
         let theirs = shell_quote(&format!("{mp}/{PROBE_FILE}{p}"));
         s.push_str(&format!(
-            "got=$(cat {theirs})\n[ \"$got\" = {want} ] || {{ echo \"read {theirs}: '$got', want {want}\"; exit 1; }}\necho \"read {theirs}: $got\"\nrm -f {theirs}\n",
+            "got=$(cat {theirs})\n[ \"$got\" = {want} ] || {{ echo read {theirs}: \"'$got'\", want {want}; exit 1; }}\necho read {theirs}: \"$got\"\nrm -f {theirs}\n",
             want = shell_quote(&format!("{p} {t}"))
         ));
     }
@@ -375,7 +375,12 @@ mod tests {
             true,
         ));
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
-        assert!(String::from_utf8_lossy(&o.stdout).contains("read"));
+        let said = String::from_utf8_lossy(&o.stdout);
+        let want = format!(
+            "read {}/.labwarp-probe-compute-0: compute-0 t0",
+            mp.display()
+        );
+        assert!(said.contains(&want), "{said}");
         assert_eq!(
             std::fs::read_dir(&share).unwrap().count(),
             0,
