@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds labwarp's tiny test guest into OUT_DIR: `vmlinuz` (Debian cloud kernel) and
-# `initrd.img` (busybox-static + dropbear + the virtio/scsi/iso modules + an /init), made
-# only from Debian packages fetched with `apt-get download` and unpacked with `dpkg-deb -x`.
+# `initrd.img` (busybox-static + dropbear + the virtio/scsi/iso and nfsv4 modules + an
+# /init), made only from Debian packages fetched with `apt-get download` and unpacked with
+# `dpkg-deb -x`.
 #
 # The guest boots by direct kernel boot. Its /init:
 #   - kernel cmdline `labwarp.probe=1`: prints `LABWARP-PROBE-OK` on the console and powers
@@ -33,8 +34,9 @@ OUT=$1
 SELF=$(readlink -f "$0")
 
 # Kernel modules the guest needs that the cloud kernel does not build in; their
-# dependencies are added from modules.dep.
-MODULES="virtio_pci virtio_net virtio_blk virtio_scsi virtio-rng sr_mod cdrom isofs af_packet"
+# dependencies are added from modules.dep. nfsv4: the computes of the live-migration rig
+# mount the NFS share with busybox `mount -t nfs4`.
+MODULES="virtio_pci virtio_net virtio_blk virtio_scsi virtio-rng sr_mod cdrom isofs af_packet nfsv4"
 
 SCRIPT_HASH=$(sha256sum "$SELF" | cut -d' ' -f1)
 mkdir -p "$OUT"

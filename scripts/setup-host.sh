@@ -13,7 +13,8 @@ if [ "${LABWARP_SKIP_APT:-0}" != 1 ]; then
   # newer backport, so pin qemu-utils to qemu-system-x86's candidate version.
   qemu_version=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')
   # Every command labwarp runs (scripts/tools.tsv: the one list, also read by scripts/run
-  # and preflight), qemu-utils pinned as above; then what only the tests use.
+  # and preflight), qemu-utils pinned as above; then what only the tests use (nfs-ganesha:
+  # lab in a box's NFS server for live migration, standing in for the kernel's nfsd).
   tools=()
   while read -r cmd deb _rest; do
     case "$cmd" in '' | '#'*) continue ;; esac
@@ -26,6 +27,7 @@ if [ "${LABWARP_SKIP_APT:-0}" != 1 ]; then
     libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu \
     dnsmasq-base iptables iproute2 openssh-server openssh-client \
     cloud-init tmux psmisc xorriso libxml2-utils sudo \
+    nfs-ganesha nfs-ganesha-vfs \
     python3-dev gcc \
     "qemu-system-x86=${qemu_version}" >/dev/null
 fi

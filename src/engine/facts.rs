@@ -61,6 +61,12 @@ pub struct Facts {
     /// overcloud nodes network-boot that kernel from the undercloud (see `render::node_boot`).
     #[serde(default)]
     pub nodes_netboot: bool,
+    /// Test rig (`LABWARP_MIGRATION_RIG=1`, with the network-boot rig): the computes run the
+    /// tiny guest and the NFS server is played by the rig, so live migration's readiness
+    /// probes what those guests can answer over labwarp's own SSH route to the nodes (see
+    /// `plan::steps::migration_rig`).
+    #[serde(default)]
+    pub migration_rig: bool,
     /// The choices above, in words, for output.
     pub notes: Vec<String>,
 }
@@ -175,6 +181,11 @@ impl Facts {
         if nodes_netboot {
             notes.push(crate::render::node_boot::NOTE.into());
         }
+        let migration_rig =
+            nodes_netboot && std::env::var("LABWARP_MIGRATION_RIG").is_ok_and(|v| v == "1");
+        if migration_rig {
+            notes.push(crate::render::node_boot::MIGRATION_NOTE.into());
+        }
         let vbmc_venv = std::env::var_os("LABWARP_VBMC_VENV")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
@@ -202,6 +213,7 @@ impl Facts {
             image_cache,
             standin_openstack,
             nodes_netboot,
+            migration_rig,
             notes,
         }
     }

@@ -19,6 +19,8 @@ use crate::lab::Lab;
 
 pub const NOTE: &str = "LABWARP_NODES_NETBOOT=1 (test rig): labwarp plays ironic's PXE part, putting the lab's direct-boot kernel and initrd and one iPXE config per node on the undercloud's HTTP boot server, so the overcloud nodes network-boot them from the undercloud (what TripleO's ironic does); their addresses come from the undercloud's DHCP leases as on a real lab";
 
+pub const MIGRATION_NOTE: &str = "LABWARP_MIGRATION_RIG=1 (test rig): the NFS server behind live migration is played by the test rig (nfs-ganesha standing in for the kernel NFS server), and live migration's readiness probes what the computes' tiny guest can answer, over labwarp's own SSH route to the nodes (through the undercloud, pinned host keys): a test mount of the export with a file written on one compute and read on the next, and the migration port reached compute to compute (a listener started for the probe stands in for nova_migration_target); what only TripleO's services could answer stays unverified, by name";
+
 /// Where the undercloud's HTTP boot server serves from (ironic's httpboot) and its port.
 pub const HTTPBOOT_DIR: &str = "/var/lib/ironic/httpboot";
 pub const HTTPBOOT_PORT: u16 = 8088;

@@ -7,6 +7,8 @@
 #![allow(dead_code)]
 
 pub mod findings;
+pub mod migration;
+pub mod nfs_rig;
 pub mod report;
 
 use crate::engine_support::{TestLab, text, unique};
@@ -18,6 +20,8 @@ use std::process::{Command, Output};
 
 /// The box: dropped in field order after `Drop for LabBox` ran labwarp's clean and the sweep.
 pub struct LabBox {
+    /// The NFS server of the lab's live migration (first: stopped before the temp dir goes).
+    pub nfs: nfs_rig::NfsRig,
     pub lab: TestLab,
     pub sshd: Sshd,
     pub tmp: tempfile::TempDir,
@@ -126,12 +130,19 @@ impl LabBox {
         // network-boot the tiny guest from the undercloud, which serves DHCP and HTTP on the
         // provisioning network (`labwarp.dhcp=` below).
         lab.env.push(("LABWARP_NODES_NETBOOT".into(), "1".into()));
+        // Test rig: live migration's NFS server is ganesha on the hypervisor's provisioning
+        // address, and its readiness probes what the tiny computes answer (steps/migration_rig).
+        lab.env.push(("LABWARP_MIGRATION_RIG".into(), "1".into()));
+        let p = provisioning_octet(octet);
+        let nfs =
+            nfs_rig::NfsRig::start(&ns, tmp.path(), EXPORT_PATH, &format!("192.168.{p}.0/24"));
         let nodes = vec![
             "controller-0".to_string(),
             "compute-0".to_string(),
             "compute-1".to_string(),
         ];
         LabBox {
+            nfs,
             lab,
             sshd,
             tmp,
@@ -297,6 +308,8 @@ images:
     - {{role: controller, count: 1, vcpus: 1, memory_mib: 256, disks: [{{size_gib: 1}}], networks: [overcloud]}}
     - {{role: compute, count: 2, vcpus: 1, memory_mib: 256, disks: [{{size_gib: 1}}], networks: [overcloud]}}
   vbmc: {{base_port: 6230, address: 192.168.{p}.254, username: admin}}
+  # The NFS server is the test rig's ganesha on the hypervisor's provisioning address.
+  live_migration: {{enabled: true, nfs_server: 192.168.{p}.254, export_path: {EXPORT_PATH}}}
 # A tiny guest stands in for the undercloud and the nodes: installer memory rules a real
 # undercloud would enforce, knowingly broken here.
 overrides: [undercloud-memory, node-memory]
@@ -311,6 +324,9 @@ overrides: [undercloud-memory, node-memory]
         initrd = guest.initrd.display(),
     )
 }
+
+/// The share's path as the computes mount it (the NFSv4 path the rig's ganesha exports).
+pub const EXPORT_PATH: &str = "/export/nova";
 
 /// The provisioning network's /24 beside a lab's external one (40 higher, in 200-239 for
 /// the box): the hypervisor owns .254 there (VirtualBMC), the undercloud .1.

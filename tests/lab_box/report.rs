@@ -181,22 +181,35 @@ const REALNESS: &[(&str, &str, &str)] = &[
         "`openstack overcloud image upload` (the stand-in copies the files where tripleoclient 20 would); the images boot nothing",
     ),
     (
+        "live-migration-ready",
+        "over labwarp's SSH route to the computes (through the undercloud, pinned keys): an NFSv4.1 mount of the share on each, a file written on one and read on the next; the migration port reached compute to compute",
+        "the NFS server (nfs-ganesha) and the listener on 2022 (nova_migration_target); what TripleO configures is UNVERIFIED (see below)",
+    ),
+    (
         "overcloud-deploy",
         "IPMI from inside the undercloud to every BMC (bmc-reachable, and labwarp check), the nodes powered on that way (node-addresses), their network boot (qemu's iPXE ROM, DHCP with the boot file and HTTP boot from the undercloud's provisioning NIC), their DHCP leases, their host keys pinned from their consoles, SSH to them through the undercloud; the test powering a node off and on from there",
-        "node import, introspection, roles data, network, VIP and node provisioning, and the deploy (the stand-in, with the undercloud's credentials); ironic's PXE part (LABWARP_NODES_NETBOOT=1: labwarp puts the deploy kernel/ramdisk, the tiny guest, and one iPXE config per node MAC in the undercloud's /var/lib/ironic/httpboot; the tiny undercloud's init runs busybox udhcpd and httpd on :8088 in place of ironic's dnsmasq and httpd); nothing of OpenStack runs on the nodes (they run the tiny guest)",
+        "node import, introspection, roles data, network, VIP and node provisioning, and the deploy (the stand-in, with the undercloud's credentials); live migration's NFS server (LABWARP_MIGRATION_RIG=1: nfs-ganesha in the namespace, standing in for the kernel NFS server) and nova_migration_target (a listener on 2022 for the probe); ironic's PXE part (LABWARP_NODES_NETBOOT=1: labwarp puts the deploy kernel/ramdisk, the tiny guest, and one iPXE config per node MAC in the undercloud's /var/lib/ironic/httpboot; the tiny undercloud's init runs busybox udhcpd and httpd on :8088 in place of ironic's dnsmasq and httpd); nothing of OpenStack runs on the nodes (they run the tiny guest)",
     ),
 ];
 
-/// What the box's lab leaves out, named, with why (never silently done). Live migration's
-/// steps run in `tests/plan_live_migration.rs` (sandbox), where the readiness checks say
-/// UNVERIFIED after the stand-in's deploy.
+/// What the box's lab leaves out or cannot verify, named, with why (never silently done).
+/// Live migration's readiness runs under the migration test rig (`tests/lab_box/migration.rs`
+/// asserts these are UNVERIFIED after the run, and export-visible and migration-port done).
 const NOT_HERE: &[(&str, &str)] = &[
     (
-        "live-migration/nfs-server, nfs-firewall, nfs-idmapd, nfs-export",
-        "the box's lab does not enable live migration: these steps run dnf, systemctl, firewall-cmd and exportfs on an EL undercloud, and the tiny guest undercloud has none of them (this machine's kernel has no nfsd either)",
+        "live-migration/nfs-server, nfs-firewall, nfs-idmapd (the kernel NFS server on the undercloud)",
+        "not planned here: the box's lab exports from the hypervisor's provisioning address, where the test rig runs nfs-ganesha standing in for the kernel NFS server (these steps run dnf, systemctl, firewall-cmd on an EL undercloud; the tiny undercloud has none, and this machine's kernel has no nfsd)",
     ),
     (
-        "live-migration-ready/computes-resolve, migration-port, export-visible, virt-use-nfs, shared-path, nfs-idmapd-computes",
-        "they probe TripleO-configured computes over `ssh tripleo-admin@<compute>` from the undercloud (getent, bash /dev/tcp, showmount, getsebool, findmnt, sudo): the tiny undercloud has no ssh client and the tiny computes none of those tools nor TripleO's services (no nova_migration_target on 2022, no NFS mount of the instances directory), so after the stand-in's deploy they are UNVERIFIED, never done",
+        "live-migration/nfs-export: UNVERIFIED",
+        "its check is `showmount -e` from the undercloud; the rig's ganesha is NFSv4 only (no MOUNT protocol) and the tiny undercloud has no showmount. The export is proven by the computes' real mounts (export-visible)",
+    ),
+    (
+        "live-migration-ready/computes-resolve, virt-use-nfs, shared-path, nfs-idmapd-computes: UNVERIFIED",
+        "TripleO sets these up on the computes in a real deploy (its /etc/hosts, SELinux virt_use_nfs, NovaNfsShare mounted on /var/lib/nova/instances, the idmapd domain): the stand-in deploys nothing and the tiny computes have no SELinux, getent or idmapd",
+    ),
+    (
+        "nova-nfs.yaml's parameters (NovaNfsEnabled, NovaNfsShare, MigrationSshPort) applied by a real deploy",
+        "uploaded for the deploy (live-migration/nova-nfs-env), but only a real TripleO deploy applies them; nova_migration_target is played by a listener on port 2022 started for the migration-port probe",
     ),
 ];

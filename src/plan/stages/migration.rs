@@ -2,7 +2,8 @@
 //! after it.
 
 use super::{
-    LIVE_MIGRATION, LIVE_MIGRATION_READY, OVERCLOUD_DEPLOY, UNDERCLOUD_INSTALL, undercloud_root,
+    LIVE_MIGRATION, LIVE_MIGRATION_READY, OVERCLOUD_DEPLOY, OVERCLOUD_NODES, UNDERCLOUD_INSTALL,
+    undercloud_root,
 };
 use crate::lab::{Lab, Role};
 use crate::plan::steps::files::PutFile;
@@ -26,7 +27,9 @@ pub(super) fn live_migration(
     let mut stage = Stage::new(
         LIVE_MIGRATION,
         "Live migration: NFS share and parameters",
-        &[UNDERCLOUD_INSTALL],
+        // After the nodes' uploads to the undercloud, not beside them: parallel SSH channels
+        // to a small undercloud's sshd (the tiny test guest's dropbear) were seen to drop.
+        &[UNDERCLOUD_INSTALL, OVERCLOUD_NODES],
     );
     let server = lm.nfs_server.trim();
     if server == "undercloud" || server == lab.undercloud.vm.name {
@@ -61,6 +64,7 @@ pub(super) fn live_migration(
             server: render::nova_nfs::nfs_server(lab, rctx)?,
             export_path: lm.export_path.trim().to_string(),
             clients,
+            rig: facts.migration_rig,
         });
     }
     let env = facts.undercloud_home.join("nova-nfs.yaml");
@@ -96,24 +100,19 @@ pub(super) fn migration_ready(
         "Live migration: readiness on the computes",
         &[OVERCLOUD_DEPLOY],
     );
-    for kind in [
-        ReadyKind::Resolve,
-        ReadyKind::Port,
-        ReadyKind::ExportVisible,
-        ReadyKind::VirtUseNfs,
-        ReadyKind::SharedPath,
-    ] {
-        stage = stage.with_after(
-            Readiness {
-                kind,
-                computes: computes.clone(),
-                transport: Transport::Ssh,
-                share: share.clone(),
-                standin: facts.standin_openstack,
-                overcloudrc: facts.undercloud_home.join("overcloudrc"),
-            },
-            &[],
-        );
+    for kind in ReadyKind::IN_ORDER {
+        let r = Readiness {
+            kind,
+            computes: computes.clone(),
+            transport: Transport::Ssh,
+            share: share.clone(),
+            standin: facts.standin_openstack,
+            overcloudrc: facts.undercloud_home.join("overcloudrc"),
+        };
+        stage = match crate::plan::steps::migration_rig::rig_probe(facts.migration_rig, &r) {
+            Some(rig) => stage.with_after(rig, &[]),
+            None => stage.with_after(r, &[]),
+        };
     }
     let idmapd = crate::plan::steps::nfs_clients::ComputesIdmapd::for_lab(lab, facts, computes);
     Ok(stage.with_after(idmapd, &[]))

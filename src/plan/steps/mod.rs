@@ -8,6 +8,7 @@ pub mod image_upload;
 pub mod images;
 pub mod libvirt;
 pub mod migration;
+pub mod migration_rig;
 pub mod nfs_clients;
 pub mod nfs_server;
 pub mod node_addresses;
