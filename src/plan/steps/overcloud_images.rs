@@ -100,17 +100,25 @@ impl Step for StandinTarball {
     }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
         let h = ctx.host(HostRole::Virthost);
-        Ok(
-            if h.exists(&self.path).await? && h.exists(&with_suffix(&self.path, ".md5")).await? {
-                Check::done(format!("{} and its md5 present", self.path.display()))
-            } else {
-                Check::todo(format!("{} missing", self.path.display()))
-            },
-        )
+        let staging = with_suffix(&self.path, ".d");
+        Ok(if h.exists(&staging).await? {
+            // An apply killed after the rename and before the cleanup: made again, whole.
+            Check::todo(format!("{} left by an interrupted run", staging.display()))
+        } else if h.exists(&self.path).await? && h.exists(&with_suffix(&self.path, ".md5")).await? {
+            Check::done(format!("{} and its md5 present", self.path.display()))
+        } else {
+            Check::todo(format!("{} missing", self.path.display()))
+        })
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         let h = ctx.host(HostRole::Virthost);
         let dir = with_suffix(&self.path, ".d");
+        // A fresh staging directory: what an interrupted apply left is not trusted.
+        ctx.run_ok(
+            HostRole::Virthost,
+            &Cmd::new(["rm", "-rf", "--", s(&dir).as_str()]),
+        )
+        .await?;
         ctx.run_ok(
             HostRole::Virthost,
             &Cmd::new(["mkdir", "-p", "--", s(&dir).as_str()]),
