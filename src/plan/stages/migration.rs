@@ -8,6 +8,7 @@ use super::{
 use crate::lab::{Lab, Role};
 use crate::plan::steps::files::PutFile;
 use crate::plan::steps::migration::{NfsExport, Readiness, ReadyKind, RemoteNfsExport, Transport};
+use crate::plan::tripleo_stages::OVERCLOUD_IMAGES;
 use crate::plan::{Facts, HostRole, Level, Stage};
 use crate::render::{self, RenderContext};
 
@@ -27,9 +28,10 @@ pub(super) fn live_migration(
     let mut stage = Stage::new(
         LIVE_MIGRATION,
         "Live migration: NFS share and parameters",
-        // After the nodes' uploads to the undercloud, not beside them: parallel SSH channels
-        // to a small undercloud's sshd (the tiny test guest's dropbear) were seen to drop.
-        &[UNDERCLOUD_INSTALL, OVERCLOUD_NODES],
+        // After the nodes' uploads and the images' copies to the undercloud, not beside
+        // them: parallel SSH channels to a small undercloud's sshd (the tiny test guest's
+        // dropbear) were seen to drop.
+        &[UNDERCLOUD_INSTALL, OVERCLOUD_NODES, OVERCLOUD_IMAGES],
     );
     let server = lm.nfs_server.trim();
     if server == "undercloud" || server == lab.undercloud.vm.name {
