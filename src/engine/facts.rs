@@ -72,6 +72,16 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// The sandbox undercloud's root directory (`workspace/sandbox/undercloud`, two levels
+    /// above the stack user's home there).
+    pub fn sandbox_undercloud_root(&self) -> PathBuf {
+        self.undercloud_home
+            .ancestors()
+            .nth(2)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.undercloud_home.clone())
+    }
+
     /// This lab as its marks name it.
     pub fn owner(&self, lab: &str) -> owner::Owner {
         owner::Owner::new(lab, &self.lab_id)

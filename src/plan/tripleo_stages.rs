@@ -15,7 +15,7 @@ use super::steps::undercloud_prep::{
 use super::{Facts, HostRole, Level, Stage};
 use crate::lab::Lab;
 use crate::lab::tripleo::TripleoImage;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub const UNDERCLOUD_PREP: &str = "undercloud-prep";
 pub const OVERCLOUD_IMAGES: &str = "overcloud-images";
@@ -25,12 +25,7 @@ pub const OVERCLOUD_IMAGES: &str = "overcloud-images";
 /// root (the tiny test guest).
 pub fn prep_root(facts: &Facts) -> PathBuf {
     if facts.sandbox {
-        facts
-            .undercloud_home
-            .ancestors()
-            .nth(2)
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| facts.undercloud_home.clone())
+        facts.sandbox_undercloud_root()
     } else if facts.standin_openstack {
         facts.undercloud_home.join(".standin-root")
     } else {

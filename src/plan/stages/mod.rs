@@ -88,12 +88,7 @@ pub fn build(lab: &Lab, facts: &Facts, workspace: &Path) -> anyhow::Result<Plan>
 /// The sandbox undercloud's root directory (`workspace/sandbox/undercloud`), or `/`.
 pub(super) fn undercloud_root(facts: &Facts) -> PathBuf {
     if facts.sandbox {
-        facts
-            .undercloud_home
-            .ancestors()
-            .nth(2)
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| facts.undercloud_home.clone())
+        facts.sandbox_undercloud_root()
     } else {
         PathBuf::from("/")
     }

@@ -14,7 +14,6 @@ use crate::plan::steps::undercloud::{
 use crate::plan::tripleo_stages;
 use crate::plan::{HostRole, Level, Stage};
 use crate::render::{self, VmRole};
-use std::path::Path;
 
 pub(super) fn vm_stage(i: &Inputs) -> anyhow::Result<Stage> {
     let (lab, facts, rctx, vms) = (i.lab, i.facts, &i.rctx, &i.vms);
@@ -92,11 +91,7 @@ pub(super) fn vm_stage(i: &Inputs) -> anyhow::Result<Stage> {
     }
     if facts.sandbox {
         // The sandbox undercloud: a directory on this machine standing for the VM.
-        let root = home
-            .ancestors()
-            .nth(2)
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| home.clone());
+        let root = facts.sandbox_undercloud_root();
         undercloud_vm = undercloud_vm
             .then(MakeDir {
                 id: "sandbox".into(),
