@@ -253,6 +253,21 @@ impl Step for NodeAddresses {
                 .collect();
             if !off.is_empty() {
                 let password = bmc_password(ctx.lab(), &ctx.ctx.workspace)?;
+                // Off first: a node still running from before (kept across a respin of the
+                // undercloud) has no lease here and must boot again from this undercloud.
+                // Powering off a node that is off is a no-op for VirtualBMC.
+                for a in ask_from_undercloud(
+                    ctx.host(HostRole::Undercloud).as_ref(),
+                    &self.bmc_address,
+                    &self.bmc_user,
+                    &password,
+                    &off,
+                    Power::Off,
+                )
+                .await
+                {
+                    ctx.info(format!("ipmitool power off: {}", a.describe()));
+                }
                 let answers = ask_from_undercloud(
                     ctx.host(HostRole::Undercloud).as_ref(),
                     &self.bmc_address,
