@@ -112,10 +112,12 @@ pub(super) fn migration_ready(
             overcloudrc: facts.undercloud_home.join("overcloudrc"),
         };
         stage = match crate::plan::steps::migration_rig::rig_probe(facts.migration_rig, &r) {
-            Some(rig) => stage.with_after(rig, &[]),
-            None => stage.with_after(r, &[]),
+            // One after the other: parallel SSH channels to a small undercloud (the tiny
+            // test guest's dropbear) were seen to drop.
+            Some(rig) => stage.then(rig),
+            None => stage.then(r),
         };
     }
     let idmapd = crate::plan::steps::nfs_clients::ComputesIdmapd::for_lab(lab, facts, computes);
-    Ok(stage.with_after(idmapd, &[]))
+    Ok(stage.then(idmapd))
 }
