@@ -432,17 +432,10 @@ impl Step for Readiness {
         }
     }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
-        let uc = ctx.host(HostRole::Undercloud).name().to_string();
-        if !ctx
-            .host(HostRole::Undercloud)
-            .exists(&self.overcloudrc)
-            .await?
-        {
-            return Ok(Check::todo(format!(
-                "the overcloud is not deployed yet ({} missing on {uc})",
-                self.overcloudrc.display()
-            )));
+        if let Some(todo) = not_deployed_yet(ctx, &self.overcloudrc).await? {
+            return Ok(todo);
         }
+        let uc = ctx.host(HostRole::Undercloud).name().to_string();
         let probes = self.probes();
         if self.standin {
             // Nothing runs on the computes: say what would be checked, claim nothing.
@@ -522,4 +515,20 @@ impl Step for Readiness {
         };
         anyhow::bail!("{}; {hint}", c.saw)
     }
+}
+
+/// `to do` while the overcloud is not deployed (no overcloudrc on the undercloud): what the
+/// readiness steps on the computes say before the deploy.
+pub(super) async fn not_deployed_yet(
+    ctx: &StepCtx<'_>,
+    overcloudrc: &Path,
+) -> anyhow::Result<Option<Check>> {
+    let uc = ctx.host(HostRole::Undercloud);
+    Ok((!uc.exists(overcloudrc).await?).then(|| {
+        Check::todo(format!(
+            "the overcloud is not deployed yet ({} missing on {})",
+            overcloudrc.display(),
+            uc.name()
+        ))
+    }))
 }

@@ -4,7 +4,7 @@
 //! undercloud as TripleO's deploy user, as the readiness probes are; after a stand-in deploy
 //! nothing of TripleO runs on the computes, so the check says it verified nothing.
 
-use super::migration::NODE_USER;
+use super::migration::{NODE_USER, not_deployed_yet};
 use super::nfs_server::{GET_DOMAIN, SET_DOMAIN};
 use crate::host::{Cmd, shell_quote};
 use crate::plan::{Check, HostRole, Step, StepCtx};
@@ -108,17 +108,10 @@ impl Step for ComputesIdmapd {
         format!("NFSv4 idmapd domain {} on every compute", self.domain)
     }
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
-        let uc = ctx.host(HostRole::Undercloud).name().to_string();
-        if !ctx
-            .host(HostRole::Undercloud)
-            .exists(&self.overcloudrc)
-            .await?
-        {
-            return Ok(Check::todo(format!(
-                "the overcloud is not deployed yet ({} missing on {uc})",
-                self.overcloudrc.display()
-            )));
+        if let Some(todo) = not_deployed_yet(ctx, &self.overcloudrc).await? {
+            return Ok(todo);
         }
+        let uc = ctx.host(HostRole::Undercloud).name().to_string();
         if self.standin {
             let would: Vec<String> = self
                 .computes
