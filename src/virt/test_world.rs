@@ -180,7 +180,17 @@ impl World {
     /// Writes the world when it differs from what was written last.
     pub(crate) fn save(&self, c: &Conn) -> Result<(), String> {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        let xml = snapshot(c)?;
+        // Calls run in parallel on one connection: an object listed here can be removed
+        // by another call before it is read ("Domain not found"). That call saves after
+        // its change (this lock orders the saves), so walk the world again.
+        let mut tries = 0;
+        let xml = loop {
+            match snapshot(c) {
+                Ok(xml) => break xml,
+                Err(e) if tries < 5 && e.contains("not found") => tries += 1,
+                Err(e) => return Err(e),
+            }
+        };
         if *last == xml {
             return Ok(());
         }
