@@ -114,6 +114,10 @@ impl Output {
 pub enum HostError {
     #[error("{host}: cannot connect: {reason}")]
     Connect { host: String, reason: String },
+    /// A running command's channel ended without its exit status (the connection died,
+    /// or a small sshd such as dropbear closed the channel): whether it finished is unknown.
+    #[error("{host}: connection lost under a command: {reason}")]
+    Lost { host: String, reason: String },
     #[error(
         "{host}: host key for {addr} changed: pinned {pinned}, offered {offered}; refusing to connect (remove the line from known_hosts only if you know why it changed)"
     )]
@@ -159,6 +163,13 @@ pub enum HostError {
     Other { host: String, msg: String },
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl HostError {
+    /// A command's channel was lost mid-way: a read-only command can be run again.
+    pub fn is_lost(&self) -> bool {
+        matches!(self, HostError::Lost { .. })
+    }
 }
 
 /// A cancellation signal shared between whoever starts work and whoever may stop it.

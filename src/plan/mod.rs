@@ -18,7 +18,7 @@ pub use crate::engine::facts::Facts;
 pub use crate::engine::{ctx, resource};
 pub use ctx::{Ctx, StepCtx};
 pub use resource::{HostRole, Level, Resource};
-pub use step::{Check, Drift, DriftCost, Step};
+pub use step::{Check, Drift, DriftCost, Step, check_again_if_lost};
 
 use crate::engine::event::{StageInfo, StepInfo};
 use serde::{Deserialize, Serialize};

@@ -176,3 +176,32 @@ pub trait Step: Send + Sync {
         Ok(())
     }
 }
+
+/// Runs `step`'s check, again (twice at most) when a command of it lost its SSH channel.
+/// A check is read-only, so repeating it is safe; a small sshd (the tiny test guest's
+/// dropbear) can close a channel before the exit status of a quick command is sent.
+pub async fn check_again_if_lost(
+    step: &dyn Step,
+    ctx: &StepCtx<'_>,
+) -> anyhow::Result<super::Check> {
+    let mut tries = 0u32;
+    loop {
+        match step.check(ctx).await {
+            Err(e) if tries < 2 && lost_channel(&e) => {
+                tries += 1;
+                ctx.info(format!(
+                    "the check lost its connection ({e:#}); it is read-only, checking again"
+                ));
+                tokio::time::sleep(std::time::Duration::from_millis(500 << tries)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+fn lost_channel(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<crate::host::HostError>()
+            .is_some_and(crate::host::HostError::is_lost)
+    })
+}

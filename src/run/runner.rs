@@ -435,7 +435,7 @@ async fn run_step(
     let k = key.to_string();
     let r: anyhow::Result<Option<String>> = async {
         fault::point(&ctx.workspace, &k, "before-check").await?;
-        let before = step.check(&sc).await?;
+        let before = crate::plan::check_again_if_lost(&*step, &sc).await?;
         if before.unverified {
             store
                 .update(|s| s.record_step(&k, StepStatus::Unverified, Some(before.saw.clone())))?;
@@ -474,7 +474,7 @@ async fn run_step(
         fault::point(&ctx.workspace, &k, "before-apply").await?;
         step.apply(&sc).await?;
         fault::point(&ctx.workspace, &k, "after-apply").await?;
-        let after = step.check(&sc).await?;
+        let after = crate::plan::check_again_if_lost(&*step, &sc).await?;
         if !after.done {
             anyhow::bail!("applied, but the check still says: {}", after.saw);
         }

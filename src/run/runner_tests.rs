@@ -508,3 +508,77 @@ async fn an_unverified_check_is_counted_apart_never_as_done() {
         .contains("probe: UNVERIFIED: why")
     );
 }
+
+/// A check whose first `drops` calls lose their channel (as a small sshd does), the
+/// next one seeing `marker`. Counts its calls.
+struct DroppedOnce {
+    drops: u32,
+    calls: std::sync::atomic::AtomicU32,
+    marker: PathBuf,
+}
+
+#[async_trait]
+impl Step for DroppedOnce {
+    fn id(&self) -> &str {
+        "dropped"
+    }
+    fn title(&self) -> String {
+        "a check whose channel is dropped".into()
+    }
+    async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n < self.drops {
+            return Err(crate::host::HostError::Lost {
+                host: "undercloud".into(),
+                reason: "the channel ended without an exit status".into(),
+            })
+            .map_err(anyhow::Error::from)
+            .map_err(|e| e.context("checking the marker"));
+        }
+        Ok(
+            if ctx.host(HostRole::Virthost).exists(&self.marker).await? {
+                Check::done("marker present")
+            } else {
+                Check::todo("marker missing")
+            },
+        )
+    }
+    async fn apply(&self, _ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        std::fs::write(&self.marker, "x")?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_check_that_lost_its_channel_is_checked_again_and_a_third_loss_fails() {
+    for (drops, ok) in [(1, true), (2, true), (3, false)] {
+        let mut f = fixture().await;
+        let step = DroppedOnce {
+            drops,
+            calls: Default::default(),
+            marker: f.dir.path().join("marker"),
+        };
+        let plan = vec![Stage::new("one", "One", &[]).then(step)];
+        let s = run(
+            &plan,
+            f.ctx.clone(),
+            f.store.clone(),
+            &Selection::All,
+            &Cancel::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.ok, ok, "{drops} drops");
+        assert_eq!(f.dir.path().join("marker").exists(), ok, "{drops} drops");
+        let ev = drain(&mut f.rx);
+        let again = ev
+            .iter()
+            .filter(|e| matches!(e, Event::Log { line, .. } if line.contains("checking again")))
+            .count();
+        assert_eq!(again, drops.min(2) as usize, "{drops} drops: {ev:?}");
+        if !ok {
+            assert!(ev.iter().any(|e| matches!(e,
+                Event::StepFailed { error, .. } if error.contains("connection lost under a command"))), "{ev:?}");
+        }
+    }
+}

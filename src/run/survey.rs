@@ -49,7 +49,7 @@ async fn survey_plan(s: &Session, plan: &Plan) -> Vec<StageView> {
         let mut steps = Vec::new();
         for p in &stage.steps {
             let sc = s.ctx.step(&stage.id, p.step.id());
-            let (status, saw, drift) = match p.step.check(&sc).await {
+            let (status, saw, drift) = match crate::plan::check_again_if_lost(&*p.step, &sc).await {
                 Ok(c) if c.done => ("done", c.saw, c.drift),
                 Ok(c) if c.unverified => ("unverified", c.saw, c.drift),
                 Ok(c) => ("todo", c.saw, c.drift),

@@ -8,14 +8,21 @@ use crate::host::local::full_argv;
 use crate::host::{Cmd, HostError, Output, OutputLine, Stream};
 use russh::ChannelMsg;
 use std::sync::Arc;
-use std::sync::atomic::AtomicI32;
+use std::sync::atomic::{AtomicI32, Ordering};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 impl SshHost {
     /// The error for a connection that died under a running command.
     fn lost(&self, e: impl std::fmt::Display) -> HostError {
-        self.connect_err(format!("connection lost: {e}"))
+        HostError::Lost {
+            host: self.target.name.clone(),
+            reason: format!(
+                "{}@{}: {e}",
+                self.target.user,
+                crate::host::known_hosts::host_pattern(&self.target.host, self.target.port)
+            ),
+        }
     }
 
     /// Runs a shell command string on a fresh channel.
@@ -108,11 +115,30 @@ impl SshHost {
             "printf '{PGID_MARKER}%s\\n' \"$$\" >&2; exec {}",
             Cmd::new(full_argv(cmd, self.is_root())).to_shell()
         );
-        let kill = KillPlan {
-            pgid: Arc::new(AtomicI32::new(0)),
-            sudo: cmd.sudo && !self.is_root(),
+        let fut = async {
+            let mut tries = 0u32;
+            loop {
+                let kill = KillPlan {
+                    pgid: Arc::new(AtomicI32::new(0)),
+                    sudo: cmd.sudo && !self.is_root(),
+                };
+                let started = kill.pgid.clone();
+                match self
+                    .run_line(&line, cmd.stdin.as_deref(), lines.clone(), Some(kill))
+                    .await
+                {
+                    // The marker is the line's first act: a channel lost before it arrived
+                    // never reached the command, so running it again is safe. One lost
+                    // after it may have done its work and is the caller's to judge.
+                    Err(e) if e.is_lost() && started.load(Ordering::SeqCst) == 0 && tries < 3 => {
+                        tries += 1;
+                        tracing::debug!(host = %self.target.name, "{e}; the command never started, running it again");
+                        tokio::time::sleep(std::time::Duration::from_millis(100 << tries)).await;
+                    }
+                    r => return r,
+                }
+            }
         };
-        let fut = self.run_line(&line, cmd.stdin.as_deref(), lines, Some(kill));
         match cmd.timeout {
             None => fut.await,
             Some(t) => tokio::time::timeout(t, fut)
