@@ -191,3 +191,66 @@ fn on_a_terminal_the_drift_is_shown_and_the_restart_asked_for_before_anything_ru
     );
     assert_eq!(drift(&lab), Vec::new(), "{out}");
 }
+
+/// The `status` and `saw` of step `id` in `labwarp plan --json`.
+fn step_status(lab: &TestLab, id: &str) -> (String, String) {
+    let o = lab.labwarp(&["plan", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|st| st["steps"].as_array().unwrap().clone())
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id} in the plan"));
+    let f = |k: &str| s[k].as_str().unwrap_or_default().to_string();
+    (f("status"), f("saw"))
+}
+
+fn installs(lab: &TestLab) -> usize {
+    std::fs::read_to_string(
+        lab.ws()
+            .join("sandbox/undercloud/home/stack/.standin/invocations"),
+    )
+    .unwrap()
+    .lines()
+    .filter(|l| l.starts_with("undercloud install"))
+    .count()
+}
+
+#[test]
+fn a_changed_undercloud_conf_runs_the_install_again_and_only_then_is_done() {
+    let lab = TestLab::demo_file("ucconf", NETWORKS, "ws");
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(installs(&lab), 1);
+    assert_eq!(step_status(&lab, "undercloud-install").0, "done");
+
+    edit(&lab, |y| y + "undercloud:\n  conf:\n    local_mtu: 1450\n");
+    let rows = drift(&lab);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1.as_str()),
+        ("undercloud-conf", "content")
+    );
+    let (status, saw) = step_status(&lab, "undercloud-install");
+    assert_eq!(status, "todo", "{saw}");
+    assert!(
+        saw.contains("undercloud.conf changed since the install") && saw.contains("runs again"),
+        "{saw}"
+    );
+
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        installs(&lab),
+        2,
+        "the install ran again for the new undercloud.conf"
+    );
+    assert_eq!(drift(&lab), Vec::new());
+    assert_eq!(step_status(&lab, "undercloud-install").0, "done");
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(installs(&lab), 2, "a rerun installs nothing");
+}

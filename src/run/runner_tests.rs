@@ -528,12 +528,11 @@ impl Step for DroppedOnce {
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
         let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if n < self.drops {
-            return Err(crate::host::HostError::Lost {
+            let lost = crate::host::HostError::Lost {
                 host: "undercloud".into(),
                 reason: "the channel ended without an exit status".into(),
-            })
-            .map_err(anyhow::Error::from)
-            .map_err(|e| e.context("checking the marker"));
+            };
+            return Err(anyhow::Error::from(lost).context("checking the marker"));
         }
         Ok(
             if ctx.host(HostRole::Virthost).exists(&self.marker).await? {

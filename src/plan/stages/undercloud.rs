@@ -115,6 +115,7 @@ pub(super) fn vm_stage(i: &Inputs) -> anyhow::Result<Stage> {
 pub(super) fn install_stage(i: &Inputs) -> anyhow::Result<Stage> {
     let (lab, facts, cli) = (i.lab, i.facts, &i.cli);
     let home = &facts.undercloud_home;
+    let conf = render::undercloud_conf::render(lab)?.into_bytes();
     let mut install = Stage::new(
         UNDERCLOUD_INSTALL,
         "Install the undercloud",
@@ -125,11 +126,14 @@ pub(super) fn install_stage(i: &Inputs) -> anyhow::Result<Stage> {
         title: "upload undercloud.conf".into(),
         role: HostRole::Undercloud,
         path: home.join("undercloud.conf"),
-        content: render::undercloud_conf::render(lab)?.into_bytes(),
+        content: conf.clone(),
         mode: 0o644,
         level: Level::Nodes,
     })
-    .then(UndercloudInstall { cli: cli.clone() });
+    .then(UndercloudInstall {
+        cli: cli.clone(),
+        conf,
+    });
     // The lab saved once installed, for `run --respin overcloud` (steps/snapshot.rs).
     if let (false, Some(name)) = (facts.sandbox, snapshot_name(lab, false)?) {
         install = install.then(RespinSnapshot { name });

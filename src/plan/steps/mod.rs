@@ -6,6 +6,7 @@ pub mod files;
 pub mod hostconf;
 pub mod image_upload;
 pub mod images;
+pub mod install_record;
 pub mod libvirt;
 pub mod migration;
 pub mod migration_rig;

@@ -230,9 +230,12 @@ async fn running_containers(ctx: &StepCtx<'_>, cli: &OpenstackCli) -> anyhow::Re
 }
 
 /// `openstack undercloud install`, output streamed; done when stackrc exists, `openstack
-/// endpoint list` answers with the undercloud's credentials and TripleO's core containers run.
+/// endpoint list` answers with the undercloud's credentials, TripleO's core containers run
+/// and the install was from this undercloud.conf (`install_record`).
 pub struct UndercloudInstall {
     pub cli: OpenstackCli,
+    /// The rendered undercloud.conf (what the step before uploads).
+    pub conf: Vec<u8>,
 }
 
 impl UndercloudInstall {
@@ -316,15 +319,22 @@ impl Step for UndercloudInstall {
                     .any(|r| *r == format!("{}{c}", self.cli.container_prefix))
             })
             .collect();
-        Ok(if missing.is_empty() {
-            Check::done(format!(
-                "stackrc present; keystone lists {} service endpoint(s); {} containers running",
-                services.len(),
-                running.len()
-            ))
-        } else {
-            Check::todo(format!("containers not running: {}", missing.join(", ")))
-        })
+        if !missing.is_empty() {
+            return Ok(Check::todo(format!(
+                "containers not running: {}",
+                missing.join(", ")
+            )));
+        }
+        if let Some(why) =
+            super::install_record::changed_since_install(ctx, &self.cli.home, &self.conf).await?
+        {
+            return Ok(Check::todo(why));
+        }
+        Ok(Check::done(format!(
+            "stackrc present; keystone lists {} service endpoint(s); {} containers running",
+            services.len(),
+            running.len()
+        )))
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         self.preflight(ctx).await?;
@@ -348,6 +358,7 @@ impl Step for UndercloudInstall {
             .stdin(STANDIN.as_bytes().to_vec());
             ctx.run_ok(HostRole::Virthost, &cmd).await?;
         }
+        super::install_record::record_install(ctx, &self.cli.home, &self.conf).await?;
         emit_containers(ctx).await;
         Ok(())
     }
