@@ -5,10 +5,11 @@
 //! `run --respin undercloud` removes the undercloud VM, its disks and seed, its containers
 //! and jobs (nothing else of the lab) so the run rebuilds it from the base image.
 
+use crate::engine::state::{State, StateStore};
+use crate::plan::snapshot::{self, RestoreOptions};
 use crate::plan::stages::{UNDERCLOUD_INSTALL, UNDERCLOUD_VM};
 use crate::plan::{Ctx, Level, Plan, Resource};
 use crate::run::cleanup::{self, CleanPlan};
-use crate::run::state::State;
 
 /// What `--respin` goes back to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +55,95 @@ pub async fn undercloud_teardown(
         ) || undercloud.contains(&i.resource)
     });
     Ok(list)
+}
+
+/// The snapshot a respin of the overcloud goes back to: named in lab.yaml and present.
+pub async fn overcloud_snapshot(ctx: &Ctx) -> anyhow::Result<String> {
+    let Some(name) = snapshot_name(&ctx.lab, false)? else {
+        anyhow::bail!(
+            "snapshots.after_undercloud_install is empty in lab.yaml: the run takes no snapshot to respin from (name one, e.g. undercloud-installed, and run once)"
+        );
+    };
+    if !snapshot::list(ctx).await?.iter().any(|x| x.name == name) {
+        anyhow::bail!(
+            "the lab has no snapshot {name}: `labwarp run` takes it once the undercloud is installed (or `labwarp snapshot save {name}`)"
+        );
+    }
+    Ok(name)
+}
+
+/// Restores the snapshot `name` for a respin of the overcloud: nodes made since are
+/// allowed (powered off; the deploy makes them anew).
+pub async fn restore_for_overcloud(
+    ctx: &Ctx,
+    store: &StateStore,
+    name: &str,
+    say: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<()> {
+    let opts = RestoreOptions {
+        allow_new_nodes: true,
+    };
+    snapshot::restore(ctx, store, name, &opts, say).await?;
+    say(format!(
+        "lab back at snapshot {name}; deploying the overcloud again"
+    ));
+    Ok(())
+}
+
+/// Removes the undercloud listed in `list` (from [`undercloud_teardown`]) and the
+/// installed-undercloud snapshot, which held the undercloud that goes.
+pub async fn remove_undercloud(
+    ctx: &Ctx,
+    store: &StateStore,
+    list: &CleanPlan,
+    say: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<()> {
+    if let Some(name) = snapshot_name(&ctx.lab, false)?
+        && snapshot::list(ctx).await?.iter().any(|x| x.name == name)
+    {
+        snapshot::delete(ctx, &name).await?;
+        say(format!(
+            "snapshot {name} deleted (it held the undercloud being rebuilt)"
+        ));
+    }
+    let report = cleanup::execute(ctx, store, list).await;
+    if !report.ok() {
+        let failed: Vec<String> = report
+            .failed
+            .iter()
+            .map(|(what, err)| format!("{what}: {err}"))
+            .collect();
+        anyhow::bail!(
+            "the undercloud was not removed whole; nothing was built (run again: it converges). Could not remove: {}",
+            failed.join("; ")
+        );
+    }
+    say(format!(
+        "removed {} item(s); rebuilding the undercloud from the base image",
+        report.removed.len()
+    ));
+    Ok(())
+}
+
+/// Both respins without questions (the caller asked): the lab put back so that the run
+/// that follows builds what is missing. The TUI's respin; the CLI asks in between.
+pub async fn prepare(
+    ctx: &Ctx,
+    store: &StateStore,
+    plan: &Plan,
+    respin: Respin,
+    say: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<()> {
+    match respin {
+        Respin::Overcloud => {
+            let name = overcloud_snapshot(ctx).await?;
+            restore_for_overcloud(ctx, store, &name, say).await
+        }
+        Respin::Undercloud => {
+            let list = undercloud_teardown(ctx, &store.snapshot(), plan).await?;
+            remove_undercloud(ctx, store, &list, say).await
+        }
+    }
 }
 
 #[cfg(test)]

@@ -55,6 +55,8 @@ pub enum Action {
     SnapshotSave,
     SnapshotRestore,
     SnapshotDelete,
+    RespinOvercloud,
+    RespinUndercloud,
     Confirm,
     Cancel,
 }

@@ -521,6 +521,20 @@ pub static KEYMAP: &[Binding] = &[
     b(S::Snapshots, &[c('s')], A::SnapshotSave, "save", true),
     b(S::Snapshots, &[c('r')], A::SnapshotRestore, "restore", true),
     b(S::Snapshots, &[c('d')], A::SnapshotDelete, "delete", true),
+    b(
+        S::Snapshots,
+        &[c('o')],
+        A::RespinOvercloud,
+        "respin overcloud",
+        true,
+    ),
+    b(
+        S::Snapshots,
+        &[c('u')],
+        A::RespinUndercloud,
+        "respin undercloud",
+        true,
+    ),
     b(S::Snapshots, &[k(K::Esc)], A::Back, "back", true),
 ];
 

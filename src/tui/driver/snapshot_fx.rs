@@ -4,6 +4,7 @@
 use super::Driver;
 use crate::lab::Lab;
 use crate::plan::snapshot::{self, RestoreOptions, human_age, human_size};
+use crate::run::respin::Respin;
 use crate::tui::app::Msg;
 use crate::tui::screens::snapshots::{Op, Reply, Row, busy_text};
 
@@ -42,6 +43,25 @@ pub(super) fn carry_out(d: &Driver, lab: Lab, op: Op) {
                     .map(|()| format!("lab restored to snapshot {name}"))
                     .map_err(|e| format!("{e:#}")),
             ),
+            Op::Respin(r) => {
+                let progress = tx.clone();
+                let say = move |l: String| {
+                    let _ = progress.send(Msg::Snapshots(Reply::Busy(format!("respin: {l}"))));
+                };
+                Reply::Respun(
+                    crate::run::respin::prepare(&s.ctx, &s.store, &s.plan, r, &say)
+                        .await
+                        .map(|()| match r {
+                            Respin::Overcloud => {
+                                "lab back at the installed undercloud; the run deploys the overcloud again".to_string()
+                            }
+                            Respin::Undercloud => {
+                                "undercloud removed; the run builds it again from the base image".to_string()
+                            }
+                        })
+                        .map_err(|e| format!("{e:#}")),
+                )
+            }
             Op::Delete(name) => Reply::Done(
                 snapshot::delete(&s.ctx, &name)
                     .await

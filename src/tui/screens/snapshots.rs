@@ -2,6 +2,7 @@
 //! from the clock), restore and delete, each after a confirmation. The work is the back
 //! end's (`plan::snapshot`, through the driver); this screen keeps state and draws.
 
+use crate::run::respin::Respin;
 use crate::tui::action::Action;
 use crate::tui::app::{App, Confirm, Effect, Screen};
 use crate::tui::view;
@@ -26,6 +27,8 @@ pub enum Op {
     Save(String),
     Restore(String),
     Delete(String),
+    /// `labwarp run --respin`: the lab put back, then the run builds what is missing.
+    Respin(Respin),
 }
 
 /// What comes back.
@@ -36,6 +39,8 @@ pub enum Reply {
     Listed(Result<Vec<Row>, String>),
     /// An operation ended: what it said, or why it failed.
     Done(Result<String, String>),
+    /// A respin's preparation ended; on success the run starts.
+    Respun(Result<String, String>),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -80,6 +85,23 @@ pub fn on_reply(app: &mut App, r: Reply) -> Vec<Effect> {
             s.busy = None;
             s.outcome = Some((false, e));
             vec![]
+        }
+        Reply::Respun(Ok(t)) => {
+            s.busy = None;
+            s.outcome = Some((true, t));
+            app.run = Default::default();
+            app.dash = Default::default();
+            let mut fx = app.go(Screen::Dashboard);
+            fx.push(Effect::StartRun {
+                lab: Box::new(app.lab.clone()),
+                resume: true,
+            });
+            fx
+        }
+        Reply::Respun(Err(e)) => {
+            s.busy = None;
+            s.outcome = Some((false, e));
+            vec![effect(app, Op::List)]
         }
         Reply::Done(r) => {
             s.outcome = Some(match r {
@@ -164,10 +186,38 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             ),
             None => app.warn("No snapshot to delete"),
         },
+        Action::RespinOvercloud => ask(
+            app,
+            "Respin the overcloud?".into(),
+            vec![
+                "The lab goes back to the snapshot taken after the undercloud install (lab.yaml snapshots.after_undercloud_install), then the run deploys the overcloud again.".into(),
+                "The overcloud as it is now is lost; nodes made since are powered off and made anew.".into(),
+            ],
+            Op::Respin(Respin::Overcloud),
+        ),
+        Action::RespinUndercloud => ask(
+            app,
+            "Respin the undercloud?".into(),
+            vec![
+                "The undercloud VM, its disks, seed, containers and jobs are removed (and the installed-undercloud snapshot, which holds it); nodes, BMCs and networks stay.".into(),
+                "Then the run builds the undercloud again from the base image and installs it.".into(),
+            ],
+            Op::Respin(Respin::Undercloud),
+        ),
         Action::Back => return app.go(Screen::Dashboard),
         _ => {}
     }
     vec![]
+}
+
+/// The welcome screen's respin of a found lab: straight to the back end (the menu said
+/// what it does), the outcome on this screen.
+pub fn respin_now(app: &mut App, r: Respin) -> Vec<Effect> {
+    let op = Op::Respin(r);
+    app.snapshots.busy = Some(busy_text(&op));
+    let mut fx = app.go(Screen::Snapshots);
+    fx.push(effect(app, op));
+    fx
 }
 
 /// What the screen says while `op` runs.
@@ -177,6 +227,10 @@ pub fn busy_text(op: &Op) -> String {
         Op::Save(n) => format!("saving snapshot {n}… (every VM pauses for a moment)"),
         Op::Restore(n) => format!("restoring snapshot {n}…"),
         Op::Delete(n) => format!("deleting snapshot {n}…"),
+        Op::Respin(Respin::Overcloud) => {
+            "respin: restoring the installed-undercloud snapshot…".into()
+        }
+        Op::Respin(Respin::Undercloud) => "respin: removing the undercloud…".into(),
     }
 }
 
@@ -219,7 +273,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         (None, Some((true, t))) => Line::from(Span::styled(t.clone(), st.ok)),
         (None, Some((false, e))) => Line::from(Span::styled(e.clone(), st.error)),
         (None, None) => Line::from(Span::styled(
-            "s save · r restore · d delete · Esc back",
+            "s save · r restore · d delete · o respin overcloud · u respin undercloud · Esc back",
             st.muted,
         )),
     };

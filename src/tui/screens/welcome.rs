@@ -54,7 +54,7 @@ pub fn choices(st: &State) -> Vec<(Choice, String, String)> {
             out.push((
                 Choice::Respin,
                 format!("Respin `{}`", f.name),
-                "run every stage again without teardown (done steps are skipped)".to_string(),
+                "back to the snapshot taken after the undercloud install, then deploy the overcloud again (the overcloud as it is now is lost)".to_string(),
             ));
             out.push((
                 Choice::Fresh,
@@ -162,6 +162,12 @@ pub fn go_pending(app: &mut App, p: Pending) -> Vec<Effect> {
         app.cleanup = Default::default();
         app.screen = crate::tui::app::Screen::Cleanup;
         return vec![];
+    }
+    if p == Pending::Respin {
+        return crate::tui::screens::snapshots::respin_now(
+            app,
+            crate::run::respin::Respin::Overcloud,
+        );
     }
     app.run = Default::default();
     app.dash = Default::default();
