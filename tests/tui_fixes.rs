@@ -7,17 +7,15 @@
 
 mod engine_support;
 mod libvirtd_support;
+mod tui_driver_support;
 
 use engine_support::{TestLab, text};
-use labwarp::tui::App;
-use labwarp::tui::app::{Effect, Msg, Screen};
-use labwarp::tui::driver::Driver;
+use labwarp::tui::app::{Effect, Screen};
 use labwarp::tui::runview::Status;
-use labwarp::tui::style::Styles;
 use libvirtd_support::PrivateLibvirtd;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::KeyCode;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use tui_driver_support::{Driven, runtime};
 
 const INNER: &str = "LABWARP_TUI_FIXES_INNER";
 
@@ -66,77 +64,20 @@ fn f_on_a_network_range_collision_fixes_lab_yaml_and_the_resumed_run_starts_the_
     drop(lab);
 }
 
-fn key(app: &mut App, c: char) -> Vec<Effect> {
-    app.update(Msg::Key(KeyEvent::new(
-        KeyCode::Char(c),
-        KeyModifiers::NONE,
-    )))
-}
-
-/// Feeds the driver's messages to the app (and the app's effects to the driver) until
-/// `done` holds.
-async fn pump(
-    app: &mut App,
-    driver: &mut Driver,
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>,
-    what: &str,
-    done: impl Fn(&App) -> bool,
-) {
-    let t0 = Instant::now();
-    while !done(app) {
-        let left = Duration::from_secs(300).saturating_sub(t0.elapsed());
-        assert!(
-            !left.is_zero(),
-            "waited for {what}; status {:?}",
-            app.status
-        );
-        let Ok(Some(msg)) = tokio::time::timeout(left, rx.recv()).await else {
-            panic!(
-                "no message while waiting for {what}; status {:?}",
-                app.status
-            );
-        };
-        for fx in app.update(msg) {
-            driver.execute(fx);
-        }
-    }
-}
-
 /// The TUI half (run by the test above inside the namespace).
 #[test]
 #[ignore = "run by f_on_a_network_range_collision_fixes_lab_yaml_and_the_resumed_run_starts_the_network inside its namespace"]
 fn inner_tui_fix() {
-    let Ok(file) = std::env::var(INNER) else {
-        panic!("run by the test above, inside the private libvirtd's namespace");
-    };
-    let file = std::path::PathBuf::from(file);
-    let ws = std::path::PathBuf::from(std::env::var("LABWARP_INNER_WS").unwrap());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut lab = labwarp::lab::load_path(&file).unwrap();
-        lab.workspace = ws.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut driver = Driver::new(tx, ws.clone());
-        let mut app = App::new(Styles::default(), (120, 40));
-        app.update(Msg::LabLoaded {
-            lab: Box::new(lab.clone()),
-            path: file.clone(),
-            warnings: vec![],
-        });
-        app.screen = Screen::Dashboard;
-        driver.execute(Effect::StartRun {
+    runtime().block_on(async {
+        let mut t = Driven::from_env(INNER);
+        let (lab, file) = (t.lab.clone(), t.file.clone());
+        t.execute(Effect::StartRun {
             lab: Box::new(lab.clone()),
             resume: false,
         });
-        pump(&mut app, &mut driver, &mut rx, "the run to fail", |a| {
-            a.run.finished.is_some()
-        })
-        .await;
-        let f = app.run.failure.clone().expect("the run failed");
+        t.pump("the run to fail", |a| a.run.finished.is_some())
+            .await;
+        let f = t.app.run.failure.clone().expect("the run failed");
         assert_eq!(
             (f.stage.as_str(), f.step.as_str()),
             ("hypervisor", "network-external")
@@ -147,16 +88,11 @@ fn inner_tui_fix() {
             f.error
         );
 
-        key(&mut app, 't');
-        assert_eq!(app.screen, Screen::Troubleshoot);
-        for fx in key(&mut app, 'f') {
-            driver.execute(fx);
-        }
-        pump(&mut app, &mut driver, &mut rx, "the confirmation", |a| {
-            a.confirm.is_some()
-        })
-        .await;
-        let body = app.confirm.as_ref().unwrap().body.join("\n");
+        t.press(KeyCode::Char('t'));
+        assert_eq!(t.app.screen, Screen::Troubleshoot);
+        t.press(KeyCode::Char('f'));
+        t.pump("the confirmation", |a| a.confirm.is_some()).await;
+        let body = t.app.confirm.as_ref().unwrap().body.join("\n");
         let old = lab.networks[0].cidr.clone();
         assert!(
             body.contains(&format!("networks[0].cidr {old} → 192.168.240.0/24"))
@@ -164,33 +100,23 @@ fn inner_tui_fix() {
                 && body.contains("hypervisor / network-external runs again"),
             "{body}"
         );
-        for fx in key(&mut app, 'y') {
-            driver.execute(fx);
-        }
-        pump(
-            &mut app,
-            &mut driver,
-            &mut rx,
-            "the fix and the resumed run's network",
-            |a| {
-                a.lab.networks[0].cidr == "192.168.240.0/24"
-                    && a.run.stages.iter().any(|s| {
-                        s.id == "hypervisor"
-                            && s.steps.iter().any(|x| {
-                                x.id == "network-external"
-                                    && matches!(x.status, Status::Done | Status::Skipped)
-                            })
-                    })
-            },
-        )
+        t.press(KeyCode::Char('y'));
+        t.pump("the fix and the resumed run's network", |a| {
+            a.lab.networks[0].cidr == "192.168.240.0/24"
+                && a.run.stages.iter().any(|s| {
+                    s.id == "hypervisor"
+                        && s.steps.iter().any(|x| {
+                            x.id == "network-external"
+                                && matches!(x.status, Status::Done | Status::Skipped)
+                        })
+                })
+        })
         .await;
         let yaml = std::fs::read_to_string(&file).unwrap();
         assert!(yaml.contains("192.168.240.0/24"), "{yaml}");
         // The rest of the run is not this test's: stop it and wait for its end.
-        driver.execute(Effect::CancelRun);
-        pump(&mut app, &mut driver, &mut rx, "the run to stop", |a| {
-            a.run.finished.is_some()
-        })
-        .await;
+        t.execute(Effect::CancelRun);
+        t.pump("the run to stop", |a| a.run.finished.is_some())
+            .await;
     });
 }

@@ -1,0 +1,100 @@
+//! The TUI without its terminal: the real App fed by the real Driver, for tests that drive
+//! a lab through screens (tui_fixes, tui_respin). Each runs in a child process given the
+//! lab file and workspace by environment, so the test's own environment never changes.
+#![allow(dead_code)]
+
+use labwarp::lab::Lab;
+use labwarp::tui::App;
+use labwarp::tui::app::{Effect, Msg, Screen};
+use labwarp::tui::driver::Driver;
+use labwarp::tui::style::Styles;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// An App with the lab loaded, on the dashboard, and the driver that serves it.
+pub struct Driven {
+    pub app: App,
+    pub driver: Driver,
+    pub rx: UnboundedReceiver<Msg>,
+    pub lab: Lab,
+    pub file: PathBuf,
+}
+
+impl Driven {
+    /// The lab file named by the environment variable `file_var` and the workspace by
+    /// `LABWARP_INNER_WS` (set by the outer test).
+    pub fn from_env(file_var: &str) -> Driven {
+        let Ok(file) = std::env::var(file_var) else {
+            panic!("run by its outer test, which sets {file_var}");
+        };
+        let file = PathBuf::from(file);
+        let ws = PathBuf::from(std::env::var("LABWARP_INNER_WS").expect("LABWARP_INNER_WS"));
+        let mut lab = labwarp::lab::load_path(&file).unwrap();
+        lab.workspace = ws.clone();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let driver = Driver::new(tx, ws);
+        let mut app = App::new(Styles::default(), (120, 40));
+        app.update(Msg::LabLoaded {
+            lab: Box::new(lab.clone()),
+            path: file.clone(),
+            warnings: vec![],
+        });
+        app.screen = Screen::Dashboard;
+        Driven {
+            app,
+            driver,
+            rx,
+            lab,
+            file,
+        }
+    }
+
+    /// A key press; its effects go to the driver.
+    pub fn press(&mut self, code: KeyCode) {
+        for fx in key(&mut self.app, code) {
+            self.driver.execute(fx);
+        }
+    }
+
+    pub fn execute(&mut self, fx: Effect) {
+        self.driver.execute(fx);
+    }
+
+    /// Feeds the driver's messages to the app (and the app's effects to the driver) until
+    /// `done` holds; fails after 300 s saying what it waited for.
+    pub async fn pump(&mut self, what: &str, done: impl Fn(&App) -> bool) {
+        let t0 = Instant::now();
+        while !done(&self.app) {
+            let left = Duration::from_secs(300).saturating_sub(t0.elapsed());
+            assert!(
+                !left.is_zero(),
+                "waited for {what}; status {:?}",
+                self.app.status
+            );
+            let Ok(Some(msg)) = tokio::time::timeout(left, self.rx.recv()).await else {
+                panic!(
+                    "no message while waiting for {what}; status {:?}",
+                    self.app.status
+                );
+            };
+            for fx in self.app.update(msg) {
+                self.driver.execute(fx);
+            }
+        }
+    }
+}
+
+pub fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
+    app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+/// The multi-threaded runtime the TUI runs on.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
