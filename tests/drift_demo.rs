@@ -254,3 +254,53 @@ fn a_changed_undercloud_conf_runs_the_install_again_and_only_then_is_done() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(installs(&lab), 2, "a rerun installs nothing");
 }
+
+#[test]
+fn a_changed_cloud_init_of_a_built_undercloud_needs_a_respin_and_gets_one() {
+    let lab = TestLab::demo_file("seed", NETWORKS, "ws");
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(drift(&lab), Vec::new());
+
+    edit(&lab, |y| {
+        y + "undercloud:\n  cloud_init:\n    timezone: Europe/Paris\n"
+    });
+    let d = step_drift_json(&lab, "seed-iso");
+    assert_eq!(d.len(), 1, "only user-data changed: {d:#?}");
+    assert_eq!(d[0]["field"], "user-data");
+    assert_eq!(d[0]["cost"], "recreate", "{d:#?}");
+    assert_eq!(d[0]["command"], "labwarp run --respin undercloud");
+    assert!(
+        d[0]["lost"].as_str().unwrap().contains("once per VM"),
+        "{d:#?}"
+    );
+
+    // Refused before anything is touched: the seed's sources stay as they were.
+    let src = lab.ws().join(format!(
+        "sandbox/pool/{}-undercloud-cidata.iso.d/user-data",
+        lab.name
+    ));
+    let before = std::fs::read(&src).unwrap();
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(!o.status.success(), "a recreate is refused: {}", text(&o));
+    assert!(
+        text(&o).contains("cannot be changed in place, so nothing was changed")
+            && text(&o).contains("`labwarp run --respin undercloud`"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read(&src).unwrap(),
+        before,
+        "the seed was not touched"
+    );
+
+    // The respin makes the undercloud anew, with the new seed.
+    let o = lab.labwarp(&["run", "--respin", "undercloud", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&std::fs::read(&src).unwrap()).contains("Europe/Paris"),
+        "the new seed is in place"
+    );
+    assert_eq!(drift(&lab), Vec::new(), "the next plan is empty");
+}

@@ -44,6 +44,7 @@ pub(super) fn vm_stage(i: &Inputs) -> anyhow::Result<Stage> {
             path: seed,
             user_data: render::cloud_init::user_data(lab, rctx)?,
             meta_data: render::cloud_init::meta_data(lab)?,
+            vm: uc.domain.clone(),
         },
         &[],
     );

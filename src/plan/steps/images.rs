@@ -357,11 +357,20 @@ impl Step for Download {
 }
 
 /// The NoCloud seed ISO (volume id `cidata`) holding user-data and meta-data.
+///
+/// cloud-init reads the seed once per VM: a changed seed of a VM that exists cannot take
+/// effect in place, so it is drift that needs a recreate (`labwarp run --respin
+/// undercloud`), never a silent rewrite. Before the VM exists the ISO is simply rebuilt.
 pub struct SeedIso {
     pub path: PathBuf,
     pub user_data: String,
     pub meta_data: String,
+    /// The domain booted with this seed.
+    pub vm: String,
 }
+
+/// The command that makes the undercloud, and so its seed, anew.
+pub const SEED_RECREATE: &str = "labwarp run --respin undercloud";
 
 impl SeedIso {
     fn src_dir(&self) -> PathBuf {
@@ -401,20 +410,58 @@ impl Step for SeedIso {
         }
         // The ISO is built from these files: when they match, so does the ISO.
         let dir = self.src_dir();
+        let mut stale = Vec::new();
         for (name, want) in [
             ("user-data", &self.user_data),
             ("meta-data", &self.meta_data),
         ] {
             let p = dir.join(name);
-            let same = h.exists(&p).await? && h.read_file(&p).await? == want.as_bytes();
-            if !same {
-                return Ok(Check::todo(format!("{} out of date", p.display())));
+            let live = if h.exists(&p).await? {
+                h.read_file(&p).await?
+            } else {
+                Vec::new()
+            };
+            if let Some(d) = crate::plan::drift::file::drift(&live, want.as_bytes()) {
+                stale.push((name, p, d));
             }
         }
-        Ok(Check::done(format!("{} up to date", self.path.display())))
+        if stale.is_empty() {
+            return Ok(Check::done(format!("{} up to date", self.path.display())));
+        }
+        if super::libvirt::domain_row(&ctx.ctx.libvirt, &self.vm)
+            .await?
+            .is_none()
+        {
+            let (_, p, _) = &stale[0];
+            return Ok(Check::todo(format!("{} out of date", p.display())));
+        }
+        Ok(Check::drifted(
+            stale
+                .into_iter()
+                .map(|(name, _, d)| {
+                    crate::plan::Drift::recreate(
+                        name,
+                        d.live,
+                        d.wanted.replace("; rewritten", ""),
+                        format!(
+                            "cloud-init reads its seed once per VM: VM {} as it is now (its install and all done on it) is made anew from the base image",
+                            self.vm
+                        ),
+                        SEED_RECREATE,
+                    )
+                })
+                .collect(),
+        ))
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         let h = ctx.host(HostRole::Virthost);
+        let seen = self.check(ctx).await?;
+        if let Some(e) = crate::plan::drift::refusal(
+            &format!("the cloud-init seed of VM {}", self.vm),
+            &seen.drift,
+        ) {
+            return Err(e);
+        }
         let dir = self.src_dir();
         super::files::make_own_dir(ctx, HostRole::Virthost, &dir, None).await?;
         // user-data may carry keys and hashes: readable by root only.
