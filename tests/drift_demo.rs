@@ -304,3 +304,39 @@ fn a_changed_cloud_init_of_a_built_undercloud_needs_a_respin_and_gets_one() {
     );
     assert_eq!(drift(&lab), Vec::new(), "the next plan is empty");
 }
+
+#[test]
+fn a_moved_dhcp_start_moves_the_undercloud_fixed_lease_and_is_a_recreate() {
+    let lab = TestLab::demo_file("lease", NETWORKS, "ws");
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The undercloud's fixed address is the range's first: moving the start moves it.
+    edit(&lab, |y| {
+        y.replace("start: 192.168.23.10", "start: 192.168.23.20")
+    });
+    let d = step_drift_json(&lab, "network-external");
+    let hosts = d
+        .iter()
+        .find(|d| d["field"] == "dhcp_hosts")
+        .unwrap_or_else(|| panic!("no dhcp_hosts drift: {d:#?}"));
+    assert_eq!(hosts["cost"], "recreate", "{d:#?}");
+    assert!(
+        hosts["live"].as_str().unwrap().ends_with(" 192.168.23.10"),
+        "{d:#?}"
+    );
+    assert!(
+        hosts["wanted"]
+            .as_str()
+            .unwrap()
+            .ends_with(" 192.168.23.20"),
+        "{d:#?}"
+    );
+    assert_eq!(hosts["command"], "labwarp run --fresh virthost");
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(!o.status.success(), "refused: {}", text(&o));
+    assert_eq!(
+        step_drift_json(&lab, "network-external"),
+        d,
+        "the network was not touched"
+    );
+}

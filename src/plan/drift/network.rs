@@ -14,6 +14,8 @@ pub struct NetworkFields {
     pub ip: Option<String>,
     /// The first `<ip>`'s first DHCP range.
     pub dhcp: Option<(String, String)>,
+    /// The first `<ip>`'s fixed leases (`mac name ip`), sorted.
+    pub hosts: Vec<String>,
 }
 
 fn prefix_of(ip: &Element) -> Option<u32> {
@@ -43,6 +45,24 @@ pub fn fields(net: &Element) -> NetworkFields {
             .and_then(|ip| ip.child("dhcp"))
             .and_then(|d| d.child("range"))
             .and_then(|r| Some((r.attr("start")?.to_string(), r.attr("end")?.to_string()))),
+        hosts: {
+            let mut h: Vec<String> = ip
+                .and_then(|ip| ip.child("dhcp"))
+                .map(|d| {
+                    d.children_named("host")
+                        .map(|h| {
+                            [h.attr("mac"), h.attr("name"), h.attr("ip")]
+                                .iter()
+                                .map(|v| v.unwrap_or("-"))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            h.sort();
+            h
+        },
     }
 }
 
@@ -110,6 +130,27 @@ pub fn drift(wanted_xml: &str, live_xml: &str, recreate: &str) -> Result<Vec<Dri
             ));
         }
     }
+    // The undercloud's fixed lease: its address is the one labwarp reaches it by (pinned in
+    // known_hosts, written into ssh.config and the inventory), so a change is not patched
+    // into the network under a running VM.
+    if want.hosts != live.hosts {
+        let show = |h: &[String]| {
+            if h.is_empty() {
+                "none".to_string()
+            } else {
+                h.join(", ")
+            }
+        };
+        out.push(Drift::recreate(
+            "dhcp_hosts",
+            show(&live.hosts),
+            show(&want.hosts),
+            format!(
+                "{lost}; the VM with a fixed lease changes address (it is pinned in known_hosts, ssh.config and the inventory), so its VMs are made anew too"
+            ),
+            recreate,
+        ));
+    }
     Ok(out)
 }
 
@@ -164,6 +205,36 @@ mod tests {
         assert!(
             d[1].to_string()
                 .contains("recreating: the network goes down")
+        );
+    }
+
+    #[test]
+    fn a_changed_fixed_lease_is_a_recreate() {
+        let host = |ip: &str| {
+            net("br0", "192.168.5.1", Some(("192.168.5.10", "192.168.5.50"))).replace(
+                "</dhcp>",
+                &format!("<host mac='52:54:00:aa:bb:cc' name='uc' ip='{ip}'/></dhcp>"),
+            )
+        };
+        assert_eq!(
+            drift(&host("192.168.5.10"), &host("192.168.5.10"), "cmd").unwrap(),
+            Vec::new()
+        );
+        let d = drift(&host("192.168.5.20"), &host("192.168.5.10"), "cmd").unwrap();
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(
+            (
+                d[0].field.as_str(),
+                d[0].cost,
+                d[0].live.as_str(),
+                d[0].wanted.as_str()
+            ),
+            (
+                "dhcp_hosts",
+                DriftCost::Recreate,
+                "52:54:00:aa:bb:cc uc 192.168.5.10",
+                "52:54:00:aa:bb:cc uc 192.168.5.20"
+            )
         );
     }
 
