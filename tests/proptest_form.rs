@@ -231,7 +231,7 @@ fn any_keystrokes_leave_the_forms_valid_or_clearly_invalid() {
 /// Focuses the field with this label on the current form.
 fn focus(app: &mut App, label: &str) {
     for _ in 0..60 {
-        let form = labwarp::tui::screens::forms::current(app).expect("a form");
+        let form = app.current_form().expect("a form");
         if form.focused().is_some_and(|f| f.key.label() == label) {
             return;
         }
@@ -252,7 +252,8 @@ fn a_typed_vbmc_password_is_masked_on_screen() {
             KeyModifiers::NONE,
         )));
     }
-    let field = labwarp::tui::screens::forms::current(&app)
+    let field = app
+        .current_form()
         .and_then(Form::focused)
         .expect("focused field");
     let typed = match field.value() {

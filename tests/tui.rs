@@ -135,7 +135,7 @@ fn clear_field(app: &mut App) {
 /// Focuses the field with this label on the current form.
 fn focus(app: &mut App, label: &str) {
     for _ in 0..40 {
-        let form = labwarp::tui::screens::forms::current(app).unwrap();
+        let form = app.current_form().unwrap();
         if form.focused().unwrap().key.label() == label {
             return;
         }
@@ -742,7 +742,7 @@ fn next_is_refused_while_a_field_is_invalid_and_focus_jumps_to_it() {
     let fx = ctrl(&mut a, 'n');
     assert_eq!(a.screen, Screen::Hypervisor);
     assert!(fx.is_empty());
-    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    let form = a.current_form().unwrap();
     assert_eq!(form.focused().unwrap().key.label(), "Address");
     assert!(
         a.status
@@ -812,7 +812,7 @@ fn an_invalid_network_cidr_refuses_next_until_fixed() {
     clear_field(&mut a);
     typed(&mut a, "192.168.23.0/33");
     assert_eq!(a.lab.networks[0].cidr, "192.168.23.0/33");
-    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    let form = a.current_form().unwrap();
     let field = form.focused().unwrap();
     assert_eq!(field.key.path(), "networks[0].cidr");
     assert!(field.has_error(), "{:?}", field.issues);
@@ -822,7 +822,7 @@ fn an_invalid_network_cidr_refuses_next_until_fixed() {
     let fx = ctrl(&mut a, 'n');
     assert!(fx.is_empty());
     assert_eq!(a.screen, Screen::Hypervisor);
-    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    let form = a.current_form().unwrap();
     assert_eq!(form.focused().unwrap().key.path(), "networks[0].cidr");
     assert!(a.status.as_ref().unwrap().text.contains("Fix CIDR first"));
     // The problem is on that field only, not on the other network's.
@@ -859,7 +859,7 @@ fn a_problem_on_another_network_refuses_next_and_shows_that_network() {
     clear_field(&mut a);
     focus(&mut a, "DHCP start");
     typed(&mut a, "192.168.24.10");
-    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    let form = a.current_form().unwrap();
     let field = form.focused().unwrap();
     assert!(
         field.issues.iter().any(|i| i.path == "networks[1].dhcp"),
@@ -873,7 +873,7 @@ fn a_problem_on_another_network_refuses_next_and_shows_that_network() {
     assert!(fx.is_empty(), "{fx:?}");
     assert_eq!(a.screen, Screen::Hypervisor);
     assert_eq!(a.forms.network, 1);
-    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    let form = a.current_form().unwrap();
     assert_eq!(form.focused().unwrap().key.path(), "networks[1].dhcp.start");
     let status = &a.status.as_ref().unwrap().text;
     assert!(status.contains("needs the network's cidr"), "{status}");
@@ -900,18 +900,13 @@ fn networks_can_be_added_edited_selected_and_removed_and_back_keeps_them() {
     let name = a.lab.networks[n].name.clone();
     focus(&mut a, "Mode");
     assert_eq!(
-        labwarp::tui::screens::forms::current(&a)
-            .unwrap()
-            .focused()
-            .unwrap()
-            .key
-            .path(),
+        a.current_form().unwrap().focused().unwrap().key.path(),
         format!("networks[{n}].mode")
     );
     // isolated → bridged: a bridged network needs its host NIC.
     key(&mut a, KeyCode::Right);
     assert_eq!(a.lab.networks[n].mode, labwarp::lab::NetworkMode::Bridged);
-    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    let form = a.current_form().unwrap();
     let nic = form
         .fields
         .iter()
@@ -939,7 +934,7 @@ fn networks_can_be_added_edited_selected_and_removed_and_back_keeps_them() {
     key(&mut a, KeyCode::PageDown);
     assert_eq!(a.forms.network, 0);
     focus(&mut a, "Network name");
-    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    let form = a.current_form().unwrap();
     assert_eq!(form.focused().unwrap().key.path(), "networks[0].name");
     key(&mut a, KeyCode::PageUp);
     assert_eq!(a.forms.network, n);
@@ -1049,7 +1044,7 @@ fn podman_pane_keys_request_logs_restart_and_shell() {
         }]
     );
     assert_eq!(
-        labwarp::tui::screens::dashboard::log_stream(&a).as_deref(),
+        labwarp::tui::screens::dashboard::log_stream(&a.dash, &a.run).as_deref(),
         Some("podman:ironic_api")
     );
 }
@@ -1069,7 +1064,7 @@ fn mouse_click_focuses_a_field_and_a_pane() {
     let buf = render(&mut a, 80, 24);
     let (x, y) = find_cell(&buf, "SSH user");
     a.update(click(x, y));
-    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    let form = a.current_form().unwrap();
     assert_eq!(form.focused().unwrap().key.label(), "SSH user");
 
     let mut d = running_app();
@@ -1750,7 +1745,7 @@ fn the_tripleo_release_is_chosen_from_the_known_releases_and_validated() {
     assert_eq!(a.lab.tripleo.release, "wallaby");
     key(&mut a, KeyCode::Char('l'));
     assert_eq!(a.lab.tripleo.release, "zed");
-    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    let form = a.current_form().unwrap();
     let field = form.focused().unwrap();
     assert_eq!(field.key.path(), "tripleo.release");
     assert!(!field.has_error(), "{:?}", field.issues);
@@ -1763,7 +1758,7 @@ fn the_tripleo_release_is_chosen_from_the_known_releases_and_validated() {
         labwarp::lab::release::release(&old).is_some_and(|r| !r.supported),
         "{old}"
     );
-    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    let form = a.current_form().unwrap();
     let field = form.focused().unwrap();
     assert!(field.has_error(), "{old}: {:?}", field.issues);
     assert!(
@@ -1782,7 +1777,7 @@ fn the_tripleo_release_is_chosen_from_the_known_releases_and_validated() {
         key(&mut a, KeyCode::Char('h'));
     }
     assert_eq!(a.lab.tripleo.release, "wallaby");
-    let form = labwarp::tui::screens::forms::current(&a).unwrap();
+    let form = a.current_form().unwrap();
     assert!(!form.focused().unwrap().has_error());
 }
 

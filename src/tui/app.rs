@@ -8,35 +8,25 @@ use super::runview::RunView;
 use super::screens::{
     cleanup, connect, dashboard, forms, preflight, review, snapshots, troubleshoot, welcome,
 };
+use super::shell::{Request, Shell};
 use super::style::Styles;
 use crate::engine::event::{Event, FindingRow};
 use crate::lab::Lab;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent};
 use ratatui_textarea::TextArea;
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 
 pub use super::msg::{
-    Confirm, Effect, Found, Msg, Password, ReviewRow, ReviewStage, ReviewTable, Screen, Status,
+    Confirm, Effect, Found, Msg, Password, Pending, ReviewRow, ReviewStage, ReviewTable, Screen,
+    Status,
 };
 
+/// The whole state: the [`Shell`] every screen shares, and each screen's own state. Screens
+/// are called with the shell and the pieces they need (never the App); what they ask of
+/// other screens' state comes back as [`Request`]s, carried out here.
 pub struct App {
-    pub screen: Screen,
-    pub lab: Lab,
-    /// Where lab.yaml is saved.
-    pub lab_path: PathBuf,
-    pub styles: Styles,
-    pub size: (u16, u16),
-    pub now_ms: u64,
-    pub help: bool,
-    pub status: Option<Status>,
-    pub confirm: Option<Confirm>,
-    /// Set by `update` when something visible changed; the loop redraws and clears it.
-    pub dirty: bool,
-    pub quit: bool,
-    /// `--demo`: the whole journey on libvirt's test driver.
-    pub demo: bool,
-    /// `--theme` or NO_COLOR chose the styles: a lab's `theme:` does not override them.
-    pub styles_fixed: bool,
+    pub shell: Shell,
     pub welcome: welcome::State,
     pub forms: forms::State,
     pub findings: Vec<FindingRow>,
@@ -50,24 +40,26 @@ pub struct App {
     pub connect: connect::State,
 }
 
+/// `app.screen`, `app.lab`, `app.say(…)`: the shell's fields and methods read as the App's.
+impl Deref for App {
+    type Target = Shell;
+    fn deref(&self) -> &Shell {
+        &self.shell
+    }
+}
+
+impl DerefMut for App {
+    fn deref_mut(&mut self) -> &mut Shell {
+        &mut self.shell
+    }
+}
+
 impl App {
     pub fn new(styles: Styles, size: (u16, u16)) -> App {
-        let lab = Lab::default();
-        let forms = forms::State::new(&lab, &styles);
+        let shell = Shell::new(styles, size);
+        let forms = forms::State::new(&shell.lab, &shell.styles);
         App {
-            screen: Screen::Welcome,
-            lab_path: crate::workspace::lab_file(&lab.workspace),
-            lab,
-            styles,
-            size,
-            now_ms: 0,
-            help: false,
-            status: None,
-            confirm: None,
-            dirty: true,
-            quit: false,
-            demo: false,
-            styles_fixed: false,
+            shell,
             welcome: welcome::State::default(),
             forms,
             findings: Vec::new(),
@@ -84,44 +76,29 @@ impl App {
 
     /// `--demo`: start from the demo preset straight away.
     pub fn start_demo(&mut self) -> Vec<Effect> {
-        self.demo = true;
+        self.shell.demo = true;
         vec![Effect::LoadPreset("demo".into())]
-    }
-
-    pub fn say(&mut self, text: impl Into<String>) {
-        self.status = Some(Status {
-            text: text.into(),
-            error: false,
-        });
-    }
-
-    pub fn warn(&mut self, text: impl Into<String>) {
-        self.status = Some(Status {
-            text: text.into(),
-            error: true,
-        });
     }
 
     /// Replaces the lab (preset chosen, file opened) and rebuilds the forms from it.
     pub fn set_lab(&mut self, lab: Lab, path: PathBuf) {
+        let sh = &mut self.shell;
         // The lab's own theme (a built-in one: no file is read here) unless one was chosen.
         if let Some(name) = lab.theme.as_deref()
-            && !self.styles_fixed
+            && !sh.styles_fixed
             && crate::theme::names().contains(&name)
         {
-            self.styles = Styles::load(Some(name), false).0;
+            sh.styles = Styles::load(Some(name), false).0;
         }
-        self.forms = forms::State::new(&lab, &self.styles);
-        self.lab = lab;
-        self.lab_path = path;
-        forms::revalidate(self);
+        self.forms = forms::State::new(&lab, &sh.styles);
+        sh.lab = lab;
+        sh.lab_path = path;
+        forms::revalidate(sh, &mut self.forms);
     }
 
-    pub fn save_effect(&self) -> Effect {
-        Effect::SaveLab {
-            lab: Box::new(self.lab.clone()),
-            path: self.lab_path.clone(),
-        }
+    /// The form of the screen shown now, if it is one of the three forms.
+    pub fn current_form(&self) -> Option<&Form> {
+        forms::current(self.shell.screen, &self.forms)
     }
 
     /// The text editor that takes typed characters right now, if any.
@@ -161,7 +138,7 @@ impl App {
     }
 
     fn form_has_text_focus(&self) -> bool {
-        forms::current(self)
+        self.current_form()
             .and_then(Form::focused)
             .is_some_and(|f| f.is_text())
     }
@@ -219,7 +196,8 @@ impl App {
     /// Handles one message; returns the effects to carry out.
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         let tick = matches!(msg, Msg::Tick(_));
-        let effects = self.handle(msg);
+        let mut effects = self.handle(msg);
+        self.carry_out(&mut effects);
         if !tick {
             self.dirty = true;
         }
@@ -231,26 +209,26 @@ impl App {
             Msg::Key(ev) => self.on_key(ev),
             Msg::Mouse(ev) => self.on_mouse(ev),
             Msg::Resize(w, h) => {
-                self.size = (w, h);
+                self.shell.size = (w, h);
                 vec![]
             }
             Msg::Tick(now) => {
-                self.now_ms = now;
+                self.shell.now_ms = now;
                 // Only live clocks need a redraw on a tick.
-                if self.run.running_stage().is_some() && self.screen == Screen::Dashboard {
-                    self.dirty = true;
+                if self.run.running_stage().is_some() && self.shell.screen == Screen::Dashboard {
+                    self.shell.dirty = true;
                 }
                 vec![]
             }
             Msg::Engine(ev) => {
                 if let Event::Finding { finding } = &ev {
-                    preflight::add_finding(self, finding.clone());
+                    preflight::add_finding(&mut self.findings, finding.clone());
                 }
                 if self.cleanup.is_running() {
-                    self.cleanup.view.apply(ev, self.now_ms);
+                    self.cleanup.view.apply(ev, self.shell.now_ms);
                 } else {
                     let failed_before = self.run.failure.is_some();
-                    self.run.apply(ev, self.now_ms);
+                    self.run.apply(ev, self.shell.now_ms);
                     if !failed_before && self.run.failure.is_some() {
                         self.warn("A step failed: press t to troubleshoot");
                     }
@@ -273,12 +251,13 @@ impl App {
                 self.set_lab(*lab, path);
                 self.screen = Screen::Hypervisor;
                 if let Some(p) = self.welcome.pending.take() {
-                    return welcome::start_pending(self, p);
+                    return self.start_pending(p);
                 }
                 if let Some(w) = warnings.first() {
                     self.warn(w.clone());
                 } else {
-                    self.say(format!("Lab `{}` loaded", self.lab.name));
+                    let text = format!("Lab `{}` loaded", self.shell.lab.name);
+                    self.say(text);
                 }
                 vec![]
             }
@@ -299,17 +278,23 @@ impl App {
                 vec![]
             }
             Msg::Plan(r) => {
-                review::on_plan(self, r);
+                review::on_plan(&mut self.review, r);
                 vec![]
             }
-            Msg::FixApplied { id, result } => preflight::on_fix(self, id, result),
+            Msg::FixApplied { id, result } => preflight::on_fix(
+                &mut self.shell,
+                &mut self.preflight,
+                &mut self.findings,
+                id,
+                result,
+            ),
             Msg::CleanupPreview(r) => {
-                cleanup::on_preview(self, r);
+                cleanup::on_preview(&self.shell, &mut self.cleanup, r);
                 vec![]
             }
-            Msg::Snapshots(r) => snapshots::on_reply(self, r),
+            Msg::Snapshots(r) => snapshots::on_reply(&mut self.shell, &mut self.snapshots, r),
             Msg::CleanupFinished(r) => {
-                cleanup::on_finished(self, r);
+                cleanup::on_finished(&mut self.cleanup, r);
                 vec![]
             }
             Msg::LogSaved(r) => {
@@ -319,8 +304,8 @@ impl App {
                 }
                 vec![]
             }
-            Msg::Reach(r) => connect::on_reach(self, r),
-            Msg::Bootstrapped(r) => connect::on_bootstrapped(self, r),
+            Msg::Reach(r) => connect::on_reach(&mut self.shell, &mut self.connect, r),
+            Msg::Bootstrapped(r) => connect::on_bootstrapped(&mut self.shell, &mut self.connect, r),
             Msg::Shell(argv) => vec![Effect::RunInTerminal(argv)],
             Msg::RemedyPrepared {
                 stage,
@@ -328,14 +313,14 @@ impl App {
                 remedy,
                 lines,
             } => {
-                troubleshoot::on_prepared(self, stage, step, remedy, lines);
+                troubleshoot::on_prepared(&mut self.shell, &self.run, stage, step, remedy, lines);
                 vec![]
             }
             Msg::RemedyApplied {
                 stage,
                 step,
                 result,
-            } => troubleshoot::on_remedy(self, stage, step, result),
+            } => troubleshoot::on_remedy(&mut self.shell, &mut self.run, stage, step, result),
             Msg::Notice(n) => {
                 self.say(n);
                 vec![]
@@ -371,7 +356,8 @@ impl App {
         let to_editor = typing
             && (printable
                 || (in_form
-                    && forms::current(self)
+                    && self
+                        .current_form()
                         .and_then(Form::focused)
                         .is_some_and(|f| f.is_multi())
                     && matches!(ev.code, KeyCode::Up | KeyCode::Down | KeyCode::Enter)));
@@ -379,7 +365,7 @@ impl App {
             return self.on_action(action);
         }
         if in_form {
-            return forms::on_input(self, ev);
+            return forms::on_input(&mut self.shell, &mut self.forms, ev);
         }
         if let Some(ta) = self.text_target() {
             ta.input(ev);
@@ -398,6 +384,13 @@ impl App {
     }
 
     pub fn on_action(&mut self, action: Action) -> Vec<Effect> {
+        let mut fx = self.dispatch(action);
+        self.carry_out(&mut fx);
+        fx
+    }
+
+    /// The action to the global handlers, the confirmation popup, or the screen shown.
+    fn dispatch(&mut self, action: Action) -> Vec<Effect> {
         match action {
             Action::Quit => return self.quit_effects(),
             Action::Help => {
@@ -419,18 +412,23 @@ impl App {
                 }
             };
         }
-        match self.screen {
-            Screen::Welcome => welcome::on_action(self, action),
+        let sh = &mut self.shell;
+        match sh.screen {
+            Screen::Welcome => welcome::on_action(sh, &mut self.welcome, action),
             Screen::Hypervisor | Screen::Undercloud | Screen::Overcloud => {
-                forms::on_action(self, action)
+                forms::on_action(sh, &mut self.forms, action)
             }
-            Screen::Preflight => preflight::on_action(self, action),
-            Screen::Review => review::on_action(self, action),
-            Screen::Dashboard => dashboard::on_action(self, action),
-            Screen::Troubleshoot => troubleshoot::on_action(self, action),
-            Screen::Cleanup => cleanup::on_action(self, action),
-            Screen::Snapshots => snapshots::on_action(self, action),
-            Screen::Connect => connect::on_action(self, action),
+            Screen::Preflight => {
+                preflight::on_action(sh, &mut self.preflight, &mut self.findings, action)
+            }
+            Screen::Review => review::on_action(sh, &mut self.review, action),
+            Screen::Dashboard => dashboard::on_action(sh, &mut self.dash, &self.run, action),
+            Screen::Troubleshoot => {
+                troubleshoot::on_action(sh, &mut self.trouble, &mut self.run, action)
+            }
+            Screen::Cleanup => cleanup::on_action(sh, &mut self.cleanup, self.run.started, action),
+            Screen::Snapshots => snapshots::on_action(sh, &mut self.snapshots, action),
+            Screen::Connect => connect::on_action(sh, &mut self.connect, action),
         }
     }
 
@@ -438,29 +436,80 @@ impl App {
         if self.help || self.confirm.is_some() {
             return vec![];
         }
-        match self.screen {
-            Screen::Welcome => welcome::on_mouse(self, ev),
+        let sh = &mut self.shell;
+        match sh.screen {
+            Screen::Welcome => welcome::on_mouse(sh, &mut self.welcome, ev),
             Screen::Hypervisor | Screen::Undercloud | Screen::Overcloud => {
-                forms::on_mouse(self, ev)
+                forms::on_mouse(sh, &mut self.forms, ev)
             }
-            Screen::Dashboard => dashboard::on_mouse(self, ev),
-            Screen::Preflight => preflight::on_mouse(self, ev),
+            Screen::Dashboard => dashboard::on_mouse(sh, &mut self.dash, &self.run, ev),
+            Screen::Preflight => {
+                preflight::on_mouse(sh, &mut self.preflight, &mut self.findings, ev)
+            }
             _ => vec![],
         }
     }
 
-    /// Moves to another screen, saving the lab when a form is left.
-    pub fn go(&mut self, to: Screen) -> Vec<Effect> {
-        let mut fx = Vec::new();
-        if matches!(
-            self.screen,
-            Screen::Hypervisor | Screen::Undercloud | Screen::Overcloud
-        ) && to != self.screen
-        {
-            fx.push(self.save_effect());
+    /// Carries out what the screens asked of state that is not theirs, in order; the effects
+    /// it needs go after the screen's own.
+    fn carry_out(&mut self, fx: &mut Vec<Effect>) {
+        while !self.shell.requests.is_empty() {
+            match self.shell.requests.remove(0) {
+                Request::FreshRun => {
+                    self.run = RunView::default();
+                    self.dash = dashboard::State::default();
+                }
+                Request::FreshCleanup => self.cleanup = cleanup::State::default(),
+                Request::EnterConnect => {
+                    fx.extend(connect::enter(&mut self.shell, &mut self.connect));
+                }
+                Request::StartChecks => fx.extend(preflight::start_checks(
+                    &self.shell,
+                    &mut self.preflight,
+                    &mut self.findings,
+                )),
+                Request::RequestPlan => {
+                    fx.extend(review::request_plan(&self.shell, &mut self.review));
+                }
+                Request::OpenSnapshots => {
+                    fx.extend(snapshots::open(&mut self.shell, &mut self.snapshots));
+                }
+                Request::GoPending(p) => fx.extend(self.go_pending(p)),
+            }
         }
-        self.screen = to;
-        self.status = None;
-        fx
+    }
+
+    /// The found lab is loaded: resume or respin its run, or clean it up first (fresh). A
+    /// lab on a remote hypervisor goes through the connection screen first (its host key
+    /// shown and confirmed, the workspace key bootstrapped) when it is not reachable yet;
+    /// once connected the chosen start goes on by itself.
+    fn start_pending(&mut self, p: Pending) -> Vec<Effect> {
+        if self.shell.is_remote() {
+            return connect::enter_then(&mut self.shell, &mut self.connect, p);
+        }
+        self.go_pending(p)
+    }
+
+    /// What the chosen start does once the hypervisor is reachable.
+    fn go_pending(&mut self, p: Pending) -> Vec<Effect> {
+        if p == Pending::Fresh {
+            self.cleanup = cleanup::State::default();
+            self.shell.screen = Screen::Cleanup;
+            return vec![];
+        }
+        if p == Pending::Respin {
+            return snapshots::respin_now(
+                &mut self.shell,
+                &mut self.snapshots,
+                crate::run::respin::Respin::Overcloud,
+            );
+        }
+        self.run = RunView::default();
+        self.dash = dashboard::State::default();
+        self.shell.screen = Screen::Dashboard;
+        vec![Effect::StartRun {
+            lab: Box::new(self.shell.lab.clone()),
+            resume: p == Pending::Resume,
+        }]
     }
 }

@@ -15,6 +15,9 @@ pub mod plan_lines;
 pub mod raw_terminal;
 pub mod runview;
 pub mod screens;
+pub mod shell;
+#[cfg(test)]
+mod snapshots_journey;
 pub mod style;
 pub mod svg;
 pub mod terminal;

@@ -9,6 +9,15 @@ use crate::lab::Lab;
 use ratatui::crossterm::event::{KeyEvent, MouseEvent};
 use std::path::PathBuf;
 
+/// What a found lab's start does once it is loaded (and its hypervisor reachable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pending {
+    Resume,
+    Respin,
+    /// Clean the old lab up first (guided cleanup), then start anew.
+    Fresh,
+}
+
 /// The wizard's screens, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {

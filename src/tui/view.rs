@@ -6,6 +6,7 @@ use super::keymap;
 use super::screens::{
     cleanup, connect, dashboard, forms, preflight, review, snapshots, troubleshoot, welcome,
 };
+use super::shell::Shell;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::Style;
@@ -50,18 +51,21 @@ pub fn draw(app: &App, frame: &mut Frame) {
     }
     draw_header(app, frame, Rect { height: 1, ..area });
     let body = body(area);
-    match app.screen {
-        Screen::Welcome => welcome::draw(app, frame, body),
+    let sh = &app.shell;
+    match sh.screen {
+        Screen::Welcome => welcome::draw(sh, &app.welcome, frame, body),
         Screen::Hypervisor | Screen::Undercloud | Screen::Overcloud => {
-            forms::draw(app, frame, body)
+            forms::draw(sh, &app.forms, frame, body)
         }
-        Screen::Preflight => preflight::draw(app, frame, body),
-        Screen::Review => review::draw(app, frame, body),
-        Screen::Dashboard => dashboard::draw(app, frame, body),
-        Screen::Troubleshoot => troubleshoot::draw(app, frame, body),
-        Screen::Cleanup => cleanup::draw(app, frame, body),
-        Screen::Snapshots => snapshots::draw(app, frame, body),
-        Screen::Connect => connect::draw(app, frame, body),
+        Screen::Preflight => preflight::draw(sh, &app.preflight, &app.findings, frame, body),
+        Screen::Review => review::draw(sh, &app.review, frame, body),
+        Screen::Dashboard => dashboard::draw(sh, &app.dash, &app.run, frame, body),
+        Screen::Troubleshoot => {
+            troubleshoot::draw(sh, &app.trouble, &app.run, &app.findings, frame, body)
+        }
+        Screen::Cleanup => cleanup::draw(sh, &app.cleanup, frame, body),
+        Screen::Snapshots => snapshots::draw(sh, &app.snapshots, frame, body),
+        Screen::Connect => connect::draw(sh, &app.connect, frame, body),
     }
     let bar = Rect {
         y: area.bottom().saturating_sub(1),
@@ -251,8 +255,8 @@ fn draw_confirm(app: &App, frame: &mut Frame, area: Rect, title: &str, body: &[S
 }
 
 /// A bordered pane, highlighted when focused.
-pub fn pane<'a>(app: &App, title: impl Into<Line<'a>>, focused: bool) -> Block<'a> {
-    let s = &app.styles;
+pub fn pane<'a>(sh: &Shell, title: impl Into<Line<'a>>, focused: bool) -> Block<'a> {
+    let s = &sh.styles;
     Block::new()
         .borders(Borders::ALL)
         .border_style(if focused { s.border_focus } else { s.border })

@@ -3,9 +3,10 @@
 
 use crate::engine::resource::Level;
 use crate::tui::action::Action;
-use crate::tui::app::{App, Effect, Screen};
 use crate::tui::logview::LogView;
+use crate::tui::msg::{Effect, Screen};
 use crate::tui::runview::RunView;
+use crate::tui::shell::Shell;
 use crate::tui::view;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -78,28 +79,27 @@ impl State {
     }
 }
 
-pub fn on_preview(app: &mut App, r: Result<Preview, String>) {
+pub fn on_preview(sh: &Shell, st: &mut State, r: Result<Preview, String>) {
     match r {
         Ok(p) => {
-            app.cleanup.items = p.remove;
-            app.cleanup.kept = p.kept;
-            app.cleanup.phase = Phase::Preview;
+            st.items = p.remove;
+            st.kept = p.kept;
+            st.phase = Phase::Preview;
             let mut ta = TextArea::default();
-            ta.set_placeholder_text(format!("type {} to confirm", app.lab.name));
-            ta.set_style(app.styles.input_focus);
-            ta.set_cursor_line_style(app.styles.input_focus);
-            ta.set_placeholder_style(app.styles.muted);
-            app.cleanup.typed = Some(ta);
+            ta.set_placeholder_text(format!("type {} to confirm", sh.lab.name));
+            ta.set_style(sh.styles.input_focus);
+            ta.set_cursor_line_style(sh.styles.input_focus);
+            ta.set_placeholder_style(sh.styles.muted);
+            st.typed = Some(ta);
         }
         Err(e) => {
-            app.cleanup.phase = Phase::Choose;
-            app.cleanup.error = Some(e);
+            st.phase = Phase::Choose;
+            st.error = Some(e);
         }
     }
 }
 
-pub fn on_finished(app: &mut App, r: Result<(usize, Vec<String>), String>) {
-    let c = &mut app.cleanup;
+pub fn on_finished(c: &mut State, r: Result<(usize, Vec<String>), String>) {
     match r {
         Ok((removed, failed)) => {
             c.view.finished = Some((failed.is_empty(), false));
@@ -113,8 +113,8 @@ pub fn on_finished(app: &mut App, r: Result<(usize, Vec<String>), String>) {
     }
 }
 
-pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
-    let c = &mut app.cleanup;
+/// `run_started`: Back goes to the dashboard (a run was started), else to the welcome.
+pub fn on_action(sh: &mut Shell, c: &mut State, run_started: bool, action: Action) -> Vec<Effect> {
     match (c.phase, action) {
         (Phase::Choose, Action::Up) => c.level = c.level.saturating_sub(1),
         (Phase::Choose, Action::Down) => c.level = (c.level + 1).min(Level::ALL.len() - 1),
@@ -122,7 +122,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             c.phase = Phase::Loading;
             c.error = None;
             return vec![Effect::CleanupDryRun {
-                lab: Box::new(app.lab.clone()),
+                lab: Box::new(sh.lab.clone()),
                 level: c.level(),
             }];
         }
@@ -132,10 +132,10 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 .as_ref()
                 .map(|t| t.lines().join(""))
                 .unwrap_or_default();
-            if typed.trim() != app.lab.name {
-                app.warn(format!(
+            if typed.trim() != sh.lab.name {
+                sh.warn(format!(
                     "Type the lab's name `{}` exactly to confirm",
-                    app.lab.name
+                    sh.lab.name
                 ));
                 return vec![];
             }
@@ -143,7 +143,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             c.phase = Phase::Running;
             c.view = RunView::default();
             return vec![Effect::StartCleanup {
-                lab: Box::new(app.lab.clone()),
+                lab: Box::new(sh.lab.clone()),
                 level: c.level(),
             }];
         }
@@ -156,25 +156,24 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             c.typed = None;
         }
         (Phase::Running, Action::Back) if c.view.finished.is_none() => {
-            app.warn("Cleanup is running; it converges when run again if interrupted");
+            sh.warn("Cleanup is running; it converges when run again if interrupted");
         }
         (_, Action::Back) => {
             // Reached from the welcome screen (fresh start): back to it to pick a new lab.
-            let to = if app.run.started {
+            let to = if run_started {
                 Screen::Dashboard
             } else {
                 Screen::Welcome
             };
-            return app.go(to);
+            return sh.go(to);
         }
         _ => {}
     }
     vec![]
 }
 
-pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
-    let s = &app.styles;
-    let c = &app.cleanup;
+pub fn draw(sh: &Shell, c: &State, frame: &mut Frame, area: Rect) {
+    let s = &sh.styles;
     let [levels, detail] =
         Layout::vertical([Constraint::Length(5), Constraint::Min(4)]).areas(area);
     let lines: Vec<Line> = Level::ALL
@@ -192,11 +191,11 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         })
         .collect();
     frame.render_widget(
-        Paragraph::new(lines).block(view::pane(app, " Cleanup level ", c.phase == Phase::Choose)),
+        Paragraph::new(lines).block(view::pane(sh, " Cleanup level ", c.phase == Phase::Choose)),
         levels,
     );
 
-    let block = view::pane(app, detail_title(app), c.phase != Phase::Choose);
+    let block = view::pane(sh, detail_title(c), c.phase != Phase::Choose);
     let inner = block.inner(detail);
     frame.render_widget(block, detail);
     match c.phase {
@@ -252,7 +251,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 Span::styled(
                     format!(
                         "Type the lab's name ({}) and press Enter to remove it all:",
-                        app.lab.name
+                        sh.lab.name
                     ),
                     s.key,
                 ),
@@ -293,8 +292,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     }
 }
 
-fn detail_title(app: &App) -> String {
-    let c = &app.cleanup;
+fn detail_title(c: &State) -> String {
     match c.phase {
         Phase::Choose | Phase::Loading => " What will be removed ".into(),
         Phase::Preview => format!(

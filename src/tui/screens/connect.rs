@@ -6,8 +6,8 @@
 
 use crate::host::lab::Reach;
 use crate::tui::action::Action;
-use crate::tui::app::{App, Confirm, Effect, Password, Screen};
-use crate::tui::screens::welcome;
+use crate::tui::msg::{Confirm, Effect, Password, Pending, Screen};
+use crate::tui::shell::{Request, Shell};
 use crate::tui::view;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -40,42 +40,37 @@ pub struct State {
     pub confirmed: Option<String>,
     /// Opened from the welcome screen's resume, respin or fresh start of a found lab:
     /// what goes on once connected (instead of the undercloud's form).
-    pub then: Option<welcome::Pending>,
-}
-
-/// Whether the lab's hypervisor is reached over SSH (what the engine's session decides).
-pub fn is_remote(app: &App) -> bool {
-    app.lab.hypervisors.first().is_some_and(|h| !h.is_local())
+    pub then: Option<Pending>,
 }
 
 /// Opens the screen and asks the driver to connect.
-pub fn enter(app: &mut App) -> Vec<Effect> {
-    app.connect = State::default();
-    let mut fx = app.go(Screen::Connect);
-    fx.push(Effect::ProbeHost(Box::new(app.lab.clone())));
+pub fn enter(sh: &mut Shell, st: &mut State) -> Vec<Effect> {
+    *st = State::default();
+    let mut fx = sh.go(Screen::Connect);
+    fx.push(Effect::ProbeHost(Box::new(sh.lab.clone())));
     fx
 }
 
 /// Opens the screen for a found lab's start (`then`), which goes on once connected.
 /// The lab was just loaded from its file, so nothing is saved on the way.
-pub fn enter_then(app: &mut App, then: welcome::Pending) -> Vec<Effect> {
-    app.connect = State {
+pub fn enter_then(sh: &mut Shell, st: &mut State, then: Pending) -> Vec<Effect> {
+    *st = State {
         then: Some(then),
         ..State::default()
     };
-    app.screen = Screen::Connect;
-    vec![Effect::ProbeHost(Box::new(app.lab.clone()))]
+    sh.screen = Screen::Connect;
+    vec![Effect::ProbeHost(Box::new(sh.lab.clone()))]
 }
 
 const TYPE_HINT: &str = "type or paste SHA256:… (Enter on nothing: compare and confirm)";
 const PASSWORD_HINT: &str = "password (used once, not stored)";
 
-fn field(app: &App, placeholder: &str, masked: bool) -> TextArea<'static> {
+fn field(sh: &Shell, placeholder: &str, masked: bool) -> TextArea<'static> {
     let mut ta = TextArea::default();
     ta.set_placeholder_text(placeholder);
-    ta.set_style(app.styles.input_focus);
-    ta.set_cursor_line_style(app.styles.input_focus);
-    ta.set_placeholder_style(app.styles.muted);
+    ta.set_style(sh.styles.input_focus);
+    ta.set_cursor_line_style(sh.styles.input_focus);
+    ta.set_placeholder_style(sh.styles.muted);
     if masked {
         ta.set_mask_char('•');
     }
@@ -84,64 +79,66 @@ fn field(app: &App, placeholder: &str, masked: bool) -> TextArea<'static> {
 
 /// The driver's answer: what to show and which field to open; connected for a found lab's
 /// start, that start goes on.
-pub fn on_reach(app: &mut App, reach: Reach) -> Vec<Effect> {
+pub fn on_reach(sh: &mut Shell, st: &mut State, reach: Reach) -> Vec<Effect> {
     let connected = matches!(reach, Reach::Connected { .. });
-    show(app, reach);
-    match app.connect.then.take() {
-        Some(p) if connected && app.screen == Screen::Connect => welcome::go_pending(app, p),
+    show(sh, st, reach);
+    match st.then.take() {
+        Some(p) if connected && sh.screen == Screen::Connect => {
+            sh.request(Request::GoPending(p));
+            vec![]
+        }
         other => {
-            app.connect.then = other;
+            st.then = other;
             vec![]
         }
     }
 }
 
-fn show(app: &mut App, reach: Reach) {
-    let c = &mut app.connect;
+fn show(sh: &mut Shell, c: &mut State, reach: Reach) {
     c.typed = None;
     c.password = None;
     match &reach {
         Reach::UnknownKey { fingerprint, .. } => {
             if let Some(fp) = c.confirmed.take().filter(|fp| fp != fingerprint) {
-                app.warn(format!(
+                sh.warn(format!(
                     "The host now offers another key than {fp}: nothing was pinned"
                 ));
             }
-            app.connect.typed = Some(field(app, TYPE_HINT, false));
+            c.typed = Some(field(sh, TYPE_HINT, false));
         }
         Reach::NeedsKey { .. } => {
-            app.connect.needs_key = Some(reach.clone());
-            app.connect.password = Some(field(app, PASSWORD_HINT, true));
+            c.needs_key = Some(reach.clone());
+            c.password = Some(field(sh, PASSWORD_HINT, true));
         }
-        Reach::Connected { .. } => app.say("Connected: host key pinned, workspace key accepted"),
+        Reach::Connected { .. } => sh.say("Connected: host key pinned, workspace key accepted"),
         Reach::ChangedKey { .. } | Reach::Failed(_) => {}
     }
-    app.connect.phase = Phase::Answer(reach);
+    c.phase = Phase::Answer(reach);
 }
 
-pub fn on_bootstrapped(app: &mut App, r: Result<(), String>) -> Vec<Effect> {
+pub fn on_bootstrapped(sh: &mut Shell, st: &mut State, r: Result<(), String>) -> Vec<Effect> {
     match r {
         Ok(()) => {
-            app.say("Key installed; connecting with it…");
-            app.connect.phase = Phase::Probing;
-            vec![Effect::ProbeHost(Box::new(app.lab.clone()))]
+            sh.say("Key installed; connecting with it…");
+            st.phase = Phase::Probing;
+            vec![Effect::ProbeHost(Box::new(sh.lab.clone()))]
         }
         Err(e) => {
-            app.warn(format!("The key was not installed: {e}"));
+            sh.warn(format!("The key was not installed: {e}"));
             // Back to the password, as the host answered before the attempt.
-            match app.connect.needs_key.clone() {
-                Some(reach) => on_reach_keep_status(app, reach),
-                None => app.connect.phase = Phase::Answer(Reach::Failed(e)),
+            match st.needs_key.clone() {
+                Some(reach) => on_reach_keep_status(sh, st, reach),
+                None => st.phase = Phase::Answer(Reach::Failed(e)),
             }
             vec![]
         }
     }
 }
 
-fn on_reach_keep_status(app: &mut App, reach: Reach) {
-    let status = app.status.take();
-    show(app, reach);
-    app.status = status;
+fn on_reach_keep_status(sh: &mut Shell, st: &mut State, reach: Reach) {
+    let status = sh.status.take();
+    show(sh, st, reach);
+    sh.status = status;
 }
 
 /// A fingerprint as people write it: `SHA256:` optional, surrounding space ignored.
@@ -151,18 +148,17 @@ fn same_fingerprint(typed: &str, offered: &str) -> bool {
     !t.is_empty() && offered.strip_prefix("SHA256:").unwrap_or(offered) == t
 }
 
-pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
-    let phase = app.connect.phase.clone();
+pub fn on_action(sh: &mut Shell, st: &mut State, action: Action) -> Vec<Effect> {
+    let phase = st.phase.clone();
     match (phase, action) {
         (Phase::Answer(Reach::UnknownKey { addr, fingerprint }), Action::Confirm) => {
-            let typed = app
-                .connect
+            let typed = st
                 .typed
                 .as_ref()
                 .map(|t| t.lines().join(""))
                 .unwrap_or_default();
             if typed.trim().is_empty() {
-                app.confirm = Some(Confirm {
+                sh.confirm = Some(Confirm {
                     title: "Pin this host key?".into(),
                     body: vec![
                         format!("{addr} offers the host key"),
@@ -172,82 +168,81 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                         "  ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub".into(),
                         "Confirm only if they are the same.".into(),
                     ],
-                    on_yes: pin(app, &fingerprint),
+                    on_yes: pin(sh, st, &fingerprint),
                 });
                 return vec![];
             }
             if !same_fingerprint(&typed, &fingerprint) {
-                app.warn(format!(
+                sh.warn(format!(
                     "{} does not match the key {addr} offers: nothing pinned",
                     typed.trim()
                 ));
-                app.connect.typed = Some(field(app, TYPE_HINT, false));
+                st.typed = Some(field(sh, TYPE_HINT, false));
                 return vec![];
             }
-            vec![pin(app, &fingerprint)]
+            vec![pin(sh, st, &fingerprint)]
         }
         (Phase::Answer(Reach::NeedsKey { .. }), Action::Confirm) => {
-            let Some(ta) = app.connect.password.take() else {
+            let Some(ta) = st.password.take() else {
                 return vec![];
             };
             let pw = Password::new(ta.lines().join(""));
             drop(ta);
             if pw.is_empty() {
-                app.connect.password = Some(field(app, PASSWORD_HINT, true));
-                app.warn("Type the password (or Esc to go back)");
+                st.password = Some(field(sh, PASSWORD_HINT, true));
+                sh.warn("Type the password (or Esc to go back)");
                 return vec![];
             }
-            app.connect.phase = Phase::Installing;
+            st.phase = Phase::Installing;
             vec![Effect::Bootstrap {
-                lab: Box::new(app.lab.clone()),
+                lab: Box::new(sh.lab.clone()),
                 password: pw,
             }]
         }
         (Phase::Answer(Reach::Connected { .. }), Action::Confirm | Action::NextScreen) => {
-            app.go(Screen::Undercloud)
+            sh.go(Screen::Undercloud)
         }
         (Phase::Answer(_), Action::NextScreen) => {
-            app.warn("Connect to the hypervisor first (the host key and the workspace key)");
+            sh.warn("Connect to the hypervisor first (the host key and the workspace key)");
             vec![]
         }
         (Phase::Answer(_), Action::Rerun) => {
-            let then = app.connect.then.take();
-            app.connect = State {
+            let then = st.then.take();
+            *st = State {
                 then,
                 ..State::default()
             };
-            vec![Effect::ProbeHost(Box::new(app.lab.clone()))]
+            vec![Effect::ProbeHost(Box::new(sh.lab.clone()))]
         }
-        (_, Action::Back | Action::Cancel) if app.connect.then.is_some() => {
+        (_, Action::Back | Action::Cancel) if st.then.is_some() => {
             // A found lab's start: back where it was chosen.
-            app.connect = State::default();
-            app.go(Screen::Welcome)
+            *st = State::default();
+            sh.go(Screen::Welcome)
         }
         (_, Action::Back | Action::Cancel) => {
-            app.connect = State::default();
-            app.go(Screen::Hypervisor)
+            *st = State::default();
+            sh.go(Screen::Hypervisor)
         }
         _ => vec![],
     }
 }
 
-fn pin(app: &mut App, fingerprint: &str) -> Effect {
-    app.connect.confirmed = Some(fingerprint.to_string());
+fn pin(sh: &Shell, st: &mut State, fingerprint: &str) -> Effect {
+    st.confirmed = Some(fingerprint.to_string());
     Effect::PinHostKey {
-        lab: Box::new(app.lab.clone()),
+        lab: Box::new(sh.lab.clone()),
         fingerprint: fingerprint.to_string(),
     }
 }
 
-pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
-    let s = &app.styles;
-    let c = &app.connect;
-    let hv = app.lab.hypervisors.first();
+pub fn draw(sh: &Shell, c: &State, frame: &mut Frame, area: Rect) {
+    let s = &sh.styles;
+    let hv = sh.lab.hypervisors.first();
     let who = hv
         .map(|h| format!("{}@{}:{}", h.ssh_user, h.address, h.ssh_port))
         .unwrap_or_default();
     let [top, input] = Layout::vertical([Constraint::Min(4), Constraint::Length(3)]).areas(area);
-    let block = view::pane(app, format!(" Connect to the hypervisor {who} "), true);
+    let block = view::pane(sh, format!(" Connect to the hypervisor {who} "), true);
     let inner = block.inner(top);
     frame.render_widget(block, top);
     let key = |k: &str, d: &str| {
@@ -259,14 +254,14 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let mut lines: Vec<Line> = Vec::new();
     if let Some(then) = c.then {
         let what = match then {
-            welcome::Pending::Resume => "resume",
-            welcome::Pending::Respin => "respin",
-            welcome::Pending::Fresh => "clean up, then rebuild",
+            Pending::Resume => "resume",
+            Pending::Respin => "respin",
+            Pending::Fresh => "clean up, then rebuild",
         };
         lines.push(Line::from(Span::styled(
             format!(
                 "Lab `{}` runs on this hypervisor: once connected, labwarp goes on to {what} it (Esc: back).",
-                app.lab.name
+                sh.lab.name
             ),
             s.muted,
         )));
@@ -319,7 +314,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 Span::styled(offered.clone(), s.error),
             ]));
             lines.push(Line::default());
-            let ws = crate::workspace::known_hosts(&app.lab.workspace);
+            let ws = crate::workspace::known_hosts(&sh.lab.workspace);
             lines.push(Line::from(Span::styled(
                 format!(
                     "Someone may be in the middle. If the host was really reinstalled, remove its \
@@ -373,7 +368,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
     if let Some((title, ta)) = prompt {
-        let block = view::pane(app, title, true);
+        let block = view::pane(sh, title, true);
         let inner = block.inner(input);
         frame.render_widget(block, input);
         frame.render_widget(ta, inner);

@@ -2,9 +2,10 @@
 //! Panes can be focused (Tab or a click), zoomed and resized.
 
 use crate::tui::action::Action;
-use crate::tui::app::{App, Effect, Screen};
 use crate::tui::logview::{LogRing, LogView};
-use crate::tui::runview::{Status, fmt_duration};
+use crate::tui::msg::{Effect, Screen};
+use crate::tui::runview::{RunView, Status, fmt_duration};
+use crate::tui::shell::{Request, Shell};
 use crate::tui::view;
 use ratatui::Frame;
 use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
@@ -76,8 +77,7 @@ pub struct Areas {
 }
 
 /// Pane rectangles for a body area; zoom gives the focused pane everything.
-pub fn areas(app: &App, area: Rect) -> Areas {
-    let d = &app.dash;
+pub fn areas(d: &State, run: &RunView, area: Rect) -> Areas {
     if d.zoom {
         let none = Rect::new(area.x, area.y, 0, 0);
         let mut a = Areas {
@@ -101,7 +101,7 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         Constraint::Percentage(100 - d.left_pct),
     ])
     .areas(top);
-    let stage_rows = (app.run.stages.len() as u16 + 2).clamp(4, left.height * 2 / 3);
+    let stage_rows = (run.stages.len() as u16 + 2).clamp(4, left.height * 2 / 3);
     let [stages, vms] =
         Layout::vertical([Constraint::Length(stage_rows), Constraint::Min(3)]).areas(left);
     Areas {
@@ -112,58 +112,50 @@ pub fn areas(app: &App, area: Rect) -> Areas {
     }
 }
 
-fn my_areas(app: &App) -> Areas {
-    areas(app, view::body(Rect::new(0, 0, app.size.0, app.size.1)))
+fn my_areas(sh: &Shell, d: &State, run: &RunView) -> Areas {
+    areas(d, run, view::body(Rect::new(0, 0, sh.size.0, sh.size.1)))
 }
 
 /// The stream the log pane shows: a container's, the chosen stage's, or the running one's.
-pub fn log_stream(app: &App) -> Option<String> {
-    if let Some(c) = &app.dash.container_log {
+pub fn log_stream(d: &State, run: &RunView) -> Option<String> {
+    if let Some(c) = &d.container_log {
         return Some(c.clone());
     }
-    let idx = app
-        .dash
+    let idx = d
         .stage
-        .or_else(|| app.run.running_stage())
-        .or_else(|| {
-            app.run
-                .stages
-                .iter()
-                .rposition(|s| s.status != Status::Pending)
-        })?;
-    app.run.stages.get(idx).map(|s| s.id.clone())
+        .or_else(|| run.running_stage())
+        .or_else(|| run.stages.iter().rposition(|s| s.status != Status::Pending))?;
+    run.stages.get(idx).map(|s| s.id.clone())
 }
 
-fn ring(app: &App) -> Option<&LogRing> {
-    log_stream(app).and_then(|s| app.run.log(&s))
+fn ring<'a>(d: &State, run: &'a RunView) -> Option<&'a LogRing> {
+    log_stream(d, run).and_then(|s| run.log(&s))
 }
 
-fn log_height(app: &App) -> usize {
-    my_areas(app).logs.height.saturating_sub(2) as usize
+fn log_height(sh: &Shell, d: &State, run: &RunView) -> usize {
+    my_areas(sh, d, run).logs.height.saturating_sub(2) as usize
 }
 
-pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
-    if app.dash.search_prompt.is_some() {
-        let text = app
-            .dash
+pub fn on_action(sh: &mut Shell, d: &mut State, run: &RunView, action: Action) -> Vec<Effect> {
+    if d.search_prompt.is_some() {
+        let text = d
             .search_prompt
             .take()
             .map(|t| t.lines().join(""))
             .unwrap_or_default();
         if action == Action::Confirm && !text.is_empty() {
-            app.dash.log.search = Some(text.clone());
-            return find(app, true);
+            d.log.search = Some(text.clone());
+            return find(sh, d, run, true);
         }
         return vec![];
     }
-    let h = log_height(app);
+    let h = log_height(sh, d, run);
     let empty = LogRing::with_capacity(1);
-    match (action, app.dash.focus) {
-        (Action::NextPane, _) => app.dash.focus = app.dash.focus.next(),
-        (Action::ZoomPane, _) => app.dash.zoom = !app.dash.zoom,
+    match (action, d.focus) {
+        (Action::NextPane, _) => d.focus = d.focus.next(),
+        (Action::ZoomPane, _) => d.zoom = !d.zoom,
         (Action::GrowPane | Action::ShrinkPane, pane) => {
             let grow = action == Action::GrowPane;
-            let d = &mut app.dash;
             match pane {
                 Pane::Podman => {
                     d.podman_rows = if grow {
@@ -180,25 +172,25 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             }
         }
         (Action::Up | Action::Down, Pane::Stages) => {
-            let n = app.run.stages.len();
+            let n = run.stages.len();
             if n > 0 {
-                let cur = app.dash.stage.or(app.run.running_stage()).unwrap_or(0);
-                app.dash.stage = Some(if action == Action::Up {
+                let cur = d.stage.or(run.running_stage()).unwrap_or(0);
+                d.stage = Some(if action == Action::Up {
                     cur.saturating_sub(1)
                 } else {
                     (cur + 1).min(n - 1)
                 });
-                app.dash.container_log = None;
-                app.dash.log = LogView::default();
+                d.container_log = None;
+                d.log = LogView::default();
             }
         }
         (Action::Up | Action::Down, Pane::Vms) => {
-            let n = app.run.vms.len();
-            app.dash.vm = step(app.dash.vm, n, action == Action::Down);
+            let n = run.vms.len();
+            d.vm = step(d.vm, n, action == Action::Down);
         }
         (Action::Up | Action::Down, Pane::Podman) => {
-            let n = app.run.containers.len();
-            app.dash.container = step(app.dash.container, n, action == Action::Down);
+            let n = run.containers.len();
+            d.container = step(d.container, n, action == Action::Down);
         }
         (Action::Up | Action::Down | Action::PageUp | Action::PageDown, Pane::Logs) => {
             let delta = match action {
@@ -207,64 +199,64 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 Action::PageUp => -(h as i64),
                 _ => h as i64,
             };
-            let stream = log_stream(app);
+            let stream = log_stream(d, run);
             let r = stream
                 .as_ref()
-                .and_then(|s| app.run.logs.get(s))
+                .and_then(|s| run.logs.get(s))
                 .unwrap_or(&empty);
-            app.dash.log.scroll(r, h, delta);
+            d.log.scroll(r, h, delta);
         }
         (Action::Top, _) => {
-            let stream = log_stream(app);
+            let stream = log_stream(d, run);
             let r = stream
                 .as_ref()
-                .and_then(|s| app.run.logs.get(s))
+                .and_then(|s| run.logs.get(s))
                 .unwrap_or(&empty);
-            app.dash.log.to_top(r);
+            d.log.to_top(r);
         }
-        (Action::Bottom, _) => app.dash.log.to_bottom(),
+        (Action::Bottom, _) => d.log.to_bottom(),
         (Action::ToggleFollow, _) => {
-            app.dash.log.follow = !app.dash.log.follow;
-            if !app.dash.log.follow {
-                let stream = log_stream(app);
+            d.log.follow = !d.log.follow;
+            if !d.log.follow {
+                let stream = log_stream(d, run);
                 let r = stream
                     .as_ref()
-                    .and_then(|s| app.run.logs.get(s))
+                    .and_then(|s| run.logs.get(s))
                     .unwrap_or(&empty);
-                app.dash.log.top = app.dash.log.first_visible(r, h);
-                app.dash.log.follow = false;
+                d.log.top = d.log.first_visible(r, h);
+                d.log.follow = false;
             }
         }
-        (Action::ToggleWrap, _) => app.dash.log.wrap = !app.dash.log.wrap,
+        (Action::ToggleWrap, _) => d.log.wrap = !d.log.wrap,
         (Action::Search, _) => {
             let mut ta = TextArea::default();
             ta.set_placeholder_text("search the log");
-            ta.set_style(app.styles.input_focus);
-            ta.set_cursor_line_style(app.styles.input_focus);
-            app.dash.search_prompt = Some(ta);
+            ta.set_style(sh.styles.input_focus);
+            ta.set_cursor_line_style(sh.styles.input_focus);
+            d.search_prompt = Some(ta);
         }
-        (Action::SearchNext, _) => return find(app, true),
-        (Action::SearchPrev, _) => return find(app, false),
+        (Action::SearchNext, _) => return find(sh, d, run, true),
+        (Action::SearchPrev, _) => return find(sh, d, run, false),
         (Action::SaveLog, _) => {
-            let Some(stream) = log_stream(app) else {
-                app.warn("No log to save yet");
+            let Some(stream) = log_stream(d, run) else {
+                sh.warn("No log to save yet");
                 return vec![];
             };
-            let lines = app.run.log(&stream).map(LogRing::texts).unwrap_or_default();
+            let lines = run.log(&stream).map(LogRing::texts).unwrap_or_default();
             let file = format!("{}.log", stream.replace([':', '/'], "-"));
-            let path = crate::workspace::logs_dir(&app.lab.workspace).join(file);
+            let path = crate::workspace::logs_dir(&sh.lab.workspace).join(file);
             return vec![Effect::SaveLog { path, lines }];
         }
         (Action::ContainerLogs | Action::ContainerRestart | Action::ContainerShell, _) => {
-            let Some(c) = app.run.containers.get(app.dash.container) else {
-                app.warn("No container selected");
+            let Some(c) = run.containers.get(d.container) else {
+                sh.warn("No container selected");
                 return vec![];
             };
             let name = c.name.clone();
             return match action {
                 Action::ContainerLogs => {
-                    app.dash.container_log = Some(format!("podman:{name}"));
-                    app.dash.log = LogView::default();
+                    d.container_log = Some(format!("podman:{name}"));
+                    d.log = LogView::default();
                     vec![Effect::ContainerLogs { name }]
                 }
                 Action::ContainerRestart => vec![Effect::ContainerRestart { name }],
@@ -272,20 +264,20 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             };
         }
         (Action::Troubleshoot, _) => {
-            if app.run.failure.is_some() {
-                return app.go(Screen::Troubleshoot);
+            if run.failure.is_some() {
+                return sh.go(Screen::Troubleshoot);
             }
-            app.say("Nothing has failed");
+            sh.say("Nothing has failed");
         }
         (Action::Cleanup, _) => {
-            if app.run.started && app.run.finished.is_none() {
-                app.warn("The run is still going: wait for it (or quit to cancel) before cleanup");
+            if run.started && run.finished.is_none() {
+                sh.warn("The run is still going: wait for it (or quit to cancel) before cleanup");
                 return vec![];
             }
-            app.cleanup = Default::default();
-            return app.go(Screen::Cleanup);
+            sh.request(Request::FreshCleanup);
+            return sh.go(Screen::Cleanup);
         }
-        (Action::Snapshots, _) => return crate::tui::screens::snapshots::open(app),
+        (Action::Snapshots, _) => sh.request(Request::OpenSnapshots),
         _ => {}
     }
     vec![]
@@ -301,23 +293,23 @@ fn step(cur: usize, n: usize, down: bool) -> usize {
     }
 }
 
-fn find(app: &mut App, forward: bool) -> Vec<Effect> {
-    let h = log_height(app);
-    let Some(stream) = log_stream(app) else {
+fn find(sh: &mut Shell, d: &mut State, run: &RunView, forward: bool) -> Vec<Effect> {
+    let h = log_height(sh, d, run);
+    let Some(stream) = log_stream(d, run) else {
         return vec![];
     };
-    let Some(r) = app.run.logs.get(&stream) else {
+    let Some(r) = run.logs.get(&stream) else {
         return vec![];
     };
-    if !app.dash.log.find(r, h, forward) {
-        let needle = app.dash.log.search.clone().unwrap_or_default();
-        app.warn(format!("`{needle}` not found"));
+    if !d.log.find(r, h, forward) {
+        let needle = d.log.search.clone().unwrap_or_default();
+        sh.warn(format!("`{needle}` not found"));
     }
     vec![]
 }
 
-pub fn on_mouse(app: &mut App, ev: MouseEvent) -> Vec<Effect> {
-    let a = my_areas(app);
+pub fn on_mouse(sh: &mut Shell, d: &mut State, run: &RunView, ev: MouseEvent) -> Vec<Effect> {
+    let a = my_areas(sh, d, run);
     let at = |r: Rect| view::contains(r, ev.column, ev.row);
     let pane = if at(a.stages) {
         Pane::Stages
@@ -332,18 +324,18 @@ pub fn on_mouse(app: &mut App, ev: MouseEvent) -> Vec<Effect> {
     };
     match ev.kind {
         MouseEventKind::Down(MouseButton::Left) => {
-            app.dash.focus = pane;
+            d.focus = pane;
             let row = ev.row.saturating_sub(a.stages.y + 1) as usize;
-            if pane == Pane::Stages && row < app.run.stages.len() {
-                app.dash.stage = Some(row);
-                app.dash.container_log = None;
-                app.dash.log = LogView::default();
+            if pane == Pane::Stages && row < run.stages.len() {
+                d.stage = Some(row);
+                d.container_log = None;
+                d.log = LogView::default();
             }
             vec![]
         }
         MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
-            let before = app.dash.focus;
-            app.dash.focus = pane;
+            let before = d.focus;
+            d.focus = pane;
             let dir = if ev.kind == MouseEventKind::ScrollUp {
                 Action::Up
             } else {
@@ -351,33 +343,33 @@ pub fn on_mouse(app: &mut App, ev: MouseEvent) -> Vec<Effect> {
             };
             let mut fx = Vec::new();
             for _ in 0..if pane == Pane::Logs { 3 } else { 1 } {
-                fx.extend(on_action(app, dir));
+                fx.extend(on_action(sh, d, run, dir));
             }
-            app.dash.focus = before;
+            d.focus = before;
             fx
         }
         _ => vec![],
     }
 }
 
-pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
-    let a = areas(app, area);
+pub fn draw(sh: &Shell, d: &State, run: &RunView, frame: &mut Frame, area: Rect) {
+    let a = areas(d, run, area);
     if a.stages.area() > 0 {
-        draw_stages(app, frame, a.stages);
+        draw_stages(sh, d, run, frame, a.stages);
     }
     if a.vms.area() > 0 {
-        draw_vms(app, frame, a.vms);
+        draw_vms(sh, d, run, frame, a.vms);
     }
     if a.logs.area() > 0 {
-        draw_logs(app, frame, a.logs);
+        draw_logs(sh, d, run, frame, a.logs);
     }
     if a.podman.area() > 0 {
-        draw_podman(app, frame, a.podman);
+        draw_podman(sh, d, run, frame, a.podman);
     }
 }
 
-fn status_mark(app: &App, st: Status) -> (&'static str, ratatui::style::Style) {
-    let s = &app.styles;
+fn status_mark(sh: &Shell, st: Status) -> (&'static str, ratatui::style::Style) {
+    let s = &sh.styles;
     match st {
         Status::Pending => ("·", s.muted),
         Status::Running => ("▶", s.running),
@@ -389,38 +381,36 @@ fn status_mark(app: &App, st: Status) -> (&'static str, ratatui::style::Style) {
     }
 }
 
-fn draw_stages(app: &App, frame: &mut Frame, area: Rect) {
-    let s = &app.styles;
-    let unverified = app
-        .run
+fn draw_stages(sh: &Shell, d: &State, run: &RunView, frame: &mut Frame, area: Rect) {
+    let s = &sh.styles;
+    let unverified = run
         .stages
         .iter()
         .flat_map(|st| &st.steps)
         .filter(|x| x.status == Status::Unverified)
         .count();
-    let title = match app.run.finished {
+    let title = match run.finished {
         Some((true, _)) if unverified > 0 => {
             format!(" Stages: done, {unverified} step(s) UNVERIFIED ")
         }
         Some((true, _)) => " Stages: done ".to_string(),
         Some((false, true)) => " Stages: cancelled ".to_string(),
         Some((false, false)) => " Stages: failed ".to_string(),
-        None if app.run.started => " Stages: running ".to_string(),
+        None if run.started => " Stages: running ".to_string(),
         None => " Stages: starting… ".to_string(),
     };
-    let block = view::pane(app, title, app.dash.focus == Pane::Stages);
+    let block = view::pane(sh, title, d.focus == Pane::Stages);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let shown = app.dash.stage.or(app.run.running_stage());
-    let lines: Vec<Line> = app
-        .run
+    let shown = d.stage.or(run.running_stage());
+    let lines: Vec<Line> = run
         .stages
         .iter()
         .enumerate()
         .take(inner.height as usize)
         .map(|(i, st)| {
-            let (mark, style) = status_mark(app, st.status);
-            let time = match (app.run.elapsed(st, app.now_ms), st.eta_secs) {
+            let (mark, style) = status_mark(sh, st.status);
+            let time = match (run.elapsed(st, sh.now_ms), st.eta_secs) {
                 (Some(e), Some(eta)) => {
                     format!("{} ~{}", fmt_duration(e), fmt_duration(eta * 1000))
                 }
@@ -447,15 +437,15 @@ fn draw_stages(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-fn draw_vms(app: &App, frame: &mut Frame, area: Rect) {
-    let s = &app.styles;
-    let focused = app.dash.focus == Pane::Vms;
+fn draw_vms(sh: &Shell, d: &State, run: &RunView, frame: &mut Frame, area: Rect) {
+    let s = &sh.styles;
+    let focused = d.focus == Pane::Vms;
     // IPs get a column when the pane is wide enough (zoom it to see them on a small screen).
     let with_ips = area.width >= 58;
     // Only the rows that fit (borders and header take three): the table is drawn without
     // scrolling state, so the rest would be built only to be dropped.
     let fit = area.height.saturating_sub(3) as usize;
-    let rows = app.run.vms.iter().take(fit).enumerate().map(|(i, vm)| {
+    let rows = run.vms.iter().take(fit).enumerate().map(|(i, vm)| {
         let state_style = if vm.state == "running" { s.ok } else { s.muted };
         let mut cells = vec![
             Cell::from(vm.name.as_str()),
@@ -466,7 +456,7 @@ fn draw_vms(app: &App, frame: &mut Frame, area: Rect) {
         if with_ips {
             cells.push(Cell::from(vm.ips.join(",")));
         }
-        Row::new(cells).style(if focused && i == app.dash.vm {
+        Row::new(cells).style(if focused && i == d.vm {
             s.selected
         } else {
             s.base
@@ -486,18 +476,17 @@ fn draw_vms(app: &App, frame: &mut Frame, area: Rect) {
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(s.title))
         .block(view::pane(
-            app,
-            format!(" VMs ({}) ", app.run.vms.len()),
+            sh,
+            format!(" VMs ({}) ", run.vms.len()),
             focused,
         ));
     frame.render_widget(table, area);
 }
 
-fn draw_logs(app: &App, frame: &mut Frame, area: Rect) {
-    let s = &app.styles;
-    let d = &app.dash;
-    let stream = log_stream(app).unwrap_or_default();
-    let r = ring(app);
+fn draw_logs(sh: &Shell, d: &State, run: &RunView, frame: &mut Frame, area: Rect) {
+    let s = &sh.styles;
+    let stream = log_stream(d, run).unwrap_or_default();
+    let r = ring(d, run);
     let mut flags = Vec::new();
     if d.log.follow {
         flags.push("follow");
@@ -518,7 +507,7 @@ fn draw_logs(app: &App, frame: &mut Frame, area: Rect) {
         title.push_str(&format!(" · /{q}"));
     }
     title.push(' ');
-    let block = view::pane(app, title, d.focus == Pane::Logs);
+    let block = view::pane(sh, title, d.focus == Pane::Logs);
     let mut inner = block.inner(area);
     frame.render_widget(block, area);
     if let Some(prompt) = &d.search_prompt {
@@ -546,39 +535,33 @@ fn draw_logs(app: &App, frame: &mut Frame, area: Rect) {
     }
 }
 
-fn draw_podman(app: &App, frame: &mut Frame, area: Rect) {
-    let s = &app.styles;
-    let focused = app.dash.focus == Pane::Podman;
+fn draw_podman(sh: &Shell, d: &State, run: &RunView, frame: &mut Frame, area: Rect) {
+    let s = &sh.styles;
+    let focused = d.focus == Pane::Podman;
     let fit = area.height.saturating_sub(3) as usize;
-    let rows = app
-        .run
-        .containers
-        .iter()
-        .take(fit)
-        .enumerate()
-        .map(|(i, c)| {
-            let health = match c.health.as_str() {
-                "healthy" => s.ok,
-                "unhealthy" => s.error,
-                _ => s.muted,
-            };
-            Row::new(vec![
-                Cell::from(c.name.as_str()),
-                Cell::from(c.image.as_str()),
-                Cell::from(c.state.as_str()),
-                Cell::from(Span::styled(c.health.as_str(), health)),
-                Cell::from(c.uptime.as_str()),
-            ])
-            .style(if focused && i == app.dash.container {
-                s.selected
-            } else {
-                s.base
-            })
-        });
-    let title = if app.run.containers.is_empty() {
+    let rows = run.containers.iter().take(fit).enumerate().map(|(i, c)| {
+        let health = match c.health.as_str() {
+            "healthy" => s.ok,
+            "unhealthy" => s.error,
+            _ => s.muted,
+        };
+        Row::new(vec![
+            Cell::from(c.name.as_str()),
+            Cell::from(c.image.as_str()),
+            Cell::from(c.state.as_str()),
+            Cell::from(Span::styled(c.health.as_str(), health)),
+            Cell::from(c.uptime.as_str()),
+        ])
+        .style(if focused && i == d.container {
+            s.selected
+        } else {
+            s.base
+        })
+    });
+    let title = if run.containers.is_empty() {
         " Undercloud containers (none yet) ".to_string()
     } else {
-        format!(" Undercloud containers ({}) ", app.run.containers.len())
+        format!(" Undercloud containers ({}) ", run.containers.len())
     };
     let table = Table::new(
         rows,
@@ -591,6 +574,6 @@ fn draw_podman(app: &App, frame: &mut Frame, area: Rect) {
         ],
     )
     .header(Row::new(["name", "image", "state", "health", "uptime"]).style(s.title))
-    .block(view::pane(app, title, focused));
+    .block(view::pane(sh, title, focused));
     frame.render_widget(table, area);
 }

@@ -5,9 +5,10 @@
 
 use crate::lab::{Lab, NetworkMode};
 use crate::tui::action::Action;
-use crate::tui::app::{App, Effect, Screen};
 use crate::tui::fields;
 use crate::tui::form::{Field, Form};
+use crate::tui::msg::{Effect, Screen};
+use crate::tui::shell::{Request, Shell};
 use crate::tui::style::Styles;
 use crate::tui::validate;
 use crate::tui::view;
@@ -48,32 +49,32 @@ impl State {
     }
 }
 
-pub fn current(app: &App) -> Option<&Form> {
-    match app.screen {
-        Screen::Hypervisor => Some(&app.forms.hypervisor),
-        Screen::Undercloud => Some(&app.forms.undercloud),
-        Screen::Overcloud => Some(&app.forms.overcloud),
+/// The form of `screen`, if it is one of the three forms.
+pub fn current(screen: Screen, st: &State) -> Option<&Form> {
+    match screen {
+        Screen::Hypervisor => Some(&st.hypervisor),
+        Screen::Undercloud => Some(&st.undercloud),
+        Screen::Overcloud => Some(&st.overcloud),
         _ => None,
     }
 }
 
-fn current_mut(app: &mut App) -> Option<&mut Form> {
-    match app.screen {
-        Screen::Hypervisor => Some(&mut app.forms.hypervisor),
-        Screen::Undercloud => Some(&mut app.forms.undercloud),
-        Screen::Overcloud => Some(&mut app.forms.overcloud),
+fn current_mut(screen: Screen, st: &mut State) -> Option<&mut Form> {
+    match screen {
+        Screen::Hypervisor => Some(&mut st.hypervisor),
+        Screen::Undercloud => Some(&mut st.undercloud),
+        Screen::Overcloud => Some(&mut st.overcloud),
         _ => None,
     }
 }
 
 /// Writes every form into the lab, validates it, and hangs each problem on its field.
-pub fn revalidate(app: &mut App) {
-    let f = &mut app.forms;
+pub fn revalidate(sh: &mut Shell, f: &mut State) {
     let mut parse = Vec::new();
     for form in [&mut f.hypervisor, &mut f.undercloud, &mut f.overcloud] {
-        parse.push(form.apply(&mut app.lab));
+        parse.push(form.apply(&mut sh.lab));
     }
-    let issues = validate::issues(&app.lab);
+    let issues = validate::issues(&sh.lab);
     let mut parse = parse.into_iter();
     for form in [&mut f.hypervisor, &mut f.undercloud, &mut f.overcloud] {
         form.attach(&issues, parse.next().unwrap_or_default());
@@ -81,124 +82,124 @@ pub fn revalidate(app: &mut App) {
 }
 
 /// Rebuilds the overcloud form for the selected group (after adding, removing, switching).
-fn rebuild_overcloud(app: &mut App) {
-    let groups = app.lab.overcloud.nodes.len();
-    app.forms.group = app.forms.group.min(groups.saturating_sub(1));
-    let focus = app.forms.overcloud.focus;
-    app.forms.overcloud = Form::new(
-        fields::overcloud_screen(app.forms.group, groups),
-        &app.lab,
-        &app.styles,
+fn rebuild_overcloud(sh: &mut Shell, st: &mut State) {
+    let groups = sh.lab.overcloud.nodes.len();
+    st.group = st.group.min(groups.saturating_sub(1));
+    let focus = st.overcloud.focus;
+    st.overcloud = Form::new(
+        fields::overcloud_screen(st.group, groups),
+        &sh.lab,
+        &sh.styles,
     );
-    let max = app.forms.overcloud.fields.len().saturating_sub(1);
-    app.forms.overcloud.focus_on(focus.min(max), &app.styles);
-    revalidate(app);
+    let max = st.overcloud.fields.len().saturating_sub(1);
+    st.overcloud.focus_on(focus.min(max), &sh.styles);
+    revalidate(sh, st);
 }
 
 /// Rebuilds the hypervisor form for the selected network (after adding, removing, switching).
-fn rebuild_hypervisor(app: &mut App) {
-    let nets = app.lab.networks.len();
-    app.forms.network = app.forms.network.min(nets.saturating_sub(1));
-    let focus = app.forms.hypervisor.focus;
-    app.forms.hypervisor = Form::new(
-        fields::hypervisor_screen(app.forms.network, nets),
-        &app.lab,
-        &app.styles,
+fn rebuild_hypervisor(sh: &mut Shell, st: &mut State) {
+    let nets = sh.lab.networks.len();
+    st.network = st.network.min(nets.saturating_sub(1));
+    let focus = st.hypervisor.focus;
+    st.hypervisor = Form::new(
+        fields::hypervisor_screen(st.network, nets),
+        &sh.lab,
+        &sh.styles,
     );
-    let max = app.forms.hypervisor.fields.len().saturating_sub(1);
-    app.forms.hypervisor.focus_on(focus.min(max), &app.styles);
-    revalidate(app);
+    let max = st.hypervisor.fields.len().saturating_sub(1);
+    st.hypervisor.focus_on(focus.min(max), &sh.styles);
+    revalidate(sh, st);
 }
 
-pub fn on_input(app: &mut App, ev: KeyEvent) -> Vec<Effect> {
-    let changed = current_mut(app)
+pub fn on_input(sh: &mut Shell, st: &mut State, ev: KeyEvent) -> Vec<Effect> {
+    let changed = current_mut(sh.screen, st)
         .and_then(Form::focused_mut)
         .is_some_and(|f| f.input(ev.into()));
     if changed {
-        app.status = None;
-        revalidate(app);
+        sh.status = None;
+        revalidate(sh, st);
     }
     vec![]
 }
 
-pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
-    let styles = app.styles.clone();
+pub fn on_action(sh: &mut Shell, st: &mut State, action: Action) -> Vec<Effect> {
+    let styles = sh.styles.clone();
     match action {
         Action::NextField => {
-            if let Some(f) = current_mut(app) {
+            if let Some(f) = current_mut(sh.screen, st) {
                 f.move_focus(1, &styles)
             }
         }
         Action::PrevField => {
-            if let Some(f) = current_mut(app) {
+            if let Some(f) = current_mut(sh.screen, st) {
                 f.move_focus(-1, &styles)
             }
         }
         Action::Increment | Action::Decrement => {
-            let changed = current_mut(app)
+            let changed = current_mut(sh.screen, st)
                 .and_then(Form::focused_mut)
                 .is_some_and(|f| f.step(action == Action::Increment));
             if changed {
-                revalidate(app);
+                revalidate(sh, st);
             }
         }
-        Action::NextScreen => return next_screen(app),
+        Action::NextScreen => return next_screen(sh, st),
         Action::Back => {
-            let to = app.screen.prev();
-            return app.go(to);
+            let to = sh.screen.prev();
+            return sh.go(to);
         }
         Action::AddGroup => {
-            let group = fields::new_group(&app.lab);
-            app.lab.overcloud.nodes.push(group);
-            app.forms.group = app.lab.overcloud.nodes.len() - 1;
-            rebuild_overcloud(app);
-            app.say("Node group added");
+            let group = fields::new_group(&sh.lab);
+            sh.lab.overcloud.nodes.push(group);
+            st.group = sh.lab.overcloud.nodes.len() - 1;
+            rebuild_overcloud(sh, st);
+            sh.say("Node group added");
         }
         Action::RemoveGroup => {
-            if app.lab.overcloud.nodes.len() > 1 {
-                app.lab.overcloud.nodes.remove(app.forms.group);
-                rebuild_overcloud(app);
-                app.say("Node group removed");
+            if sh.lab.overcloud.nodes.len() > 1 {
+                sh.lab.overcloud.nodes.remove(st.group);
+                rebuild_overcloud(sh, st);
+                sh.say("Node group removed");
             } else {
-                app.warn("The overcloud needs at least one node group");
+                sh.warn("The overcloud needs at least one node group");
             }
         }
         Action::NextGroup | Action::PrevGroup => {
-            let n = app.lab.overcloud.nodes.len();
+            let n = sh.lab.overcloud.nodes.len();
             if n > 0 {
-                app.forms.group = if action == Action::NextGroup {
-                    (app.forms.group + 1) % n
+                st.group = if action == Action::NextGroup {
+                    (st.group + 1) % n
                 } else {
-                    (app.forms.group + n - 1) % n
+                    (st.group + n - 1) % n
                 };
-                rebuild_overcloud(app);
+                rebuild_overcloud(sh, st);
             }
         }
         Action::AddNetwork => {
-            let net = fields::new_network(&app.lab);
-            app.lab.networks.push(net);
-            app.forms.network = app.lab.networks.len() - 1;
-            rebuild_hypervisor(app);
-            app.say("Network added");
+            let net = fields::new_network(&sh.lab);
+            sh.lab.networks.push(net);
+            st.network = sh.lab.networks.len() - 1;
+            rebuild_hypervisor(sh, st);
+            sh.say("Network added");
         }
         Action::RemoveNetwork => {
-            if app.lab.networks.len() > 1 {
-                app.lab.networks.remove(app.forms.network);
-                rebuild_hypervisor(app);
-                app.say("Network removed");
+            if sh.lab.networks.len() > 1 {
+                sh.lab.networks.remove(st.network);
+                rebuild_hypervisor(sh, st);
+                sh.say("Network removed");
             } else {
-                app.warn("The lab needs at least one network");
+                sh.warn("The lab needs at least one network");
             }
         }
         Action::NextNetwork | Action::PrevNetwork => {
-            let n = app.lab.networks.len();
+            let n = sh.lab.networks.len();
             if n > 0 {
-                app.forms.network = if action == Action::NextNetwork {
-                    (app.forms.network + 1) % n
+                st.network = if action == Action::NextNetwork {
+                    (st.network + 1) % n
                 } else {
-                    (app.forms.network + n - 1) % n
+                    (st.network + n - 1) % n
                 };
-                rebuild_hypervisor(app);
+                rebuild_hypervisor(sh, st);
             }
         }
         _ => {}
@@ -208,13 +209,13 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
 
 /// The table row (network or node group) an error path belongs to, when it is not the row
 /// the form shows: `networks[2].cidr` on the hypervisor screen showing network 0 → 2.
-fn other_row_with_error(app: &App) -> Option<usize> {
-    let (prefix, shown) = match app.screen {
-        Screen::Hypervisor => ("networks[", app.forms.network),
-        Screen::Overcloud => ("overcloud.nodes[", app.forms.group),
+fn other_row_with_error(sh: &Shell, st: &State) -> Option<usize> {
+    let (prefix, shown) = match sh.screen {
+        Screen::Hypervisor => ("networks[", st.network),
+        Screen::Overcloud => ("overcloud.nodes[", st.group),
         _ => return None,
     };
-    validate::issues(&app.lab)
+    validate::issues(&sh.lab)
         .iter()
         .filter(|i| i.error)
         .filter_map(|i| i.path.strip_prefix(prefix)?.split(']').next()?.parse().ok())
@@ -223,14 +224,14 @@ fn other_row_with_error(app: &App) -> Option<usize> {
 
 /// Error paths this screen owns that no field of its form shows (a lab file's value the
 /// forms have no field for): Next is refused for them too, naming the path and the fix.
-fn unshown_error(app: &App, form: &Form) -> Option<validate::Issue> {
-    let owned: &[&str] = match app.screen {
+fn unshown_error(sh: &Shell, form: &Form) -> Option<validate::Issue> {
+    let owned: &[&str] = match sh.screen {
         Screen::Hypervisor => &["name", "workspace", "hypervisors", "networks"],
         Screen::Undercloud => &["undercloud", "images.undercloud"],
         Screen::Overcloud => &["overcloud"],
         _ => return None,
     };
-    validate::issues(&app.lab).into_iter().find(|i| {
+    validate::issues(&sh.lab).into_iter().find(|i| {
         i.error
             && owned
                 .iter()
@@ -239,33 +240,33 @@ fn unshown_error(app: &App, form: &Form) -> Option<validate::Issue> {
     })
 }
 
-fn next_screen(app: &mut App) -> Vec<Effect> {
-    revalidate(app);
-    let styles = app.styles.clone();
-    if current(app).is_some_and(|f| f.first_invalid().is_none())
-        && let Some(row) = other_row_with_error(app)
+fn next_screen(sh: &mut Shell, st: &mut State) -> Vec<Effect> {
+    revalidate(sh, st);
+    let styles = sh.styles.clone();
+    if current(sh.screen, st).is_some_and(|f| f.first_invalid().is_none())
+        && let Some(row) = other_row_with_error(sh, st)
     {
         // Show the row with the problem, then fall through to focus its field.
-        if app.screen == Screen::Hypervisor {
-            app.forms.network = row;
-            rebuild_hypervisor(app);
+        if sh.screen == Screen::Hypervisor {
+            st.network = row;
+            rebuild_hypervisor(sh, st);
         } else {
-            app.forms.group = row;
-            rebuild_overcloud(app);
+            st.group = row;
+            rebuild_overcloud(sh, st);
         }
     }
-    if let Some(form) = current(app)
+    if let Some(form) = current(sh.screen, st)
         && form.first_invalid().is_none()
-        && let Some(issue) = unshown_error(app, form)
+        && let Some(issue) = unshown_error(sh, form)
     {
         let fix = issue.fix.map(|f| format!(" ({f})")).unwrap_or_default();
-        app.warn(format!(
+        sh.warn(format!(
             "Fix {} in the lab file first: {}{fix}",
             issue.path, issue.message
         ));
         return vec![];
     }
-    let Some(form) = current_mut(app) else {
+    let Some(form) = current_mut(sh.screen, st) else {
         return vec![];
     };
     if let Some(i) = form.first_invalid() {
@@ -278,17 +279,18 @@ fn next_screen(app: &mut App) -> Vec<Effect> {
             .map(|x| x.message.clone())
             .unwrap_or_default();
         let text = format!("Fix {} first: {msg}", f.key.label());
-        app.warn(text);
+        sh.warn(text);
         return vec![];
     }
-    if app.screen == Screen::Hypervisor && super::connect::is_remote(app) {
+    if sh.screen == Screen::Hypervisor && sh.is_remote() {
         // A remote hypervisor: its host key and the workspace key before anything else.
-        return super::connect::enter(app);
+        sh.request(Request::EnterConnect);
+        return vec![];
     }
-    let to = app.screen.next();
-    let mut fx = app.go(to);
+    let to = sh.screen.next();
+    let fx = sh.go(to);
     if to == Screen::Preflight {
-        fx.extend(super::preflight::start_checks(app));
+        sh.request(Request::StartChecks);
     }
     fx
 }
@@ -323,10 +325,10 @@ pub fn field_rows(form: &Form, area: Rect) -> Vec<(usize, Rect)> {
 }
 
 /// The screen's parts: row table (networks or node groups), fields, help box.
-fn layout(app: &App, area: Rect) -> (Option<Rect>, Rect, Rect) {
-    let table_h = match app.screen {
-        Screen::Overcloud => (app.lab.overcloud.nodes.len() as u16 + 3).min(7),
-        Screen::Hypervisor => (app.lab.networks.len() as u16 + 3).min(7),
+fn layout(sh: &Shell, area: Rect) -> (Option<Rect>, Rect, Rect) {
+    let table_h = match sh.screen {
+        Screen::Overcloud => (sh.lab.overcloud.nodes.len() as u16 + 3).min(7),
+        Screen::Hypervisor => (sh.lab.networks.len() as u16 + 3).min(7),
         _ => 0,
     };
     let [table, fields, help] = Layout::vertical([
@@ -349,13 +351,13 @@ fn layout(app: &App, area: Rect) -> (Option<Rect>, Rect, Rect) {
     )
 }
 
-pub fn on_mouse(app: &mut App, ev: MouseEvent) -> Vec<Effect> {
-    let area = view::body(Rect::new(0, 0, app.size.0, app.size.1));
-    let (_, rows_area, _) = layout(app, area);
-    let styles = app.styles.clone();
+pub fn on_mouse(sh: &mut Shell, st: &mut State, ev: MouseEvent) -> Vec<Effect> {
+    let area = view::body(Rect::new(0, 0, sh.size.0, sh.size.1));
+    let (_, rows_area, _) = layout(sh, area);
+    let styles = sh.styles.clone();
     match ev.kind {
         MouseEventKind::Down(MouseButton::Left) => {
-            let Some(form) = current_mut(app) else {
+            let Some(form) = current_mut(sh.screen, st) else {
                 return vec![];
             };
             let hit = field_rows(form, rows_area)
@@ -366,22 +368,24 @@ pub fn on_mouse(app: &mut App, ev: MouseEvent) -> Vec<Effect> {
                 form.focus_on(i, &styles);
             }
         }
-        MouseEventKind::ScrollDown => return on_action(app, Action::NextField),
-        MouseEventKind::ScrollUp => return on_action(app, Action::PrevField),
+        MouseEventKind::ScrollDown => return on_action(sh, st, Action::NextField),
+        MouseEventKind::ScrollUp => return on_action(sh, st, Action::PrevField),
         _ => {}
     }
     vec![]
 }
 
-pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
-    let Some(form) = current(app) else { return };
-    let s = &app.styles;
-    let (table, rows_area, help) = layout(app, area);
+pub fn draw(sh: &Shell, st: &State, frame: &mut Frame, area: Rect) {
+    let Some(form) = current(sh.screen, st) else {
+        return;
+    };
+    let s = &sh.styles;
+    let (table, rows_area, help) = layout(sh, area);
     if let Some(table) = table {
-        if app.screen == Screen::Hypervisor {
-            draw_networks(app, frame, table);
+        if sh.screen == Screen::Hypervisor {
+            draw_networks(sh, st, frame, table);
         } else {
-            draw_groups(app, frame, table);
+            draw_groups(sh, st, frame, table);
         }
     }
     let title_row = Rect::new(
@@ -391,7 +395,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         1,
     );
     let invalid = form.fields.iter().filter(|f| f.has_error()).count();
-    let mut title = vec![Span::styled(screen_title(app), s.title)];
+    let mut title = vec![Span::styled(screen_title(sh, st), s.title)];
     if invalid > 0 {
         title.push(Span::styled(
             format!("  {invalid} field(s) to fix"),
@@ -439,12 +443,12 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         };
         frame.render_widget(Paragraph::new(note_line), note);
     }
-    draw_help(app, form, frame, help);
+    draw_help(sh, form, frame, help);
 }
 
-fn draw_help(app: &App, form: &Form, frame: &mut Frame, area: Rect) {
-    let s = &app.styles;
-    let block = view::pane(app, "", false).borders(ratatui::widgets::Borders::TOP);
+fn draw_help(sh: &Shell, form: &Form, frame: &mut Frame, area: Rect) {
+    let s = &sh.styles;
+    let block = view::pane(sh, "", false).borders(ratatui::widgets::Borders::TOP);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(f) = form.focused() else { return };
@@ -463,14 +467,14 @@ fn draw_help(app: &App, form: &Form, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
 }
 
-fn draw_groups(app: &App, frame: &mut Frame, area: Rect) {
-    let s = &app.styles;
+fn draw_groups(sh: &Shell, st: &State, frame: &mut Frame, area: Rect) {
+    let s = &sh.styles;
     let header = Row::new([
         "", "role", "name", "count", "vCPUs", "memory", "disk", "networks",
     ])
     .style(s.title);
-    let rows = app.lab.overcloud.nodes.iter().enumerate().map(|(i, g)| {
-        let selected = i == app.forms.group;
+    let rows = sh.lab.overcloud.nodes.iter().enumerate().map(|(i, g)| {
+        let selected = i == st.group;
         let disk = g.disks.first().map(|d| d.size_gib).unwrap_or(0);
         Row::new(vec![
             Cell::from(if selected { "▸" } else { " " }),
@@ -484,7 +488,7 @@ fn draw_groups(app: &App, frame: &mut Frame, area: Rect) {
         ])
         .style(if selected { s.selected } else { s.base })
     });
-    let (cpus, mem, disk) = fields::totals(&app.lab);
+    let (cpus, mem, disk) = fields::totals(&sh.lab);
     let title = format!(
         " Node groups (PgUp/PgDn) · lab total {cpus} vCPUs, {:.1} GiB RAM, {disk} GiB disk ",
         mem as f64 / 1024.0
@@ -503,15 +507,15 @@ fn draw_groups(app: &App, frame: &mut Frame, area: Rect) {
         ],
     )
     .header(header)
-    .block(view::pane(app, title, false));
+    .block(view::pane(sh, title, false));
     frame.render_widget(table, area);
 }
 
-fn draw_networks(app: &App, frame: &mut Frame, area: Rect) {
-    let s = &app.styles;
+fn draw_networks(sh: &Shell, st: &State, frame: &mut Frame, area: Rect) {
+    let s = &sh.styles;
     let header = Row::new(["", "name", "bridge", "mode", "cidr", "dhcp"]).style(s.title);
-    let rows = app.lab.networks.iter().enumerate().map(|(i, n)| {
-        let selected = i == app.forms.network;
+    let rows = sh.lab.networks.iter().enumerate().map(|(i, n)| {
+        let selected = i == st.network;
         let mode = match n.mode {
             NetworkMode::Nat => "nat",
             NetworkMode::Isolated => "isolated",
@@ -549,22 +553,22 @@ fn draw_networks(app: &App, frame: &mut Frame, area: Rect) {
         ],
     )
     .header(header)
-    .block(view::pane(app, title, false));
+    .block(view::pane(sh, title, false));
     frame.render_widget(table, area);
 }
 
-fn screen_title(app: &App) -> String {
-    match app.screen {
+fn screen_title(sh: &Shell, st: &State) -> String {
+    match sh.screen {
         Screen::Hypervisor => format!(
             "Hypervisor: the machine the lab runs on, network {} of {}",
-            app.forms.network + 1,
-            app.lab.networks.len()
+            st.network + 1,
+            sh.lab.networks.len()
         ),
         Screen::Undercloud => "Undercloud: the director VM and its undercloud.conf".into(),
         _ => format!(
             "Overcloud: node group {} of {}, VirtualBMC, deploy, live migration",
-            app.forms.group + 1,
-            app.lab.overcloud.nodes.len()
+            st.group + 1,
+            sh.lab.overcloud.nodes.len()
         ),
     }
 }

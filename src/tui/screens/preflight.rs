@@ -3,7 +3,8 @@
 
 use crate::engine::event::FindingRow;
 use crate::tui::action::Action;
-use crate::tui::app::{App, Confirm, Effect, Screen};
+use crate::tui::msg::{Confirm, Effect, Screen};
+use crate::tui::shell::{Request, Shell};
 use crate::tui::view;
 use ratatui::Frame;
 use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
@@ -37,73 +38,84 @@ pub fn level(f: &FindingRow) -> Level {
     }
 }
 
-pub fn start_checks(app: &mut App) -> Vec<Effect> {
-    app.findings.clear();
-    app.preflight = State {
+/// Forgets the findings so far and asks the driver for the checks.
+pub fn start_checks(sh: &Shell, st: &mut State, findings: &mut Vec<FindingRow>) -> Vec<Effect> {
+    findings.clear();
+    *st = State {
         running: true,
         ..State::default()
     };
-    vec![Effect::RunChecks(Box::new(app.lab.clone()))]
+    vec![Effect::RunChecks(Box::new(sh.lab.clone()))]
 }
 
 /// `labwarp check --deep`: the checks with a probe guest booted on the hypervisor.
-fn start_deep_checks(app: &mut App) -> Vec<Effect> {
-    start_checks(app);
-    app.say("Deep check: booting a probe guest with type='kvm' (up to 90 s)…");
-    vec![Effect::RunDeepChecks(Box::new(app.lab.clone()))]
+fn start_deep_checks(
+    sh: &mut Shell,
+    st: &mut State,
+    findings: &mut Vec<FindingRow>,
+) -> Vec<Effect> {
+    start_checks(sh, st, findings);
+    sh.say("Deep check: booting a probe guest with type='kvm' (up to 90 s)…");
+    vec![Effect::RunDeepChecks(Box::new(sh.lab.clone()))]
 }
 
 /// A finding arrived: replace the one with the same id, else add it.
-pub fn add_finding(app: &mut App, f: FindingRow) {
-    match app.findings.iter_mut().find(|x| x.id == f.id) {
+pub fn add_finding(findings: &mut Vec<FindingRow>, f: FindingRow) {
+    match findings.iter_mut().find(|x| x.id == f.id) {
         Some(old) => *old = f,
-        None => app.findings.push(f),
+        None => findings.push(f),
     }
 }
 
 /// Findings in display order: grouped by area (areas in first-seen order).
-pub fn ordered(app: &App) -> Vec<&FindingRow> {
+pub fn ordered(findings: &[FindingRow]) -> Vec<&FindingRow> {
     let mut areas: Vec<&str> = Vec::new();
-    for f in &app.findings {
+    for f in findings {
         if !areas.contains(&f.area.as_str()) {
             areas.push(&f.area);
         }
     }
     areas
         .iter()
-        .flat_map(|a| app.findings.iter().filter(move |f| f.area == *a))
+        .flat_map(|a| findings.iter().filter(move |f| f.area == *a))
         .collect()
 }
 
-pub fn on_fix(app: &mut App, id: String, result: Result<String, String>) -> Vec<Effect> {
+pub fn on_fix(
+    sh: &mut Shell,
+    st: &mut State,
+    findings: &mut Vec<FindingRow>,
+    id: String,
+    result: Result<String, String>,
+) -> Vec<Effect> {
     match result {
         Ok(done) => {
-            let fx = start_checks(app);
-            app.say(format!("Fix {id} applied: {done}. Checking again…"));
+            let fx = start_checks(sh, st, findings);
+            sh.say(format!("Fix {id} applied: {done}. Checking again…"));
             fx
         }
         Err(e) => {
-            app.warn(format!("Fix {id} failed: {e}"));
+            sh.warn(format!("Fix {id} failed: {e}"));
             vec![]
         }
     }
 }
 
-pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
-    let n = app.findings.len();
+pub fn on_action(
+    sh: &mut Shell,
+    st: &mut State,
+    findings: &mut Vec<FindingRow>,
+    action: Action,
+) -> Vec<Effect> {
+    let n = findings.len();
     match action {
-        Action::Up => app.preflight.selected = app.preflight.selected.saturating_sub(1),
-        Action::Down => {
-            app.preflight.selected = (app.preflight.selected + 1).min(n.saturating_sub(1))
-        }
-        Action::Rerun => return start_checks(app),
-        Action::DeepCheck if app.preflight.running => app.warn("Checks are still running"),
-        Action::DeepCheck => return start_deep_checks(app),
+        Action::Up => st.selected = st.selected.saturating_sub(1),
+        Action::Down => st.selected = (st.selected + 1).min(n.saturating_sub(1)),
+        Action::Rerun => return start_checks(sh, st, findings),
+        Action::DeepCheck if st.running => sh.warn("Checks are still running"),
+        Action::DeepCheck => return start_deep_checks(sh, st, findings),
         Action::ApplyFix => {
-            let Some(f) = ordered(app)
-                .get(app.preflight.selected)
-                .map(|f| (*f).clone())
-            else {
+            let Some(f) = ordered(findings).get(st.selected).map(|f| (*f).clone()) else {
                 return vec![];
             };
             match &f.fix {
@@ -111,35 +123,30 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                     let mut body = vec![format!("{}: {}", f.area, f.title), String::new()];
                     body.push("This will change the host exactly as follows:".into());
                     body.extend(fix.lines().map(|l| format!("  {l}")));
-                    app.confirm = Some(Confirm {
+                    sh.confirm = Some(Confirm {
                         title: "Apply fix?".into(),
                         body,
                         on_yes: Effect::ApplyFix { id: f.id.clone() },
                     });
                 }
-                _ => app.say("Nothing to fix for this check"),
+                _ => sh.say("Nothing to fix for this check"),
             }
         }
         Action::NextScreen => {
-            let failing = app
-                .findings
-                .iter()
-                .filter(|f| level(f) == Level::Fail)
-                .count();
-            if app.preflight.running {
-                app.warn("Checks are still running");
-            } else if failing > 0 && !app.preflight.armed {
-                app.preflight.armed = true;
-                app.warn(format!(
+            let failing = findings.iter().filter(|f| level(f) == Level::Fail).count();
+            if st.running {
+                sh.warn("Checks are still running");
+            } else if failing > 0 && !st.armed {
+                st.armed = true;
+                sh.warn(format!(
                     "{failing} check(s) fail: fix them (f), or press n again to review anyway"
                 ));
             } else {
-                let mut fx = app.go(Screen::Review);
-                fx.extend(super::review::request_plan(app));
-                return fx;
+                sh.request(Request::RequestPlan);
+                return sh.go(Screen::Review);
             }
         }
-        Action::Back => return app.go(Screen::Overcloud),
+        Action::Back => return sh.go(Screen::Overcloud),
         _ => {}
     }
     vec![]
@@ -149,70 +156,67 @@ fn split(area: Rect) -> [Rect; 2] {
     Layout::vertical([Constraint::Min(3), Constraint::Length(7)]).areas(area)
 }
 
-pub fn on_mouse(app: &mut App, ev: MouseEvent) -> Vec<Effect> {
-    let [list, _] = split(view::body(Rect::new(0, 0, app.size.0, app.size.1)));
+pub fn on_mouse(
+    sh: &mut Shell,
+    st: &mut State,
+    findings: &mut Vec<FindingRow>,
+    ev: MouseEvent,
+) -> Vec<Effect> {
+    let [list, _] = split(view::body(Rect::new(0, 0, sh.size.0, sh.size.1)));
     match ev.kind {
         MouseEventKind::Down(MouseButton::Left) if view::contains(list, ev.column, ev.row) => {
             // Map the clicked row back to a finding (area headers take a row each).
             let target = (ev.row.saturating_sub(list.y + 1)) as usize;
             let mut row = 0;
             let mut last_area = None;
-            for (i, f) in ordered(app).iter().enumerate() {
+            for (i, f) in ordered(findings).iter().enumerate() {
                 if last_area != Some(f.area.clone()) {
                     row += 1;
                     last_area = Some(f.area.clone());
                 }
                 if row == target {
-                    app.preflight.selected = i;
+                    st.selected = i;
                     break;
                 }
                 row += 1;
             }
         }
-        MouseEventKind::ScrollDown => return on_action(app, Action::Down),
-        MouseEventKind::ScrollUp => return on_action(app, Action::Up),
+        MouseEventKind::ScrollDown => return on_action(sh, st, findings, Action::Down),
+        MouseEventKind::ScrollUp => return on_action(sh, st, findings, Action::Up),
         _ => {}
     }
     vec![]
 }
 
-pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
-    let s = &app.styles;
+pub fn draw(sh: &Shell, st: &State, findings: &[FindingRow], frame: &mut Frame, area: Rect) {
+    let s = &sh.styles;
     let [list, detail] = split(area);
-    let fails = app
-        .findings
-        .iter()
-        .filter(|f| level(f) == Level::Fail)
-        .count();
-    let warns = app
-        .findings
-        .iter()
-        .filter(|f| level(f) == Level::Warn)
-        .count();
-    let title = if app.preflight.running {
-        format!(" Preflight: checking… {} so far ", app.findings.len())
+    let fails = findings.iter().filter(|f| level(f) == Level::Fail).count();
+    let warns = findings.iter().filter(|f| level(f) == Level::Warn).count();
+    let title = if st.running {
+        format!(" Preflight: checking… {} so far ", findings.len())
     } else {
         format!(
             " Preflight: {} checks, {fails} failing, {warns} warnings ",
-            app.findings.len()
+            findings.len()
         )
     };
-    let block = view::pane(app, title, true);
+    let block = view::pane(sh, title, true);
     let inner = block.inner(list);
     frame.render_widget(block, list);
     let mut lines = Vec::new();
     let mut sel_row = 0;
     let mut last_area: Option<&str> = None;
-    for (i, f) in ordered(app).into_iter().enumerate() {
+    for (i, f) in ordered(findings).into_iter().enumerate() {
         if last_area != Some(f.area.as_str()) {
             lines.push(Line::from(Span::styled(f.area.clone(), s.title)));
             last_area = Some(&f.area);
         }
-        let (mark, style) = mark(app, f);
-        if i == app.preflight.selected {
+        let (mark, style) = mark(sh, f);
+        if i == st.selected {
             sel_row = lines.len();
         }
-        let row_style = if i == app.preflight.selected {
+        let row_style = if i == st.selected {
             s.selected
         } else {
             Style::new()
@@ -233,7 +237,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             .style(row_style),
         );
     }
-    if let Some(e) = &app.preflight.error {
+    if let Some(e) = &st.error {
         lines.insert(
             0,
             Line::from(Span::styled(format!("checks could not run: {e}"), s.error)),
@@ -241,7 +245,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     }
     if lines.is_empty() {
         lines.push(Line::from(Span::styled(
-            if app.preflight.running {
+            if st.running {
                 "  running checks…"
             } else {
                 "  no findings yet: press r to run the checks"
@@ -255,10 +259,10 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let visible: Vec<Line> = lines.into_iter().skip(first).take(h).collect();
     frame.render_widget(Paragraph::new(visible), inner);
 
-    let block = view::pane(app, " Evidence and fix ", false);
+    let block = view::pane(sh, " Evidence and fix ", false);
     let inner = block.inner(detail);
     frame.render_widget(block, detail);
-    if let Some(f) = ordered(app).get(app.preflight.selected) {
+    if let Some(f) = ordered(findings).get(st.selected) {
         let mut text: Vec<Line> = f
             .evidence
             .lines()
@@ -282,8 +286,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     }
 }
 
-fn mark(app: &App, f: &FindingRow) -> (&'static str, Style) {
-    let s = &app.styles;
+fn mark(sh: &Shell, f: &FindingRow) -> (&'static str, Style) {
+    let s = &sh.styles;
     match level(f) {
         Level::Ok => ("✓", s.ok),
         Level::Warn => ("!", s.warn),

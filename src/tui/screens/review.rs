@@ -2,9 +2,10 @@
 //! totals of what the lab asks for against the host's capacity, and the files written.
 
 use crate::tui::action::Action;
-use crate::tui::app::{App, Effect, ReviewTable, Screen};
 use crate::tui::fields;
+use crate::tui::msg::{Effect, ReviewTable, Screen};
 use crate::tui::plan_lines;
+use crate::tui::shell::{Request, Shell};
 use crate::tui::view;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -19,48 +20,47 @@ pub struct State {
     pub scroll: usize,
 }
 
-pub fn request_plan(app: &mut App) -> Vec<Effect> {
-    app.review = State {
+pub fn request_plan(sh: &Shell, st: &mut State) -> Vec<Effect> {
+    *st = State {
         loading: true,
         ..State::default()
     };
-    vec![Effect::MakePlan(Box::new(app.lab.clone()))]
+    vec![Effect::MakePlan(Box::new(sh.lab.clone()))]
 }
 
-pub fn on_plan(app: &mut App, r: Result<ReviewTable, String>) {
-    app.review.loading = false;
+pub fn on_plan(st: &mut State, r: Result<ReviewTable, String>) {
+    st.loading = false;
     match r {
-        Ok(p) => app.review.plan = Some(p),
-        Err(e) => app.review.error = Some(e),
+        Ok(p) => st.plan = Some(p),
+        Err(e) => st.error = Some(e),
     }
 }
 
-pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
+pub fn on_action(sh: &mut Shell, st: &mut State, action: Action) -> Vec<Effect> {
     match action {
-        Action::Up => app.review.scroll = app.review.scroll.saturating_sub(1),
-        Action::Down => app.review.scroll += 1,
+        Action::Up => st.scroll = st.scroll.saturating_sub(1),
+        Action::Down => st.scroll += 1,
         Action::StartRun => {
-            if app.review.plan.is_none() {
-                app.warn("No plan yet: wait for it, or go back and fix what stops it");
+            if st.plan.is_none() {
+                sh.warn("No plan yet: wait for it, or go back and fix what stops it");
                 return vec![];
             }
-            app.run = Default::default();
-            app.dash = Default::default();
-            let mut fx = app.go(Screen::Dashboard);
+            sh.request(Request::FreshRun);
+            let mut fx = sh.go(Screen::Dashboard);
             fx.push(Effect::StartRun {
-                lab: Box::new(app.lab.clone()),
+                lab: Box::new(sh.lab.clone()),
                 resume: false,
             });
             return fx;
         }
-        Action::Back => return app.go(Screen::Preflight),
+        Action::Back => return sh.go(Screen::Preflight),
         _ => {}
     }
     vec![]
 }
 
-pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
-    let s = &app.styles;
+pub fn draw(sh: &Shell, st: &State, frame: &mut Frame, area: Rect) {
+    let s = &sh.styles;
     let [totals, table, files] = Layout::vertical([
         Constraint::Length(3),
         Constraint::Min(4),
@@ -68,7 +68,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     ])
     .areas(area);
 
-    let (cpus, mem, disk) = fields::totals(&app.lab);
+    let (cpus, mem, disk) = fields::totals(&sh.lab);
     let mut spans = vec![Span::styled(
         format!(
             " asks {cpus} vCPUs · {} GiB RAM · {disk} GiB disk",
@@ -76,7 +76,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         ),
         s.base,
     )];
-    if let Some((hc, hm, hd)) = app.review.plan.as_ref().and_then(|p| p.capacity) {
+    if let Some((hc, hm, hd)) = st.plan.as_ref().and_then(|p| p.capacity) {
         let over = cpus > hc * 4 || mem > hm || disk > hd;
         spans.push(Span::styled(
             format!(
@@ -87,15 +87,15 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         ));
     }
     frame.render_widget(
-        Paragraph::new(Line::from(spans)).block(view::pane(app, " Totals ", false)),
+        Paragraph::new(Line::from(spans)).block(view::pane(sh, " Totals ", false)),
         totals,
     );
 
-    let block = view::pane(app, " Plan: what each step changes on the host ", true);
+    let block = view::pane(sh, " Plan: what each step changes on the host ", true);
     let inner = block.inner(table);
     frame.render_widget(block, table);
     let mut lines = Vec::new();
-    match (&app.review.plan, &app.review.error) {
+    match (&st.plan, &st.error) {
         (_, Some(e)) => lines.push(Line::from(Span::styled(
             format!("cannot plan: {e}"),
             s.error,
@@ -156,12 +156,11 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         }
     }
     let h = inner.height as usize;
-    let first = app.review.scroll.min(lines.len().saturating_sub(h));
+    let first = st.scroll.min(lines.len().saturating_sub(h));
     let visible: Vec<Line> = lines.into_iter().skip(first).take(h).collect();
     frame.render_widget(Paragraph::new(visible), inner);
 
-    let written = app
-        .review
+    let written = st
         .plan
         .as_ref()
         .map(|p| p.files.join("  "))
@@ -169,7 +168,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(
         Paragraph::new(Span::styled(written, s.base))
             .wrap(ratatui::widgets::Wrap { trim: true })
-            .block(view::pane(app, " Files written ", false)),
+            .block(view::pane(sh, " Files written ", false)),
         files,
     );
 }

@@ -4,7 +4,8 @@
 
 use crate::run::respin::Respin;
 use crate::tui::action::Action;
-use crate::tui::app::{App, Confirm, Effect, Screen};
+use crate::tui::msg::{Confirm, Effect, Screen};
+use crate::tui::shell::{Request, Shell};
 use crate::tui::view;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -53,23 +54,22 @@ pub struct State {
     pub outcome: Option<(bool, String)>,
 }
 
-fn effect(app: &App, op: Op) -> Effect {
+fn effect(sh: &Shell, op: Op) -> Effect {
     Effect::Snapshot {
-        lab: Box::new(app.lab.clone()),
+        lab: Box::new(sh.lab.clone()),
         op,
     }
 }
 
 /// Opens the screen and asks for the list.
-pub fn open(app: &mut App) -> Vec<Effect> {
-    app.snapshots.busy = Some(busy_text(&Op::List));
-    let mut fx = app.go(Screen::Snapshots);
-    fx.push(effect(app, Op::List));
+pub fn open(sh: &mut Shell, st: &mut State) -> Vec<Effect> {
+    st.busy = Some(busy_text(&Op::List));
+    let mut fx = sh.go(Screen::Snapshots);
+    fx.push(effect(sh, Op::List));
     fx
 }
 
-pub fn on_reply(app: &mut App, r: Reply) -> Vec<Effect> {
-    let s = &mut app.snapshots;
+pub fn on_reply(sh: &mut Shell, s: &mut State, r: Reply) -> Vec<Effect> {
     match r {
         Reply::Busy(t) => {
             s.busy = Some(t);
@@ -89,11 +89,10 @@ pub fn on_reply(app: &mut App, r: Reply) -> Vec<Effect> {
         Reply::Respun(Ok(t)) => {
             s.busy = None;
             s.outcome = Some((true, t));
-            app.run = Default::default();
-            app.dash = Default::default();
-            let mut fx = app.go(Screen::Dashboard);
+            sh.request(Request::FreshRun);
+            let mut fx = sh.go(Screen::Dashboard);
             fx.push(Effect::StartRun {
-                lab: Box::new(app.lab.clone()),
+                lab: Box::new(sh.lab.clone()),
                 resume: true,
             });
             fx
@@ -101,7 +100,7 @@ pub fn on_reply(app: &mut App, r: Reply) -> Vec<Effect> {
         Reply::Respun(Err(e)) => {
             s.busy = None;
             s.outcome = Some((false, e));
-            vec![effect(app, Op::List)]
+            vec![effect(sh, Op::List)]
         }
         Reply::Done(r) => {
             s.outcome = Some(match r {
@@ -109,7 +108,7 @@ pub fn on_reply(app: &mut App, r: Reply) -> Vec<Effect> {
                 Err(e) => (false, e),
             });
             s.busy = Some("reading the lab's snapshots…".into());
-            vec![effect(app, Op::List)]
+            vec![effect(sh, Op::List)]
         }
     }
 }
@@ -135,28 +134,28 @@ pub fn name_at(unix: u64) -> String {
     )
 }
 
-fn ask(app: &mut App, title: String, body: Vec<String>, op: Op) {
-    app.confirm = Some(Confirm {
+fn ask(sh: &mut Shell, title: String, body: Vec<String>, op: Op) {
+    sh.confirm = Some(Confirm {
         title,
         body,
-        on_yes: effect(app, op),
+        on_yes: effect(sh, op),
     });
 }
 
-pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
-    if app.snapshots.busy.is_some() && action != Action::Back {
-        app.warn("The back end is still at work on the snapshots");
+pub fn on_action(sh: &mut Shell, st: &mut State, action: Action) -> Vec<Effect> {
+    if st.busy.is_some() && action != Action::Back {
+        sh.warn("The back end is still at work on the snapshots");
         return vec![];
     }
-    let selected = app.snapshots.rows.get(app.snapshots.selected).cloned();
-    let s = &mut app.snapshots;
+    let selected = st.rows.get(st.selected).cloned();
+    let s = st;
     match action {
         Action::Up => s.selected = s.selected.saturating_sub(1),
         Action::Down => s.selected = (s.selected + 1).min(s.rows.len().saturating_sub(1)),
         Action::SnapshotSave => {
             let name = name_at(crate::run::state::now());
             ask(
-                app,
+                sh,
                 format!("Save snapshot {name}?"),
                 vec![
                     "Every VM of the lab is paused together, its memory and disks saved on the hypervisor, then it runs on.".into(),
@@ -167,7 +166,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::SnapshotRestore => match selected {
             Some(r) => ask(
-                app,
+                sh,
                 format!("Restore the lab to snapshot {}?", r.name),
                 vec![
                     format!("Taken {} ago, {} VM(s).", r.age, r.vms),
@@ -175,19 +174,19 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 ],
                 Op::Restore(r.name),
             ),
-            None => app.warn("No snapshot to restore: save one first (s)"),
+            None => sh.warn("No snapshot to restore: save one first (s)"),
         },
         Action::SnapshotDelete => match selected {
             Some(r) => ask(
-                app,
+                sh,
                 format!("Delete snapshot {}?", r.name),
                 vec![format!("Its files ({}) are removed from the hypervisor.", r.size)],
                 Op::Delete(r.name),
             ),
-            None => app.warn("No snapshot to delete"),
+            None => sh.warn("No snapshot to delete"),
         },
         Action::RespinOvercloud => ask(
-            app,
+            sh,
             "Respin the overcloud?".into(),
             vec![
                 "The lab goes back to the snapshot taken after the undercloud install (lab.yaml snapshots.after_undercloud_install), then the run deploys the overcloud again.".into(),
@@ -196,7 +195,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             Op::Respin(Respin::Overcloud),
         ),
         Action::RespinUndercloud => ask(
-            app,
+            sh,
             "Respin the undercloud?".into(),
             vec![
                 "The undercloud VM, its disks, seed, containers and jobs are removed (and the installed-undercloud snapshot, which holds it); nodes, BMCs and networks stay.".into(),
@@ -204,7 +203,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             ],
             Op::Respin(Respin::Undercloud),
         ),
-        Action::Back => return app.go(Screen::Dashboard),
+        Action::Back => return sh.go(Screen::Dashboard),
         _ => {}
     }
     vec![]
@@ -212,11 +211,11 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
 
 /// The welcome screen's respin of a found lab: straight to the back end (the menu said
 /// what it does), the outcome on this screen.
-pub fn respin_now(app: &mut App, r: Respin) -> Vec<Effect> {
+pub fn respin_now(sh: &mut Shell, st: &mut State, r: Respin) -> Vec<Effect> {
     let op = Op::Respin(r);
-    app.snapshots.busy = Some(busy_text(&op));
-    let mut fx = app.go(Screen::Snapshots);
-    fx.push(effect(app, op));
+    st.busy = Some(busy_text(&op));
+    let mut fx = sh.go(Screen::Snapshots);
+    fx.push(effect(sh, op));
     fx
 }
 
@@ -234,11 +233,10 @@ pub fn busy_text(op: &Op) -> String {
     }
 }
 
-pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
-    let st = &app.styles;
-    let s = &app.snapshots;
+pub fn draw(sh: &Shell, s: &State, frame: &mut Frame, area: Rect) {
+    let st = &sh.styles;
     let [list, foot] = Layout::vertical([Constraint::Min(3), Constraint::Length(3)]).areas(area);
-    let block = view::pane(app, format!(" Snapshots of {} ", app.lab.name), true);
+    let block = view::pane(sh, format!(" Snapshots of {} ", sh.lab.name), true);
     let inner = block.inner(list);
     frame.render_widget(block, list);
     let mut lines = vec![Line::from(Span::styled(
@@ -280,133 +278,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(
         Paragraph::new(status)
             .wrap(ratatui::widgets::Wrap { trim: true })
-            .block(view::pane(app, " Status ", false)),
+            .block(view::pane(sh, " Status ", false)),
         foot,
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::tui::app::Msg;
-    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-
-    fn key(app: &mut App, c: char) -> Vec<Effect> {
-        let code = if c == '\x1b' {
-            KeyCode::Esc
-        } else {
-            KeyCode::Char(c)
-        };
-        app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-    }
-
-    fn screen_text(app: &App) -> String {
-        let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 24)).unwrap();
-        t.draw(|f| crate::tui::view::draw(app, f)).unwrap();
-        let buf = t.backend().buffer().clone();
-        buf.content
-            .chunks(100)
-            .map(|r| r.iter().map(|c| c.symbol()).collect::<String>())
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    fn row(name: &str) -> Row {
-        Row {
-            name: name.into(),
-            size: "212.4 MiB".into(),
-            age: "5 min".into(),
-            vms: 4,
-        }
-    }
-
-    /// The journey on the screen: opened from the dashboard (the list asked of the back
-    /// end), rows with sizes and ages, save/restore/delete only after a yes, each carried
-    /// out by the driver as an effect, the list asked again after.
-    #[test]
-    fn list_save_restore_delete_each_confirmed_and_done_by_the_back_end() {
-        let mut app = App::new(crate::tui::style::Styles::default(), (100, 24));
-        app.screen = Screen::Dashboard;
-        let fx = key(&mut app, 'p');
-        assert_eq!(app.screen, Screen::Snapshots);
-        assert!(
-            matches!(fx.as_slice(), [Effect::Snapshot { op: Op::List, .. }]),
-            "{fx:?}"
-        );
-        assert!(screen_text(&app).contains("reading the lab's snapshots"));
-        assert!(key(&mut app, 's').is_empty(), "nothing while busy");
-        app.update(Msg::Snapshots(Reply::Listed(Ok(vec![
-            row("undercloud-installed"),
-            row("before-upgrade"),
-        ]))));
-        let text = screen_text(&app);
-        assert!(
-            text.contains("undercloud-installed") && text.contains("before-upgrade"),
-            "{text}"
-        );
-        assert!(
-            text.contains("212.4 MiB") && text.contains("5 min"),
-            "{text}"
-        );
-
-        // Restore the second: asked first, the effect only on yes.
-        key(&mut app, 'j');
-        assert!(key(&mut app, 'r').is_empty());
-        let c = app.confirm.as_ref().expect("a confirmation");
-        assert!(c.title.contains("before-upgrade"), "{}", c.title);
-        assert!(screen_text(&app).contains("Restore the lab to snapshot before-upgrade"));
-        let fx = app.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
-        assert!(
-            matches!(fx.as_slice(), [Effect::Snapshot { op: Op::Restore(n), .. }] if n == "before-upgrade"),
-            "{fx:?}"
-        );
-        app.update(Msg::Snapshots(Reply::Busy(busy_text(&Op::Restore(
-            "before-upgrade".into(),
-        )))));
-        assert!(screen_text(&app).contains("restoring snapshot before-upgrade"));
-        let fx = app.update(Msg::Snapshots(Reply::Done(Err(
-            "snapshot before-upgrade no longer matches lab demo: VM(s) added since the snapshot: demo-compute-2".into(),
-        ))));
-        assert!(matches!(
-            fx.as_slice(),
-            [Effect::Snapshot { op: Op::List, .. }]
-        ));
-        app.update(Msg::Snapshots(Reply::Listed(Ok(vec![row(
-            "undercloud-installed",
-        )]))));
-        assert!(
-            screen_text(&app).contains("added since the snapshot"),
-            "the refusal is shown"
-        );
-
-        // Delete: a no cancels, nothing happens.
-        key(&mut app, 'd');
-        assert!(app.confirm.is_some());
-        let fx = app.update(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
-        assert!(fx.is_empty() && app.confirm.is_none(), "{fx:?}");
-
-        // Save: a name from the clock, a valid snapshot name.
-        key(&mut app, 's');
-        let fx = app.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
-        match fx.as_slice() {
-            [
-                Effect::Snapshot {
-                    op: Op::Save(n), ..
-                },
-            ] => {
-                crate::plan::snapshot::check_name(n).unwrap();
-                assert!(n.starts_with("snap-"), "{n}");
-            }
-            other => panic!("save gave {other:?}"),
-        }
-        key(&mut app, '\x1b');
-        assert_eq!(app.screen, Screen::Dashboard);
-    }
-
-    #[test]
-    fn names_from_the_clock_are_valid_snapshot_names() {
-        assert_eq!(name_at(0), "snap-19700101-000000");
-        assert_eq!(name_at(1_796_561_100), "snap-20261206-124500");
-        crate::plan::snapshot::check_name(&name_at(4_102_444_799)).unwrap();
-    }
 }

@@ -1,10 +1,13 @@
 //! Troubleshooting: the failed step with its last log lines, known failure signatures that
 //! match it (with explanation and fix), related findings, and a retry.
 
+use crate::engine::event::FindingRow;
 use crate::run::signatures::{self, TAIL};
 use crate::tui::action::Action;
-use crate::tui::app::{App, Confirm, Effect, Screen};
+use crate::tui::msg::{Confirm, Effect, Screen};
+use crate::tui::runview::RunView;
 use crate::tui::screens::preflight::{Level, level};
+use crate::tui::shell::{Request, Shell};
 use crate::tui::view;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -17,16 +20,15 @@ pub struct State {
 }
 
 /// What the failure shown matches, for the lab's distribution family.
-fn hits(app: &App) -> Vec<signatures::Diagnosis> {
-    let Some(f) = &app.run.failure else {
+fn hits(sh: &Shell, run: &RunView) -> Vec<signatures::Diagnosis> {
+    let Some(f) = &run.failure else {
         return Vec::new();
     };
-    let tail: Vec<String> = app
-        .run
+    let tail: Vec<String> = run
         .log(&f.stage)
         .map(|r| r.tail(TAIL).map(|l| l.text.clone()).collect())
         .unwrap_or_default();
-    let distro = app
+    let distro = sh
         .lab
         .hypervisors
         .first()
@@ -37,7 +39,7 @@ fn hits(app: &App) -> Vec<signatures::Diagnosis> {
 
 /// The confirmation of a remedy: what, where, exactly, and the retry after it.
 fn ask(
-    app: &mut App,
+    sh: &mut Shell,
     title: String,
     stage: String,
     step: String,
@@ -57,7 +59,7 @@ fn ask(
     body.extend(lines.into_iter().map(|l| format!("  {l}")));
     body.push(String::new());
     body.push(format!("then {stage} / {step} runs again."));
-    app.confirm = Some(Confirm {
+    sh.confirm = Some(Confirm {
         title: "Apply the fix?".into(),
         body,
         on_yes: Effect::ApplyRemedy {
@@ -70,52 +72,54 @@ fn ask(
 
 /// The preflight fixes of a remedy were read: confirm exactly them, or say there is none.
 pub fn on_prepared(
-    app: &mut App,
+    sh: &mut Shell,
+    run: &RunView,
     stage: String,
     step: String,
     remedy: signatures::Remedy,
     lines: Result<Vec<String>, String>,
 ) {
     match lines {
-        Ok(l) if l.is_empty() && remedy.commands.is_empty() => app.warn(format!(
+        Ok(l) if l.is_empty() && remedy.commands.is_empty() => sh.warn(format!(
             "Nothing to change: preflight finds {} as wanted",
             remedy.findings.join(", ").replace('.', "")
         )),
         Ok(l) => {
-            app.status = None;
-            let title = hits(app)
+            sh.status = None;
+            let title = hits(sh, run)
                 .into_iter()
                 .find(|d| d.remedy.as_ref() == Some(&remedy))
                 .map(|d| d.title)
                 .unwrap_or_else(|| remedy.description.clone());
-            ask(app, title, stage, step, remedy, l);
+            ask(sh, title, stage, step, remedy, l);
         }
-        Err(e) => app.warn(e),
+        Err(e) => sh.warn(e),
     }
 }
 
 /// The fix ran: run the failed step again (its stage from that step on); or say why not.
 pub fn on_remedy(
-    app: &mut App,
+    sh: &mut Shell,
+    run: &mut RunView,
     stage: String,
     step: String,
     result: Result<crate::run::remedies::Applied, String>,
 ) -> Vec<Effect> {
     match result {
         Ok(applied) => {
-            app.run.failure = None;
-            app.run.finished = None;
-            let mut fx = app.go(Screen::Dashboard);
-            app.say(format!(
+            run.failure = None;
+            run.finished = None;
+            let mut fx = sh.go(Screen::Dashboard);
+            sh.say(format!(
                 "Fix applied ({}); retrying {stage} / {step}",
                 applied.done
             ));
             match applied.lab {
                 // lab.yaml changed: the run resumes (at the failed step) with the new lab.
                 Some(lab) => {
-                    app.lab = *lab;
+                    sh.lab = *lab;
                     fx.push(Effect::StartRun {
-                        lab: Box::new(app.lab.clone()),
+                        lab: Box::new(sh.lab.clone()),
                         resume: true,
                     });
                 }
@@ -124,49 +128,49 @@ pub fn on_remedy(
             fx
         }
         Err(e) => {
-            app.warn(format!("The fix failed: {e}"));
+            sh.warn(format!("The fix failed: {e}"));
             vec![]
         }
     }
 }
 
-pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
+pub fn on_action(sh: &mut Shell, st: &mut State, run: &mut RunView, action: Action) -> Vec<Effect> {
     match action {
         Action::ApplyFix => {
-            let Some(f) = app.run.failure.clone() else {
-                app.say("Nothing has failed");
+            let Some(f) = run.failure.clone() else {
+                sh.say("Nothing has failed");
                 return vec![];
             };
-            let Some((d, remedy)) = hits(app)
+            let Some((d, remedy)) = hits(sh, run)
                 .into_iter()
                 .find_map(|d| d.remedy.clone().map(|r| (d, r)))
             else {
-                app.say("No fix labwarp can apply for this failure: see what it means below");
+                sh.say("No fix labwarp can apply for this failure: see what it means below");
                 return vec![];
             };
             if !remedy.findings.is_empty() || remedy.probe.is_some() {
                 // Its preflight fixes and the live state are read first: the exact change.
-                app.say(format!("Reading what to change: {}…", remedy.description));
+                sh.say(format!("Reading what to change: {}…", remedy.description));
                 return vec![Effect::PrepareRemedy {
                     stage: f.stage,
                     step: f.step,
                     remedy,
-                    lab_file: app.lab_path.clone(),
+                    lab_file: sh.lab_path.clone(),
                 }];
             }
             let lines = remedy.lines();
-            ask(app, d.title, f.stage, f.step, remedy, lines);
+            ask(sh, d.title, f.stage, f.step, remedy, lines);
         }
-        Action::Up => app.trouble.scroll = app.trouble.scroll.saturating_sub(1),
-        Action::Down => app.trouble.scroll = app.trouble.scroll.saturating_add(1),
+        Action::Up => st.scroll = st.scroll.saturating_sub(1),
+        Action::Down => st.scroll = st.scroll.saturating_add(1),
         Action::Retry => {
-            let Some(f) = app.run.failure.take() else {
-                app.say("Nothing to retry");
+            let Some(f) = run.failure.take() else {
+                sh.say("Nothing to retry");
                 return vec![];
             };
-            app.run.finished = None;
-            let mut fx = app.go(Screen::Dashboard);
-            app.say(format!("Retrying {} / {}", f.stage, f.step));
+            run.finished = None;
+            let mut fx = sh.go(Screen::Dashboard);
+            sh.say(format!("Retrying {} / {}", f.stage, f.step));
             fx.push(Effect::RetryStep {
                 stage: f.stage,
                 step: f.step,
@@ -174,21 +178,28 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             return fx;
         }
         Action::Cleanup => {
-            app.cleanup = Default::default();
-            return app.go(Screen::Cleanup);
+            sh.request(Request::FreshCleanup);
+            return sh.go(Screen::Cleanup);
         }
-        Action::Back => return app.go(Screen::Dashboard),
+        Action::Back => return sh.go(Screen::Dashboard),
         _ => {}
     }
     vec![]
 }
 
-pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
-    let s = &app.styles;
-    let Some(f) = &app.run.failure else {
+pub fn draw(
+    sh: &Shell,
+    st: &State,
+    run: &RunView,
+    findings: &[FindingRow],
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let s = &sh.styles;
+    let Some(f) = &run.failure else {
         frame.render_widget(
             Paragraph::new(Span::styled("Nothing has failed.", s.ok)).block(view::pane(
-                app,
+                sh,
                 " Troubleshoot ",
                 true,
             )),
@@ -196,8 +207,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         );
         return;
     };
-    let tail: Vec<String> = app
-        .run
+    let tail: Vec<String> = run
         .log(&f.stage)
         .map(|r| r.tail(TAIL).map(|l| l.text.clone()).collect())
         .unwrap_or_default();
@@ -215,7 +225,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     );
     frame.render_widget(
         Paragraph::new(lines).block(view::pane(
-            app,
+            sh,
             format!(" Failed: {} / {} ", f.stage, f.step),
             false,
         )),
@@ -223,7 +233,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     );
 
     let mut lines = Vec::new();
-    let hits = hits(app);
+    let hits = hits(sh, run);
     if hits.is_empty() {
         lines.push(Line::from(Span::styled(
             "No known signature matches; the log above and the findings below are the evidence.",
@@ -251,11 +261,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             ]));
         }
     }
-    let related: Vec<_> = app
-        .findings
-        .iter()
-        .filter(|x| level(x) != Level::Ok)
-        .collect();
+    let related: Vec<_> = findings.iter().filter(|x| level(x) != Level::Ok).collect();
     if !related.is_empty() {
         lines.push(Line::from(Span::styled("Preflight findings", s.title)));
         for x in related {
@@ -268,8 +274,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: true })
-            .scroll((app.trouble.scroll, 0))
-            .block(view::pane(app, " What it means and how to fix it ", true)),
+            .scroll((st.scroll, 0))
+            .block(view::pane(sh, " What it means and how to fix it ", true)),
         bottom,
     );
 }

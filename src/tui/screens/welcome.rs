@@ -1,7 +1,8 @@
 //! Welcome: start from a preset, open a lab file, or pick up a lab found in the workspace.
 
 use crate::tui::action::Action;
-use crate::tui::app::{App, Effect, Found};
+use crate::tui::msg::{Effect, Found};
+use crate::tui::shell::Shell;
 use crate::tui::view;
 use ratatui::Frame;
 use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
@@ -11,13 +12,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui_textarea::TextArea;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pending {
-    Resume,
-    Respin,
-    /// Clean the old lab up first (guided cleanup), then start anew.
-    Fresh,
-}
+pub use crate::tui::msg::Pending;
 
 #[derive(Debug, Clone, Default)]
 pub struct State {
@@ -83,8 +78,7 @@ pub fn choices(st: &State) -> Vec<(Choice, String, String)> {
     out
 }
 
-pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
-    let st = &mut app.welcome;
+pub fn on_action(sh: &mut Shell, st: &mut State, action: Action) -> Vec<Effect> {
     if let Some(prompt) = &st.prompt {
         let path = prompt.lines().join("");
         return match action {
@@ -93,7 +87,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 vec![Effect::LoadFile(PathBuf::from(path.trim()))]
             }
             Action::Confirm => {
-                app.warn("Type the path of a lab.yaml first");
+                sh.warn("Type the path of a lab.yaml first");
                 vec![]
             }
             _ => {
@@ -106,27 +100,26 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
         Action::Up => st.selected = st.selected.saturating_sub(1),
         Action::Down => st.selected = (st.selected + 1).min(items.len().saturating_sub(1)),
-        Action::Select => return select(app),
+        Action::Select => return select(sh, st),
         _ => {}
     }
     vec![]
 }
 
-fn select(app: &mut App) -> Vec<Effect> {
-    let st = &mut app.welcome;
+fn select(sh: &mut Shell, st: &mut State) -> Vec<Effect> {
     let Some((choice, _, _)) = choices(st).into_iter().nth(st.selected) else {
         return vec![];
     };
     match choice {
         Choice::Preset(name) => {
-            app.demo = name == "demo";
+            sh.demo = name == "demo";
             vec![Effect::LoadPreset(name)]
         }
         Choice::OpenFile => {
             let mut ta = TextArea::new(vec!["lab.yaml".to_string()]);
             ta.move_cursor(ratatui_textarea::CursorMove::End);
-            ta.set_cursor_line_style(app.styles.input_focus);
-            ta.set_style(app.styles.input_focus);
+            ta.set_cursor_line_style(sh.styles.input_focus);
+            ta.set_style(sh.styles.input_focus);
             st.prompt = Some(ta);
             vec![]
         }
@@ -145,39 +138,6 @@ fn select(app: &mut App) -> Vec<Effect> {
     }
 }
 
-/// The found lab is loaded: resume or respin its run, or clean it up first (fresh). A lab
-/// on a remote hypervisor goes through the connection screen first (its host key shown and
-/// confirmed, the workspace key bootstrapped) when it is not reachable yet; once connected
-/// the chosen start goes on by itself.
-pub fn start_pending(app: &mut App, p: Pending) -> Vec<Effect> {
-    if crate::tui::screens::connect::is_remote(app) {
-        return crate::tui::screens::connect::enter_then(app, p);
-    }
-    go_pending(app, p)
-}
-
-/// What the chosen start does once the hypervisor is reachable.
-pub fn go_pending(app: &mut App, p: Pending) -> Vec<Effect> {
-    if p == Pending::Fresh {
-        app.cleanup = Default::default();
-        app.screen = crate::tui::app::Screen::Cleanup;
-        return vec![];
-    }
-    if p == Pending::Respin {
-        return crate::tui::screens::snapshots::respin_now(
-            app,
-            crate::run::respin::Respin::Overcloud,
-        );
-    }
-    app.run = Default::default();
-    app.dash = Default::default();
-    app.screen = crate::tui::app::Screen::Dashboard;
-    vec![Effect::StartRun {
-        lab: Box::new(app.lab.clone()),
-        resume: p == Pending::Resume,
-    }]
-}
-
 /// Rows of the menu on screen (two lines per choice), for drawing and clicks.
 fn menu_area(area: Rect) -> Rect {
     let [_, menu, _] = Layout::vertical([
@@ -189,35 +149,35 @@ fn menu_area(area: Rect) -> Rect {
     menu
 }
 
-pub fn on_mouse(app: &mut App, ev: MouseEvent) -> Vec<Effect> {
+pub fn on_mouse(sh: &mut Shell, st: &mut State, ev: MouseEvent) -> Vec<Effect> {
     let menu = menu_area(view::body(ratatui::layout::Rect::new(
-        0, 0, app.size.0, app.size.1,
+        0, 0, sh.size.0, sh.size.1,
     )));
     let inner = menu.inner(ratatui::layout::Margin::new(1, 1));
     match ev.kind {
         MouseEventKind::Down(MouseButton::Left) if view::contains(inner, ev.column, ev.row) => {
-            let idx = (ev.row - inner.y) as usize / 2 + first_visible(app, inner.height);
-            if idx < choices(&app.welcome).len() {
-                if app.welcome.selected == idx {
-                    return select(app);
+            let idx = (ev.row - inner.y) as usize / 2 + first_visible(st, inner.height);
+            if idx < choices(st).len() {
+                if st.selected == idx {
+                    return select(sh, st);
                 }
-                app.welcome.selected = idx;
+                st.selected = idx;
             }
         }
-        MouseEventKind::ScrollDown => return on_action(app, Action::Down),
-        MouseEventKind::ScrollUp => return on_action(app, Action::Up),
+        MouseEventKind::ScrollDown => return on_action(sh, st, Action::Down),
+        MouseEventKind::ScrollUp => return on_action(sh, st, Action::Up),
         _ => {}
     }
     vec![]
 }
 
-fn first_visible(app: &App, height: u16) -> usize {
+fn first_visible(st: &State, height: u16) -> usize {
     let per_page = (height as usize / 2).max(1);
-    app.welcome.selected.saturating_sub(per_page - 1)
+    st.selected.saturating_sub(per_page - 1)
 }
 
-pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
-    let s = &app.styles;
+pub fn draw(sh: &Shell, st: &State, frame: &mut Frame, area: Rect) {
+    let s = &sh.styles;
     let [intro, _, footer] = Layout::vertical([
         Constraint::Length(4),
         Constraint::Min(3),
@@ -241,17 +201,17 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         .block(Block::new().borders(Borders::NONE)),
         intro.inner(ratatui::layout::Margin::new(1, 0)),
     );
-    let block = view::pane(app, " Start ", true);
+    let block = view::pane(sh, " Start ", true);
     let inner = block.inner(menu);
     frame.render_widget(block, menu);
-    let items = choices(&app.welcome);
-    let first = first_visible(app, inner.height);
+    let items = choices(st);
+    let first = first_visible(st, inner.height);
     let mut lines = Vec::new();
-    if items.len() == 1 && app.welcome.presets.is_empty() {
+    if items.len() == 1 && st.presets.is_empty() {
         lines.push(Line::from(Span::styled("  loading presets…", s.muted)));
     }
     for (i, (_, title, desc)) in items.iter().enumerate().skip(first) {
-        let selected = i == app.welcome.selected;
+        let selected = i == st.selected;
         let marker = if selected { "▸ " } else { "  " };
         let style = if selected { s.selected } else { s.base };
         lines.push(Line::from(Span::styled(
@@ -264,7 +224,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         lines.push(Line::from(Span::styled(format!("    {desc}"), s.muted)));
     }
     frame.render_widget(Paragraph::new(lines), inner);
-    let footer_text = match &app.welcome.prompt {
+    let footer_text = match &st.prompt {
         Some(_) => Line::from(Span::styled(
             " Path of the lab file (Enter opens it):",
             s.key,
@@ -277,7 +237,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let [label, input] =
         Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(footer);
     frame.render_widget(Paragraph::new(footer_text), label);
-    if let Some(prompt) = &app.welcome.prompt {
+    if let Some(prompt) = &st.prompt {
         frame.render_widget(prompt, input.inner(ratatui::layout::Margin::new(1, 0)));
     }
 }
