@@ -272,3 +272,94 @@ fn the_terminal_libraries_stay_in_the_ui() {
     let v = violations(Path::new("newthing/mod.rs"), "");
     assert!(v[0].contains("has no layer"), "{v:?}");
 }
+
+/// Inside the TUI, the dependency runs one way: `app` (and `view`, which draws it) call the
+/// screens, and a screen gets the `Shell`, its own state and the pieces it needs passed in.
+/// A screen that imports the App, the chrome, the driver, the terminal loop or another
+/// screen, or names `App` at all, is named here with its line.
+fn screen_violations(rel: &Path, text: &str) -> Vec<String> {
+    const ABOVE: &[&str] = &["app", "view", "driver", "terminal", "screens"];
+    let own = rel.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let code = code_of(text);
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (n, line) in code.lines().enumerate() {
+        let at = format!("src/{}:{}", rel.display(), n + 1);
+        for (i, _) in line.match_indices("crate::tui::") {
+            let rest = &line[i + "crate::tui::".len()..];
+            let module = ident(rest);
+            if rest.starts_with('{') {
+                out.push(format!(
+                    "{at}: a grouped `crate::tui::{{…}}` import: name each module"
+                ));
+            } else if module == "screens" {
+                let other = ident(rest.strip_prefix("screens::").unwrap_or_default());
+                if other != own {
+                    out.push(format!(
+                        "{at}: imports another screen `crate::tui::screens::{other}`"
+                    ));
+                }
+            } else if ABOVE.contains(&module.as_str()) {
+                out.push(format!(
+                    "{at}: imports `crate::tui::{module}`, which calls the screens"
+                ));
+            }
+        }
+        for (i, _) in line.match_indices("super::") {
+            let other = ident(&line[i + "super::".len()..]);
+            if !other.is_empty() {
+                out.push(format!("{at}: imports another screen `super::{other}`"));
+            }
+        }
+        let words = line.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+        if words.into_iter().any(|w| w == "App") {
+            out.push(format!(
+                "{at}: names `App`: pass the Shell and the state it needs"
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn screens_get_what_they_need_and_never_the_app() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/tui/screens");
+    let mut files = Vec::new();
+    rust_files(&dir, &mut files);
+    files.sort();
+    assert!(
+        files.len() >= 9,
+        "src/tui/screens has {} files?",
+        files.len()
+    );
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let all: Vec<String> = files
+        .iter()
+        .flat_map(|f| {
+            let rel = f.strip_prefix(&src).unwrap();
+            screen_violations(rel, &std::fs::read_to_string(f).unwrap())
+        })
+        .collect();
+    assert!(all.is_empty(), "screens reaching up:\n{}", all.join("\n"));
+}
+
+#[test]
+fn a_screen_reaching_for_the_app_or_another_screen_is_caught() {
+    let rel = Path::new("tui/screens/review.rs");
+    let planted = "use crate::tui::shell::Shell;\nuse crate::tui::app::App;\nfn f(a: &mut App) { super::dashboard::g(); crate::tui::screens::cleanup::h(); }\n";
+    let v = screen_violations(rel, planted);
+    assert_eq!(v.len(), 5, "{v:?}");
+    assert!(
+        v[0].contains("review.rs:2") && v[0].contains("crate::tui::app"),
+        "{v:?}"
+    );
+    assert!(v.iter().any(|m| m.contains("super::dashboard")), "{v:?}");
+    assert!(v.iter().any(|m| m.contains("screens::cleanup")), "{v:?}");
+    // Its own module, the shell, prose and strings pass.
+    let fine = "//! unlike the App\nuse crate::tui::shell::Shell;\nuse crate::tui::screens::review::State;\nconst S: &str = \"crate::tui::app\";\n";
+    assert!(screen_violations(rel, fine).is_empty());
+}

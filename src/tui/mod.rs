@@ -11,10 +11,12 @@ pub mod keymap;
 pub mod logview;
 pub mod msg;
 pub mod pacer;
+pub mod panes;
 pub mod plan_lines;
 pub mod raw_terminal;
 pub mod runview;
 pub mod screens;
+pub mod severity;
 pub mod shell;
 #[cfg(test)]
 mod snapshots_journey;

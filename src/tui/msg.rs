@@ -2,7 +2,6 @@
 //! events, the driver's answers) and the effects it asks the driver to carry out, with the
 //! small values they carry.
 
-use super::screens::{cleanup, snapshots};
 use crate::engine::event::Event;
 use crate::engine::resource::Level;
 use crate::lab::Lab;
@@ -147,7 +146,7 @@ pub enum Msg {
         id: String,
         result: Result<String, String>,
     },
-    CleanupPreview(Result<cleanup::Preview, String>),
+    CleanupPreview(Result<CleanupPreview, String>),
     /// Cleanup done: how many items were removed and what failed (with why).
     CleanupFinished(Result<(usize, Vec<String>), String>),
     LogSaved(Result<PathBuf, String>),
@@ -173,7 +172,7 @@ pub enum Msg {
     Shell(Vec<String>),
     /// Something the driver wants the user to know (container restarted, shell ended...).
     Notice(String),
-    Snapshots(snapshots::Reply),
+    Snapshots(SnapshotReply),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -255,7 +254,7 @@ pub enum Effect {
     /// A snapshot operation of the lab (`plan::snapshot`), for the snapshots screen.
     Snapshot {
         lab: Box<Lab>,
-        op: snapshots::Op,
+        op: SnapshotOp,
     },
     Quit,
 }
@@ -304,4 +303,44 @@ pub struct Confirm {
 pub struct Status {
     pub text: String,
     pub error: bool,
+}
+
+/// A cleanup's dry run: what the level removes, and what is left alone (not proven this
+/// lab's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CleanupPreview {
+    pub remove: Vec<String>,
+    pub kept: Vec<String>,
+}
+
+/// One snapshot as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRow {
+    pub name: String,
+    pub size: String,
+    pub age: String,
+    pub vms: usize,
+}
+
+/// What the snapshots screen asks the back end to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotOp {
+    List,
+    Save(String),
+    Restore(String),
+    Delete(String),
+    /// `labwarp run --respin`: the lab put back, then the run builds what is missing.
+    Respin(crate::run::respin::Respin),
+}
+
+/// What comes back to the snapshots screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotReply {
+    /// The driver started an operation (what it does, in words).
+    Busy(String),
+    Listed(Result<Vec<SnapshotRow>, String>),
+    /// An operation ended: what it said, or why it failed.
+    Done(Result<String, String>),
+    /// A respin's preparation ended; on success the run starts.
+    Respun(Result<String, String>),
 }

@@ -3,25 +3,14 @@
 
 use super::app::{App, Screen};
 use super::keymap;
+use super::panes::body;
 use super::screens::{
     cleanup, connect, dashboard, forms, preflight, review, snapshots, troubleshoot, welcome,
 };
-use super::shell::Shell;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
-use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
-
-/// Where a screen's body goes: everything but the header row and the status bar.
-pub fn body(area: Rect) -> Rect {
-    Rect {
-        x: area.x,
-        y: area.y.saturating_add(1),
-        width: area.width,
-        height: area.height.saturating_sub(2),
-    }
-}
 
 /// Below this size no screen can show anything useful: a short notice replaces them until
 /// the terminal grows again (state is untouched, so the full view comes back as it was).
@@ -252,18 +241,4 @@ fn draw_confirm(app: &App, frame: &mut Frame, area: Rect, title: &str, body: &[S
         ),
         rect,
     );
-}
-
-/// A bordered pane, highlighted when focused.
-pub fn pane<'a>(sh: &Shell, title: impl Into<Line<'a>>, focused: bool) -> Block<'a> {
-    let s = &sh.styles;
-    Block::new()
-        .borders(Borders::ALL)
-        .border_style(if focused { s.border_focus } else { s.border })
-        .title(title)
-        .title_style(if focused { s.title } else { Style::new() })
-}
-
-pub fn contains(r: Rect, col: u16, row: u16) -> bool {
-    col >= r.x && col < r.right() && row >= r.y && row < r.bottom()
 }

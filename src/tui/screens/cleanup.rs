@@ -5,9 +5,9 @@ use crate::engine::resource::Level;
 use crate::tui::action::Action;
 use crate::tui::logview::LogView;
 use crate::tui::msg::{Effect, Screen};
+use crate::tui::panes;
 use crate::tui::runview::RunView;
 use crate::tui::shell::Shell;
-use crate::tui::view;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -54,11 +54,7 @@ impl State {
 }
 
 /// The engine's dry run, as the screen shows it: what goes, and what stays and why.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Preview {
-    pub remove: Vec<String>,
-    pub kept: Vec<String>,
-}
+pub use crate::tui::msg::CleanupPreview as Preview;
 
 impl State {
     /// The preview's lines: each removal, then what is left alone.
@@ -191,11 +187,11 @@ pub fn draw(sh: &Shell, c: &State, frame: &mut Frame, area: Rect) {
         })
         .collect();
     frame.render_widget(
-        Paragraph::new(lines).block(view::pane(sh, " Cleanup level ", c.phase == Phase::Choose)),
+        Paragraph::new(lines).block(panes::pane(sh, " Cleanup level ", c.phase == Phase::Choose)),
         levels,
     );
 
-    let block = view::pane(sh, detail_title(c), c.phase != Phase::Choose);
+    let block = panes::pane(sh, detail_title(c), c.phase != Phase::Choose);
     let inner = block.inner(detail);
     frame.render_widget(block, detail);
     match c.phase {

@@ -7,8 +7,8 @@
 use crate::host::lab::Reach;
 use crate::tui::action::Action;
 use crate::tui::msg::{Confirm, Effect, Password, Pending, Screen};
+use crate::tui::panes;
 use crate::tui::shell::{Request, Shell};
-use crate::tui::view;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -242,7 +242,7 @@ pub fn draw(sh: &Shell, c: &State, frame: &mut Frame, area: Rect) {
         .map(|h| format!("{}@{}:{}", h.ssh_user, h.address, h.ssh_port))
         .unwrap_or_default();
     let [top, input] = Layout::vertical([Constraint::Min(4), Constraint::Length(3)]).areas(area);
-    let block = view::pane(sh, format!(" Connect to the hypervisor {who} "), true);
+    let block = panes::pane(sh, format!(" Connect to the hypervisor {who} "), true);
     let inner = block.inner(top);
     frame.render_widget(block, top);
     let key = |k: &str, d: &str| {
@@ -368,7 +368,7 @@ pub fn draw(sh: &Shell, c: &State, frame: &mut Frame, area: Rect) {
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
     if let Some((title, ta)) = prompt {
-        let block = view::pane(sh, title, true);
+        let block = panes::pane(sh, title, true);
         let inner = block.inner(input);
         frame.render_widget(block, input);
         frame.render_widget(ta, inner);

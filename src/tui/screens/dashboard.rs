@@ -4,9 +4,9 @@
 use crate::tui::action::Action;
 use crate::tui::logview::{LogRing, LogView};
 use crate::tui::msg::{Effect, Screen};
+use crate::tui::panes;
 use crate::tui::runview::{RunView, Status, fmt_duration};
 use crate::tui::shell::{Request, Shell};
-use crate::tui::view;
 use ratatui::Frame;
 use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -113,7 +113,7 @@ pub fn areas(d: &State, run: &RunView, area: Rect) -> Areas {
 }
 
 fn my_areas(sh: &Shell, d: &State, run: &RunView) -> Areas {
-    areas(d, run, view::body(Rect::new(0, 0, sh.size.0, sh.size.1)))
+    areas(d, run, panes::body(Rect::new(0, 0, sh.size.0, sh.size.1)))
 }
 
 /// The stream the log pane shows: a container's, the chosen stage's, or the running one's.
@@ -310,7 +310,7 @@ fn find(sh: &mut Shell, d: &mut State, run: &RunView, forward: bool) -> Vec<Effe
 
 pub fn on_mouse(sh: &mut Shell, d: &mut State, run: &RunView, ev: MouseEvent) -> Vec<Effect> {
     let a = my_areas(sh, d, run);
-    let at = |r: Rect| view::contains(r, ev.column, ev.row);
+    let at = |r: Rect| panes::contains(r, ev.column, ev.row);
     let pane = if at(a.stages) {
         Pane::Stages
     } else if at(a.vms) {
@@ -399,7 +399,7 @@ fn draw_stages(sh: &Shell, d: &State, run: &RunView, frame: &mut Frame, area: Re
         None if run.started => " Stages: running ".to_string(),
         None => " Stages: starting… ".to_string(),
     };
-    let block = view::pane(sh, title, d.focus == Pane::Stages);
+    let block = panes::pane(sh, title, d.focus == Pane::Stages);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let shown = d.stage.or(run.running_stage());
@@ -475,7 +475,7 @@ fn draw_vms(sh: &Shell, d: &State, run: &RunView, frame: &mut Frame, area: Rect)
     }
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(s.title))
-        .block(view::pane(
+        .block(panes::pane(
             sh,
             format!(" VMs ({}) ", run.vms.len()),
             focused,
@@ -507,7 +507,7 @@ fn draw_logs(sh: &Shell, d: &State, run: &RunView, frame: &mut Frame, area: Rect
         title.push_str(&format!(" · /{q}"));
     }
     title.push(' ');
-    let block = view::pane(sh, title, d.focus == Pane::Logs);
+    let block = panes::pane(sh, title, d.focus == Pane::Logs);
     let mut inner = block.inner(area);
     frame.render_widget(block, area);
     if let Some(prompt) = &d.search_prompt {
@@ -574,6 +574,6 @@ fn draw_podman(sh: &Shell, d: &State, run: &RunView, frame: &mut Frame, area: Re
         ],
     )
     .header(Row::new(["name", "image", "state", "health", "uptime"]).style(s.title))
-    .block(view::pane(sh, title, focused));
+    .block(panes::pane(sh, title, focused));
     frame.render_widget(table, area);
 }

@@ -8,10 +8,10 @@ use crate::tui::action::Action;
 use crate::tui::fields;
 use crate::tui::form::{Field, Form};
 use crate::tui::msg::{Effect, Screen};
+use crate::tui::panes;
 use crate::tui::shell::{Request, Shell};
 use crate::tui::style::Styles;
 use crate::tui::validate;
-use crate::tui::view;
 use ratatui::Frame;
 use ratatui::crossterm::event::{KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -352,7 +352,7 @@ fn layout(sh: &Shell, area: Rect) -> (Option<Rect>, Rect, Rect) {
 }
 
 pub fn on_mouse(sh: &mut Shell, st: &mut State, ev: MouseEvent) -> Vec<Effect> {
-    let area = view::body(Rect::new(0, 0, sh.size.0, sh.size.1));
+    let area = panes::body(Rect::new(0, 0, sh.size.0, sh.size.1));
     let (_, rows_area, _) = layout(sh, area);
     let styles = sh.styles.clone();
     match ev.kind {
@@ -362,7 +362,7 @@ pub fn on_mouse(sh: &mut Shell, st: &mut State, ev: MouseEvent) -> Vec<Effect> {
             };
             let hit = field_rows(form, rows_area)
                 .into_iter()
-                .find(|(_, r)| view::contains(*r, ev.column, ev.row))
+                .find(|(_, r)| panes::contains(*r, ev.column, ev.row))
                 .map(|(i, _)| i);
             if let Some(i) = hit {
                 form.focus_on(i, &styles);
@@ -448,7 +448,7 @@ pub fn draw(sh: &Shell, st: &State, frame: &mut Frame, area: Rect) {
 
 fn draw_help(sh: &Shell, form: &Form, frame: &mut Frame, area: Rect) {
     let s = &sh.styles;
-    let block = view::pane(sh, "", false).borders(ratatui::widgets::Borders::TOP);
+    let block = panes::pane(sh, "", false).borders(ratatui::widgets::Borders::TOP);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(f) = form.focused() else { return };
@@ -507,7 +507,7 @@ fn draw_groups(sh: &Shell, st: &State, frame: &mut Frame, area: Rect) {
         ],
     )
     .header(header)
-    .block(view::pane(sh, title, false));
+    .block(panes::pane(sh, title, false));
     frame.render_widget(table, area);
 }
 
@@ -553,7 +553,7 @@ fn draw_networks(sh: &Shell, st: &State, frame: &mut Frame, area: Rect) {
         ],
     )
     .header(header)
-    .block(view::pane(sh, title, false));
+    .block(panes::pane(sh, title, false));
     frame.render_widget(table, area);
 }
 

@@ -4,8 +4,8 @@
 use crate::engine::event::FindingRow;
 use crate::tui::action::Action;
 use crate::tui::msg::{Confirm, Effect, Screen};
+use crate::tui::panes;
 use crate::tui::shell::{Request, Shell};
-use crate::tui::view;
 use ratatui::Frame;
 use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -23,20 +23,7 @@ pub struct State {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Ok,
-    Warn,
-    Fail,
-}
-
-pub fn level(f: &FindingRow) -> Level {
-    match f.severity.to_ascii_lowercase().as_str() {
-        "ok" | "pass" | "passed" | "info" => Level::Ok,
-        "warn" | "warning" => Level::Warn,
-        _ => Level::Fail,
-    }
-}
+pub use crate::tui::severity::{Level, level};
 
 /// Forgets the findings so far and asks the driver for the checks.
 pub fn start_checks(sh: &Shell, st: &mut State, findings: &mut Vec<FindingRow>) -> Vec<Effect> {
@@ -162,9 +149,9 @@ pub fn on_mouse(
     findings: &mut Vec<FindingRow>,
     ev: MouseEvent,
 ) -> Vec<Effect> {
-    let [list, _] = split(view::body(Rect::new(0, 0, sh.size.0, sh.size.1)));
+    let [list, _] = split(panes::body(Rect::new(0, 0, sh.size.0, sh.size.1)));
     match ev.kind {
-        MouseEventKind::Down(MouseButton::Left) if view::contains(list, ev.column, ev.row) => {
+        MouseEventKind::Down(MouseButton::Left) if panes::contains(list, ev.column, ev.row) => {
             // Map the clicked row back to a finding (area headers take a row each).
             let target = (ev.row.saturating_sub(list.y + 1)) as usize;
             let mut row = 0;
@@ -201,7 +188,7 @@ pub fn draw(sh: &Shell, st: &State, findings: &[FindingRow], frame: &mut Frame, 
             findings.len()
         )
     };
-    let block = view::pane(sh, title, true);
+    let block = panes::pane(sh, title, true);
     let inner = block.inner(list);
     frame.render_widget(block, list);
     let mut lines = Vec::new();
@@ -259,7 +246,7 @@ pub fn draw(sh: &Shell, st: &State, findings: &[FindingRow], frame: &mut Frame, 
     let visible: Vec<Line> = lines.into_iter().skip(first).take(h).collect();
     frame.render_widget(Paragraph::new(visible), inner);
 
-    let block = view::pane(sh, " Evidence and fix ", false);
+    let block = panes::pane(sh, " Evidence and fix ", false);
     let inner = block.inner(detail);
     frame.render_widget(block, detail);
     if let Some(f) = ordered(findings).get(st.selected) {

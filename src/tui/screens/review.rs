@@ -4,9 +4,9 @@
 use crate::tui::action::Action;
 use crate::tui::fields;
 use crate::tui::msg::{Effect, ReviewTable, Screen};
+use crate::tui::panes;
 use crate::tui::plan_lines;
 use crate::tui::shell::{Request, Shell};
-use crate::tui::view;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -87,11 +87,11 @@ pub fn draw(sh: &Shell, st: &State, frame: &mut Frame, area: Rect) {
         ));
     }
     frame.render_widget(
-        Paragraph::new(Line::from(spans)).block(view::pane(sh, " Totals ", false)),
+        Paragraph::new(Line::from(spans)).block(panes::pane(sh, " Totals ", false)),
         totals,
     );
 
-    let block = view::pane(sh, " Plan: what each step changes on the host ", true);
+    let block = panes::pane(sh, " Plan: what each step changes on the host ", true);
     let inner = block.inner(table);
     frame.render_widget(block, table);
     let mut lines = Vec::new();
@@ -168,7 +168,7 @@ pub fn draw(sh: &Shell, st: &State, frame: &mut Frame, area: Rect) {
     frame.render_widget(
         Paragraph::new(Span::styled(written, s.base))
             .wrap(ratatui::widgets::Wrap { trim: true })
-            .block(view::pane(sh, " Files written ", false)),
+            .block(panes::pane(sh, " Files written ", false)),
         files,
     );
 }

@@ -5,44 +5,14 @@
 use crate::run::respin::Respin;
 use crate::tui::action::Action;
 use crate::tui::msg::{Confirm, Effect, Screen};
+use crate::tui::panes;
 use crate::tui::shell::{Request, Shell};
-use crate::tui::view;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-/// One snapshot as listed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row {
-    pub name: String,
-    pub size: String,
-    pub age: String,
-    pub vms: usize,
-}
-
-/// What the screen asks the back end to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    List,
-    Save(String),
-    Restore(String),
-    Delete(String),
-    /// `labwarp run --respin`: the lab put back, then the run builds what is missing.
-    Respin(Respin),
-}
-
-/// What comes back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
-    /// The driver started an operation (what it does, in words).
-    Busy(String),
-    Listed(Result<Vec<Row>, String>),
-    /// An operation ended: what it said, or why it failed.
-    Done(Result<String, String>),
-    /// A respin's preparation ended; on success the run starts.
-    Respun(Result<String, String>),
-}
+pub use crate::tui::msg::{SnapshotOp as Op, SnapshotReply as Reply, SnapshotRow as Row};
 
 #[derive(Debug, Clone, Default)]
 pub struct State {
@@ -236,7 +206,7 @@ pub fn busy_text(op: &Op) -> String {
 pub fn draw(sh: &Shell, s: &State, frame: &mut Frame, area: Rect) {
     let st = &sh.styles;
     let [list, foot] = Layout::vertical([Constraint::Min(3), Constraint::Length(3)]).areas(area);
-    let block = view::pane(sh, format!(" Snapshots of {} ", sh.lab.name), true);
+    let block = panes::pane(sh, format!(" Snapshots of {} ", sh.lab.name), true);
     let inner = block.inner(list);
     frame.render_widget(block, list);
     let mut lines = vec![Line::from(Span::styled(
@@ -278,7 +248,7 @@ pub fn draw(sh: &Shell, s: &State, frame: &mut Frame, area: Rect) {
     frame.render_widget(
         Paragraph::new(status)
             .wrap(ratatui::widgets::Wrap { trim: true })
-            .block(view::pane(sh, " Status ", false)),
+            .block(panes::pane(sh, " Status ", false)),
         foot,
     );
 }

@@ -5,10 +5,10 @@ use crate::engine::event::FindingRow;
 use crate::run::signatures::{self, TAIL};
 use crate::tui::action::Action;
 use crate::tui::msg::{Confirm, Effect, Screen};
+use crate::tui::panes;
 use crate::tui::runview::RunView;
-use crate::tui::screens::preflight::{Level, level};
+use crate::tui::severity::{Level, level};
 use crate::tui::shell::{Request, Shell};
-use crate::tui::view;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -198,7 +198,7 @@ pub fn draw(
     let s = &sh.styles;
     let Some(f) = &run.failure else {
         frame.render_widget(
-            Paragraph::new(Span::styled("Nothing has failed.", s.ok)).block(view::pane(
+            Paragraph::new(Span::styled("Nothing has failed.", s.ok)).block(panes::pane(
                 sh,
                 " Troubleshoot ",
                 true,
@@ -224,7 +224,7 @@ pub fn draw(
             .map(|l| Line::from(Span::styled(format!("  {l}"), s.base))),
     );
     frame.render_widget(
-        Paragraph::new(lines).block(view::pane(
+        Paragraph::new(lines).block(panes::pane(
             sh,
             format!(" Failed: {} / {} ", f.stage, f.step),
             false,
@@ -275,7 +275,7 @@ pub fn draw(
         Paragraph::new(lines)
             .wrap(Wrap { trim: true })
             .scroll((st.scroll, 0))
-            .block(view::pane(sh, " What it means and how to fix it ", true)),
+            .block(panes::pane(sh, " What it means and how to fix it ", true)),
         bottom,
     );
 }

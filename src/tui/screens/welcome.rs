@@ -2,8 +2,8 @@
 
 use crate::tui::action::Action;
 use crate::tui::msg::{Effect, Found};
+use crate::tui::panes;
 use crate::tui::shell::Shell;
-use crate::tui::view;
 use ratatui::Frame;
 use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -150,12 +150,12 @@ fn menu_area(area: Rect) -> Rect {
 }
 
 pub fn on_mouse(sh: &mut Shell, st: &mut State, ev: MouseEvent) -> Vec<Effect> {
-    let menu = menu_area(view::body(ratatui::layout::Rect::new(
+    let menu = menu_area(panes::body(ratatui::layout::Rect::new(
         0, 0, sh.size.0, sh.size.1,
     )));
     let inner = menu.inner(ratatui::layout::Margin::new(1, 1));
     match ev.kind {
-        MouseEventKind::Down(MouseButton::Left) if view::contains(inner, ev.column, ev.row) => {
+        MouseEventKind::Down(MouseButton::Left) if panes::contains(inner, ev.column, ev.row) => {
             let idx = (ev.row - inner.y) as usize / 2 + first_visible(st, inner.height);
             if idx < choices(st).len() {
                 if st.selected == idx {
@@ -201,7 +201,7 @@ pub fn draw(sh: &Shell, st: &State, frame: &mut Frame, area: Rect) {
         .block(Block::new().borders(Borders::NONE)),
         intro.inner(ratatui::layout::Margin::new(1, 0)),
     );
-    let block = view::pane(sh, " Start ", true);
+    let block = panes::pane(sh, " Start ", true);
     let inner = block.inner(menu);
     frame.render_widget(block, menu);
     let items = choices(st);
