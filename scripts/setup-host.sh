@@ -81,7 +81,7 @@ if ! "$VBMC_VENV/bin/vbmc" --version >/dev/null 2>&1; then
 fi
 "$VBMC_VENV/bin/vbmc" --version
 # TripleO's own code (python-tripleoclient, tripleo-common, tripleo-ansible; pinned), the
-# judge of tests/tripleo_contract.rs, in its own venv (LABWARP_TRIPLEO_VENV, default
+# judge of tests/quick/tripleo_contract.rs, in its own venv (LABWARP_TRIPLEO_VENV, default
 # /opt/labwarp-tripleo). Skipped when already installed.
 bash "$(dirname "$0")/setup-tripleo.sh"
 # The tiny test guest (Debian kernel + busybox/dropbear initrd) that tests/tiny_guest.rs and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# TripleO's own code from PyPI in a venv of its own: the judge tests/tripleo_contract.rs runs
+# TripleO's own code from PyPI in a venv of its own: the judge tests/quick/tripleo_contract.rs runs
 # on what labwarp writes (undercloud.conf, instackenv.json) and the `openstack` command lines
 # it issues. python-tripleoclient 20.0.0 brings tripleo-common 18.0.0, oslo.config, cliff and
 # python-ironicclient; netifaces is imported by tripleoclient's undercloud preflight but not

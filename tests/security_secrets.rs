@@ -5,7 +5,7 @@
 //!
 //! Also: the typed root password of `--bootstrap` (tests/ssh_cli.rs
 //! `bootstrap_confirms_the_host_key_and_asks_the_password_without_echo`), the masked field
-//! (tests/proptest_form.rs `a_typed_vbmc_password_is_masked_on_screen`), lab.yaml never holding
+//! (tests/quick/proptest_form.rs `a_typed_vbmc_password_is_masked_on_screen`), lab.yaml never holding
 //! a saved password (src/secrets.rs unit tests).
 
 mod common;

@@ -1,4 +1,4 @@
-//! The check behind the `lab_fields` fuzz target, shared with `tests/fuzz_lab_fields.rs`
+//! The check behind the `lab_fields` fuzz target, shared with `tests/quick/fuzz_lab_fields.rs`
 //! (which runs it on the committed corpus with the stable toolchain).
 //!
 //! The first byte picks a path or secret field of the `live-migration` preset, the rest is

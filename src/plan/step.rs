@@ -160,7 +160,7 @@ pub trait Step: Send + Sync {
     /// Every `openstack` command line this step's check and apply issue, as the words
     /// after `openstack` (what [`crate::plan::steps::openstack::OpenstackCli::cmd`] runs),
     /// so that TripleO's own argument parsers can judge them without running anything
-    /// (`tests/tripleo_contract.rs`). Empty for a step that runs no `openstack`.
+    /// (`tests/quick/tripleo_contract.rs`). Empty for a step that runs no `openstack`.
     fn openstack_argv(&self) -> Vec<Vec<String>> {
         Vec::new()
     }

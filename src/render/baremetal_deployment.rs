@@ -6,7 +6,7 @@
 //! its hostname to the Ironic node of the same name (instackenv.json's `name`). The nodes are
 //! matched by the flavor profile instackenv.json gives them, and attach only to the ctlplane
 //! (their first NIC, the provisioning network). tripleo-ansible's `baremetal_deploy`
-//! (`validate_roles`, `expand`) judges the result in `tests/tripleo_contract.rs`.
+//! (`validate_roles`, `expand`) judges the result in `tests/quick/tripleo_contract.rs`.
 
 use super::instackenv::profile;
 use super::{RenderError, Result};

@@ -1,5 +1,5 @@
 //! Unit tests of the renderers' rules (golden files and real-tool acceptance live in
-//! tests/render_golden.rs and tests/render_tools.rs).
+//! tests/quick/render_golden.rs and tests/quick/render_tools.rs).
 
 use super::*;
 use crate::lab::{Lab, Nic};

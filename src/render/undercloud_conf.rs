@@ -1,7 +1,7 @@
 //! `undercloud.conf` for `openstack undercloud install`, with TripleO's key names (the keys
 //! of tripleo-quickstart-extras' `undercloud.conf.j2`): `[DEFAULT]` plus `[ctlplane-subnet]`.
 //! Only options python-tripleoclient 20 registers and does not deprecate for removal
-//! (`tests/tripleo_contract.rs` loads every preset's file with them): no `enable_heat` or
+//! (`tests/quick/tripleo_contract.rs` loads every preset's file with them): no `enable_heat` or
 //! `enable_nova`, which it ignores.
 //!
 //! oslo.config reads it; values are single-line, lists are comma-separated and booleans are

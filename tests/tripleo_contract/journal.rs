@@ -1,5 +1,5 @@
 //! The stand-in's journal as the TripleO contract test reads it, and the deployment order
-//! judged on a demo run's calls (tests/tripleo_contract.rs).
+//! judged on a demo run's calls (tests/quick/tripleo_contract.rs).
 
 use super::{Verdict, judge};
 use serde_json::{Value, json};
