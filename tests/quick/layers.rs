@@ -363,3 +363,47 @@ fn a_screen_reaching_for_the_app_or_another_screen_is_caught() {
     let fine = "//! unlike the App\nuse crate::tui::shell::Shell;\nuse crate::tui::screens::review::State;\nconst S: &str = \"crate::tui::app\";\n";
     assert!(screen_violations(rel, fine).is_empty());
 }
+
+/// Small modules with one job: no file of `src/` grows past this many lines (issue 19).
+const MAX_LINES: usize = 600;
+
+fn too_long(files: &[(String, String)]) -> Vec<String> {
+    files
+        .iter()
+        .filter(|(_, text)| text.lines().count() > MAX_LINES)
+        .map(|(name, text)| {
+            format!(
+                "src/{name}: {} lines (at most {MAX_LINES}: split it by job)",
+                text.lines().count()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn no_file_of_src_is_over_600_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut paths = Vec::new();
+    rust_files(&src, &mut paths);
+    let files: Vec<(String, String)> = paths
+        .iter()
+        .map(|p| {
+            (
+                p.strip_prefix(&src).unwrap().display().to_string(),
+                std::fs::read_to_string(p).unwrap(),
+            )
+        })
+        .collect();
+    assert!(files.len() > 50, "src/ has {} files?", files.len());
+    let long = too_long(&files);
+    assert!(long.is_empty(), "{}", long.join("\n"));
+    // The check itself catches a long file.
+    let planted = [("big.rs".to_string(), "x\n".repeat(MAX_LINES + 1))];
+    assert_eq!(
+        too_long(&planted),
+        vec![format!(
+            "src/big.rs: {} lines (at most 600: split it by job)",
+            MAX_LINES + 1
+        )]
+    );
+}
