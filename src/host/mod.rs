@@ -33,6 +33,9 @@ pub struct Cmd {
     pub timeout: Option<Duration>,
     /// Bytes written to the command's stdin (then closed).
     pub stdin: Option<Vec<u8>>,
+    /// Safe to run again when its SSH channel was lost after it started: a read, a test,
+    /// an atomic rewrite of the same bytes.
+    pub repeatable: bool,
 }
 
 impl Cmd {
@@ -59,6 +62,11 @@ impl Cmd {
 
     pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
         self.stdin = Some(data.into());
+        self
+    }
+
+    pub fn repeatable(mut self) -> Self {
+        self.repeatable = true;
         self
     }
 

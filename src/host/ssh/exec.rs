@@ -123,16 +123,22 @@ impl SshHost {
                     sudo: cmd.sudo && !self.is_root(),
                 };
                 let started = kill.pgid.clone();
-                match self
+                let r = self
                     .run_line(&line, cmd.stdin.as_deref(), lines.clone(), Some(kill))
-                    .await
-                {
-                    // The marker is the line's first act: a channel lost before it arrived
-                    // never reached the command, so running it again is safe. One lost
-                    // after it may have done its work and is the caller's to judge.
-                    Err(e) if e.is_lost() && started.load(Ordering::SeqCst) == 0 && tries < 3 => {
+                    .await;
+                // The marker is the line's first act: a channel lost before it arrived never
+                // reached the command, so running it again is safe (three times at most). One
+                // lost after it may have done its work: run again only a command that says
+                // it is repeatable (twice at most); any other is the caller's to judge.
+                let limit = match (started.load(Ordering::SeqCst) != 0, cmd.repeatable) {
+                    (false, _) => 3,
+                    (true, true) => 2,
+                    (true, false) => 0,
+                };
+                match r {
+                    Err(e) if e.is_lost() && tries < limit => {
                         tries += 1;
-                        tracing::debug!(host = %self.target.name, "{e}; the command never started, running it again");
+                        tracing::debug!(host = %self.target.name, "{e}; running the command again");
                         tokio::time::sleep(std::time::Duration::from_millis(100 << tries)).await;
                     }
                     r => return r,

@@ -23,26 +23,6 @@ sync -- "$t" 2>/dev/null || true
 mv -f -- "$t" "$1"
 trap - EXIT"#;
 
-/// Reading, testing and the atomic write (same bytes, same temp name) can all be done again:
-/// a channel lost under one (a small sshd closing channels under load) is tried twice more.
-async fn again_if_lost<T, F, Fut>(host: &SshHost, mut op: F) -> Result<T, HostError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, HostError>>,
-{
-    let mut tries = 0u32;
-    loop {
-        match op().await {
-            Err(e) if e.is_lost() && tries < 2 => {
-                tries += 1;
-                tracing::debug!(host = %host.target.name, "{e}; the file operation is repeatable, trying again");
-                tokio::time::sleep(std::time::Duration::from_millis(200 << tries)).await;
-            }
-            r => return r,
-        }
-    }
-}
-
 impl SshHost {
     fn file_err(&self, path: String, reason: String) -> HostError {
         HostError::File {
@@ -54,8 +34,8 @@ impl SshHost {
 
     pub(super) async fn read_remote(&self, path: &Path) -> Result<Vec<u8>, HostError> {
         let p = path.to_string_lossy();
-        let cmd = Cmd::new(["env", "LC_ALL=C", "cat", "--", p.as_ref()]);
-        let out = again_if_lost(self, || self.exec(&cmd)).await?;
+        let cmd = Cmd::new(["env", "LC_ALL=C", "cat", "--", p.as_ref()]).repeatable();
+        let out = self.exec(&cmd).await?;
         if out.success() {
             return Ok(out.stdout);
         }
@@ -79,11 +59,12 @@ impl SshHost {
         let p = path.to_string_lossy();
         let mode = format!("{:o}", mode & 0o7777);
         let mut cmd = Cmd::new(["sh", "-c", WRITE_FILE, "labwarp-write", p.as_ref(), &mode])
-            .stdin(data.to_vec());
+            .stdin(data.to_vec())
+            .repeatable();
         if root {
             cmd = cmd.sudo();
         }
-        let out = again_if_lost(self, || self.exec(&cmd)).await?;
+        let out = self.exec(&cmd).await?;
         if out.success() {
             Ok(())
         } else {
@@ -94,8 +75,8 @@ impl SshHost {
     pub(super) async fn remote_exists(&self, path: &Path) -> Result<bool, HostError> {
         let p = path.to_string_lossy();
         let script = r#"test -e "$1" || test -L "$1""#;
-        let cmd = Cmd::new(["sh", "-c", script, "labwarp-exists", p.as_ref()]);
-        let out = again_if_lost(self, || self.exec(&cmd)).await?;
+        let cmd = Cmd::new(["sh", "-c", script, "labwarp-exists", p.as_ref()]).repeatable();
+        let out = self.exec(&cmd).await?;
         match out.code {
             Some(0) => Ok(true),
             Some(1) => Ok(false),

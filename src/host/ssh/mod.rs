@@ -4,9 +4,10 @@
 //! - Host keys are checked against `workspace/known_hosts` ([`KnownHosts`]) before any
 //!   authentication; what happens on first contact is the caller's [`TrustPolicy`].
 //! - Channels at once are capped by a semaphore at sshd's `MaxSessions` (10 by default).
-//! - A dropped connection is re-established (with backoff) by the next command; a command
-//!   that was running when the connection dropped fails, it is never re-run behind the
-//!   caller's back.
+//! - A dropped connection is re-established (with backoff) by the next command. A command
+//!   whose channel was lost before it started runs again; one lost after it started fails
+//!   (`HostError::Lost`) unless it says it is [`Cmd::repeatable`](crate::host::Cmd) (the
+//!   file reads, tests and atomic writes): never re-run behind the caller's back.
 //! - ProxyJump: a host created with [`SshHost::via`] tunnels its TCP stream through a
 //!   `direct-tcpip` channel of the jump host's connection; jumps chain.
 //!
