@@ -15,7 +15,7 @@ use labwarp::tui::runview::Status;
 use libvirtd_support::PrivateLibvirtd;
 use ratatui::crossterm::event::KeyCode;
 use std::process::Command;
-use tui_driver_support::{Driven, runtime};
+use tui_driver_support::{Driven, run_inner, runtime};
 
 const INNER: &str = "LABWARP_TUI_FIXES_INNER";
 
@@ -38,16 +38,17 @@ fn f_on_a_network_range_collision_fixes_lab_yaml_and_the_resumed_run_starts_the_
     let lab = TestLab::libvirtd_at("tf", octet, &d.uri());
     // The TUI half runs in a child inside the namespace (nsenter --net keeps this machine's
     // /sys, so podman's cgroups stay visible, unlike `ip netns exec`).
-    let o = Command::new("nsenter")
+    let mut nsenter = Command::new("nsenter");
+    nsenter
         .arg(format!("--net=/run/netns/{}", d.netns))
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "inner_tui_fix", "--ignored", "--nocapture"])
-        .env(INNER, lab.file.as_ref().unwrap())
-        .env("LABWARP_INNER_WS", lab.ws())
-        .env("LABWARP_SANDBOX", "1")
-        .env("STANDIN_DELAY", "0")
-        .output()
-        .unwrap();
+        .arg(std::env::current_exe().unwrap());
+    let o = run_inner(
+        nsenter,
+        "inner_tui_fix",
+        INNER,
+        lab.file.as_ref().unwrap(),
+        lab.ws(),
+    );
     let out = text(&o);
     assert!(
         o.status.success() && out.contains("1 passed"),

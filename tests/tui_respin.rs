@@ -12,7 +12,7 @@ use engine_support::{TestLab, text};
 use labwarp::tui::app::Screen;
 use ratatui::crossterm::event::KeyCode;
 use std::process::Command;
-use tui_driver_support::{Driven, runtime};
+use tui_driver_support::{Driven, run_inner, runtime};
 
 const INNER: &str = "LABWARP_TUI_RESPIN_INNER";
 
@@ -33,16 +33,14 @@ fn respin_undercloud_from_the_snapshots_screen_rebuilds_and_reinstalls_it() {
     // A file the first undercloud has and a rebuilt one cannot.
     let marker = lab.ws().join("sandbox/undercloud/home/stack/before-respin");
     std::fs::write(&marker, "x").unwrap();
-    // The TUI half in a child: it needs the CLI's environment (sandbox, no stand-in delay)
-    // and a test never changes its own process's environment.
-    let o = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "inner_tui_respin", "--ignored", "--nocapture"])
-        .env(INNER, lab.file.as_ref().unwrap())
-        .env("LABWARP_INNER_WS", lab.ws())
-        .env("LABWARP_SANDBOX", "1")
-        .env("STANDIN_DELAY", "0")
-        .output()
-        .unwrap();
+    // The TUI half in a child with the CLI's environment.
+    let o = run_inner(
+        Command::new(std::env::current_exe().unwrap()),
+        "inner_tui_respin",
+        INNER,
+        lab.file.as_ref().unwrap(),
+        lab.ws(),
+    );
     let out = text(&o);
     assert!(o.status.success() && out.contains("1 passed"), "{out}");
     assert!(!marker.exists(), "the undercloud was removed and made anew");

@@ -9,9 +9,24 @@ use labwarp::tui::app::{Effect, Msg, Screen};
 use labwarp::tui::driver::Driver;
 use labwarp::tui::style::Styles;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
+
+/// Runs the ignored test `inner` of this test binary in a child — `cmd` is the binary
+/// itself or a wrapper in front of it (nsenter) — given what [`Driven::from_env`] reads
+/// (the lab file in `file_var`, the workspace) and the CLI's environment (sandbox, no
+/// stand-in delay): a test never changes its own process's environment.
+pub fn run_inner(mut cmd: Command, inner: &str, file_var: &str, file: &Path, ws: &Path) -> Output {
+    cmd.args(["--exact", inner, "--ignored", "--nocapture"])
+        .env(file_var, file)
+        .env("LABWARP_INNER_WS", ws)
+        .env("LABWARP_SANDBOX", "1")
+        .env("STANDIN_DELAY", "0")
+        .output()
+        .expect("run the inner test")
+}
 
 /// An App with the lab loaded, on the dashboard, and the driver that serves it.
 pub struct Driven {
