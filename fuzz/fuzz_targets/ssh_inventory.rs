@@ -5,7 +5,7 @@
 #![no_main]
 
 use labwarp::lab::{load_preset, preset_names};
-use labwarp::render::{RenderContext, hypervisor_is_local, inventory, ssh_config};
+use labwarp::render::{RenderContext, inventory, ssh_config};
 use libfuzzer_sys::fuzz_target;
 use serde_yaml::Value;
 use std::path::PathBuf;
@@ -195,7 +195,7 @@ fuzz_target!(|data: &[u8]| {
     let hv = lab
         .hypervisors
         .first()
-        .filter(|h| !hypervisor_is_local(&h.address))
+        .filter(|h| !h.is_local())
         .map(|h| (h.name.as_str(), h.ssh_user.as_str()));
     if let Ok(text) = ssh_config::render(&lab, &ctx) {
         check_ssh_config(&text, &known, hv);
