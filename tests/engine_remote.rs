@@ -239,7 +239,7 @@ fn vm_lab(tag: &str, port: u16, kernel: &Path, initrd: &Path) -> VmLab {
             "preset: demo\nname: {name}\nworkspace: {ws}\n\
 hypervisors:\n  - name: virthost\n    address: 127.0.0.1\n    ssh_port: {port}\n    ssh_user: root\n    stack_user: {name}s\n    libvirt_uri: qemu:///system\n    distro: debian\n    domain_type: qemu\n    pool_path: {pool}\n\
 networks:\n  - name: external\n    bridge: {name}e\n    mode: nat\n    cidr: 192.168.{octet}.0/24\n    gateway: 192.168.{octet}.1\n    dhcp: {{start: 192.168.{octet}.10, end: 192.168.{octet}.50}}\n  - name: overcloud\n    bridge: {name}o\n    mode: isolated\n    cidr: 192.168.{p}.0/24\n    gateway: 192.168.{p}.254\n\
-images:\n  cache_dir: {cache}\n  undercloud: {{source: {base}}}\n  overcloud_kernel: {{source: {kernel}}}\n  overcloud_initrd: {{source: {initrd}}}\n  kernel_cmdline: console=ttyS0 labwarp.ctlplane=192.168.{p}.1/24\n\
+images:\n  cache_dir: {cache}\n  undercloud: {{source: {base}, md5: {base_md5}}}\n  overcloud_kernel: {{source: {kernel}, md5: {kernel_md5}}}\n  overcloud_initrd: {{source: {initrd}, md5: {initrd_md5}}}\n  kernel_cmdline: console=ttyS0 labwarp.ctlplane=192.168.{p}.1/24\n\
 {tripleo}undercloud:\n{conf}\
 overcloud:\n  vbmc: {{base_port: {vbmc}, address: 192.168.{p}.254}}\n\
 # Tiny guests on a real libvirtd: installer memory rules a real undercloud would enforce.\n\
@@ -254,6 +254,9 @@ overrides: [undercloud-memory, node-memory]\n",
             base = base.display(),
             kernel = kernel.display(),
             initrd = initrd.display(),
+            base_md5 = engine_support::md5_of(&base),
+            kernel_md5 = engine_support::md5_of(kernel),
+            initrd_md5 = engine_support::md5_of(initrd),
         ),
     )
     .unwrap();

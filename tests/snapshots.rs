@@ -290,6 +290,60 @@ fn snapshot_restore_refusal_kill9_and_respin_on_the_lab_in_a_box() {
         "after the respin, steps still to do: {todo:?}"
     );
 
+    // A changed undercloud.conf: the install runs again, and the snapshot is taken again of
+    // that undercloud, so a respin never brings back the old settings.
+    let taken = |b: &LabBox| {
+        snapshots(b)
+            .iter()
+            .find(|s| s["name"] == "undercloud-installed")
+            .map(|s| s["created"].as_u64().unwrap_or(0))
+            .expect("undercloud-installed")
+    };
+    let first = taken(&b);
+    guest_ok(&b, "echo x > marker-before-reinstall");
+    std::thread::sleep(Duration::from_secs(1));
+    let file = b.file();
+    let yaml = std::fs::read_to_string(&file).unwrap();
+    let edited = yaml.replacen("  conf:\n", "  conf:\n    undercloud_debug: false\n", 1);
+    assert_ne!(
+        edited, yaml,
+        "the box's lab.yaml has no undercloud conf block"
+    );
+    std::fs::write(&file, edited).unwrap();
+    let o = b.lab.labwarp(&["run", "--yes"]);
+    assert!(
+        o.status.success(),
+        "run after the conf change: {}",
+        text(&o)
+    );
+    assert!(
+        stdout(&o).contains("installed from another undercloud.conf"),
+        "the snapshot step did not see the new install: {}",
+        text(&o)
+    );
+    assert_eq!(
+        calls(&b, "undercloud install"),
+        2,
+        "the changed undercloud.conf was not installed"
+    );
+    assert!(taken(&b) > first, "the snapshot was not taken again");
+    let o = b.lab.labwarp(&["run", "--yes", "--respin", "overcloud"]);
+    assert!(
+        o.status.success(),
+        "respin after the reinstall: {}",
+        text(&o)
+    );
+    assert!(
+        guest_ok(&b, "ls").contains("marker-before-reinstall"),
+        "respin brought back the undercloud of the old undercloud.conf"
+    );
+    assert!(
+        !stdout(&o).contains("undercloud.conf changed since the install"),
+        "respin had to install again: {}",
+        text(&o)
+    );
+    assert_eq!(calls(&b, "undercloud install"), 2, "respin installed again");
+
     // Respin the undercloud: back to the base image (a new VM, so a marker in the old one's
     // RAM is gone), installed once more, the snapshot taken again, the overcloud redeployed.
     let before = snapshots(&b)

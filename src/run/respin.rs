@@ -64,7 +64,7 @@ pub async fn overcloud_snapshot(ctx: &Ctx) -> anyhow::Result<String> {
             "snapshots.after_undercloud_install is empty in lab.yaml: the run takes no snapshot to respin from (name one, e.g. undercloud-installed, and run once)"
         );
     };
-    if !snapshot::list(ctx).await?.iter().any(|x| x.name == name) {
+    if snapshot::manifest(ctx, &name).await?.is_none() {
         anyhow::bail!(
             "the lab has no snapshot {name}: `labwarp run` takes it once the undercloud is installed (or `labwarp snapshot save {name}`)"
         );
@@ -99,7 +99,7 @@ pub async fn remove_undercloud(
     say: &(dyn Fn(String) + Send + Sync),
 ) -> anyhow::Result<()> {
     if let Some(name) = snapshot_name(&ctx.lab, false)?
-        && snapshot::list(ctx).await?.iter().any(|x| x.name == name)
+        && snapshot::manifest(ctx, &name).await?.is_some()
     {
         snapshot::delete(ctx, &name).await?;
         say(format!(

@@ -509,6 +509,109 @@ async fn an_unverified_check_is_counted_apart_never_as_done() {
     );
 }
 
+/// Makes a file, which its check can then only call unverified (as a download with no md5
+/// to check it against). Counts its applies.
+struct MadeUnverifiable {
+    path: PathBuf,
+    applies: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait]
+impl Step for MadeUnverifiable {
+    fn id(&self) -> &str {
+        "fetch"
+    }
+    fn title(&self) -> String {
+        "fetch something with no sum to check".into()
+    }
+    fn resources(&self) -> Vec<Resource> {
+        vec![Resource::File {
+            host: HostRole::Virthost,
+            path: self.path.clone(),
+            level: Level::Virthost,
+        }]
+    }
+    async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
+        Ok(if ctx.host(HostRole::Virthost).exists(&self.path).await? {
+            Check::unverified("present, but no sum says it is the right one")
+        } else {
+            Check::todo("missing")
+        })
+    }
+    async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+        self.applies
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ctx.host(HostRole::Virthost)
+            .write_file(&self.path, b"bytes\n", 0o644)
+            .await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_apply_whose_result_cannot_be_verified_is_unverified_and_its_resources_the_labs() {
+    let mut f = fixture().await;
+    let d = f.dir.path().to_path_buf();
+    let step = std::sync::Arc::new(MadeUnverifiable {
+        path: d.join("fetched"),
+        applies: Default::default(),
+    });
+    struct Shared(std::sync::Arc<MadeUnverifiable>);
+    #[async_trait]
+    impl Step for Shared {
+        fn id(&self) -> &str {
+            self.0.id()
+        }
+        fn title(&self) -> String {
+            self.0.title()
+        }
+        fn resources(&self) -> Vec<Resource> {
+            self.0.resources()
+        }
+        async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
+            self.0.check(ctx).await
+        }
+        async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
+            self.0.apply(ctx).await
+        }
+    }
+    let plan = vec![
+        Stage::new("one", "One", &[])
+            .then(Shared(step.clone()))
+            .then(file(&d, "after")),
+    ];
+    for round in 0..2 {
+        let s = run(
+            &plan,
+            f.ctx.clone(),
+            f.store.clone(),
+            &Selection::All,
+            &Cancel::new(),
+        )
+        .await
+        .unwrap();
+        // Not a failure ("applied, but the check still says" was), not done either.
+        assert!(s.ok, "round {round}");
+        assert_eq!(s.unverified, vec!["one/fetch".to_string()], "round {round}");
+        let ev = drain(&mut f.rx);
+        assert!(ev.iter().any(|e| matches!(e,
+            Event::StepUnverified { step, reason, .. } if step == "fetch" && reason.contains("no sum"))));
+        let st = load(f.store.path()).unwrap();
+        assert_eq!(st.steps["one/fetch"].status, StepStatus::Unverified);
+        // What the apply made is the lab's (clean removes it).
+        let made: Vec<_> = st
+            .resources
+            .iter()
+            .filter(|e| e.resource == step.resources()[0])
+            .collect();
+        assert_eq!(made.len(), 1, "{:?}", st.resources);
+        assert_eq!(made[0].status, ResourceStatus::Created);
+        assert!(d.join("after.txt").exists());
+    }
+    // Applied once: the second round found it present and only could not verify it.
+    assert_eq!(step.applies.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
 /// A check whose first `drops` calls lose their channel (as a small sshd does), the
 /// next one seeing `marker`. Counts its calls.
 struct DroppedOnce {

@@ -479,16 +479,30 @@ pub fn tripleo_tarballs(tmp: &Path) -> String {
             .output()
             .expect("tar");
         assert!(o.status.success(), "tar: {}", text(&o));
-        let o = Command::new("md5sum").arg(&file).output().expect("md5sum");
-        let sum = String::from_utf8_lossy(&o.stdout)
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_string();
         yaml.push_str(&format!(
-            "  {field}: {{source: {}, md5: {sum}}}\n",
-            file.display()
+            "  {field}: {{source: {}, md5: {}}}\n",
+            file.display(),
+            md5_of(&file)
         ));
     }
     yaml
+}
+
+/// A local file's md5, as `md5sum` prints it: what a test lab gives in `images.*.md5`, so the
+/// image steps verify what they copy (with no md5 they are UNVERIFIED, by design).
+pub fn md5_of(file: &Path) -> String {
+    let o = Command::new("md5sum").arg(file).output().expect("md5sum");
+    assert!(
+        o.status.success(),
+        "md5sum {}: {}",
+        file.display(),
+        text(&o)
+    );
+    let sum = String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(sum.len(), 32, "md5sum {}: {sum:?}", file.display());
+    sum
 }

@@ -289,9 +289,9 @@ networks:
     gateway: 192.168.{p}.254
 images:
   cache_dir: {tmp}/cache
-  undercloud: {{source: {base}}}
-  overcloud_kernel: {{source: {kernel}}}
-  overcloud_initrd: {{source: {initrd}}}
+  undercloud: {{source: {base}, md5: {base_md5}}}
+  overcloud_kernel: {{source: {kernel}, md5: {kernel_md5}}}
+  overcloud_initrd: {{source: {initrd}, md5: {initrd_md5}}}
   # labwarp.ctlplane: the tiny guest puts local_ip on eth1, as TripleO's install would;
   # labwarp.dhcp: it serves DHCP (the ctlplane's dhcp_start-dhcp_end) and HTTP boot there,
   # as ironic would.
@@ -322,6 +322,9 @@ overrides: [undercloud-memory, node-memory]
         base = base.display(),
         kernel = guest.kernel.display(),
         initrd = guest.initrd.display(),
+        base_md5 = crate::engine_support::md5_of(base),
+        kernel_md5 = crate::engine_support::md5_of(&guest.kernel),
+        initrd_md5 = crate::engine_support::md5_of(&guest.initrd),
     )
 }
 

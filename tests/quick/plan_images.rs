@@ -5,6 +5,7 @@
 use crate::plan_support;
 
 use labwarp::lab::{ImageSource, Lab};
+use labwarp::plan::Step;
 use labwarp::plan::steps::images::Download;
 use plan_support::{HttpServer, content, env, md5};
 use std::path::Path;
@@ -216,6 +217,36 @@ async fn a_broken_source_url_fails_naming_the_field_and_keeps_nothing_in_place()
     );
     assert!(err.contains("curl exit 22"), "{err}");
     assert!(!step.path.exists());
+}
+
+#[tokio::test]
+async fn an_image_with_no_md5_is_fetched_once_and_never_called_verified() {
+    let body = content(4096, 3);
+    let srv = HttpServer::start(vec![("/img.qcow2".into(), body.clone())], None).await;
+    let e = env(Lab::default()).await;
+    let step = download(
+        e.dir.path(),
+        ImageSource {
+            source: srv.url("/img.qcow2"),
+            md5: None,
+            md5_url: None,
+        },
+    );
+    let sc = e.ctx.step("images", "undercloud-image");
+    let before = step.check(&sc).await.unwrap();
+    assert!(!before.done && !before.unverified, "{before:?}");
+    step.apply(&sc).await.expect("download");
+    assert_eq!(std::fs::read(&step.path).unwrap(), body);
+    // Cached, but nothing says it is the image wanted: UNVERIFIED (the runner counts it
+    // apart and never applies it again), not done.
+    let after = step.check(&sc).await.unwrap();
+    assert!(after.unverified && !after.done, "{after:?}");
+    assert!(
+        after.saw.contains("images.undercloud gives no md5")
+            && after.saw.contains("set images.undercloud.md5"),
+        "{after:?}"
+    );
+    assert_eq!(srv.requests().len(), 1);
 }
 
 #[test]

@@ -20,8 +20,10 @@ mod save;
 mod store;
 
 pub use restore::{RestoreOptions, restore};
-pub use save::save;
-pub use store::{Manifest, SnapshotInfo, check_name, clean_candidate, delete, list, recover, root};
+pub use save::{save, save_after_install};
+pub use store::{
+    Manifest, SnapshotInfo, check_name, clean_candidate, delete, list, manifest, recover, root,
+};
 
 /// The lab's VM domains as lab.yaml names them: the undercloud first, then every node.
 pub fn lab_domains(lab: &crate::lab::Lab) -> Vec<String> {

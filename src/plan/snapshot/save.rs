@@ -19,6 +19,26 @@ pub async fn save(
     name: &str,
     say: &(dyn Fn(String) + Send + Sync),
 ) -> anyhow::Result<SnapshotInfo> {
+    save_with(ctx, name, None, say).await
+}
+
+/// The run's own snapshot once the undercloud is installed: its manifest records the md5 of
+/// the undercloud.conf installed from (`undercloud_conf_md5`).
+pub async fn save_after_install(
+    ctx: &Ctx,
+    name: &str,
+    undercloud_conf_md5: &str,
+    say: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<SnapshotInfo> {
+    save_with(ctx, name, Some(undercloud_conf_md5.to_string()), say).await
+}
+
+async fn save_with(
+    ctx: &Ctx,
+    name: &str,
+    undercloud_conf_md5: Option<String>,
+    say: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<SnapshotInfo> {
     check_name(name)?;
     for line in recover(ctx).await? {
         say(line);
@@ -182,6 +202,7 @@ pub async fn save(
         state_file: state.is_some(),
         known_hosts: kh.is_some(),
         vbmc_entries: vbmc,
+        undercloud_conf_md5,
     };
     host.write_root_file(
         &dir.join(MANIFEST),

@@ -52,6 +52,11 @@ pub struct Manifest {
     pub state_file: bool,
     pub known_hosts: bool,
     pub vbmc_entries: bool,
+    /// md5 of the undercloud.conf the undercloud in it was installed from, when the run's
+    /// own snapshot after the install took it (steps/snapshot.rs retakes it when the wanted
+    /// file changes); absent for snapshots saved by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undercloud_conf_md5: Option<String>,
 }
 
 /// A snapshot as `snapshot list` shows it.
@@ -206,6 +211,12 @@ pub(super) async fn open(ctx: &Ctx, name: &str) -> anyhow::Result<Option<Manifes
     Ok(Some(m))
 }
 
+/// The manifest of this lab's snapshot `name`, or `None` when there is none: a cheap
+/// existence test (no sizes), for the run's own snapshot step and respin.
+pub async fn manifest(ctx: &Ctx, name: &str) -> anyhow::Result<Option<Manifest>> {
+    open(ctx, name).await
+}
+
 /// The lab's complete snapshots, oldest first, with their sizes on disk.
 pub async fn list(ctx: &Ctx) -> anyhow::Result<Vec<SnapshotInfo>> {
     let root = root(ctx);
@@ -353,8 +364,18 @@ mod tests {
             state_file: true,
             known_hosts: true,
             vbmc_entries: false,
+            undercloud_conf_md5: Some("d41d8cd98f00b204e9800998ecf8427e".into()),
         };
         let text = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<Manifest>(&text).unwrap(), m);
+        // A manifest written before the install's md5 was recorded still reads, without it.
+        let older = text.replace(
+            ",\"undercloud_conf_md5\":\"d41d8cd98f00b204e9800998ecf8427e\"",
+            "",
+        );
+        assert_ne!(older, text);
+        let back = serde_json::from_str::<Manifest>(&older).unwrap();
+        assert_eq!(back.undercloud_conf_md5, None);
+        assert_eq!(back.vms, m.vms);
     }
 }

@@ -133,11 +133,14 @@ pub(super) fn install_stage(i: &Inputs) -> anyhow::Result<Stage> {
     })
     .then(UndercloudInstall {
         cli: cli.clone(),
-        conf,
+        conf: conf.clone(),
     });
     // The lab saved once installed, for `run --respin overcloud` (steps/snapshot.rs).
     if let (false, Some(name)) = (facts.sandbox, snapshot_name(lab, false)?) {
-        install = install.then(RespinSnapshot { name });
+        install = install.then(RespinSnapshot {
+            name,
+            undercloud_conf: conf,
+        });
     }
     Ok(install)
 }

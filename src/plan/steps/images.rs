@@ -294,9 +294,12 @@ impl Step for Download {
                 self.path.display(),
                 self.field
             )),
-            (None, None, false) => Check::done(format!(
-                "{} cached (no md5 given in {}: not verified)",
+            // Present, but nothing says it is the image wanted: not done, not failed.
+            (None, None, false) => Check::unverified(format!(
+                "{} cached, but whether it is the image wanted is not verified: {} gives no md5 (set {}.md5 or {}.md5_url)",
                 self.path.display(),
+                self.field,
+                self.field,
                 self.field
             )),
         })

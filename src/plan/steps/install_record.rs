@@ -15,7 +15,7 @@ pub fn record_path(home: &Path) -> PathBuf {
     home.join(RECORD)
 }
 
-fn md5_hex(data: &[u8]) -> String {
+pub fn md5_hex(data: &[u8]) -> String {
     use md5::{Digest, Md5};
     format!("{:x}", Md5::digest(data))
 }
