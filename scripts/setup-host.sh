@@ -70,7 +70,7 @@ if [ ! -x "$VENV/bin/ansible-inventory" ]; then
   "$VENV/bin/pip" install -q ansible-core
 fi
 # VirtualBMC from PyPI in the venv labwarp's vbmc-install step uses by default (its check,
-# `vbmc --version`, then passes, so tests/vbmc.rs and the engine tests need not build
+# `vbmc --version`, then passes, so tests/daemons/vbmc.rs and the engine tests need not build
 # libvirt-python each time). Made here, it carries no labwarp marker: `labwarp clean
 # --level all` leaves it in place.
 VBMC_VENV=${LABWARP_VBMC_VENV:-/opt/labwarp-vbmc}
@@ -84,8 +84,8 @@ fi
 # judge of tests/quick/tripleo_contract.rs, in its own venv (LABWARP_TRIPLEO_VENV, default
 # /opt/labwarp-tripleo). Skipped when already installed.
 bash "$(dirname "$0")/setup-tripleo.sh"
-# The tiny test guest (Debian kernel + busybox/dropbear initrd) that tests/tiny_guest.rs and
-# tests/kvm_probe.rs boot. The tests also build it on demand; building here keeps that ~20 s
+# The tiny test guest (Debian kernel + busybox/dropbear initrd) that tests/daemons/tiny_guest.rs and
+# tests/daemons/kvm_probe.rs boot. The tests also build it on demand; building here keeps that ~20 s
 # out of the test run. Cached by package versions: a rerun is instant.
 TINY=${LABWARP_TINY_GUEST_CACHE:-/var/cache/labwarp-test/tiny-guest}
 log "tiny guest in $TINY"

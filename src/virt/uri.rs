@@ -12,7 +12,7 @@
 //! - the `libssh` transport (`qemu+libssh://`) reads `known_hosts=` itself;
 //!   [`SshUri::libssh`] sets it with `known_hosts_verify=normal` (unknown keys refused).
 //!
-//! tests/virt_ssh.rs runs both against a real sshd and the real libvirtd: the pinned key
+//! tests/daemons/virt_ssh.rs runs both against a real sshd and the real libvirtd: the pinned key
 //! connects; a different pinned key, or none, is refused.
 //!
 //! [`check`] refuses any URI that turns host key checking off (`no_verify=1`,

@@ -1,4 +1,4 @@
-//! Hostile values for input tests (tests/security_hostile.rs, tests/ssh_cli.rs): each tries to
+//! Hostile values for input tests (tests/daemons/security_hostile.rs, tests/daemons/ssh_cli.rs): each tries to
 //! run `touch CANARY` or otherwise misbehave in a shell, a config format or a terminal.
 
 use std::path::Path;

@@ -1,10 +1,13 @@
-//! Shared fixtures for integration tests (each test file includes this with `mod common;`).
+//! Shared fixtures for integration tests (each test binary declares this once with `mod common;`).
 #![allow(dead_code)]
 
 pub mod hostile;
 pub mod labyaml;
 pub mod podman;
 pub mod procs;
+pub mod turn;
+
+pub use turn::turn;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,5 +1,5 @@
 //! Samples every process's command line and environment from /proc while something runs, to
-//! prove a secret never appears in them (tests/security_secrets.rs, tests/ssh_cli.rs).
+//! prove a secret never appears in them (tests/daemons/security_secrets.rs, tests/daemons/ssh_cli.rs).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -262,7 +262,7 @@ fn lab_yaml(
     base: &Path,
 ) -> String {
     format!(
-        "# The lab in a box (tests/lab_in_a_box.rs): this machine over SSH, the tiny guest.
+        "# The lab in a box (tests/journeys/lab_in_a_box.rs): this machine over SSH, the tiny guest.
 name: {name}
 workspace: {ws}
 hypervisors:

@@ -5,9 +5,8 @@
 //! thirty did (issue 19: the build time of `scripts/test`). Run one file's tests with
 //! `cargo test --test quick tui::` (the file's name, then `::`).
 //!
-//! The heavier tests (real libvirtd with guests, sshd in namespaces, podman, faults, the
-//! lab in a box, tmux journeys) stay one binary per file: they share this machine's
-//! daemons, ports and namespaces and run one binary after another.
+//! The heavier tests are grouped the same way by what they need: `tests/daemons/`,
+//! `tests/faults/`, `tests/journeys/`, `tests/tui/` (ARCHITECTURE.md, "Tests").
 
 // Support modules shared by the files below (declared once: each file `use`s them).
 #[path = "../common/mod.rs"]
@@ -40,6 +39,7 @@ mod qemu_conf_editor;
 mod render_golden;
 mod render_tools;
 mod security_trust;
+mod shared_turns;
 mod standin_openstack;
 mod themes;
 mod tripleo_contract;

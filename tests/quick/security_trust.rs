@@ -4,8 +4,8 @@
 //! `yes` and points at the workspace's pinned known_hosts, never /dev/null.
 //!
 //! The behaviour behind it is tested against real sshd's elsewhere: a changed host key is
-//! refused (tests/ssh.rs `host_keys_are_pinned_and_a_swapped_key_is_refused`), `qemu+ssh://`
-//! uses the pinned known_hosts (tests/virt_ssh.rs).
+//! refused (tests/daemons/ssh.rs `host_keys_are_pinned_and_a_swapped_key_is_refused`), `qemu+ssh://`
+//! uses the pinned known_hosts (tests/daemons/virt_ssh.rs).
 
 use crate::engine_support;
 

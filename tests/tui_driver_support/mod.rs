@@ -14,18 +14,40 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-/// Runs the ignored test `inner` of this test binary in a child — `cmd` is the binary
-/// itself or a wrapper in front of it (nsenter) — given what [`Driven::from_env`] reads
-/// (the lab file in `file_var`, the workspace) and the CLI's environment (sandbox, no
-/// stand-in delay): a test never changes its own process's environment.
-pub fn run_inner(mut cmd: Command, inner: &str, file_var: &str, file: &Path, ws: &Path) -> Output {
-    cmd.args(["--exact", inner, "--ignored", "--nocapture"])
-        .env(file_var, file)
-        .env("LABWARP_INNER_WS", ws)
-        .env("LABWARP_SANDBOX", "1")
-        .env("STANDIN_DELAY", "0")
-        .output()
-        .expect("run the inner test")
+/// Runs the ignored test `inner` of the module `module` (its `module_path!()`) of this test
+/// binary in a child — `cmd` is the binary itself or a wrapper in front of it (nsenter) —
+/// given what [`Driven::from_env`] reads (the lab file in `file_var`, the workspace) and the
+/// CLI's environment (sandbox, no stand-in delay): a test never changes its own process's
+/// environment.
+pub fn run_inner(
+    mut cmd: Command,
+    module: &str,
+    inner: &str,
+    file_var: &str,
+    file: &Path,
+    ws: &Path,
+) -> Output {
+    cmd.args([
+        "--exact",
+        &test_name(module, inner),
+        "--ignored",
+        "--nocapture",
+    ])
+    .env(file_var, file)
+    .env("LABWARP_INNER_WS", ws)
+    .env("LABWARP_SANDBOX", "1")
+    .env("STANDIN_DELAY", "0")
+    .output()
+    .expect("run the inner test")
+}
+
+/// libtest's name of test `f` in the module `module` (`module_path!()`, which starts with the
+/// binary's crate name; libtest's names do not).
+pub fn test_name(module: &str, f: &str) -> String {
+    match module.split_once("::") {
+        Some((_, path)) => format!("{path}::{f}"),
+        None => f.to_string(),
+    }
 }
 
 /// An App with the lab loaded, on the dashboard, and the driver that serves it.
