@@ -295,6 +295,46 @@ fn a_kill_9_leaves_the_install_running_and_the_next_run_follows_it() {
 }
 
 #[test]
+fn an_install_that_ends_while_labwarp_is_dead_still_records_its_undercloud_conf() {
+    let _turn = crate::common::turn(module_path!());
+    let mut lab = TestLab::demo("rec");
+    lab.env.push(("STANDIN_DELAY".into(), "0.3".into()));
+    let worker = kill_9_during_the_install(&lab);
+    // The detached install goes on without labwarp and ends.
+    let (base, _) = install_job(&lab);
+    let rc = base.with_extension("rc");
+    let mut waited = 0;
+    while !rc.exists() {
+        assert!(
+            waited < 600,
+            "the install job (worker {worker}) never ended: {}",
+            std::fs::read_to_string(base.with_extension("log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        waited += 1;
+    }
+    assert_eq!(std::fs::read_to_string(&rc).unwrap().trim(), "0");
+    // Which undercloud.conf it ran from is on record, written by the job itself: the
+    // rerun's check needs it to notice a later change of the file.
+    let home = lab.ws().join("sandbox/undercloud/home/stack");
+    let record = std::fs::read_to_string(home.join(".labwarp-installed-undercloud-conf.md5"))
+        .expect("the finished install left no record of its undercloud.conf");
+    assert_eq!(
+        record.trim(),
+        crate::engine_support::md5_of(&home.join("undercloud.conf"))
+    );
+    let o = lab.labwarp(&["run", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let journal = std::fs::read_to_string(home.join(".standin/invocations")).unwrap();
+    let installs = journal
+        .lines()
+        .filter(|l| l.starts_with("undercloud install"))
+        .count();
+    assert_eq!(installs, 1, "the rerun installed again:\n{journal}");
+    assert_built(&lab);
+}
+
+#[test]
 fn clean_stops_an_install_left_running_by_a_kill_9() {
     let _turn = crate::common::turn(module_path!());
     let mut lab = TestLab::demo("jobc");

@@ -16,6 +16,8 @@ pub struct NetworkFields {
     pub dhcp: Option<(String, String)>,
     /// The first `<ip>`'s fixed leases (`mac name ip`), sorted.
     pub hosts: Vec<String>,
+    /// Every other `<ip>` (`family address/prefix`, e.g. an IPv6 one added by hand), sorted.
+    pub other_ips: Vec<String>,
 }
 
 fn prefix_of(ip: &Element) -> Option<u32> {
@@ -24,6 +26,16 @@ fn prefix_of(ip: &Element) -> Option<u32> {
     }
     let mask: Ipv4Addr = ip.attr("netmask")?.parse().ok()?;
     Some(u32::from(mask).count_ones())
+}
+
+/// An `<ip>` as compared: `family address/prefix` (libvirt's family defaults to ipv4).
+fn address_of(ip: &Element) -> String {
+    format!(
+        "{} {}/{}",
+        ip.attr("family").unwrap_or("ipv4"),
+        ip.attr("address").unwrap_or("-"),
+        prefix_of(ip).map_or_else(|| "-".to_string(), |p| p.to_string())
+    )
 }
 
 pub fn fields(net: &Element) -> NetworkFields {
@@ -62,6 +74,11 @@ pub fn fields(net: &Element) -> NetworkFields {
                 .unwrap_or_default();
             h.sort();
             h
+        },
+        other_ips: {
+            let mut v: Vec<String> = net.children_named("ip").skip(1).map(address_of).collect();
+            v.sort();
+            v
         },
     }
 }
@@ -151,6 +168,24 @@ pub fn drift(wanted_xml: &str, live_xml: &str, recreate: &str) -> Result<Vec<Dri
             recreate,
         ));
     }
+    // An address added to the live network (an IPv6 one by `virsh net-edit`, say) or one the
+    // lab no longer has: libvirt takes a network's addresses only when it is defined.
+    if want.other_ips != live.other_ips {
+        let show = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        out.push(Drift::recreate(
+            "other_addresses",
+            show(&live.other_ips),
+            show(&want.other_ips),
+            lost,
+            recreate,
+        ));
+    }
     Ok(out)
 }
 
@@ -236,6 +271,37 @@ mod tests {
                 "52:54:00:aa:bb:cc uc 192.168.5.20"
             )
         );
+    }
+
+    #[test]
+    fn an_address_added_by_hand_is_a_recreate_and_only_it() {
+        let want = net("br0", "192.168.5.1", Some(("192.168.5.10", "192.168.5.50")));
+        let live = want.replace(
+            "</network>",
+            "<ip family='ipv6' address='fd00:5::1' prefix='64'/></network>",
+        );
+        let d = drift(&want, &live, "labwarp run --fresh virthost").unwrap();
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(
+            (
+                d[0].field.as_str(),
+                d[0].cost,
+                d[0].live.as_str(),
+                d[0].wanted.as_str()
+            ),
+            (
+                "other_addresses",
+                DriftCost::Recreate,
+                "ipv6 fd00:5::1/64",
+                "none"
+            )
+        );
+        // The same extra address on both sides (in another order of attributes) is no drift.
+        let both = live.replace(
+            "<ip family='ipv6' address='fd00:5::1' prefix='64'/>",
+            "<ip prefix='64' address='fd00:5::1' family='ipv6'/>",
+        );
+        assert_eq!(drift(&live, &both, "cmd").unwrap(), Vec::new());
     }
 
     #[test]

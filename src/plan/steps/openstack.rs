@@ -338,7 +338,11 @@ impl Step for UndercloudInstall {
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         self.preflight(ctx).await?;
-        let install = self.cli.cmd_before_install(&undercloud_install_argv());
+        let install = super::install_record::written_by_the_install(
+            self.cli.cmd_before_install(&undercloud_install_argv()),
+            &self.cli.home,
+            &self.conf,
+        );
         self.cli.run_job(ctx, self.id(), &install).await?;
         if self.cli.standin && self.cli.container_host == HostRole::Virthost {
             // The same stand-in starts the containers in the hypervisor's podman, fed on
@@ -358,7 +362,6 @@ impl Step for UndercloudInstall {
             .stdin(STANDIN.as_bytes().to_vec());
             ctx.run_ok(HostRole::Virthost, &cmd).await?;
         }
-        super::install_record::record_install(ctx, &self.cli.home, &self.conf).await?;
         emit_containers(ctx).await;
         Ok(())
     }
