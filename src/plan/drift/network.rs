@@ -87,6 +87,14 @@ fn show(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "none".into())
 }
 
+fn show_list(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".to_string()
+    } else {
+        v.join(", ")
+    }
+}
+
 fn show_range(r: &Option<(String, String)>) -> String {
     r.as_ref()
         .map(|(s, e)| format!("{s}-{e}"))
@@ -151,17 +159,10 @@ pub fn drift(wanted_xml: &str, live_xml: &str, recreate: &str) -> Result<Vec<Dri
     // known_hosts, written into ssh.config and the inventory), so a change is not patched
     // into the network under a running VM.
     if want.hosts != live.hosts {
-        let show = |h: &[String]| {
-            if h.is_empty() {
-                "none".to_string()
-            } else {
-                h.join(", ")
-            }
-        };
         out.push(Drift::recreate(
             "dhcp_hosts",
-            show(&live.hosts),
-            show(&want.hosts),
+            show_list(&live.hosts),
+            show_list(&want.hosts),
             format!(
                 "{lost}; the VM with a fixed lease changes address (it is pinned in known_hosts, ssh.config and the inventory), so its VMs are made anew too"
             ),
@@ -171,17 +172,10 @@ pub fn drift(wanted_xml: &str, live_xml: &str, recreate: &str) -> Result<Vec<Dri
     // An address added to the live network (an IPv6 one by `virsh net-edit`, say) or one the
     // lab no longer has: libvirt takes a network's addresses only when it is defined.
     if want.other_ips != live.other_ips {
-        let show = |v: &[String]| {
-            if v.is_empty() {
-                "none".to_string()
-            } else {
-                v.join(", ")
-            }
-        };
         out.push(Drift::recreate(
             "other_addresses",
-            show(&live.other_ips),
-            show(&want.other_ips),
+            show_list(&live.other_ips),
+            show_list(&want.other_ips),
             lost,
             recreate,
         ));
@@ -200,6 +194,13 @@ mod tests {
         format!(
             "<network><name>n</name><forward mode='nat'/><bridge name='{bridge}' stp='off'/><ip address='{addr}' netmask='255.255.255.0'>{range}</ip></network>"
         )
+    }
+
+    /// The one drift row of `d`: its field, cost, live and wanted values.
+    fn only(d: &[Drift]) -> (&str, DriftCost, &str, &str) {
+        assert_eq!(d.len(), 1, "{d:?}");
+        let r = &d[0];
+        (r.field.as_str(), r.cost, r.live.as_str(), r.wanted.as_str())
     }
 
     #[test]
@@ -256,14 +257,8 @@ mod tests {
             Vec::new()
         );
         let d = drift(&host("192.168.5.20"), &host("192.168.5.10"), "cmd").unwrap();
-        assert_eq!(d.len(), 1, "{d:?}");
         assert_eq!(
-            (
-                d[0].field.as_str(),
-                d[0].cost,
-                d[0].live.as_str(),
-                d[0].wanted.as_str()
-            ),
+            only(&d),
             (
                 "dhcp_hosts",
                 DriftCost::Recreate,
@@ -281,14 +276,8 @@ mod tests {
             "<ip family='ipv6' address='fd00:5::1' prefix='64'/></network>",
         );
         let d = drift(&want, &live, "labwarp run --fresh virthost").unwrap();
-        assert_eq!(d.len(), 1, "{d:?}");
         assert_eq!(
-            (
-                d[0].field.as_str(),
-                d[0].cost,
-                d[0].live.as_str(),
-                d[0].wanted.as_str()
-            ),
+            only(&d),
             (
                 "other_addresses",
                 DriftCost::Recreate,
