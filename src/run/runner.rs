@@ -475,26 +475,25 @@ async fn run_step(
         step.apply(&sc).await?;
         fault::point(&ctx.workspace, &k, "after-apply").await?;
         let after = crate::plan::check_again_if_lost(&*step, &sc).await?;
-        if after.unverified {
-            // Applied, and what was made is the lab's; whether it is right cannot be checked
-            // here (an image downloaded with no md5 to verify it): said apart, never done.
-            store.update(|s| {
-                for r in &resources {
-                    s.record_resource(r, ResourceStatus::Created, &k);
-                }
-                s.record_step(&k, StepStatus::Unverified, Some(after.saw.clone()))
-            })?;
-            return Err(Unverified(after.saw).into());
-        }
-        if !after.done {
+        if !after.done && !after.unverified {
             anyhow::bail!("applied, but the check still says: {}", after.saw);
         }
+        // Applied, and what was made is the lab's. A check that can only call the result
+        // unverified (an image downloaded with no md5 to verify it) is said apart, never done.
+        let (status, saw) = if after.unverified {
+            (StepStatus::Unverified, Some(after.saw.clone()))
+        } else {
+            (StepStatus::Done, None)
+        };
         store.update(|s| {
             for r in &resources {
                 s.record_resource(r, ResourceStatus::Created, &k);
             }
-            s.record_step(&k, StepStatus::Done, None);
+            s.record_step(&k, status, saw);
         })?;
+        if after.unverified {
+            return Err(Unverified(after.saw).into());
+        }
         Ok(None)
     }
     .await;

@@ -77,7 +77,8 @@ pub fn written_by_the_install(install: Cmd, home: &Path, wanted: &[u8]) -> Cmd {
     Cmd { argv, ..install }
 }
 
-fn short(h: &str) -> &str {
+/// The first 12 hex digits of an md5, as messages show it.
+pub(super) fn short(h: &str) -> &str {
     h.get(..12).unwrap_or(h)
 }
 

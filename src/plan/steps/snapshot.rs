@@ -7,7 +7,7 @@
 //! wanted file changes, the install runs again (install_record.rs) and this step takes the
 //! snapshot again: a respin must never bring back an undercloud of the old settings.
 
-use super::install_record::md5_hex;
+use super::install_record::{md5_hex, short};
 use crate::plan::{Check, Step, StepCtx};
 use async_trait::async_trait;
 
@@ -90,8 +90,4 @@ impl Step for RespinSnapshot {
         ));
         Ok(())
     }
-}
-
-fn short(h: &str) -> &str {
-    h.get(..12).unwrap_or(h)
 }
