@@ -50,7 +50,8 @@ tail -c +"$2" "$j.log" 2>/dev/null || true
 
 /// `sh -c STOP sh JOB`: stops every process of the worker's session (the worker is a
 /// session leader, so whatever it started carries its session id, wherever it was
-/// reparented), TERM first and KILL after 10 s, and waits until none is left; prints
+/// reparented) — never of a session whose leader merely reuses the pid file's pid —, TERM
+/// first and KILL after 10 s, and waits until none is left; prints
 /// `stopped PID` when it stopped something, `left PIDS` (exit 1) when some survived.
 /// Zombies are skipped: they run nothing, and a PID 1 that does not reap keeps them.
 /// (`kill -- -PGID` is not used: dash and busybox refuse `--` there, which once let the
@@ -59,6 +60,15 @@ const STOP: &str = r#"
 j=$1
 p=$(cat "$j.pid" 2>/dev/null) || exit 0
 case $p in ''|*[!0-9]*) exit 0 ;; esac
+# A live process with that pid that is not the worker (a zombie worker still is) holds a
+# reused pid (pid_max can be 32768): its session is somebody else's, left alone. A pid
+# is never reused while processes of its session live, so with no such process the
+# session's members are the job's.
+if [ -e "/proc/$p" ] && ! alive "$j"; then
+  s=$(cat "/proc/$p/stat" 2>/dev/null) || exit 0
+  set -- ${s##*) }
+  [ "$1" = Z ] || exit 0
+fi
 members() {
   for f in /proc/[0-9]*/stat; do
     s=$(cat "$f" 2>/dev/null) || continue
@@ -305,4 +315,56 @@ fn text(p: &Path) -> String {
 /// Where a lab's jobs live on the undercloud: a directory in the stack user's home.
 pub fn jobs_dir(home: &Path) -> PathBuf {
     home.join(".labwarp-jobs")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Job;
+    use crate::host::LocalHost;
+    use std::process::{Child, Command};
+
+    /// A session leader (`setsid` execs in place: the test's child leads no group).
+    fn session_leader(argv: &[&str]) -> Child {
+        Command::new("setsid").args(argv).spawn().expect("setsid")
+    }
+
+    fn running(c: &mut Child) -> bool {
+        c.try_wait().unwrap().is_none()
+    }
+
+    #[tokio::test]
+    async fn stop_leaves_a_session_whose_leader_only_reuses_the_jobs_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = Job::new(dir.path(), "install");
+        // The pid file names a live session leader that is not the job's worker (as after
+        // the worker ended and its pid was handed out again).
+        let mut other = session_leader(&["sleep", "60"]);
+        std::fs::write(job.with_ext("pid"), format!("{}\n", other.id())).unwrap();
+        let did = job.stop_and_remove(&LocalHost::new()).await.unwrap();
+        assert!(running(&mut other), "another session was stopped: {did:?}");
+        assert!(!did.iter().any(|d| d.starts_with("stopped")), "{did:?}");
+        assert!(
+            !job.with_ext("pid").exists(),
+            "the job's files go all the same"
+        );
+        other.kill().unwrap();
+        other.wait().unwrap();
+    }
+
+    #[tokio::test]
+    async fn stop_ends_the_jobs_own_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = Job::new(dir.path(), "install");
+        // The worker's command line names the job's path, as the launcher's does.
+        let base = job.base().to_string_lossy().into_owned();
+        let mut worker = session_leader(&["sh", "-c", "sleep 60", "sh", &base]);
+        std::fs::write(job.with_ext("pid"), format!("{}\n", worker.id())).unwrap();
+        let did = job.stop_and_remove(&LocalHost::new()).await.unwrap();
+        assert!(
+            did.iter()
+                .any(|d| d.starts_with("stopped job") && d.contains(&worker.id().to_string())),
+            "{did:?}"
+        );
+        assert!(!running(&mut worker), "the job's worker still runs");
+    }
 }
