@@ -7,7 +7,8 @@
 //! restore's own share timed from the moment the run says the lab is back at the snapshot;
 //! then `labwarp run --fresh nodes --yes` (every VM, disk, BMC entry and snapshot removed,
 //! then the lab built again: undercloud boot and install, the snapshot, the nodes, the
-//! deploy). Both end with every stage finished.
+//! deploy). Both end with every stage finished. `LABWARP_BENCH_LOG_DIR=DIR` keeps each
+//! run's whole output there.
 
 use crate::common::Stats;
 use crate::figures::Figure;
@@ -45,12 +46,15 @@ fn timed(
             stages.push(line.clone());
         }
         tail.push(line);
-        if tail.len() > 40 {
-            tail.remove(0);
-        }
     }
     let st = child.wait().expect("wait for labwarp");
-    assert!(st.success(), "labwarp {args:?} failed: {}", tail.join("\n"));
+    // Each run's whole output, for where the time went step by step.
+    if let Some(dir) = std::env::var_os("LABWARP_BENCH_LOG_DIR") {
+        let name = format!("{}-{}.log", args.join("_"), start.elapsed().as_millis());
+        let _ = std::fs::write(std::path::Path::new(&dir).join(name), tail.join("\n"));
+    }
+    let last = &tail[tail.len().saturating_sub(40)..];
+    assert!(st.success(), "labwarp {args:?} failed: {}", last.join("\n"));
     (start.elapsed(), at, stages)
 }
 

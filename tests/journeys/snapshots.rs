@@ -284,6 +284,29 @@ fn snapshot_restore_refusal_kill9_and_respin_on_the_lab_in_a_box() {
         todo.is_empty(),
         "after the respin, steps still to do: {todo:?}"
     );
+    // The nodes were made after the snapshot and kept by the respin: the restored state
+    // file still records their disks and console logs, so clean removes them (it left them
+    // behind, and a rebuild refused the console logs as not labwarp's).
+    let o = b
+        .lab
+        .labwarp(&["clean", "--level", "nodes", "--dry-run", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let dry: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let listed: Vec<&str> = dry["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["what"].as_str())
+        .collect();
+    for n in &b.nodes {
+        let d = b.domain(n);
+        for f in [format!("/{d}.qcow2"), format!("/{d}-console.log")] {
+            assert!(
+                listed.iter().any(|w| w.contains(&f)),
+                "after the respin, clean would leave {f} behind: {listed:?}"
+            );
+        }
+    }
 
     // A changed undercloud.conf: the install runs again, and the snapshot is taken again of
     // that undercloud, so a respin never brings back the old settings.

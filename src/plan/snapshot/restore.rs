@@ -83,6 +83,56 @@ async fn mismatch(
     Ok(((!why.is_empty()).then(|| why.join("; ")), extra_nodes))
 }
 
+/// The state file after a restore: the snapshot's, plus the records of what labwarp made on
+/// the hypervisor since (the disks and console logs of nodes added after it, a network, a
+/// BMC entry, a changed qemu.conf's backup). A restore puts back the VMs' disks and memory,
+/// not the hypervisor: those things are still there, and without their records labwarp
+/// could neither prove them its own nor remove them (`clean` left a respun lab's node disks
+/// behind, and the next build refused their console logs as in the way). What was made
+/// inside the undercloud since is gone with its disk, and so are its records — unless the
+/// undercloud is the sandbox's directory on this machine (`undercloud_reverted` false),
+/// which no restore puts back.
+fn restored_state(
+    mut snap: crate::engine::state::State,
+    now: &crate::engine::state::State,
+    undercloud_reverted: bool,
+) -> crate::engine::state::State {
+    use crate::engine::resource::{HostRole, Resource};
+    let inside_undercloud = |r: &Resource| {
+        undercloud_reverted
+            && matches!(
+                r,
+                Resource::Container {
+                    host: HostRole::Undercloud,
+                    ..
+                } | Resource::Job {
+                    host: HostRole::Undercloud,
+                    ..
+                } | Resource::File {
+                    host: HostRole::Undercloud,
+                    ..
+                } | Resource::Dir {
+                    host: HostRole::Undercloud,
+                    ..
+                } | Resource::User {
+                    host: HostRole::Undercloud,
+                    ..
+                } | Resource::ConfigBackup {
+                    host: HostRole::Undercloud,
+                    ..
+                }
+            )
+    };
+    for e in &now.resources {
+        if !inside_undercloud(&e.resource)
+            && !snap.resources.iter().any(|k| k.resource == e.resource)
+        {
+            snap.resources.push(e.clone());
+        }
+    }
+    snap
+}
+
 /// Restores snapshot `name`; `say` narrates. The session's state store is replaced with
 /// the snapshot's state file.
 pub async fn restore(
@@ -160,7 +210,7 @@ pub async fn restore(
                 dir.join("state.yaml").display()
             )
         })?;
-        store.update(|s| *s = st)?;
+        store.update(|s| *s = restored_state(st, s, !ctx.facts.sandbox))?;
     }
     if m.known_hosts {
         let kh = read(ctx, &dir.join("known_hosts")).await?;
@@ -177,4 +227,74 @@ pub async fn restore(
     }
     say("state file, pinned host keys and VirtualBMC entries restored".into());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::restored_state;
+    use crate::engine::resource::{HostRole, Level, Resource};
+    use crate::engine::state::ResourceStatus;
+    use crate::engine::state::State;
+
+    fn file(host: HostRole, path: &str) -> Resource {
+        Resource::File {
+            host,
+            path: path.into(),
+            level: Level::Nodes,
+        }
+    }
+
+    fn with(rs: &[&Resource]) -> State {
+        let mut s = State::default();
+        for r in rs {
+            s.record_resource(r, ResourceStatus::Created, "stage/step");
+        }
+        s
+    }
+
+    #[test]
+    fn what_the_hypervisor_gained_since_stays_recorded_and_the_undercloud_goes_back() {
+        let uc_disk = file(HostRole::Virthost, "/pool/lab-undercloud.qcow2");
+        let uc_conf = file(HostRole::Undercloud, "/home/stack/undercloud.conf");
+        let node_disk = file(HostRole::Virthost, "/pool/lab-compute-0.qcow2");
+        let node_console = file(HostRole::Virthost, "/pool/lab-compute-0-console.log");
+        let node = Resource::Domain {
+            name: "lab-compute-0".into(),
+        };
+        let uc_file_since = file(HostRole::Undercloud, "/home/stack/instackenv.json");
+        let uc_job_since = Resource::Job {
+            host: HostRole::Undercloud,
+            dir: "/home/stack/.labwarp-jobs".into(),
+            name: "overcloud-deploy".into(),
+        };
+        let snap = with(&[&uc_disk, &uc_conf]);
+        let now = with(&[
+            &uc_disk,
+            &uc_conf,
+            &node_disk,
+            &node_console,
+            &node,
+            &uc_file_since,
+            &uc_job_since,
+        ]);
+        let got: Vec<Resource> = restored_state(snap.clone(), &now, true)
+            .resources
+            .into_iter()
+            .map(|e| e.resource)
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                uc_disk.clone(),
+                uc_conf.clone(),
+                node_disk.clone(),
+                node_console.clone(),
+                node.clone()
+            ]
+        );
+        // The sandbox's undercloud is a directory no restore puts back: its records stay.
+        let sandbox = restored_state(snap, &now, false);
+        assert_eq!(sandbox.resources.len(), 7);
+        assert!(sandbox.resources.iter().any(|e| e.resource == uc_job_since));
+    }
 }
