@@ -8,7 +8,7 @@
 //! then `labwarp run --fresh nodes --yes` (every VM, disk, BMC entry and snapshot removed,
 //! then the lab built again: undercloud boot and install, the snapshot, the nodes, the
 //! deploy). Both end with every stage finished. `LABWARP_BENCH_LOG_DIR=DIR` keeps each
-//! run's whole output there.
+//! run's whole output there, each line after the seconds since the run started.
 
 use crate::common::Stats;
 use crate::figures::Figure;
@@ -45,7 +45,7 @@ fn timed(
         if line.starts_with('[') && line.ends_with(" s)") && !line.contains(": ") {
             stages.push(line.clone());
         }
-        tail.push(line);
+        tail.push(format!("{:>7.2} {line}", start.elapsed().as_secs_f64()));
     }
     let st = child.wait().expect("wait for labwarp");
     // Each run's whole output, for where the time went step by step.

@@ -3,35 +3,11 @@
 //! sizes are steppers. Every change is applied to the lab and the lab is re-validated, so
 //! each field shows the problems whose path names it, as the user types.
 
-use super::fields::FieldKey;
+use super::fields::{FieldKey, Kind, Value};
 use super::style::Styles;
 use super::validate::Issue;
 use crate::lab::Lab;
 use ratatui_textarea::{Input, Key, TextArea};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Line,
-    /// One item per line (keys, nameservers, files).
-    Multi,
-    /// Shown masked; never logged.
-    Secret,
-    Select(&'static [&'static str]),
-    Stepper {
-        min: u64,
-        max: u64,
-        step: u64,
-        unit: &'static str,
-    },
-}
-
-/// A value moving between a field and the lab.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
-    Text(String),
-    Lines(Vec<String>),
-    Number(u64),
-}
 
 #[derive(Debug, Clone)]
 pub enum Editor {

@@ -257,7 +257,7 @@ fn a_typed_vbmc_password_is_masked_on_screen() {
         .and_then(Form::focused)
         .expect("focused field");
     let typed = match field.value() {
-        labwarp::tui::form::Value::Text(t) => t,
+        labwarp::tui::fields::Value::Text(t) => t,
         v => panic!("{v:?}"),
     };
     assert!(

@@ -29,6 +29,13 @@ use std::time::Duration;
 /// which the tiny test undercloud lacks: then as the login user), and busybox udhcpd's.
 const LEASES: &str = "N='cat /var/lib/neutron/dhcp/*/leases /var/lib/neutron/dhcp/*/host'; sudo -n sh -c \"$N\" 2>/dev/null || sh -c \"$N\" 2>/dev/null; dumpleases -f /var/lib/misc/udhcpd.leases 2>/dev/null; true";
 
+/// Prints a console log (`$1`) from byte `$2` on; all of it when the log is now shorter than
+/// that (virtlogd rotated it).
+const CONSOLE_FROM: &str = "s=$(wc -c < \"$1\") || exit 1; [ \"$s\" -ge \"$2\" ] || set -- \"$1\" 0; tail -c +$(($2 + 1)) -- \"$1\"";
+
+/// Prints a console log's length in bytes (0 when it does not exist).
+const CONSOLE_LENGTH: &str = "if [ -e \"$1\" ]; then wc -c < \"$1\"; else echo 0; fi";
+
 /// One overcloud node as this step needs it.
 #[derive(Debug, Clone)]
 pub struct NodeRef {
@@ -162,12 +169,22 @@ impl NodeAddresses {
         Ok(())
     }
 
-    async fn console_keys(ctx: &StepCtx<'_>, n: &NodeRef) -> Option<Vec<russh::keys::PublicKey>> {
+    /// The keys of the last block on `n`'s console printed after byte `from` of its log (0:
+    /// the whole log). The log is appended to across boots, so a node powered on by this
+    /// step is read from where its log ended before: the block of an earlier boot is not
+    /// this boot's (a redeployed node has new keys, and pinning the old ones also took a
+    /// node still in its network boot for one up).
+    async fn console_keys(
+        ctx: &StepCtx<'_>,
+        n: &NodeRef,
+        from: u64,
+    ) -> Option<Vec<russh::keys::PublicKey>> {
         let path = n.console.to_string_lossy().into_owned();
+        let from = from.to_string();
         let out = ctx
             .probe(
                 HostRole::Virthost,
-                &Cmd::new(["cat", "--", path.as_str()]).sudo(),
+                &Cmd::new(["sh", "-c", CONSOLE_FROM, "sh", path.as_str(), from.as_str()]).sudo(),
             )
             .await
             .ok()?;
@@ -175,6 +192,16 @@ impl NodeAddresses {
             return None;
         }
         console_keys::last_block(&out.stdout_str()).filter(|k| !k.is_empty())
+    }
+
+    /// How long `n`'s console log is now, in bytes (0 when it does not exist yet).
+    async fn console_length(ctx: &StepCtx<'_>, n: &NodeRef) -> u64 {
+        let path = n.console.to_string_lossy().into_owned();
+        let cmd = Cmd::new(["sh", "-c", CONSOLE_LENGTH, "sh", path.as_str()]).sudo();
+        match ctx.probe(HostRole::Virthost, &cmd).await {
+            Ok(o) if o.success() => o.stdout_str().trim().parse().unwrap_or(0),
+            _ => 0,
+        }
     }
 }
 
@@ -212,7 +239,7 @@ impl Step for NodeAddresses {
                 Some(ip) => {
                     // A node whose console shows other keys than the pinned ones (re-created
                     // with a new disk) would refuse `labwarp ssh`; one still booting shows none.
-                    let stale = match Self::console_keys(ctx, n).await {
+                    let stale = match Self::console_keys(ctx, n, 0).await {
                         Some(keys) => keys
                             .iter()
                             .any(|k| !matches!(kh.check(&ip, 22, k), Ok(Verdict::Trusted))),
@@ -243,6 +270,8 @@ impl Step for NodeAddresses {
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         let leases = self.leases(ctx).await?;
+        // Where each node's console log ended before this step powered it on.
+        let mut since: BTreeMap<String, u64> = BTreeMap::new();
         if let Some(nb) = &self.netboot {
             self.put_boot_files(ctx, nb).await?;
             let off: Vec<(String, u16)> = self
@@ -252,6 +281,13 @@ impl Step for NodeAddresses {
                 .map(|(n, _)| (n.name.clone(), n.bmc_port))
                 .collect();
             if !off.is_empty() {
+                for n in self
+                    .nodes
+                    .iter()
+                    .filter(|n| off.iter().any(|(o, _)| *o == n.name))
+                {
+                    since.insert(n.name.clone(), Self::console_length(ctx, n).await);
+                }
                 let password = bmc_password(ctx.lab(), &ctx.ctx.workspace)?;
                 // Off first: a node still running from before (kept across a respin of the
                 // undercloud) has no lease here and must boot again from this undercloud.
@@ -320,7 +356,8 @@ impl Step for NodeAddresses {
         })?;
         for (n, (_, ip)) in self.nodes.iter().zip(&all) {
             ctx.info(format!("{}: {ip} (DHCP lease for {})", n.name, n.mac));
-            let keys = wait(ctx, self.timeout, || Self::console_keys(ctx, n))
+            let from = since.get(&n.name).copied().unwrap_or(0);
+            let keys = wait(ctx, self.timeout, || Self::console_keys(ctx, n, from))
                 .await
                 .ok_or_else(|| {
                     anyhow::anyhow!(
@@ -423,6 +460,47 @@ pub fn planned(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sh(script: &str, args: &[&str]) -> String {
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg("sh")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    #[test]
+    fn a_node_powered_on_is_read_from_where_its_console_log_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("node console.log");
+        let path = log.to_str().unwrap();
+        assert_eq!(sh(CONSOLE_LENGTH, &[path]).trim(), "0", "no log yet");
+        let block = |k: &str| {
+            format!(
+                "{}\nssh-ed25519 {k} root@n\n{}\n",
+                console_keys::BEGIN,
+                console_keys::END
+            )
+        };
+        let earlier = format!("boot 1\n{}", block("AAAAold"));
+        std::fs::write(&log, &earlier).unwrap();
+        let len = sh(CONSOLE_LENGTH, &[path]);
+        assert_eq!(len.trim(), earlier.len().to_string());
+        // Powered on: nothing of this boot yet, so no block (the earlier boot's is not it).
+        let from = len.trim();
+        assert_eq!(sh(CONSOLE_FROM, &[path, from]), "");
+        let this_boot = format!("boot 2\n{}", block("AAAAnew"));
+        std::fs::write(&log, format!("{earlier}{this_boot}")).unwrap();
+        assert_eq!(sh(CONSOLE_FROM, &[path, from]), this_boot);
+        // Rotated by virtlogd (now shorter than where it ended): read whole.
+        std::fs::write(&log, "b").unwrap();
+        assert_eq!(sh(CONSOLE_FROM, &[path, from]), "b");
+        assert_eq!(sh(CONSOLE_FROM, &[path, "0"]), "b");
+    }
 
     #[test]
     fn leases_of_dnsmasq_and_udhcpd_alike() {

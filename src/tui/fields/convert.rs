@@ -1,7 +1,7 @@
 //! Form values (`Value`) into the lab's types and back; the errors say why the text cannot be one.
 
+use super::Value;
 use crate::lab::Disk;
-use crate::tui::form::Value;
 
 pub fn text(s: &str) -> Value {
     Value::Text(s.to_string())

@@ -3,8 +3,8 @@
 
 use super::convert::{disk0, into_lines, into_number, into_text, set_disk0, text, to_u32};
 use super::spec::{Spec, specs, stepper};
+use super::{Kind, Value};
 use crate::lab::{Lab, NodeGroup, Role, VmSpec};
-use crate::tui::form::{Kind, Value};
 
 /// A field of one row of the overcloud form's node-group table (`overcloud.nodes[i]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

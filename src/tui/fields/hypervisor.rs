@@ -3,8 +3,8 @@
 use super::FieldKey::{self, *};
 use super::convert::{into_port, into_text, text};
 use super::spec::{Spec, specs, stepper};
+use super::{Kind, Value};
 use crate::lab::{DistroFamily, DomainType, Hypervisor, Lab};
-use crate::tui::form::{Kind, Value};
 use std::path::PathBuf;
 
 const DISTROS: &[&str] = &["rhel", "debian"];

@@ -13,11 +13,12 @@ mod networks;
 mod overcloud;
 mod spec;
 mod undercloud;
+mod value;
 
 pub use groups::{GroupField, new_group, totals};
 pub use networks::{NetField, new_network};
+pub use value::{Kind, Value};
 
-use super::form::{Kind, Value};
 use crate::lab::{Hypervisor, Lab};
 use spec::{About, Spec, find};
 

@@ -2,8 +2,8 @@
 
 use super::convert::{into_number, into_text, non_empty, opt_text, text, to_u32};
 use super::spec::{Spec, specs};
+use super::{Kind, Value};
 use crate::lab::{DhcpRange, Lab, Network, NetworkMode};
-use crate::tui::form::{Kind, Value};
 
 /// A field of one row of the hypervisor form's network table (`networks[i]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

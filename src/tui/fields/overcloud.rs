@@ -4,8 +4,8 @@
 use super::FieldKey::{self, *};
 use super::convert::{into_lines, into_port, into_text, non_empty, text};
 use super::spec::{Spec, specs, stepper};
+use super::{Kind, Value};
 use crate::lab::{Lab, Secret};
-use crate::tui::form::{Kind, Value};
 
 const YES_NO: &[&str] = &["no", "yes"];
 

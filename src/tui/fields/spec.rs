@@ -2,7 +2,7 @@
 //! help) and the lab path validation names it by. A table's order is its screen's field order,
 //! so each field is listed once, here, and nowhere else.
 
-use crate::tui::form::Kind;
+use super::Kind;
 
 /// What the form shows for one field, and where validation finds it in the lab.
 #[derive(Debug)]

@@ -5,8 +5,8 @@ use super::convert::{
     disk0, into_lines, into_number, into_text, non_empty, opt_text, set_disk0, text, to_u32,
 };
 use super::spec::{Spec, specs, stepper};
+use super::{Kind, Value};
 use crate::lab::Lab;
-use crate::tui::form::{Kind, Value};
 
 const CONTAINER_CLIS: &[&str] = &["podman", "docker"];
 
