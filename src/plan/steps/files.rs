@@ -6,6 +6,31 @@ use crate::workspace::owner::marker_path;
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
 
+/// Size in bytes of a file on `role`'s host, 0 when it does not exist (`sudo`: a file only
+/// root may read, a download's part file or a VM's console log).
+pub async fn file_size(
+    ctx: &StepCtx<'_>,
+    role: HostRole,
+    path: &Path,
+    sudo: bool,
+) -> anyhow::Result<u64> {
+    if !ctx.host(role).exists(path).await? {
+        return Ok(0);
+    }
+    let p = path.to_string_lossy();
+    let mut cmd = Cmd::new(["stat", "-c", "%s", "--", p.as_ref()]);
+    if sudo {
+        cmd = cmd.sudo();
+    }
+    Ok(ctx
+        .probe(role, &cmd)
+        .await?
+        .stdout_str()
+        .trim()
+        .parse()
+        .unwrap_or(0))
+}
+
 /// A directory labwarp owns (removed at `level`; see [`Resource::Dir`] for `whole`).
 pub struct MakeDir {
     pub id: String,

@@ -115,27 +115,13 @@ impl Download {
             .ok_or_else(|| anyhow::anyhow!("md5sum printed no sum for {}", path.display()))
     }
 
-    /// Size of a file on the hypervisor (0 when absent).
-    async fn size(&self, ctx: &StepCtx<'_>, path: &Path) -> anyhow::Result<u64> {
-        if !ctx.host(HostRole::Virthost).exists(path).await? {
-            return Ok(0);
-        }
-        let out = ctx
-            .probe(
-                HostRole::Virthost,
-                &Cmd::new(["stat", "-c", "%s", "--", path_str(path).as_str()]).sudo(),
-            )
-            .await?;
-        Ok(out.stdout_str().trim().parse().unwrap_or(0))
-    }
-
     /// `curl -C -` into the part file, attempt after attempt while the transfer breaks off.
     async fn fetch(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         let part = self.part();
         let src = self.source.source.as_str();
         let mut fresh_once = false;
         for attempt in 1..=ATTEMPTS {
-            let have = self.size(ctx, &part).await?;
+            let have = super::files::file_size(ctx, HostRole::Virthost, &part, true).await?;
             if have > 0 {
                 ctx.info(format!(
                     "resuming {} at byte {have} (HTTP Range)",
@@ -255,7 +241,7 @@ impl Step for Download {
     async fn check(&self, ctx: &StepCtx<'_>) -> anyhow::Result<Check> {
         let h = ctx.host(HostRole::Virthost);
         if !h.exists(&self.path).await? {
-            let part = self.size(ctx, &self.part()).await?;
+            let part = super::files::file_size(ctx, HostRole::Virthost, &self.part(), true).await?;
             return Ok(Check::todo(if part > 0 {
                 format!(
                     "{} not cached; {} holds {part} bytes and will be resumed",

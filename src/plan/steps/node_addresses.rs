@@ -11,6 +11,7 @@
 //! undercloud's HTTP boot server, powers each node on with `ipmitool power on` from the
 //! undercloud through its BMC (the same probe as `bmc-reachable`), then waits for the leases.
 
+use super::files::file_size;
 use super::undercloud::{SshFiles, wait};
 use super::vbmc::reach::{ask_from_undercloud, bmc_password};
 use crate::checks::vbmc::Power;
@@ -32,9 +33,6 @@ const LEASES: &str = "N='cat /var/lib/neutron/dhcp/*/leases /var/lib/neutron/dhc
 /// Prints a console log (`$1`) from byte `$2` on; all of it when the log is now shorter than
 /// that (virtlogd rotated it).
 const CONSOLE_FROM: &str = "s=$(wc -c < \"$1\") || exit 1; [ \"$s\" -ge \"$2\" ] || set -- \"$1\" 0; tail -c +$(($2 + 1)) -- \"$1\"";
-
-/// Prints a console log's length in bytes (0 when it does not exist).
-const CONSOLE_LENGTH: &str = "if [ -e \"$1\" ]; then wc -c < \"$1\"; else echo 0; fi";
 
 /// One overcloud node as this step needs it.
 #[derive(Debug, Clone)]
@@ -193,16 +191,6 @@ impl NodeAddresses {
         }
         console_keys::last_block(&out.stdout_str()).filter(|k| !k.is_empty())
     }
-
-    /// How long `n`'s console log is now, in bytes (0 when it does not exist yet).
-    async fn console_length(ctx: &StepCtx<'_>, n: &NodeRef) -> u64 {
-        let path = n.console.to_string_lossy().into_owned();
-        let cmd = Cmd::new(["sh", "-c", CONSOLE_LENGTH, "sh", path.as_str()]).sudo();
-        match ctx.probe(HostRole::Virthost, &cmd).await {
-            Ok(o) if o.success() => o.stdout_str().trim().parse().unwrap_or(0),
-            _ => 0,
-        }
-    }
 }
 
 #[async_trait]
@@ -286,7 +274,8 @@ impl Step for NodeAddresses {
                     .iter()
                     .filter(|n| off.iter().any(|(o, _)| *o == n.name))
                 {
-                    since.insert(n.name.clone(), Self::console_length(ctx, n).await);
+                    let len = file_size(ctx, HostRole::Virthost, &n.console, true).await;
+                    since.insert(n.name.clone(), len.unwrap_or(0));
                 }
                 let password = bmc_password(ctx.lab(), &ctx.ctx.workspace)?;
                 // Off first: a node still running from before (kept across a respin of the
@@ -478,7 +467,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("node console.log");
         let path = log.to_str().unwrap();
-        assert_eq!(sh(CONSOLE_LENGTH, &[path]).trim(), "0", "no log yet");
         let block = |k: &str| {
             format!(
                 "{}\nssh-ed25519 {k} root@n\n{}\n",
@@ -488,7 +476,8 @@ mod tests {
         };
         let earlier = format!("boot 1\n{}", block("AAAAold"));
         std::fs::write(&log, &earlier).unwrap();
-        let len = sh(CONSOLE_LENGTH, &[path]);
+        // Where it ended, as `files::file_size` measures it.
+        let len = sh("stat -c %s -- \"$1\"", &[path]);
         assert_eq!(len.trim(), earlier.len().to_string());
         // Powered on: nothing of this boot yet, so no block (the earlier boot's is not it).
         let from = len.trim();

@@ -203,23 +203,6 @@ impl CopyToUndercloud {
         }
         md5_on(ctx, HostRole::Virthost, &self.from, true).await
     }
-
-    async fn size(ctx: &StepCtx<'_>, role: HostRole, p: &Path, sudo: bool) -> anyhow::Result<u64> {
-        if !ctx.host(role).exists(p).await? {
-            return Ok(0);
-        }
-        let mut cmd = Cmd::new(["stat", "-c", "%s", "--", s(p).as_str()]);
-        if sudo {
-            cmd = cmd.sudo();
-        }
-        Ok(ctx
-            .probe(role, &cmd)
-            .await?
-            .stdout_str()
-            .trim()
-            .parse()
-            .unwrap_or(0))
-    }
 }
 
 #[async_trait]
@@ -254,7 +237,8 @@ impl Step for CopyToUndercloud {
         }
         let recorded = with_suffix(&self.to, ".md5");
         if !uc.exists(&self.to).await? || !uc.exists(&recorded).await? {
-            let part = Self::size(ctx, HostRole::Undercloud, &self.part(), false).await?;
+            let part =
+                super::files::file_size(ctx, HostRole::Undercloud, &self.part(), false).await?;
             return Ok(Check::todo(if part > 0 {
                 format!(
                     "{} not copied; {part} bytes of it are there and will be resumed",
@@ -277,7 +261,7 @@ impl Step for CopyToUndercloud {
     }
     async fn apply(&self, ctx: &StepCtx<'_>) -> anyhow::Result<()> {
         let want = self.cached_sum(ctx).await?;
-        let total = Self::size(ctx, HostRole::Virthost, &self.from, true).await?;
+        let total = super::files::file_size(ctx, HostRole::Virthost, &self.from, true).await?;
         let part = self.part();
         if let Some(dir) = self.to.parent() {
             ctx.run_ok(
@@ -286,7 +270,7 @@ impl Step for CopyToUndercloud {
             )
             .await?;
         }
-        let have = Self::size(ctx, HostRole::Undercloud, &part, false).await?;
+        let have = super::files::file_size(ctx, HostRole::Undercloud, &part, false).await?;
         let chunk = CHUNK_MIB * MIB;
         // A partial chunk at the end is written again whole.
         let mut index = have.min(total) / chunk;
