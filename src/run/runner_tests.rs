@@ -99,6 +99,21 @@ struct Fixture {
     rx: mpsc::UnboundedReceiver<Event>,
 }
 
+impl Fixture {
+    /// One run of every stage of `plan`, uncancelled.
+    async fn run_all(&self, plan: &Plan) -> RunSummary {
+        run(
+            plan,
+            self.ctx.clone(),
+            self.store.clone(),
+            &Selection::All,
+            &Cancel::new(),
+        )
+        .await
+        .unwrap()
+    }
+}
+
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -154,15 +169,7 @@ async fn runs_everything_then_a_second_run_changes_nothing() {
             .then(file(&d, "b")),
         Stage::new("two", "Two", &["one"]).then(file(&d, "c")),
     ];
-    let s = run(
-        &plan,
-        f.ctx.clone(),
-        f.store.clone(),
-        &Selection::All,
-        &Cancel::new(),
-    )
-    .await
-    .unwrap();
+    let s = f.run_all(&plan).await;
     assert!(s.ok, "{s:?}");
     assert_eq!(
         s.stages,
@@ -202,15 +209,7 @@ async fn runs_everything_then_a_second_run_changes_nothing() {
     );
 
     // Second run: every check says done, nothing is applied.
-    let s = run(
-        &plan,
-        f.ctx.clone(),
-        f.store.clone(),
-        &Selection::All,
-        &Cancel::new(),
-    )
-    .await
-    .unwrap();
+    let s = f.run_all(&plan).await;
     assert!(s.ok);
     let ev = drain(&mut f.rx);
     assert_eq!(
@@ -238,15 +237,7 @@ async fn a_failure_blocks_its_dependants_but_not_independent_work() {
             .with_after(file(&d, "independent"), &[]),
         Stage::new("two", "Two", &["one"]).then(file(&d, "later")),
     ];
-    let s = run(
-        &plan,
-        f.ctx.clone(),
-        f.store.clone(),
-        &Selection::All,
-        &Cancel::new(),
-    )
-    .await
-    .unwrap();
+    let s = f.run_all(&plan).await;
     assert!(!s.ok);
     assert_eq!(
         s.stages,
@@ -306,15 +297,7 @@ async fn an_apply_the_check_disagrees_with_is_a_failure() {
         marker: d.join("marker"),
     };
     let plan = vec![Stage::new("one", "One", &[]).then(liar)];
-    let s = run(
-        &plan,
-        f.ctx.clone(),
-        f.store.clone(),
-        &Selection::All,
-        &Cancel::new(),
-    )
-    .await
-    .unwrap();
+    let s = f.run_all(&plan).await;
     assert!(!s.ok);
     let st = load(f.store.path()).unwrap();
     let err = st.steps["one/liar"].error.clone().unwrap();
@@ -429,15 +412,7 @@ async fn a_resource_left_creating_by_a_killed_run_is_marked_created_when_found_d
     // A resource that existed before labwarp (not in the state file) stays unclaimed.
     std::fs::write(d.join("b.txt"), "hello\n").unwrap();
     let plan = vec![Stage::new("one", "One", &[]).then(step).then(file(&d, "b"))];
-    let s = run(
-        &plan,
-        f.ctx.clone(),
-        f.store.clone(),
-        &Selection::All,
-        &Cancel::new(),
-    )
-    .await
-    .unwrap();
+    let s = f.run_all(&plan).await;
     assert!(s.ok);
     let st = load(f.store.path()).unwrap();
     assert_eq!(st.resources.len(), 1, "{:?}", st.resources);
@@ -494,15 +469,7 @@ async fn a_check_that_lost_its_channel_is_checked_again_and_a_third_loss_fails()
             marker: f.dir.path().join("marker"),
         };
         let plan = vec![Stage::new("one", "One", &[]).then(step)];
-        let s = run(
-            &plan,
-            f.ctx.clone(),
-            f.store.clone(),
-            &Selection::All,
-            &Cancel::new(),
-        )
-        .await
-        .unwrap();
+        let s = f.run_all(&plan).await;
         assert_eq!(s.ok, ok, "{drops} drops");
         assert_eq!(f.dir.path().join("marker").exists(), ok, "{drops} drops");
         let ev = drain(&mut f.rx);

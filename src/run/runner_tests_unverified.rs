@@ -34,15 +34,7 @@ async fn an_unverified_check_is_counted_apart_never_as_done() {
             .then(file(&d, "after")),
     ];
     for round in 0..2 {
-        let s = run(
-            &plan,
-            f.ctx.clone(),
-            f.store.clone(),
-            &Selection::All,
-            &Cancel::new(),
-        )
-        .await
-        .unwrap();
+        let s = f.run_all(&plan).await;
         // Nothing found wrong: the run is ok, but says so apart, every time (rerun re-checks).
         assert!(s.ok, "round {round}");
         assert_eq!(s.unverified, vec!["one/probe".to_string()], "round {round}");
@@ -126,15 +118,7 @@ async fn an_apply_whose_result_cannot_be_verified_is_unverified_and_its_resource
             .then(file(&d, "after")),
     ];
     for round in 0..2 {
-        let s = run(
-            &plan,
-            f.ctx.clone(),
-            f.store.clone(),
-            &Selection::All,
-            &Cancel::new(),
-        )
-        .await
-        .unwrap();
+        let s = f.run_all(&plan).await;
         // Not a failure ("applied, but the check still says" was), not done either.
         assert!(s.ok, "round {round}");
         assert_eq!(s.unverified, vec!["one/fetch".to_string()], "round {round}");
