@@ -446,27 +446,7 @@ fn a_resized_vm_shows_as_drift_in_the_plan_and_the_run_applies_it() {
     let mut y = std::fs::read_to_string(&file).unwrap();
     y.push_str("undercloud:\n  vm:\n    vcpus: 3\n    memory_mib: 3072\n");
     std::fs::write(&file, y).unwrap();
-    let drift = |lab: &TestLab| -> Vec<(String, String, String, String, String)> {
-        let o = lab.labwarp(&["plan", "--json"]);
-        assert!(o.status.success(), "{}", text(&o));
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        let mut out = Vec::new();
-        for st in v["stages"].as_array().unwrap() {
-            for s in st["steps"].as_array().unwrap() {
-                for d in s["drift"].as_array().cloned().unwrap_or_default() {
-                    let f = |k: &str| d[k].as_str().unwrap().to_string();
-                    out.push((
-                        s["id"].as_str().unwrap().to_string(),
-                        f("field"),
-                        f("live"),
-                        f("wanted"),
-                        f("cost"),
-                    ));
-                }
-            }
-        }
-        out
-    };
+    let drift = crate::drift_support::drift;
     let d = |f: &str, live: &str, want: &str| {
         (
             "domain".to_string(),
@@ -479,7 +459,7 @@ fn a_resized_vm_shows_as_drift_in_the_plan_and_the_run_applies_it() {
     // Exactly what changed, with its cost (the undercloud runs: at next boot).
     assert_eq!(
         drift(&lab),
-        vec![d("vcpus", "1", "3"), d("memory_mib", "512", "3072")]
+        vec![d("memory_mib", "512", "3072"), d("vcpus", "1", "3")]
     );
     let o = lab.labwarp(&["plan"]);
     assert!(
